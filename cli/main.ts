@@ -1,0 +1,32 @@
+import { Command, CommanderError } from 'commander';
+import { DEFAULT_CONFIG_FILE } from '../functions/commons/config/load.ts';
+import { registerUp } from './commands/up.ts';
+import { EXIT, type Io, processIo, reportError } from './output.ts';
+
+/** Builds the `keel` program. Verbs register themselves; each has `--help`. */
+export function buildProgram(io: Io = processIo): Command {
+  const program = new Command('keel')
+    .description('Keel: serverless MLOps for tabular models — serve, monitor, retrain, with gates and lineage')
+    .option('-c, --config <file>', 'project configuration file', DEFAULT_CONFIG_FILE)
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+  registerUp(program, io);
+  return program;
+}
+
+/** Runs the CLI and returns its exit code. */
+export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  const program = buildProgram(io);
+  for (const command of program.commands) command.exitOverride();
+  try {
+    await program.parseAsync(argv as string[]);
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version exit with 0; everything else commander rejects is a usage error.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    return reportError(io, error);
+  }
+}

@@ -1,0 +1,31 @@
+import { ConfigError, KeelError, ValidationError } from '../functions/commons/errors.ts';
+
+/** Where the CLI writes; injectable so commands are testable without a terminal. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export const processIo: Io = {
+  out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+  err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+};
+
+/** Exit codes: 0 ok, 1 failure, 2 the caller's mistake (bad flags, config or input). */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** Prints an error for a person (one line per field issue) and returns the exit code it deserves. */
+export function reportError(io: Io, error: unknown): number {
+  if (error instanceof ValidationError) {
+    const header = error.issues.length > 0 ? error.message.split(': ')[0] : error.message;
+    io.err(`keel: ${header}`);
+    for (const issue of error.issues) io.err(`  - ${issue.path || '(root)'}: ${issue.message}`);
+    return error instanceof ConfigError || error instanceof ValidationError ? EXIT.usage : EXIT.failure;
+  }
+  if (error instanceof KeelError) {
+    io.err(`keel: ${error.message}`);
+    return EXIT.failure;
+  }
+  io.err(`keel: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  return EXIT.failure;
+}

@@ -1,0 +1,177 @@
+/**
+ * The schema of `keel.config.json`: one file that the CDK app, the local runtime and the CLI
+ * all read. Every threshold has a default so a minimal config is short; every value is
+ * validated with a message naming the field.
+ */
+import { z } from 'zod';
+
+const identifier = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{1,30}[a-z0-9]$/, 'use 3-32 lowercase letters, digits or hyphens, starting with a letter');
+
+const columnName = z.string().min(1, 'column name must not be empty');
+
+/** Who owns a feature and the assumption it rests on: its provenance beyond the source columns. */
+const provenance = {
+  owner: z.string().min(1).optional(),
+  assumption: z.string().min(1).optional(),
+};
+
+/** Feature-pipeline transforms; fitted on training data and compiled into the ONNX graph. */
+export const transformSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('impute'),
+    column: columnName,
+    strategy: z.enum(['mean', 'median', 'constant']).default('median'),
+    value: z.union([z.number(), z.string()]).optional(),
+    ...provenance,
+  }),
+  z.object({ type: z.literal('clip'), column: columnName, min: z.number().optional(), max: z.number().optional(), ...provenance }),
+  z.object({ type: z.literal('standardise'), column: columnName, ...provenance }),
+  z.object({ type: z.literal('log'), column: columnName, offset: z.number().nonnegative().default(1), ...provenance }),
+  z.object({
+    type: z.literal('bucketise'),
+    column: columnName,
+    bins: z.number().int().min(2).max(256).default(10),
+    ...provenance,
+  }),
+  z.object({
+    type: z.literal('one-hot'),
+    column: columnName,
+    maxCategories: z.number().int().min(1).max(1000).default(50),
+    ...provenance,
+  }),
+  z.object({
+    type: z.literal('ratio'),
+    name: columnName,
+    numerator: columnName,
+    denominator: columnName,
+    ...provenance,
+  }),
+]);
+
+/** CodeDeploy-style traffic shifting: a predefined name or an explicit shape. */
+export const PREDEFINED_SHIFTS = {
+  'all-at-once': { type: 'all-at-once' },
+  'canary10-5m': { type: 'canary', percentage: 10, intervalMinutes: 5 },
+  'canary10-10m': { type: 'canary', percentage: 10, intervalMinutes: 10 },
+  'canary10-15m': { type: 'canary', percentage: 10, intervalMinutes: 15 },
+  'canary10-30m': { type: 'canary', percentage: 10, intervalMinutes: 30 },
+  'linear10-1m': { type: 'linear', percentage: 10, intervalMinutes: 1 },
+  'linear10-2m': { type: 'linear', percentage: 10, intervalMinutes: 2 },
+  'linear10-3m': { type: 'linear', percentage: 10, intervalMinutes: 3 },
+  'linear10-10m': { type: 'linear', percentage: 10, intervalMinutes: 10 },
+} as const;
+
+const shiftSchema = z.union([
+  z.enum(Object.keys(PREDEFINED_SHIFTS) as [keyof typeof PREDEFINED_SHIFTS, ...(keyof typeof PREDEFINED_SHIFTS)[]]),
+  z.object({
+    type: z.enum(['canary', 'linear']),
+    percentage: z.number().int().min(1).max(99),
+    intervalMinutes: z.number().int().min(1).max(2880),
+  }),
+]);
+
+/** EventBridge Scheduler expressions: `cron(…)` with six fields or `rate(N unit)`. */
+const scheduleExpression = z
+  .string()
+  .regex(
+    /^(cron\((\S+ ){5}\S+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$/,
+    'expected cron(m h dom mon dow y) or rate(N minutes|hours|days)',
+  );
+
+const probability = z.number().min(0).max(1);
+
+export const modelConfigSchema = z.object({
+  description: z.string().default(''),
+  owner: z.string().min(1),
+  intendedUse: z.string().default(''),
+  limitations: z.array(z.string()).default([]),
+  data: z.object({
+    /** A CSV path relative to the config file, an `s3://` URI, or `synthetic:<scenario>`. */
+    source: z.string().min(1),
+    label: columnName,
+    positiveLabel: z.union([z.string(), z.number()]).default(1),
+    protectedAttributes: z.array(columnName).default([]),
+    /** Fields hashed in captured predictions. */
+    piiFields: z.array(columnName).default([]),
+  }),
+  features: z.array(transformSchema).default([]),
+  training: z
+    .object({
+      algorithm: z.enum(['lr', 'gbdt']).default('gbdt'),
+      seed: z.number().int().default(42),
+      holdout: z.number().gt(0).lt(1).default(0.2),
+      hyperparameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).default({}),
+    })
+    .prefault({}),
+  costs: z.object({
+    currency: z.string().length(3).default('USD'),
+    falsePositive: z.number().nonnegative(),
+    falseNegative: z.number().nonnegative(),
+    truePositiveBenefit: z.number().nonnegative().default(0),
+  }),
+  /** Decisions per day, to turn per-decision costs into money at risk. */
+  decisionsPerDay: z.number().int().positive(),
+  gates: z
+    .object({
+      /** Largest tolerated AUC drop of the candidate against production. */
+      performanceTolerance: probability.default(0.01),
+      /** AUC gain required when retraining was triggered by drift. */
+      driftMargin: probability.default(0.005),
+      minDemographicParityRatio: probability.default(0.8),
+      maxEqualizedOddsDifference: probability.default(0.1),
+      bootstrapSamples: z.number().int().min(100).max(10_000).default(1000),
+      requireApproval: z.boolean().default(false),
+      approvalTimeoutHours: z.number().positive().default(72),
+    })
+    .prefault({}),
+  alerts: z
+    .object({
+      /** Money at risk per day above which an alert fires and retraining starts. */
+      dailyBudget: z.number().nonnegative(),
+      psiWarning: z.number().positive().default(0.1),
+      psiDrift: z.number().positive().default(0.2),
+      pValue: probability.default(0.01),
+    })
+    .refine((a) => a.psiDrift >= a.psiWarning, { message: 'psiDrift must be at least psiWarning', path: ['psiDrift'] }),
+  schedules: z
+    .object({
+      driftCheck: scheduleExpression.default('rate(1 hour)'),
+      retrain: scheduleExpression.optional(),
+    })
+    .prefault({}),
+  serving: z
+    .object({
+      shift: shiftSchema.default('canary10-5m'),
+      maxBatchRows: z.number().int().min(1).max(10_000).default(1000),
+      timeoutMs: z.number().int().min(1).max(10_000).default(200),
+      shadowSampleRate: probability.default(0),
+      /** Served when the primary and fallback models both fail. */
+      safeDefault: z.object({ probability, label: z.union([z.literal(0), z.literal(1)]) }),
+    }),
+});
+
+export const keelConfigSchema = z.object({
+  $schema: z.string().optional(),
+  /** Prefix of every deployed resource name. */
+  project: identifier,
+  models: z
+    .record(identifier, modelConfigSchema)
+    .refine((models) => Object.keys(models).length > 0, { message: 'declare at least one model' }),
+  local: z
+    .object({
+      port: z.number().int().min(1).max(65_535).default(3000),
+      stateDir: z.string().default('.keel'),
+      /** Multiplies canary bake times, schedules and waits locally: 0.01 makes 5 minutes 3 seconds. */
+      timeScale: z.number().positive().max(1).default(1),
+    })
+    .prefault({}),
+  /** Per-stage overrides, merged over the rest when a stage is selected (CDK context `keel:stage`). */
+  stages: z.record(identifier, z.record(z.string(), z.unknown())).default({}),
+});
+
+export type KeelConfig = z.output<typeof keelConfigSchema>;
+export type KeelConfigInput = z.input<typeof keelConfigSchema>;
+export type ModelConfig = z.output<typeof modelConfigSchema>;
+export type Transform = z.output<typeof transformSchema>;

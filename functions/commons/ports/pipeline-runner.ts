@@ -1,0 +1,26 @@
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+
+export interface ExecutionDescription {
+  readonly executionId: string;
+  readonly status: ExecutionStatus;
+  readonly output?: unknown;
+  /** Error name of a failed execution (for a Fail state, its `Error`). */
+  readonly error?: string;
+  readonly cause?: string;
+  readonly startedAt: Date;
+  readonly stoppedAt?: Date;
+}
+
+/** Port: Step Functions executions and task tokens. */
+export interface PipelineRunner {
+  /**
+   * Starts the state machine registered under `pipeline` (e.g. `retraining`). `name` makes the
+   * start idempotent: starting the same name twice returns the first execution.
+   */
+  start(pipeline: string, input: unknown, options?: { name?: string }): Promise<{ executionId: string }>;
+  describe(executionId: string): Promise<ExecutionDescription>;
+  /** Completes a `.waitForTaskToken` task successfully with `output`. */
+  sendTaskSuccess(taskToken: string, output: unknown): Promise<void>;
+  /** Fails a `.waitForTaskToken` task with an error name and cause. */
+  sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void>;
+}

@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import { NotFoundError } from '../../functions/commons/errors.ts';
+import type { ExecutionDescription, PipelineRunner } from '../../functions/commons/ports/pipeline-runner.ts';
+import { type LocalExecution, type LocalStateMachine, TaskTokens } from '../step-functions.ts';
+
+interface TrackedExecution {
+  description: ExecutionDescription;
+  readonly execution: LocalExecution;
+}
+
+/** {@link PipelineRunner} over {@link LocalStateMachine}s, with Step Functions' execution semantics. */
+export class LocalPipelineRunner implements PipelineRunner {
+  readonly tokens: TaskTokens;
+  readonly #machines = new Map<string, LocalStateMachine>();
+  readonly #executions = new Map<string, TrackedExecution>();
+
+  constructor(tokens: TaskTokens = new TaskTokens()) {
+    this.tokens = tokens;
+  }
+
+  register(pipeline: string, machine: LocalStateMachine): this {
+    this.#machines.set(pipeline, machine);
+    return this;
+  }
+
+  get pipelines(): string[] {
+    return [...this.#machines.keys()];
+  }
+
+  async start(pipeline: string, input: unknown, options?: { name?: string }): Promise<{ executionId: string }> {
+    const machine = this.#machines.get(pipeline);
+    if (machine === undefined) {
+      throw new NotFoundError(`Unknown pipeline "${pipeline}"; known: ${this.pipelines.join(', ') || 'none'}`);
+    }
+    const name = options?.name ?? randomUUID();
+    const existing = [...this.#executions.values()].find(
+      (tracked) => tracked.description.executionId.endsWith(`:${machine.name}:${name}`),
+    );
+    if (existing) return { executionId: existing.description.executionId };
+
+    const execution = machine.run(input, { executionName: name });
+    const tracked: TrackedExecution = {
+      execution,
+      description: { executionId: execution.executionId, status: 'RUNNING', startedAt: new Date() },
+    };
+    this.#executions.set(execution.executionId, tracked);
+    execution.result.then(
+      (output) => {
+        tracked.description = { ...tracked.description, status: 'SUCCEEDED', output, stoppedAt: new Date() };
+      },
+      (error: unknown) => {
+        const failure = error instanceof Error ? error : new Error(String(error));
+        tracked.description = {
+          ...tracked.description,
+          status: failure.name === 'ExecutionAbortedError' ? 'ABORTED' : failure.name === 'ExecutionTimeoutError' ? 'TIMED_OUT' : 'FAILED',
+          error: failure.name,
+          cause: failure.message,
+          stoppedAt: new Date(),
+        };
+      },
+    );
+    return { executionId: execution.executionId };
+  }
+
+  async describe(executionId: string): Promise<ExecutionDescription> {
+    const tracked = this.#executions.get(executionId);
+    if (tracked === undefined) throw new NotFoundError(`Execution ${executionId} does not exist`);
+    return tracked.description;
+  }
+
+  /** Resolves with the final description once the execution stops. */
+  async wait(executionId: string): Promise<ExecutionDescription> {
+    const tracked = this.#executions.get(executionId);
+    if (tracked === undefined) throw new NotFoundError(`Execution ${executionId} does not exist`);
+    await tracked.execution.result.catch(() => undefined);
+    return tracked.description;
+  }
+
+  async sendTaskSuccess(taskToken: string, output: unknown): Promise<void> {
+    this.tokens.succeed(taskToken, output);
+  }
+
+  async sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void> {
+    this.tokens.fail(taskToken, error, cause);
+  }
+
+  /** Aborts every running execution (used on shutdown). */
+  abortAll(): void {
+    for (const tracked of this.#executions.values()) {
+      if (tracked.description.status === 'RUNNING') tracked.execution.abort();
+    }
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Runs Lambda handlers in-process with the event/context contract of the real service:
+ * JSON-serialised payloads in and out (so no object is shared with the caller), a complete
+ * `Context`, the configured timeout, the 6 MB payload limits, and function errors surfaced
+ * with their error type like Lambda's `FunctionError`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'aws-lambda';
+import { FunctionInvocationError, NotFoundError, ValidationError } from '../functions/commons/errors.ts';
+import type { FunctionInvoker } from '../functions/commons/ports/function-invoker.ts';
+
+/** Lambda's synchronous invocation payload limit, for requests and responses alike. */
+export const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
+
+// biome-ignore lint/suspicious/noExplicitAny: handlers accept any event shape, as in Lambda.
+export type LambdaHandler = (event: any, context: Context) => Promise<unknown>;
+
+export interface LocalFunction {
+  readonly name: string;
+  readonly handler: LambdaHandler;
+  /** @default 30 000 ms, the timeout the CDK function wrapper sets. */
+  readonly timeoutMs?: number;
+  /** @default 1024 */
+  readonly memoryMb?: number;
+}
+
+export interface LocalLambdaOptions {
+  /** @default `AWS_REGION`, else `us-east-1` */
+  readonly region?: string;
+  /** Account id in generated ARNs. @default '000000000000' */
+  readonly accountId?: string;
+  /** Multiplies every function timeout (the local runtime's time scale). @default 1 */
+  readonly timeScale?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** Extracts the function name from a name, `name:qualifier`, partial or full ARN. */
+export function functionNameOf(nameOrArn: string): string {
+  const parts = nameOrArn.split(':');
+  const fnIndex = parts.indexOf('function');
+  if (fnIndex >= 0) return parts[fnIndex + 1] ?? nameOrArn;
+  return parts[0] ?? nameOrArn;
+}
+
+export class LocalLambdaRuntime implements FunctionInvoker {
+  readonly #functions = new Map<string, LocalFunction>();
+  readonly #region: string;
+  readonly #accountId: string;
+  readonly #timeScale: number;
+
+  constructor(options: LocalLambdaOptions = {}) {
+    this.#region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
+    this.#accountId = options.accountId ?? '000000000000';
+    this.#timeScale = options.timeScale ?? 1;
+  }
+
+  register(fn: LocalFunction): this {
+    if (this.#functions.has(fn.name)) throw new ValidationError(`Function ${fn.name} is already registered`);
+    this.#functions.set(fn.name, fn);
+    return this;
+  }
+
+  has(nameOrArn: string): boolean {
+    return this.#functions.has(functionNameOf(nameOrArn));
+  }
+
+  get functionNames(): string[] {
+    return [...this.#functions.keys()];
+  }
+
+  arnOf(name: string): string {
+    return `arn:aws:lambda:${this.#region}:${this.#accountId}:function:${name}`;
+  }
+
+  async invoke<T = unknown>(nameOrArn: string, payload: unknown): Promise<T> {
+    const name = functionNameOf(nameOrArn);
+    const fn = this.#functions.get(name);
+    if (fn === undefined) {
+      throw new NotFoundError(`Function not found: ${nameOrArn} (registered: ${this.functionNames.join(', ') || 'none'})`);
+    }
+    const requestText = JSON.stringify(payload ?? null);
+    if (Buffer.byteLength(requestText) > MAX_PAYLOAD_BYTES) {
+      throw new FunctionInvocationError(name, 'RequestEntityTooLargeException', 'Request must be smaller than 6 MB');
+    }
+    const timeoutMs = (fn.timeoutMs ?? DEFAULT_TIMEOUT_MS) * this.#timeScale;
+    const deadline = Date.now() + timeoutMs;
+    const context = this.#context(fn, deadline);
+
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new FunctionInvocationError(name, 'Sandbox.Timedout', `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`),
+          ),
+        timeoutMs,
+      );
+    });
+    let result: unknown;
+    try {
+      result = await Promise.race([fn.handler(JSON.parse(requestText), context), timeout]);
+    } catch (error) {
+      if (error instanceof FunctionInvocationError && error.functionName === name) throw error;
+      // Lambda reports the thrown error's name as its type; keep it so Retry/Catch can match.
+      const thrown = error instanceof Error ? error : new Error(String(error));
+      throw new FunctionInvocationError(name, thrown.name, thrown.message, { cause: thrown });
+    } finally {
+      clearTimeout(timer);
+    }
+    const responseText = result === undefined ? undefined : JSON.stringify(result);
+    if (responseText !== undefined && Buffer.byteLength(responseText) > MAX_PAYLOAD_BYTES) {
+      throw new FunctionInvocationError(name, 'Function.ResponseSizeTooLarge', 'Response payload size exceeded maximum allowed payload size (6291556 bytes).');
+    }
+    return (responseText === undefined ? undefined : JSON.parse(responseText)) as T;
+  }
+
+  #context(fn: LocalFunction, deadline: number): Context {
+    const requestId = randomUUID();
+    const unsupported = (what: string) => () => {
+      throw new Error(`context.${what}() is deprecated; return or throw from an async handler`);
+    };
+    return {
+      callbackWaitsForEmptyEventLoop: true,
+      functionName: fn.name,
+      functionVersion: '$LATEST',
+      invokedFunctionArn: this.arnOf(fn.name),
+      memoryLimitInMB: String(fn.memoryMb ?? 1024),
+      awsRequestId: requestId,
+      logGroupName: `/aws/lambda/${fn.name}`,
+      logStreamName: `${new Date().toISOString().slice(0, 10).replaceAll('-', '/')}/[$LATEST]${requestId.replaceAll('-', '')}`,
+      getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+      done: unsupported('done'),
+      fail: unsupported('fail'),
+      succeed: unsupported('succeed'),
+    };
+  }
+}

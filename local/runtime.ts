@@ -1,0 +1,198 @@
+/**
+ * The local runtime: the composition root for running Keel on a laptop or in CI.
+ *
+ * It starts the embedded AWS (unless `AWS_ENDPOINT_URL` already names an emulator such as
+ * moto_server or LocalStack), points the SDK at it through the standard endpoint variables,
+ * provisions the data resources, and installs the local adapters of the control-plane ports.
+ * Handlers then run in-process, unchanged, through {@link LocalLambdaRuntime}.
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { resetClients } from '../functions/commons/clients.ts';
+import { installPorts, resetPorts } from '../functions/commons/composition.ts';
+import type { KeelConfig } from '../functions/commons/config/schema.ts';
+import { KeelError } from '../functions/commons/errors.ts';
+import { localResourceNames, RESOURCE_ENV } from '../functions/commons/resources.ts';
+import { LocalDeployer } from './adapters/deployer.ts';
+import { LocalEventBus } from './adapters/event-bus.ts';
+import { LocalMetrics } from './adapters/metrics.ts';
+import { LocalPipelineRunner } from './adapters/pipeline-runner.ts';
+import { EmbeddedAws } from './embedded-aws.ts';
+import { LocalLambdaRuntime } from './lambda-runtime.ts';
+import { provision } from './provision.ts';
+
+export interface LocalRuntimeOptions {
+  readonly config: KeelConfig;
+  /**
+   * Where state persists. Relative paths resolve against the working directory.
+   * @default the config's `local.stateDir` (`.keel`)
+   */
+  readonly stateDir?: string;
+  /** Keep DynamoDB in memory and S3 in a temp dir; nothing survives `stop()`. @default false */
+  readonly ephemeral?: boolean;
+  /** @default the config's `local.timeScale` */
+  readonly timeScale?: number;
+  /** Environment to read endpoint variables from and to point at the emulators. @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** What runs where, for `keel up` to report. */
+export interface RuntimeDescription {
+  readonly aws: { readonly mode: 'embedded' | 'external'; readonly dynamodb: string; readonly s3: string };
+  readonly stateDir: string | null;
+  readonly resources: ReturnType<typeof localResourceNames>;
+  readonly functions: readonly string[];
+  readonly pipelines: readonly string[];
+  readonly timeScale: number;
+}
+
+/** Another process already uses the state directory. */
+export class StateDirLockedError extends KeelError {}
+
+export class LocalRuntime {
+  readonly config: KeelConfig;
+  readonly lambda: LocalLambdaRuntime;
+  readonly eventBus: LocalEventBus;
+  readonly metrics: LocalMetrics;
+  readonly pipelines: LocalPipelineRunner;
+  readonly deployer: LocalDeployer;
+  readonly resources: ReturnType<typeof localResourceNames>;
+  readonly timeScale: number;
+  readonly #aws: EmbeddedAws | undefined;
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #savedEnv: Record<string, string | undefined>;
+  readonly #lockFile: string | undefined;
+  readonly #stateDir: string | undefined;
+  #stopped = false;
+
+  private constructor(init: {
+    config: KeelConfig;
+    aws: EmbeddedAws | undefined;
+    env: NodeJS.ProcessEnv;
+    savedEnv: Record<string, string | undefined>;
+    lockFile: string | undefined;
+    stateDir: string | undefined;
+    timeScale: number;
+  }) {
+    this.config = init.config;
+    this.#aws = init.aws;
+    this.#env = init.env;
+    this.#savedEnv = init.savedEnv;
+    this.#lockFile = init.lockFile;
+    this.#stateDir = init.stateDir;
+    this.timeScale = init.timeScale;
+    this.resources = localResourceNames(init.config.project);
+    this.metrics = new LocalMetrics();
+    this.eventBus = new LocalEventBus({
+      onDeliveryError: (error, event) =>
+        process.emitWarning(`Event ${event.detailType} delivery failed: ${(error as Error).message}`),
+    });
+    this.lambda = new LocalLambdaRuntime({ timeScale: 1 });
+    this.pipelines = new LocalPipelineRunner();
+    this.deployer = new LocalDeployer({ alarms: this.metrics, timeScale: init.timeScale });
+  }
+
+  static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
+    const env = options.env ?? process.env;
+    const timeScale = options.timeScale ?? options.config.local.timeScale;
+    const stateDir = options.ephemeral ? undefined : resolve(options.stateDir ?? options.config.local.stateDir);
+    const lockFile = stateDir ? await acquireLock(stateDir) : undefined;
+
+    let aws: EmbeddedAws | undefined;
+    const savedEnv: Record<string, string | undefined> = {};
+    const setEnv = (values: Record<string, string>) => {
+      for (const [key, value] of Object.entries(values)) {
+        if (!(key in savedEnv)) savedEnv[key] = env[key];
+        env[key] = value;
+      }
+    };
+    try {
+      if (!env.AWS_ENDPOINT_URL) {
+        aws = await EmbeddedAws.start(stateDir ? { stateDir } : {});
+        setEnv(aws.env());
+      }
+      const names = localResourceNames(options.config.project);
+      setEnv({
+        [RESOURCE_ENV.table]: names.table,
+        [RESOURCE_ENV.lineageBucket]: names.lineageBucket,
+        [RESOURCE_ENV.captureBucket]: names.captureBucket,
+      });
+      resetClients();
+      await provision(names);
+    } catch (error) {
+      await aws?.stop();
+      restoreEnv(env, savedEnv);
+      if (lockFile) await rm(lockFile, { force: true });
+      throw error;
+    }
+
+    const runtime = new LocalRuntime({ config: options.config, aws, env, savedEnv, lockFile, stateDir, timeScale });
+    installPorts({
+      eventBus: runtime.eventBus,
+      metricsSink: runtime.metrics,
+      alarmMonitor: runtime.metrics,
+      functionInvoker: runtime.lambda,
+      pipelineRunner: runtime.pipelines,
+      deployer: runtime.deployer,
+    });
+    return runtime;
+  }
+
+  describe(): RuntimeDescription {
+    return {
+      aws: this.#aws
+        ? { mode: 'embedded', ...this.#aws.endpoints }
+        : { mode: 'external', dynamodb: this.#env.AWS_ENDPOINT_URL ?? '', s3: this.#env.AWS_ENDPOINT_URL ?? '' },
+      stateDir: this.#stateDir ?? null,
+      resources: this.resources,
+      functions: this.lambda.functionNames,
+      pipelines: this.pipelines.pipelines,
+      timeScale: this.timeScale,
+    };
+  }
+
+  /**
+   * Stops cleanly: running deployments and executions stop, pending event deliveries finish,
+   * the emulators close their ports, and the environment is restored. Safe to call twice.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.deployer.close();
+    this.pipelines.abortAll();
+    await this.eventBus.drain();
+    resetClients();
+    resetPorts();
+    await this.#aws?.stop();
+    restoreEnv(this.#env, this.#savedEnv);
+    if (this.#lockFile) await rm(this.#lockFile, { force: true });
+  }
+}
+
+function restoreEnv(env: NodeJS.ProcessEnv, saved: Record<string, string | undefined>): void {
+  for (const [key, value] of Object.entries(saved)) {
+    if (value === undefined) delete env[key];
+    else env[key] = value;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** One runtime per state directory: LevelDB and s3rver would corrupt each other's files. */
+async function acquireLock(stateDir: string): Promise<string> {
+  await mkdir(stateDir, { recursive: true });
+  const lockFile = join(stateDir, 'keel.pid');
+  const holder = Number.parseInt(await readFile(lockFile, 'utf8').catch(() => ''), 10);
+  if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
+    throw new StateDirLockedError(`${stateDir} is in use by another Keel process (pid ${holder}); stop it first`);
+  }
+  await writeFile(lockFile, String(process.pid));
+  return lockFile;
+}
