@@ -38,7 +38,8 @@ export class LocalEventBus implements EventBus {
       this.published.push(accepted);
       for (const { pattern, subscriber } of this.#subscriptions) {
         if (!matches(pattern, accepted)) continue;
-        const delivery = Promise.resolve()
+        // Deliver on a later turn of the event loop: the publisher never waits for targets.
+        const delivery = new Promise<void>((resolve) => setImmediate(resolve))
           .then(() => subscriber(accepted))
           .catch((error: unknown) => this.#onDeliveryError(error, accepted))
           .finally(() => this.#inFlight.delete(delivery));

@@ -1,0 +1,116 @@
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { TABLE_SCHEMA } from '../../functions/commons/resources.ts';
+
+export interface KeelStorageProps {
+  /** Prefix for the event bus name. */
+  readonly project: string;
+  /**
+   * Retention of S3 Object Lock in compliance mode on the lineage bucket, for regulated users:
+   * no one, root included, can delete or overwrite an artifact during that time.
+   * @default no Object Lock; artifacts are still write-once by content addressing and versioning
+   */
+  readonly objectLockRetentionDays?: number;
+  /** @default 90 days, after which raw captured predictions move to Infrequent Access */
+  readonly captureInfrequentAccessAfterDays?: number;
+}
+
+/**
+ * Keel's data plane: the registry table, the lineage and capture buckets, a bucket for their
+ * access logs, a customer-managed KMS key, and the event bus for registry and drift events.
+ */
+export class KeelStorage extends Construct {
+  readonly key: kms.Key;
+  readonly table: dynamodb.Table;
+  readonly lineageBucket: s3.Bucket;
+  readonly captureBucket: s3.Bucket;
+  readonly accessLogsBucket: s3.Bucket;
+  readonly eventBus: events.EventBus;
+
+  constructor(scope: Construct, id: string, props: KeelStorageProps) {
+    super(scope, id);
+    const lockDays = props.objectLockRetentionDays;
+    if (lockDays !== undefined && (!Number.isInteger(lockDays) || lockDays < 1 || lockDays > 36_500)) {
+      throw new Error(`objectLockRetentionDays must be an integer in [1, 36500], got ${lockDays}`);
+    }
+    const iaDays = props.captureInfrequentAccessAfterDays ?? 90;
+    if (!Number.isInteger(iaDays) || iaDays < 30) {
+      throw new Error(`captureInfrequentAccessAfterDays must be an integer of at least 30 (an S3 minimum), got ${iaDays}`);
+    }
+
+    this.key = new kms.Key(this, 'Key', {
+      description: 'Keel registry, lineage and capture data',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    const { partitionKey, sortKey, indexes } = TABLE_SCHEMA;
+    this.table = new dynamodb.Table(this, 'Registry', {
+      partitionKey: { name: partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: sortKey, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: this.key,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    for (const index of indexes) {
+      this.table.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
+        sortKey: { name: index.sortKey, type: dynamodb.AttributeType.STRING },
+        projectionType: dynamodb.ProjectionType.ALL,
+      });
+    }
+
+    // S3 server access logs can only be delivered to an SSE-S3 bucket.
+    this.accessLogsBucket = new s3.Bucket(this, 'AccessLogs', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+      lifecycleRules: [{ expiration: Duration.days(365) }],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(this.accessLogsBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'This is the access-log target itself; logging it to itself would loop.',
+    });
+
+    this.lineageBucket = new s3.Bucket(this, 'Lineage', {
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: this.key,
+      bucketKeyEnabled: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      versioned: true,
+      serverAccessLogsBucket: this.accessLogsBucket,
+      serverAccessLogsPrefix: 'lineage/',
+      removalPolicy: RemovalPolicy.RETAIN,
+      ...(lockDays !== undefined
+        ? { objectLockEnabled: true, objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(lockDays)) }
+        : {}),
+    });
+
+    this.captureBucket = new s3.Bucket(this, 'Capture', {
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: this.key,
+      bucketKeyEnabled: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      serverAccessLogsBucket: this.accessLogsBucket,
+      serverAccessLogsPrefix: 'capture/',
+      lifecycleRules: [
+        { transitions: [{ storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(iaDays) }] },
+      ],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.eventBus = new events.EventBus(this, 'Bus', { eventBusName: `${props.project}-events` });
+  }
+}

@@ -1,0 +1,27 @@
+import { type App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { KeelConfig } from '../functions/commons/config/schema.ts';
+import { KeelDataStack } from './stacks/data-stack.ts';
+
+export interface KeelStacks {
+  readonly data: KeelDataStack;
+}
+
+/**
+ * Composes Keel's stacks onto `app` from a validated config, with cdk-nag's AWS Solutions
+ * checks on every synth. Shared by `infra/app.ts` and the tests, so both build the same app.
+ *
+ * Context: `keel:objectLockRetentionDays` turns on Object Lock for the lineage bucket.
+ */
+export function composeKeel(app: App, config: KeelConfig): KeelStacks {
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  const env = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
+  const lockDays = app.node.tryGetContext('keel:objectLockRetentionDays') as string | number | undefined;
+  const data = new KeelDataStack(app, `${config.project}-data`, {
+    config,
+    env,
+    description: 'Keel data plane: model registry, lineage and capture storage, event bus',
+    ...(lockDays !== undefined ? { objectLockRetentionDays: Number(lockDays) } : {}),
+  });
+  return { data };
+}

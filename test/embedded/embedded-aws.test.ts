@@ -1,0 +1,104 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateTableCommand, DynamoDBClient, PutItemCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetObjectCommand, PutObjectCommand, S3Client, CreateBucketCommand } from '@aws-sdk/client-s3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { clientConfig } from '../../functions/commons/clients.ts';
+import { EmbeddedAws } from '../../local/embedded-aws.ts';
+import { isListening, liveNetworkHandles } from '../support/net.ts';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+/** Clients built exactly as the factory builds them, for this emulator's environment. */
+function clientsFor(aws: EmbeddedAws) {
+  const env = aws.env();
+  const credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID as string, secretAccessKey: env.AWS_SECRET_ACCESS_KEY as string };
+  return {
+    dynamo: new DynamoDBClient({ ...clientConfig('dynamodb', env), credentials }),
+    s3: new S3Client({ ...clientConfig('s3', env), credentials }),
+  };
+}
+
+describe('EmbeddedAws', () => {
+  it('listens on ephemeral loopback ports and releases them on stop', async () => {
+    // Prepare
+    const before = liveNetworkHandles();
+    const aws = await EmbeddedAws.start();
+    const { dynamo, s3 } = clientsFor(aws);
+
+    // Act: use both so keep-alive sockets exist when stopping.
+    await dynamo.send(
+      new CreateTableCommand({
+        TableName: 'lifecycle',
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      }),
+    );
+    await s3.send(new CreateBucketCommand({ Bucket: 'lifecycle' }));
+    expect(new URL(aws.endpoints.dynamodb).hostname).toBe('127.0.0.1');
+    expect(await isListening(aws.endpoints.dynamodb)).toBe(true);
+    expect(await isListening(aws.endpoints.s3)).toBe(true);
+    dynamo.destroy();
+    s3.destroy();
+    await aws.stop();
+    await aws.stop();
+
+    // Assess
+    expect(await isListening(aws.endpoints.dynamodb)).toBe(false);
+    expect(await isListening(aws.endpoints.s3)).toBe(false);
+    await expect.poll(() => liveNetworkHandles(), { timeout: 2000 }).toBeLessThanOrEqual(before);
+  });
+
+  it('gives concurrent instances distinct ports', async () => {
+    const [a, b] = await Promise.all([EmbeddedAws.start(), EmbeddedAws.start()]);
+    try {
+      expect(a?.endpoints.dynamodb).not.toBe(b?.endpoints.dynamodb);
+      expect(a?.endpoints.s3).not.toBe(b?.endpoints.s3);
+    } finally {
+      await Promise.all([a?.stop(), b?.stop()]);
+    }
+  });
+
+  it('persists DynamoDB and S3 state across restarts in the state directory', async () => {
+    // Prepare
+    const stateDir = await mkdtemp(join(tmpdir(), 'keel-persist-'));
+    dirs.push(stateDir);
+    const first = await EmbeddedAws.start({ stateDir });
+    let clients = clientsFor(first);
+    await clients.dynamo.send(
+      new CreateTableCommand({
+        TableName: 'persisted',
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      }),
+    );
+    await clients.dynamo.send(new PutItemCommand({ TableName: 'persisted', Item: { pk: { S: 'a' }, v: { N: '1' } } }));
+    await clients.s3.send(new CreateBucketCommand({ Bucket: 'persisted' }));
+    await clients.s3.send(new PutObjectCommand({ Bucket: 'persisted', Key: 'k', Body: 'kept' }));
+    clients.dynamo.destroy();
+    clients.s3.destroy();
+    await first.stop();
+
+    // Act
+    const second = await EmbeddedAws.start({ stateDir });
+    clients = clientsFor(second);
+    try {
+      const item = await clients.dynamo.send(new GetItemCommand({ TableName: 'persisted', Key: { pk: { S: 'a' } } }));
+      const object = await clients.s3.send(new GetObjectCommand({ Bucket: 'persisted', Key: 'k' }));
+
+      // Assess
+      expect(item.Item?.v).toEqual({ N: '1' });
+      expect(await object.Body?.transformToString()).toBe('kept');
+    } finally {
+      clients.dynamo.destroy();
+      clients.s3.destroy();
+      await second.stop();
+    }
+  });
+});

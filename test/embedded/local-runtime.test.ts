@@ -1,0 +1,75 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { dynamoDbClient, s3Client } from '../../functions/commons/clients.ts';
+import { ports } from '../../functions/commons/composition.ts';
+import { loadConfig } from '../../functions/commons/config/load.ts';
+import { EventBridgeEventBus } from '../../functions/commons/adapters/aws/event-bus.ts';
+import { LocalRuntime, StateDirLockedError } from '../../local/runtime.ts';
+import { isListening } from '../support/net.ts';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'keel-runtime-'));
+  dirs.push(dir);
+  return dir;
+}
+
+describe('LocalRuntime', () => {
+  it('boots embedded AWS, provisions resources, installs local ports, and undoes it all on stop', async () => {
+    // Prepare
+    const config = await loadConfig('keel.config.json');
+    const envBefore = { ...process.env };
+
+    // Act
+    const runtime = await LocalRuntime.start({ config, ephemeral: true });
+    const description = runtime.describe();
+    const table = await dynamoDbClient().send(new DescribeTableCommand({ TableName: runtime.resources.table }));
+    const bucket = s3Client().send(new HeadBucketCommand({ Bucket: runtime.resources.lineageBucket }));
+    const installed = ports();
+
+    // Assess: running
+    expect(description.aws.mode).toBe('embedded');
+    expect(process.env.AWS_ENDPOINT_URL_DYNAMODB).toBe(description.aws.dynamodb);
+    expect(process.env.KEEL_TABLE_NAME).toBe('keel-registry');
+    expect(table.Table?.TableStatus).toBe('ACTIVE');
+    await expect(bucket).resolves.toBeDefined();
+    expect(installed.eventBus).toBe(runtime.eventBus);
+    expect(installed.deployer).toBe(runtime.deployer);
+    expect(installed.functionInvoker).toBe(runtime.lambda);
+
+    // Act: stop
+    await runtime.stop();
+
+    // Assess: stopped
+    expect(await isListening(description.aws.dynamodb)).toBe(false);
+    expect(await isListening(description.aws.s3)).toBe(false);
+    expect(process.env.AWS_ENDPOINT_URL_DYNAMODB).toBe(envBefore.AWS_ENDPOINT_URL_DYNAMODB);
+    expect(process.env.KEEL_TABLE_NAME).toBe(envBefore.KEEL_TABLE_NAME);
+    expect(ports().eventBus).toBeInstanceOf(EventBridgeEventBus);
+  });
+
+  it('keeps state in its directory and refuses a second process on it', async () => {
+    // Prepare
+    const config = await loadConfig('keel.config.json');
+    const stateDir = await tempDir();
+    // A live process that is not us holds the lock: our parent.
+    await writeFile(join(stateDir, 'keel.pid'), String(process.ppid));
+
+    // Act / Assess
+    await expect(LocalRuntime.start({ config, stateDir })).rejects.toBeInstanceOf(StateDirLockedError);
+
+    // A stale lock (dead pid) is taken over.
+    await writeFile(join(stateDir, 'keel.pid'), '999999999');
+    const runtime = await LocalRuntime.start({ config, stateDir });
+    expect(runtime.describe().stateDir).toBe(stateDir);
+    await runtime.stop();
+  });
+});

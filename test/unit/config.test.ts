@@ -1,0 +1,131 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { deepMerge, loadConfig, parseConfig, trafficShiftOf } from '../../functions/commons/config/load.ts';
+import { ConfigError } from '../../functions/commons/errors.ts';
+
+const minimal = {
+  project: 'acme',
+  models: {
+    churn: {
+      owner: 'ml@acme.test',
+      data: { source: 'data/churn.csv', label: 'churned' },
+      costs: { falsePositive: 10, falseNegative: 100 },
+      decisionsPerDay: 1000,
+      alerts: { dailyBudget: 500 },
+      serving: { safeDefault: { probability: 0.1, label: 0 } },
+    },
+  },
+};
+
+function issuesOf(raw: unknown, stage?: string): { path: string; message: string }[] {
+  try {
+    parseConfig(raw, stage ? { stage } : {});
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.issues];
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseConfig', () => {
+  it('fills defaults for a minimal config', () => {
+    // Act
+    const config = parseConfig(minimal);
+    const churn = config.models.churn;
+
+    // Assess
+    expect(churn?.gates.minDemographicParityRatio).toBe(0.8);
+    expect(churn?.gates.maxEqualizedOddsDifference).toBe(0.1);
+    expect(churn?.serving.shift).toBe('canary10-5m');
+    expect(churn?.schedules.driftCheck).toBe('rate(1 hour)');
+    expect(churn?.training).toEqual({ algorithm: 'gbdt', seed: 42, holdout: 0.2, hyperparameters: {} });
+    expect(config.local).toEqual({ port: 3000, stateDir: '.keel', timeScale: 1 });
+  });
+
+  it('accepts the shipped keel.config.json', async () => {
+    const config = await loadConfig('keel.config.json');
+    expect(Object.keys(config.models)).toEqual(['credit']);
+    expect(config.models.credit?.features.length).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['a negative cost', { costs: { falsePositive: -1, falseNegative: 100 } }, 'models.churn.costs.falsePositive'],
+    ['a non-integer seed', { training: { seed: 1.5 } }, 'models.churn.training.seed'],
+    ['a holdout of 1', { training: { holdout: 1 } }, 'models.churn.training.holdout'],
+    ['an unknown shift', { serving: { shift: 'canary50-1m', safeDefault: { probability: 0.1, label: 0 } } }, 'models.churn.serving.shift'],
+    ['a bad schedule', { schedules: { driftCheck: 'every hour' } }, 'models.churn.schedules.driftCheck'],
+    ['an unknown transform', { features: [{ type: 'pca', column: 'x' }] }, 'models.churn.features.0.type'],
+    ['psiDrift below psiWarning', { alerts: { dailyBudget: 1, psiWarning: 0.3, psiDrift: 0.2 } }, 'models.churn.alerts.psiDrift'],
+  ])('names the field for %s', (_case, override, path) => {
+    // Prepare
+    const raw = deepMerge(minimal, { models: { churn: override } });
+
+    // Act
+    const issues = issuesOf(raw);
+
+    // Assess
+    expect(issues.map((i) => i.path)).toContain(path);
+  });
+
+  it('reports every invalid field, not only the first', () => {
+    const issues = issuesOf({ project: 'A', models: { churn: { owner: '' } } });
+    expect(issues.map((i) => i.path)).toEqual(
+      expect.arrayContaining(['project', 'models.churn.owner', 'models.churn.data', 'models.churn.costs']),
+    );
+  });
+
+  it('rejects a config without models', () => {
+    expect(issuesOf({ project: 'acme', models: {} }).map((i) => i.path)).toEqual(['models']);
+  });
+
+  it('merges the selected stage over the base', () => {
+    // Prepare
+    const raw = { ...minimal, stages: { prod: { models: { churn: { gates: { requireApproval: true } } } } } };
+
+    // Act
+    const prod = parseConfig(raw, { stage: 'prod' });
+    const base = parseConfig(raw);
+
+    // Assess
+    expect(prod.models.churn?.gates.requireApproval).toBe(true);
+    expect(prod.models.churn?.gates.minDemographicParityRatio).toBe(0.8);
+    expect(base.models.churn?.gates.requireApproval).toBe(false);
+  });
+
+  it('refuses an unknown stage instead of deploying the defaults', () => {
+    expect(issuesOf(minimal, 'prdo')[0]?.message).toContain('defined stages: none');
+  });
+});
+
+describe('loadConfig', () => {
+  it.each([
+    ['missing', undefined, 'Cannot read'],
+    ['malformed', '{"project": ', 'is not valid JSON'],
+  ])('gives a clear error for a %s file', async (_case, content, message) => {
+    // Prepare
+    const dir = await mkdtemp(join(tmpdir(), 'keel-config-'));
+    const file = join(dir, 'keel.config.json');
+    if (content !== undefined) await writeFile(file, content);
+
+    // Act / Assess
+    await expect(loadConfig(file)).rejects.toThrow(message);
+    await expect(loadConfig(file)).rejects.toBeInstanceOf(ConfigError);
+  });
+});
+
+describe('trafficShiftOf', () => {
+  it.each([
+    ['canary10-5m', { type: 'canary', percentage: 10, intervalMinutes: 5 }],
+    ['linear10-1m', { type: 'linear', percentage: 10, intervalMinutes: 1 }],
+    ['all-at-once', { type: 'all-at-once' }],
+  ] as const)('maps %s', (name, shift) => {
+    expect(trafficShiftOf(name)).toEqual(shift);
+  });
+
+  it('passes an explicit shift through', () => {
+    const shift = { type: 'canary', percentage: 25, intervalMinutes: 15 } as const;
+    expect(trafficShiftOf(shift)).toBe(shift);
+  });
+});
