@@ -6,7 +6,9 @@ import { EXIT, type Io, processIo, reportError } from './output.ts';
 /** Builds the `keel` program. Verbs register themselves; each has `--help`. */
 export function buildProgram(io: Io = processIo): Command {
   const program = new Command('keel')
-    .description('Keel: serverless MLOps for tabular models — serve, monitor, retrain, with gates and lineage')
+    .description(
+      'Keel: serverless MLOps for tabular models — serve, monitor, retrain, with gates and lineage',
+    )
     .option('-c, --config <file>', 'project configuration file', DEFAULT_CONFIG_FILE)
     .showHelpAfterError()
     .exitOverride()

@@ -26,6 +26,8 @@ export function reportError(io: Io, error: unknown): number {
     io.err(`keel: ${error.message}`);
     return EXIT.failure;
   }
-  io.err(`keel: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  io.err(
+    `keel: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  );
   return EXIT.failure;
 }

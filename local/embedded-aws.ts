@@ -36,7 +36,13 @@ export class EmbeddedAws {
   readonly #s3: S3rver;
   #stopped = false;
 
-  private constructor(dynamo: Server, s3: S3rver, endpoints: EmbeddedAws['endpoints'], region: string, stateDir?: string) {
+  private constructor(
+    dynamo: Server,
+    s3: S3rver,
+    endpoints: EmbeddedAws['endpoints'],
+    region: string,
+    stateDir?: string,
+  ) {
     this.#dynamo = dynamo;
     this.#s3 = s3;
     this.endpoints = endpoints;
@@ -67,7 +73,13 @@ export class EmbeddedAws {
         resolve();
       });
     });
-    const s3 = new S3rver({ address: host, port: 0, silent: true, directory: s3Dir, resetOnClose: !options.stateDir });
+    const s3 = new S3rver({
+      address: host,
+      port: 0,
+      silent: true,
+      directory: s3Dir,
+      resetOnClose: !options.stateDir,
+    });
     let s3Address: { port: number };
     try {
       s3Address = await s3.run();

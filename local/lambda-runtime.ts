@@ -77,11 +77,17 @@ export class LocalLambdaRuntime implements FunctionInvoker {
     const name = functionNameOf(nameOrArn);
     const fn = this.#functions.get(name);
     if (fn === undefined) {
-      throw new NotFoundError(`Function not found: ${nameOrArn} (registered: ${this.functionNames.join(', ') || 'none'})`);
+      throw new NotFoundError(
+        `Function not found: ${nameOrArn} (registered: ${this.functionNames.join(', ') || 'none'})`,
+      );
     }
     const requestText = JSON.stringify(payload ?? null);
     if (Buffer.byteLength(requestText) > MAX_PAYLOAD_BYTES) {
-      throw new FunctionInvocationError(name, 'RequestEntityTooLargeException', 'Request must be smaller than 6 MB');
+      throw new FunctionInvocationError(
+        name,
+        'RequestEntityTooLargeException',
+        'Request must be smaller than 6 MB',
+      );
     }
     const timeoutMs = (fn.timeoutMs ?? DEFAULT_TIMEOUT_MS) * this.#timeScale;
     const deadline = Date.now() + timeoutMs;
@@ -92,7 +98,11 @@ export class LocalLambdaRuntime implements FunctionInvoker {
       timer = setTimeout(
         () =>
           reject(
-            new FunctionInvocationError(name, 'Sandbox.Timedout', `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`),
+            new FunctionInvocationError(
+              name,
+              'Sandbox.Timedout',
+              `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`,
+            ),
           ),
         timeoutMs,
       );
@@ -110,7 +120,11 @@ export class LocalLambdaRuntime implements FunctionInvoker {
     }
     const responseText = result === undefined ? undefined : JSON.stringify(result);
     if (responseText !== undefined && Buffer.byteLength(responseText) > MAX_PAYLOAD_BYTES) {
-      throw new FunctionInvocationError(name, 'Function.ResponseSizeTooLarge', 'Response payload size exceeded maximum allowed payload size (6291556 bytes).');
+      throw new FunctionInvocationError(
+        name,
+        'Function.ResponseSizeTooLarge',
+        'Response payload size exceeded maximum allowed payload size (6291556 bytes).',
+      );
     }
     return (responseText === undefined ? undefined : JSON.parse(responseText)) as T;
   }

@@ -14,7 +14,11 @@ import { TABLE_SCHEMA } from '../functions/commons/resources.ts';
 
 export async function ensureTable(tableName: string): Promise<void> {
   const { partitionKey, sortKey, indexes } = TABLE_SCHEMA;
-  const attributes = new Set<string>([partitionKey, sortKey, ...indexes.flatMap((i) => [i.partitionKey, i.sortKey])]);
+  const attributes = new Set<string>([
+    partitionKey,
+    sortKey,
+    ...indexes.flatMap((i) => [i.partitionKey, i.sortKey]),
+  ]);
   try {
     await dynamoDbClient().send(
       new CreateTableCommand({
@@ -38,7 +42,10 @@ export async function ensureTable(tableName: string): Promise<void> {
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
   }
-  await waitUntilTableExists({ client: dynamoDbClient(), maxWaitTime: 30, minDelay: 1 }, { TableName: tableName });
+  await waitUntilTableExists(
+    { client: dynamoDbClient(), maxWaitTime: 30, minDelay: 1 },
+    { TableName: tableName },
+  );
 }
 
 export async function ensureBucket(bucket: string): Promise<void> {
@@ -51,6 +58,14 @@ export async function ensureBucket(bucket: string): Promise<void> {
 }
 
 /** Creates the registry table and the lineage and capture buckets. */
-export async function provision(names: { table: string; lineageBucket: string; captureBucket: string }): Promise<void> {
-  await Promise.all([ensureTable(names.table), ensureBucket(names.lineageBucket), ensureBucket(names.captureBucket)]);
+export async function provision(names: {
+  table: string;
+  lineageBucket: string;
+  captureBucket: string;
+}): Promise<void> {
+  await Promise.all([
+    ensureTable(names.table),
+    ensureBucket(names.lineageBucket),
+    ensureBucket(names.captureBucket),
+  ]);
 }

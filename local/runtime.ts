@@ -95,7 +95,9 @@ export class LocalRuntime {
   static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
     const env = options.env ?? process.env;
     const timeScale = options.timeScale ?? options.config.local.timeScale;
-    const stateDir = options.ephemeral ? undefined : resolve(options.stateDir ?? options.config.local.stateDir);
+    const stateDir = options.ephemeral
+      ? undefined
+      : resolve(options.stateDir ?? options.config.local.stateDir);
     const lockFile = stateDir ? await acquireLock(stateDir) : undefined;
 
     let aws: EmbeddedAws | undefined;
@@ -126,7 +128,15 @@ export class LocalRuntime {
       throw error;
     }
 
-    const runtime = new LocalRuntime({ config: options.config, aws, env, savedEnv, lockFile, stateDir, timeScale });
+    const runtime = new LocalRuntime({
+      config: options.config,
+      aws,
+      env,
+      savedEnv,
+      lockFile,
+      stateDir,
+      timeScale,
+    });
     installPorts({
       eventBus: runtime.eventBus,
       metricsSink: runtime.metrics,
@@ -142,7 +152,11 @@ export class LocalRuntime {
     return {
       aws: this.#aws
         ? { mode: 'embedded', ...this.#aws.endpoints }
-        : { mode: 'external', dynamodb: this.#env.AWS_ENDPOINT_URL ?? '', s3: this.#env.AWS_ENDPOINT_URL ?? '' },
+        : {
+            mode: 'external',
+            dynamodb: this.#env.AWS_ENDPOINT_URL ?? '',
+            s3: this.#env.AWS_ENDPOINT_URL ?? '',
+          },
       stateDir: this.#stateDir ?? null,
       resources: this.resources,
       functions: this.lambda.functionNames,
@@ -191,7 +205,9 @@ async function acquireLock(stateDir: string): Promise<string> {
   const lockFile = join(stateDir, 'keel.pid');
   const holder = Number.parseInt(await readFile(lockFile, 'utf8').catch(() => ''), 10);
   if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
-    throw new StateDirLockedError(`${stateDir} is in use by another Keel process (pid ${holder}); stop it first`);
+    throw new StateDirLockedError(
+      `${stateDir} is in use by another Keel process (pid ${holder}); stop it first`,
+    );
   }
   await writeFile(lockFile, String(process.pid));
   return lockFile;

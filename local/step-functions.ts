@@ -45,7 +45,9 @@ export class TaskTokens {
 
   issue(): { token: string; completion: Promise<unknown> } {
     const token = randomUUID();
-    const completion = new Promise<unknown>((resolve, reject) => this.#pending.set(token, { resolve, reject }));
+    const completion = new Promise<unknown>((resolve, reject) =>
+      this.#pending.set(token, { resolve, reject }),
+    );
     return { token, completion };
   }
 
@@ -105,7 +107,9 @@ function withTokenMarker(parameters: unknown): unknown {
   if (parameters === null || typeof parameters !== 'object') return parameters;
   return Object.fromEntries(
     Object.entries(parameters).map(([key, value]) =>
-      key.endsWith('.$') && value === '$$.Task.Token' ? [key.slice(0, -2), TOKEN_MARKER] : [key, withTokenMarker(value)],
+      key.endsWith('.$') && value === '$$.Task.Token'
+        ? [key.slice(0, -2), TOKEN_MARKER]
+        : [key, withTokenMarker(value)],
     ),
   );
 }
@@ -118,7 +122,11 @@ function fillToken(input: unknown, token: string): unknown {
 function prepare(definition: AslDefinition): AslDefinition {
   const copy = structuredClone(definition) as AslDefinition;
   walkStates(copy, (_name, state) => {
-    if (state.Type === 'Task' && state.Resource?.endsWith(WAIT_FOR_TASK_TOKEN) && state.Parameters !== undefined) {
+    if (
+      state.Type === 'Task' &&
+      state.Resource?.endsWith(WAIT_FOR_TASK_TOKEN) &&
+      state.Parameters !== undefined
+    ) {
       (state as { Parameters: unknown }).Parameters = withTokenMarker(state.Parameters);
     }
   });
@@ -145,9 +153,12 @@ export class LocalStateMachine {
     const scale = options.timeScale ?? 1;
     walkStates(this.definition, (name, state) => {
       if (state.Type === 'Task') this.#handlers[name] = (input) => this.#runTask(name, state, input);
-      if (state.Type === 'Wait' && typeof state.Seconds === 'number') this.#waits[name] = state.Seconds * 1000 * scale;
+      if (state.Type === 'Wait' && typeof state.Seconds === 'number')
+        this.#waits[name] = state.Seconds * 1000 * scale;
       if (state.Retry?.length) {
-        this.#retries[name] = state.Retry.map((r) => ((r as { IntervalSeconds?: number }).IntervalSeconds ?? 1) * 1000 * scale);
+        this.#retries[name] = state.Retry.map(
+          (r) => ((r as { IntervalSeconds?: number }).IntervalSeconds ?? 1) * 1000 * scale,
+        );
       }
     });
     this.#machine = new StateMachine(this.definition as never, { validationOptions: { checkArn: false } });
@@ -164,7 +175,12 @@ export class LocalStateMachine {
         retryIntervalOverrides: this.#retries,
       },
       context: {
-        Execution: { Id: executionId, Name: executionName, Input: input, StartTime: new Date().toISOString() },
+        Execution: {
+          Id: executionId,
+          Name: executionName,
+          Input: input,
+          StartTime: new Date().toISOString(),
+        },
         StateMachine: { Id: `arn:aws:states:local:000000000000:stateMachine:${this.name}`, Name: this.name },
       } as never,
     });

@@ -1,6 +1,7 @@
 // Minimal typings for the embedded emulators, which ship none.
 declare module 'dynalite' {
   import type { Server } from 'node:http';
+
   interface DynaliteOptions {
     path?: string;
     createTableMs?: number;

@@ -64,7 +64,11 @@ export function registerUp(program: Command, io: Io): void {
     .description('Start the local runtime: embedded AWS, local Lambda and Step Functions, until Ctrl-C')
     .option('--state-dir <dir>', 'where local state persists (default: local.stateDir of the config)')
     .option('--ephemeral', 'keep no state: DynamoDB in memory, S3 in a temp dir')
-    .option('--time-scale <factor>', 'multiply bake times, schedules and waits (0 < factor <= 1)', parseTimeScale)
+    .option(
+      '--time-scale <factor>',
+      'multiply bake times, schedules and waits (0 < factor <= 1)',
+      parseTimeScale,
+    )
     .option('--json', 'print the runtime description as JSON')
     .action(async (options: Omit<UpOptions, 'config'>, command: Command) => {
       await up({ ...options, config: command.optsWithGlobals().config as string }, io);

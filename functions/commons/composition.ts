@@ -29,7 +29,9 @@ const deploymentGroupsSchema = z.record(
   z.object({
     application: z.string().min(1),
     deploymentGroup: z.string().min(1),
-    hooks: z.object({ beforeAllowTraffic: z.string().optional(), afterAllowTraffic: z.string().optional() }).optional(),
+    hooks: z
+      .object({ beforeAllowTraffic: z.string().optional(), afterAllowTraffic: z.string().optional() })
+      .optional(),
   }),
 );
 
@@ -61,7 +63,10 @@ export function awsPorts(env: NodeJS.ProcessEnv = process.env): Ports {
   };
   return {
     get eventBus() {
-      return lazy('eventBus', () => new EventBridgeEventBus(eventBridgeClient(), env[PORT_ENV.eventBusName] || 'default'));
+      return lazy(
+        'eventBus',
+        () => new EventBridgeEventBus(eventBridgeClient(), env[PORT_ENV.eventBusName] || 'default'),
+      );
     },
     get metricsSink() {
       return lazy('metricsSink', () => new CloudWatchMetricsSink(cloudWatchClient()));

@@ -24,7 +24,12 @@ export class ValidationError extends KeelError {
   readonly issues: readonly FieldIssue[];
 
   constructor(message: string, issues: readonly FieldIssue[] = [], options?: { cause?: unknown }) {
-    super(issues.length > 0 ? `${message}: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}` : message, options);
+    super(
+      issues.length > 0
+        ? `${message}: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`
+        : message,
+      options,
+    );
     this.issues = issues;
   }
 }
@@ -66,7 +71,11 @@ export class FunctionInvocationError extends KeelError {
 
 /** Some events could not be published. */
 export class EventPublishError extends KeelError {
-  readonly failures: readonly { readonly detailType: string; readonly code?: string; readonly message?: string }[];
+  readonly failures: readonly {
+    readonly detailType: string;
+    readonly code?: string;
+    readonly message?: string;
+  }[];
 
   constructor(failures: EventPublishError['failures']) {
     super(

@@ -41,7 +41,9 @@ export class KeelFunction extends nodejs.NodejsFunction {
   constructor(scope: Construct, id: string, props: KeelFunctionProps) {
     const memorySize = props.memorySize ?? 1024;
     if (!Number.isInteger(memorySize) || memorySize < 128 || memorySize > 10_240) {
-      throw new Error(`KeelFunction ${id}: memorySize must be an integer in [128, 10240] MB, got ${memorySize}`);
+      throw new Error(
+        `KeelFunction ${id}: memorySize must be an integer in [128, 10240] MB, got ${memorySize}`,
+      );
     }
     const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -73,7 +75,8 @@ export class KeelFunction extends nodejs.NodejsFunction {
         forceDockerBundling: false,
         externalModules: ['@aws-sdk/*', ...(props.externalModules ?? [])],
         // ESM bundles still contain CommonJS dependencies that call require().
-        banner: "import { createRequire as __keelCreateRequire } from 'node:module'; const require = __keelCreateRequire(import.meta.url);",
+        banner:
+          "import { createRequire as __keelCreateRequire } from 'node:module'; const require = __keelCreateRequire(import.meta.url);",
       },
     });
   }

@@ -39,7 +39,9 @@ export class KeelStorage extends Construct {
     }
     const iaDays = props.captureInfrequentAccessAfterDays ?? 90;
     if (!Number.isInteger(iaDays) || iaDays < 30) {
-      throw new Error(`captureInfrequentAccessAfterDays must be an integer of at least 30 (an S3 minimum), got ${iaDays}`);
+      throw new Error(
+        `captureInfrequentAccessAfterDays must be an integer of at least 30 (an S3 minimum), got ${iaDays}`,
+      );
     }
 
     this.key = new kms.Key(this, 'Key', {
@@ -93,7 +95,10 @@ export class KeelStorage extends Construct {
       serverAccessLogsPrefix: 'lineage/',
       removalPolicy: RemovalPolicy.RETAIN,
       ...(lockDays !== undefined
-        ? { objectLockEnabled: true, objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(lockDays)) }
+        ? {
+            objectLockEnabled: true,
+            objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(lockDays)),
+          }
         : {}),
     });
 
@@ -106,7 +111,11 @@ export class KeelStorage extends Construct {
       serverAccessLogsBucket: this.accessLogsBucket,
       serverAccessLogsPrefix: 'capture/',
       lifecycleRules: [
-        { transitions: [{ storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(iaDays) }] },
+        {
+          transitions: [
+            { storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(iaDays) },
+          ],
+        },
       ],
       removalPolicy: RemovalPolicy.RETAIN,
     });

@@ -17,7 +17,9 @@ export class KeelDataStack extends Stack {
     super(scope, id, props);
     this.storage = new KeelStorage(this, 'Storage', {
       project: props.config.project,
-      ...(props.objectLockRetentionDays !== undefined ? { objectLockRetentionDays: props.objectLockRetentionDays } : {}),
+      ...(props.objectLockRetentionDays !== undefined
+        ? { objectLockRetentionDays: props.objectLockRetentionDays }
+        : {}),
     });
   }
 }

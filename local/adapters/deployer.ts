@@ -32,7 +32,8 @@ interface Running {
  * does. Versions are immutable numbered snapshots, like published Lambda versions.
  */
 export class LocalDeployer implements Deployer {
-  readonly #options: Required<Omit<LocalDeployerOptions, 'onChange'>> & Pick<LocalDeployerOptions, 'onChange'>;
+  readonly #options: Required<Omit<LocalDeployerOptions, 'onChange'>> &
+    Pick<LocalDeployerOptions, 'onChange'>;
   readonly #versions = new Map<string, { version: string; description: string }[]>();
   readonly #aliases = new Map<string, AliasRouting>();
   readonly #deployments = new Map<string, Running>();
@@ -70,10 +71,15 @@ export class LocalDeployer implements Deployer {
       throw new ValidationError(`Version ${targetVersion} of ${functionName} has not been published`);
     }
     const active = [...this.#deployments.values()].find(
-      (d) => d.state.status === 'InProgress' && d.request.functionName === functionName && d.request.alias === alias,
+      (d) =>
+        d.state.status === 'InProgress' &&
+        d.request.functionName === functionName &&
+        d.request.alias === alias,
     );
     if (active) {
-      throw new ValidationError(`Deployment ${active.state.deploymentId} is still in progress for ${functionName}:${alias}`);
+      throw new ValidationError(
+        `Deployment ${active.state.deploymentId} is still in progress for ${functionName}:${alias}`,
+      );
     }
     const key = aliasKey(functionName, alias);
     const fromVersion = this.#aliases.get(key)?.version;

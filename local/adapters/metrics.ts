@@ -75,7 +75,13 @@ export class LocalMetrics implements MetricsSink, AlarmMonitor {
   state(alarmName: string): AlarmState {
     const alarm = this.#alarms.get(alarmName);
     if (alarm === undefined) return 'INSUFFICIENT_DATA';
-    const value = this.statistic(alarm.namespace, alarm.metric, alarm.dimensions, alarm.statistic, alarm.periodMs);
+    const value = this.statistic(
+      alarm.namespace,
+      alarm.metric,
+      alarm.dimensions,
+      alarm.statistic,
+      alarm.periodMs,
+    );
     if (value === undefined) return 'INSUFFICIENT_DATA';
     return breaches(value, alarm.comparison, alarm.threshold) ? 'ALARM' : 'OK';
   }

@@ -27,14 +27,20 @@ export class LocalPipelineRunner implements PipelineRunner {
     return [...this.#machines.keys()];
   }
 
-  async start(pipeline: string, input: unknown, options?: { name?: string }): Promise<{ executionId: string }> {
+  async start(
+    pipeline: string,
+    input: unknown,
+    options?: { name?: string },
+  ): Promise<{ executionId: string }> {
     const machine = this.#machines.get(pipeline);
     if (machine === undefined) {
-      throw new NotFoundError(`Unknown pipeline "${pipeline}"; known: ${this.pipelines.join(', ') || 'none'}`);
+      throw new NotFoundError(
+        `Unknown pipeline "${pipeline}"; known: ${this.pipelines.join(', ') || 'none'}`,
+      );
     }
     const name = options?.name ?? randomUUID();
-    const existing = [...this.#executions.values()].find(
-      (tracked) => tracked.description.executionId.endsWith(`:${machine.name}:${name}`),
+    const existing = [...this.#executions.values()].find((tracked) =>
+      tracked.description.executionId.endsWith(`:${machine.name}:${name}`),
     );
     if (existing) return { executionId: existing.description.executionId };
 
@@ -52,7 +58,12 @@ export class LocalPipelineRunner implements PipelineRunner {
         const failure = error instanceof Error ? error : new Error(String(error));
         tracked.description = {
           ...tracked.description,
-          status: failure.name === 'ExecutionAbortedError' ? 'ABORTED' : failure.name === 'ExecutionTimeoutError' ? 'TIMED_OUT' : 'FAILED',
+          status:
+            failure.name === 'ExecutionAbortedError'
+              ? 'ABORTED'
+              : failure.name === 'ExecutionTimeoutError'
+                ? 'TIMED_OUT'
+                : 'FAILED',
           error: failure.name,
           cause: failure.message,
           stoppedAt: new Date(),

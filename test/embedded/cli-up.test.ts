@@ -17,7 +17,9 @@ afterEach(async () => {
 
 /** Runs the real CLI entry point as a user would, in a clean environment without endpoint variables. */
 function keel(args: string[]): ChildProcess {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_ENDPOINT_URL')));
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_ENDPOINT_URL')),
+  );
   const child = spawn(process.execPath, ['bin/keel.js', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   return child;

@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, DynamoDBClient, PutItemCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { GetObjectCommand, PutObjectCommand, S3Client, CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clientConfig } from '../../functions/commons/clients.ts';
 import { EmbeddedAws } from '../../local/embedded-aws.ts';
@@ -16,7 +16,10 @@ afterEach(async () => {
 /** Clients built exactly as the factory builds them, for this emulator's environment. */
 function clientsFor(aws: EmbeddedAws) {
   const env = aws.env();
-  const credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID as string, secretAccessKey: env.AWS_SECRET_ACCESS_KEY as string };
+  const credentials = {
+    accessKeyId: env.AWS_ACCESS_KEY_ID as string,
+    secretAccessKey: env.AWS_SECRET_ACCESS_KEY as string,
+  };
   return {
     dynamo: new DynamoDBClient({ ...clientConfig('dynamodb', env), credentials }),
     s3: new S3Client({ ...clientConfig('s3', env), credentials }),
@@ -78,7 +81,9 @@ describe('EmbeddedAws', () => {
         KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
       }),
     );
-    await clients.dynamo.send(new PutItemCommand({ TableName: 'persisted', Item: { pk: { S: 'a' }, v: { N: '1' } } }));
+    await clients.dynamo.send(
+      new PutItemCommand({ TableName: 'persisted', Item: { pk: { S: 'a' }, v: { N: '1' } } }),
+    );
     await clients.s3.send(new CreateBucketCommand({ Bucket: 'persisted' }));
     await clients.s3.send(new PutObjectCommand({ Bucket: 'persisted', Key: 'k', Body: 'kept' }));
     clients.dynamo.destroy();
@@ -89,7 +94,9 @@ describe('EmbeddedAws', () => {
     const second = await EmbeddedAws.start({ stateDir });
     clients = clientsFor(second);
     try {
-      const item = await clients.dynamo.send(new GetItemCommand({ TableName: 'persisted', Key: { pk: { S: 'a' } } }));
+      const item = await clients.dynamo.send(
+        new GetItemCommand({ TableName: 'persisted', Key: { pk: { S: 'a' } } }),
+      );
       const object = await clients.s3.send(new GetObjectCommand({ Bucket: 'persisted', Key: 'k' }));
 
       // Assess

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { EventBridgeEventBus } from '../../functions/commons/adapters/aws/event-bus.ts';
 import { dynamoDbClient, s3Client } from '../../functions/commons/clients.ts';
 import { ports } from '../../functions/commons/composition.ts';
 import { loadConfig } from '../../functions/commons/config/load.ts';
-import { EventBridgeEventBus } from '../../functions/commons/adapters/aws/event-bus.ts';
 import { LocalRuntime, StateDirLockedError } from '../../local/runtime.ts';
 import { isListening } from '../support/net.ts';
 
@@ -31,7 +31,9 @@ describe('LocalRuntime', () => {
     // Act
     const runtime = await LocalRuntime.start({ config, ephemeral: true });
     const description = runtime.describe();
-    const table = await dynamoDbClient().send(new DescribeTableCommand({ TableName: runtime.resources.table }));
+    const table = await dynamoDbClient().send(
+      new DescribeTableCommand({ TableName: runtime.resources.table }),
+    );
     const bucket = s3Client().send(new HeadBucketCommand({ Bucket: runtime.resources.lineageBucket }));
     const installed = ports();
 

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ConditionalCheckFailedException, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, HeadBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { Upload } from '@aws-sdk/lib-storage';
 import { describe, expect, inject, it } from 'vitest';
 import { documentClient, dynamoDbClient, s3Client } from '../../functions/commons/clients.ts';
 import { TABLE_SCHEMA } from '../../functions/commons/resources.ts';
@@ -15,7 +15,11 @@ import { ensureBucket, ensureTable, provision } from '../../local/provision.ts';
  */
 describe(`data plane through the client factory (${inject('awsTier')} tier)`, () => {
   const suffix = randomUUID().slice(0, 8);
-  const names = { table: `it-${suffix}`, lineageBucket: `it-lineage-${suffix}`, captureBucket: `it-capture-${suffix}` };
+  const names = {
+    table: `it-${suffix}`,
+    lineageBucket: `it-lineage-${suffix}`,
+    captureBucket: `it-capture-${suffix}`,
+  };
 
   it('provisions the table and buckets idempotently', async () => {
     // Act: provisioning twice must not fail.
@@ -29,7 +33,9 @@ describe(`data plane through the client factory (${inject('awsTier')} tier)`, ()
       { AttributeName: TABLE_SCHEMA.sortKey, KeyType: 'RANGE' },
     ]);
     expect(table.Table?.GlobalSecondaryIndexes?.map((i) => i.IndexName)).toEqual(['gsi1']);
-    await expect(s3Client().send(new HeadBucketCommand({ Bucket: names.lineageBucket }))).resolves.toBeDefined();
+    await expect(
+      s3Client().send(new HeadBucketCommand({ Bucket: names.lineageBucket })),
+    ).resolves.toBeDefined();
   });
 
   it('round-trips a streamed S3 body byte for byte', async () => {
@@ -45,10 +51,19 @@ describe(`data plane through the client factory (${inject('awsTier')} tier)`, ()
       partSize: 5 * 1024 * 1024,
     }).done();
     await s3Client().send(
-      new PutObjectCommand({ Bucket: names.lineageBucket, Key: 'small.json', Body: Readable.from(['{"a":1}']), ContentLength: 7 }),
+      new PutObjectCommand({
+        Bucket: names.lineageBucket,
+        Key: 'small.json',
+        Body: Readable.from(['{"a":1}']),
+        ContentLength: 7,
+      }),
     );
-    const big = await s3Client().send(new GetObjectCommand({ Bucket: names.lineageBucket, Key: 'stream.bin' }));
-    const small = await s3Client().send(new GetObjectCommand({ Bucket: names.lineageBucket, Key: 'small.json' }));
+    const big = await s3Client().send(
+      new GetObjectCommand({ Bucket: names.lineageBucket, Key: 'stream.bin' }),
+    );
+    const small = await s3Client().send(
+      new GetObjectCommand({ Bucket: names.lineageBucket, Key: 'small.json' }),
+    );
 
     // Assess: no aws-chunked framing or checksum trailer leaked into the stored object.
     const stored = Buffer.from((await big.Body?.transformToByteArray()) ?? []);
@@ -60,19 +75,31 @@ describe(`data plane through the client factory (${inject('awsTier')} tier)`, ()
   it('enforces conditional writes and queries the secondary index', async () => {
     // Prepare
     await ensureTable(names.table);
-    const item = { pk: 'MODEL#credit', sk: 'VERSION#0001', gsi1pk: 'MODELS', gsi1sk: 'credit', owner: 'risk' };
+    const item = {
+      pk: 'MODEL#credit',
+      sk: 'VERSION#0001',
+      gsi1pk: 'MODELS',
+      gsi1sk: 'credit',
+      owner: 'risk',
+    };
 
     // Act
     await documentClient().send(
       new PutCommand({ TableName: names.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
     );
     const duplicate = documentClient().send(
-      new PutCommand({ TableName: names.table, Item: { ...item, owner: 'other' }, ConditionExpression: 'attribute_not_exists(pk)' }),
+      new PutCommand({
+        TableName: names.table,
+        Item: { ...item, owner: 'other' },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
     );
 
     // Assess
     await expect(duplicate).rejects.toBeInstanceOf(ConditionalCheckFailedException);
-    const stored = await documentClient().send(new GetCommand({ TableName: names.table, Key: { pk: item.pk, sk: item.sk } }));
+    const stored = await documentClient().send(
+      new GetCommand({ TableName: names.table, Key: { pk: item.pk, sk: item.sk } }),
+    );
     expect(stored.Item?.owner).toBe('risk');
     const byIndex = await documentClient().send(
       new QueryCommand({

@@ -15,5 +15,6 @@ export function isListening(url: string): Promise<boolean> {
 
 /** Counts of the process's live handles of the kinds a leaked server or client would leave. */
 export function liveNetworkHandles(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap' || r === 'TCPSocketWrap').length;
+  return process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap' || r === 'TCPSocketWrap')
+    .length;
 }

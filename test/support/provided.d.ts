@@ -6,4 +6,5 @@ declare module 'vitest' {
     awsTier: 'embedded' | 'aws';
   }
 }
+
 export {};

@@ -8,7 +8,10 @@ import {
   tasksWithoutErrorHandling,
 } from '../../functions/commons/helpers/asl.ts';
 
-const handled = { Retry: [{ ErrorEquals: ['States.ALL'] }], Catch: [{ ErrorEquals: ['States.ALL'], Next: 'Failed' }] };
+const handled = {
+  Retry: [{ ErrorEquals: ['States.ALL'] }],
+  Catch: [{ ErrorEquals: ['States.ALL'], Next: 'Failed' }],
+};
 
 describe('placeholders', () => {
   it('lists distinct names, sorted', () => {
@@ -22,7 +25,9 @@ describe('placeholders', () => {
 
 describe('substitute', () => {
   it('replaces every occurrence', () => {
-    expect(substitute('"${Fn}" "${Fn}" "${Bucket}"', { Fn: 'arn:1', Bucket: 'b' })).toBe('"arn:1" "arn:1" "b"');
+    expect(substitute('"${Fn}" "${Fn}" "${Bucket}"', { Fn: 'arn:1', Bucket: 'b' })).toBe(
+      '"arn:1" "arn:1" "b"',
+    );
   });
 
   it('names every placeholder without a substitution', () => {
@@ -58,7 +63,10 @@ describe('tasksWithoutErrorHandling', () => {
         A: { Type: 'Task', Resource: 'arn:aws:states:::lambda:invoke', ...handled, Next: 'Fan' },
         Fan: {
           Type: 'Map',
-          ItemProcessor: { StartAt: 'Inner', States: { Inner: { Type: 'Task', Resource: 'x', Retry: handled.Retry, End: true } } },
+          ItemProcessor: {
+            StartAt: 'Inner',
+            States: { Inner: { Type: 'Task', Resource: 'x', Retry: handled.Retry, End: true } },
+          },
           Next: 'Both',
         },
         Both: {

@@ -1,8 +1,4 @@
-import {
-  CloudWatchClient,
-  DescribeAlarmsCommand,
-  PutMetricDataCommand,
-} from '@aws-sdk/client-cloudwatch';
+import { CloudWatchClient, DescribeAlarmsCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { CodeDeployClient, CreateDeploymentCommand, GetDeploymentCommand } from '@aws-sdk/client-codedeploy';
 import { EventBridgeClient, InternalException, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import {
@@ -25,13 +21,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CodeDeployDeployer } from '../../functions/commons/adapters/aws/deployer.ts';
 import { EventBridgeEventBus } from '../../functions/commons/adapters/aws/event-bus.ts';
 import { LambdaFunctionInvoker } from '../../functions/commons/adapters/aws/function-invoker.ts';
-import { CloudWatchAlarmMonitor, CloudWatchMetricsSink } from '../../functions/commons/adapters/aws/metrics.ts';
-import { StepFunctionsPipelineRunner } from '../../functions/commons/adapters/aws/pipeline-runner.ts';
 import {
-  EventPublishError,
-  FunctionInvocationError,
-  NotFoundError,
-} from '../../functions/commons/errors.ts';
+  CloudWatchAlarmMonitor,
+  CloudWatchMetricsSink,
+} from '../../functions/commons/adapters/aws/metrics.ts';
+import { StepFunctionsPipelineRunner } from '../../functions/commons/adapters/aws/pipeline-runner.ts';
+import { EventPublishError, FunctionInvocationError, NotFoundError } from '../../functions/commons/errors.ts';
 
 const eventBridge = mockClient(EventBridgeClient);
 const cloudWatch = mockClient(CloudWatchClient);
@@ -65,7 +60,12 @@ describe('EventBridgeEventBus', () => {
     const first = eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries;
     expect(first).toHaveLength(10);
     expect(first?.[0]).toEqual(
-      expect.objectContaining({ EventBusName: 'keel-events', Source: 'keel.registry', DetailType: 'E0', Detail: '{"i":0}' }),
+      expect.objectContaining({
+        EventBusName: 'keel-events',
+        Source: 'keel.registry',
+        DetailType: 'E0',
+        Detail: '{"i":0}',
+      }),
     );
   });
 
@@ -82,7 +82,9 @@ describe('EventBridgeEventBus', () => {
 
     // Assess
     await expect(publish).rejects.toBeInstanceOf(EventPublishError);
-    await expect(publish).rejects.toMatchObject({ failures: [{ detailType: 'E1', code: 'ThrottlingException' }] });
+    await expect(publish).rejects.toMatchObject({
+      failures: [{ detailType: 'E1', code: 'ThrottlingException' }],
+    });
   });
 
   it('propagates a service exception with its type', async () => {
@@ -128,7 +130,10 @@ describe('CloudWatchAlarmMonitor', () => {
 
     // Assess
     expect(firing).toEqual(['errors', 'canary']);
-    expect(cloudWatch).toHaveReceivedNthCommandWith(DescribeAlarmsCommand, 2, { NextToken: 't', StateValue: 'ALARM' });
+    expect(cloudWatch).toHaveReceivedNthCommandWith(DescribeAlarmsCommand, 2, {
+      NextToken: 't',
+      StateValue: 'ALARM',
+    });
   });
 });
 
@@ -137,7 +142,10 @@ describe('LambdaFunctionInvoker', () => {
     lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: encode({ ok: true }) as never });
     const invoker = new LambdaFunctionInvoker(new LambdaClient({}));
     await expect(invoker.invoke('fn', { a: 1 })).resolves.toEqual({ ok: true });
-    expect(lambda).toHaveReceivedCommandWith(InvokeCommand, { FunctionName: 'fn', InvocationType: 'RequestResponse' });
+    expect(lambda).toHaveReceivedCommandWith(InvokeCommand, {
+      FunctionName: 'fn',
+      InvocationType: 'RequestResponse',
+    });
   });
 
   it('turns a function error into FunctionInvocationError with its type', async () => {
@@ -158,7 +166,9 @@ describe('LambdaFunctionInvoker', () => {
   });
 
   it('propagates throttling as the SDK’s typed exception', async () => {
-    lambda.on(InvokeCommand).rejects(new TooManyRequestsException({ message: 'Rate exceeded', $metadata: {} }));
+    lambda
+      .on(InvokeCommand)
+      .rejects(new TooManyRequestsException({ message: 'Rate exceeded', $metadata: {} }));
     const invoker = new LambdaFunctionInvoker(new LambdaClient({}));
     await expect(invoker.invoke('fn', {})).rejects.toBeInstanceOf(TooManyRequestsException);
   });
@@ -219,8 +229,15 @@ describe('StepFunctionsPipelineRunner', () => {
     const runner = new StepFunctionsPipelineRunner(new SFNClient({}), arns);
     await runner.sendTaskSuccess('tok', { approved: true });
     await runner.sendTaskFailure('tok2', 'Rejected', 'not fair');
-    expect(sfn).toHaveReceivedCommandWith(SendTaskSuccessCommand, { taskToken: 'tok', output: '{"approved":true}' });
-    expect(sfn).toHaveReceivedCommandWith(SendTaskFailureCommand, { taskToken: 'tok2', error: 'Rejected', cause: 'not fair' });
+    expect(sfn).toHaveReceivedCommandWith(SendTaskSuccessCommand, {
+      taskToken: 'tok',
+      output: '{"approved":true}',
+    });
+    expect(sfn).toHaveReceivedCommandWith(SendTaskFailureCommand, {
+      taskToken: 'tok2',
+      error: 'Rejected',
+      cause: 'not fair',
+    });
   });
 });
 
@@ -236,7 +253,9 @@ describe('CodeDeployDeployer', () => {
 
   it('publishes a version', async () => {
     lambda.on(PublishVersionCommand).resolves({ Version: '7' });
-    await expect(deployer().publishVersion('keel-serve-credit', 'credit@3')).resolves.toEqual({ version: '7' });
+    await expect(deployer().publishVersion('keel-serve-credit', 'credit@3')).resolves.toEqual({
+      version: '7',
+    });
     expect(lambda).toHaveReceivedCommandWith(PublishVersionCommand, { Description: 'credit@3' });
   });
 
@@ -265,7 +284,10 @@ describe('CodeDeployDeployer', () => {
       CurrentVersion: '6',
       TargetVersion: '7',
     });
-    expect(appSpec.Hooks).toEqual([{ BeforeAllowTraffic: 'keel-pre-traffic' }, { AfterAllowTraffic: 'keel-post-traffic' }]);
+    expect(appSpec.Hooks).toEqual([
+      { BeforeAllowTraffic: 'keel-pre-traffic' },
+      { AfterAllowTraffic: 'keel-post-traffic' },
+    ]);
   });
 
   it('refuses a function without a deployment group', async () => {
@@ -283,30 +305,52 @@ describe('CodeDeployDeployer', () => {
     ['Baking', 'InProgress', 0.1],
     ['Succeeded', 'Succeeded', 0.1],
     ['Stopped', 'Stopped', 0.1],
-  ] as const)('maps CodeDeploy status %s to %s with the alias weight', async (codeDeployStatus, status, weight) => {
-    // Prepare
-    const appSpec = {
-      Resources: [{ fn: { Properties: { Name: 'keel-serve-credit', Alias: 'live', CurrentVersion: '6', TargetVersion: '7' } } }],
-    };
-    codeDeploy.on(GetDeploymentCommand).resolves({
-      deploymentInfo: {
-        status: codeDeployStatus,
-        revision: { revisionType: 'AppSpecContent', appSpecContent: { content: JSON.stringify(appSpec) } },
-      },
-    });
-    lambda.on(GetAliasCommand).resolves({ FunctionVersion: '6', RoutingConfig: { AdditionalVersionWeights: { '7': weight } } });
+  ] as const)(
+    'maps CodeDeploy status %s to %s with the alias weight',
+    async (codeDeployStatus, status, weight) => {
+      // Prepare
+      const appSpec = {
+        Resources: [
+          {
+            fn: {
+              Properties: {
+                Name: 'keel-serve-credit',
+                Alias: 'live',
+                CurrentVersion: '6',
+                TargetVersion: '7',
+              },
+            },
+          },
+        ],
+      };
+      codeDeploy.on(GetDeploymentCommand).resolves({
+        deploymentInfo: {
+          status: codeDeployStatus,
+          revision: { revisionType: 'AppSpecContent', appSpecContent: { content: JSON.stringify(appSpec) } },
+        },
+      });
+      lambda
+        .on(GetAliasCommand)
+        .resolves({ FunctionVersion: '6', RoutingConfig: { AdditionalVersionWeights: { '7': weight } } });
 
-    // Act
-    const state = await deployer().getDeployment('d-1');
+      // Act
+      const state = await deployer().getDeployment('d-1');
 
-    // Assess
-    expect(state).toMatchObject({ status, fromVersion: '6', targetVersion: '7' });
-    expect(state.targetWeight).toBeCloseTo(weight, 10);
-  });
+      // Assess
+      expect(state).toMatchObject({ status, fromVersion: '6', targetVersion: '7' });
+      expect(state.targetWeight).toBeCloseTo(weight, 10);
+    },
+  );
 
   it('reports why a deployment failed', async () => {
     const appSpec = {
-      Resources: [{ fn: { Properties: { Name: 'keel-serve-credit', Alias: 'live', CurrentVersion: '6', TargetVersion: '7' } } }],
+      Resources: [
+        {
+          fn: {
+            Properties: { Name: 'keel-serve-credit', Alias: 'live', CurrentVersion: '6', TargetVersion: '7' },
+          },
+        },
+      ],
     };
     codeDeploy.on(GetDeploymentCommand).resolves({
       deploymentInfo: {

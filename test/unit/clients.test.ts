@@ -4,12 +4,17 @@ import {
   dynamoDbClient,
   endpointFor,
   resetClients,
-  s3Client,
   SERVICE_ENDPOINT_KEYS,
   type ServiceName,
+  s3Client,
 } from '../../functions/commons/clients.ts';
 
-const ENDPOINT_VARS = ['AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_DYNAMODB', 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS'];
+const ENDPOINT_VARS = [
+  'AWS_ENDPOINT_URL',
+  'AWS_ENDPOINT_URL_S3',
+  'AWS_ENDPOINT_URL_DYNAMODB',
+  'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS',
+];
 
 describe('endpointFor', () => {
   it.each(Object.keys(SERVICE_ENDPOINT_KEYS) as ServiceName[])('uses AWS_ENDPOINT_URL for %s', (service) => {

@@ -2,7 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CodeDeployDeployer } from '../../functions/commons/adapters/aws/deployer.ts';
 import { EventBridgeEventBus } from '../../functions/commons/adapters/aws/event-bus.ts';
 import { LambdaFunctionInvoker } from '../../functions/commons/adapters/aws/function-invoker.ts';
-import { CloudWatchAlarmMonitor, CloudWatchMetricsSink } from '../../functions/commons/adapters/aws/metrics.ts';
+import {
+  CloudWatchAlarmMonitor,
+  CloudWatchMetricsSink,
+} from '../../functions/commons/adapters/aws/metrics.ts';
 import { StepFunctionsPipelineRunner } from '../../functions/commons/adapters/aws/pipeline-runner.ts';
 import { awsPorts, installPorts, ports, resetPorts } from '../../functions/commons/composition.ts';
 import { ConfigError } from '../../functions/commons/errors.ts';

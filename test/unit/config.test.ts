@@ -51,13 +51,25 @@ describe('parseConfig', () => {
   });
 
   it.each([
-    ['a negative cost', { costs: { falsePositive: -1, falseNegative: 100 } }, 'models.churn.costs.falsePositive'],
+    [
+      'a negative cost',
+      { costs: { falsePositive: -1, falseNegative: 100 } },
+      'models.churn.costs.falsePositive',
+    ],
     ['a non-integer seed', { training: { seed: 1.5 } }, 'models.churn.training.seed'],
     ['a holdout of 1', { training: { holdout: 1 } }, 'models.churn.training.holdout'],
-    ['an unknown shift', { serving: { shift: 'canary50-1m', safeDefault: { probability: 0.1, label: 0 } } }, 'models.churn.serving.shift'],
+    [
+      'an unknown shift',
+      { serving: { shift: 'canary50-1m', safeDefault: { probability: 0.1, label: 0 } } },
+      'models.churn.serving.shift',
+    ],
     ['a bad schedule', { schedules: { driftCheck: 'every hour' } }, 'models.churn.schedules.driftCheck'],
     ['an unknown transform', { features: [{ type: 'pca', column: 'x' }] }, 'models.churn.features.0.type'],
-    ['psiDrift below psiWarning', { alerts: { dailyBudget: 1, psiWarning: 0.3, psiDrift: 0.2 } }, 'models.churn.alerts.psiDrift'],
+    [
+      'psiDrift below psiWarning',
+      { alerts: { dailyBudget: 1, psiWarning: 0.3, psiDrift: 0.2 } },
+      'models.churn.alerts.psiDrift',
+    ],
   ])('names the field for %s', (_case, override, path) => {
     // Prepare
     const raw = deepMerge(minimal, { models: { churn: override } });

@@ -11,10 +11,22 @@ const MINUTE = 60_000;
 describe('codeDeployConfigName', () => {
   it.each([
     [{ type: 'all-at-once' }, 'CodeDeployDefault.LambdaAllAtOnce'],
-    [{ type: 'canary', percentage: 10, intervalMinutes: 5 }, 'CodeDeployDefault.LambdaCanary10Percent5Minutes'],
-    [{ type: 'canary', percentage: 10, intervalMinutes: 30 }, 'CodeDeployDefault.LambdaCanary10Percent30Minutes'],
-    [{ type: 'linear', percentage: 10, intervalMinutes: 1 }, 'CodeDeployDefault.LambdaLinear10PercentEvery1Minute'],
-    [{ type: 'linear', percentage: 10, intervalMinutes: 10 }, 'CodeDeployDefault.LambdaLinear10PercentEvery10Minutes'],
+    [
+      { type: 'canary', percentage: 10, intervalMinutes: 5 },
+      'CodeDeployDefault.LambdaCanary10Percent5Minutes',
+    ],
+    [
+      { type: 'canary', percentage: 10, intervalMinutes: 30 },
+      'CodeDeployDefault.LambdaCanary10Percent30Minutes',
+    ],
+    [
+      { type: 'linear', percentage: 10, intervalMinutes: 1 },
+      'CodeDeployDefault.LambdaLinear10PercentEvery1Minute',
+    ],
+    [
+      { type: 'linear', percentage: 10, intervalMinutes: 10 },
+      'CodeDeployDefault.LambdaLinear10PercentEvery10Minutes',
+    ],
     [{ type: 'canary', percentage: 25, intervalMinutes: 5 }, 'KeelCanary25Percent5Minutes'],
     [{ type: 'linear', percentage: 20, intervalMinutes: 4 }, 'KeelLinear20PercentEvery4Minutes'],
   ] as [TrafficShift, string][])('names %j %s', (shift, name) => {

@@ -103,8 +103,12 @@ describe('LocalLambdaRuntime', () => {
       .register({ name: 'source', handler: async () => big });
 
     // Act / Assess
-    await expect(runtime.invoke('sink', big)).rejects.toMatchObject({ errorType: 'RequestEntityTooLargeException' });
-    await expect(runtime.invoke('source', {})).rejects.toMatchObject({ errorType: 'Function.ResponseSizeTooLarge' });
+    await expect(runtime.invoke('sink', big)).rejects.toMatchObject({
+      errorType: 'RequestEntityTooLargeException',
+    });
+    await expect(runtime.invoke('source', {})).rejects.toMatchObject({
+      errorType: 'Function.ResponseSizeTooLarge',
+    });
   });
 
   it('resolves ARNs and qualifiers to the registered function', async () => {

@@ -44,10 +44,16 @@ describe('LocalMetrics', () => {
 
     // Act / Assess
     expect(metrics.state('errors')).toBe('INSUFFICIENT_DATA');
-    await metrics.publish('Keel', [{ name: 'Errors', value: 3, unit: 'Count', dimensions: { model: 'credit' } }]);
-    await metrics.publish('Keel', [{ name: 'Errors', value: 9, unit: 'Count', dimensions: { model: 'other' } }]);
+    await metrics.publish('Keel', [
+      { name: 'Errors', value: 3, unit: 'Count', dimensions: { model: 'credit' } },
+    ]);
+    await metrics.publish('Keel', [
+      { name: 'Errors', value: 9, unit: 'Count', dimensions: { model: 'other' } },
+    ]);
     expect(metrics.state('errors')).toBe('OK');
-    await metrics.publish('Keel', [{ name: 'Errors', value: 2, unit: 'Count', dimensions: { model: 'credit' } }]);
+    await metrics.publish('Keel', [
+      { name: 'Errors', value: 2, unit: 'Count', dimensions: { model: 'credit' } },
+    ]);
     expect(await metrics.alarming(['errors', 'unknown'])).toEqual(['errors']);
     now += 61_000;
     expect(metrics.state('errors')).toBe('INSUFFICIENT_DATA');
@@ -112,7 +118,12 @@ describe('LocalDeployer', () => {
       onChange: (state) => changes.push(state),
     });
     const v1 = await deployer.publishVersion('serve', 'credit@1');
-    await deployer.startDeployment({ functionName: 'serve', alias: 'live', targetVersion: v1.version, shift: { type: 'all-at-once' } });
+    await deployer.startDeployment({
+      functionName: 'serve',
+      alias: 'live',
+      targetVersion: v1.version,
+      shift: { type: 'all-at-once' },
+    });
     const v2 = await deployer.publishVersion('serve', 'credit@2');
     return { deployer, v1, v2 };
   }
@@ -176,7 +187,12 @@ describe('LocalDeployer', () => {
   it('refuses an unpublished version and a second concurrent deployment', async () => {
     const { deployer, v2 } = await deployerWithTwoVersions(() => []);
     await expect(
-      deployer.startDeployment({ functionName: 'serve', alias: 'live', targetVersion: '9', shift: { type: 'all-at-once' } }),
+      deployer.startDeployment({
+        functionName: 'serve',
+        alias: 'live',
+        targetVersion: '9',
+        shift: { type: 'all-at-once' },
+      }),
     ).rejects.toBeInstanceOf(ValidationError);
     const request = {
       functionName: 'serve',

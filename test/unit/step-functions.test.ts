@@ -25,7 +25,10 @@ async function harness(prepare: (event: unknown) => Promise<unknown>): Promise<H
   const notified: { token: string; execution: string }[] = [];
   lambda
     .register({ name: 'prepare', handler: prepareFn })
-    .register({ name: 'score', handler: async (batch: { id: number }) => ({ id: batch.id, score: batch.id / 10 }) })
+    .register({
+      name: 'score',
+      handler: async (batch: { id: number }) => ({ id: batch.id, score: batch.id / 10 }),
+    })
     .register({
       name: 'notify',
       handler: async (event: { token: string; execution: string }) => {
@@ -41,7 +44,10 @@ async function harness(prepare: (event: unknown) => Promise<unknown>): Promise<H
     MinRows: '100',
   });
   const runner = new LocalPipelineRunner();
-  runner.register('fixture', new LocalStateMachine({ definition, name: 'fixture', lambda, tokens: runner.tokens, timeScale: 0.001 }));
+  runner.register(
+    'fixture',
+    new LocalStateMachine({ definition, name: 'fixture', lambda, tokens: runner.tokens, timeScale: 0.001 }),
+  );
   return { runner, prepare: prepareFn, notified };
 }
 
@@ -77,7 +83,10 @@ describe('LocalStateMachine', () => {
       approval: { approved: true, by: 'ana' },
     });
     expect(h.notified[0]?.execution).toBe(executionId);
-    expect(h.prepare).toHaveBeenCalledWith({ dataset: 'd1' }, expect.objectContaining({ functionName: 'prepare' }));
+    expect(h.prepare).toHaveBeenCalledWith(
+      { dataset: 'd1' },
+      expect.objectContaining({ functionName: 'prepare' }),
+    );
   });
 
   it('retries a transient task failure by its error name', async () => {
@@ -132,7 +141,9 @@ describe('LocalStateMachine', () => {
   });
 
   it('refuses a definition with a placeholder that has no substitution', async () => {
-    await expect(loadDefinition(FIXTURE, { PrepareFunctionArn: 'arn:x' })).rejects.toBeInstanceOf(ValidationError);
+    await expect(loadDefinition(FIXTURE, { PrepareFunctionArn: 'arn:x' })).rejects.toBeInstanceOf(
+      ValidationError,
+    );
   });
 
   it('fails a task whose integration has no local handler, naming the state', async () => {
@@ -142,7 +153,13 @@ describe('LocalStateMachine', () => {
       lambda: new LocalLambdaRuntime(),
       definition: {
         StartAt: 'TrainLarge',
-        States: { TrainLarge: { Type: 'Task', Resource: 'arn:aws:states:::sagemaker:createTrainingJob.sync', End: true } },
+        States: {
+          TrainLarge: {
+            Type: 'Task',
+            Resource: 'arn:aws:states:::sagemaker:createTrainingJob.sync',
+            End: true,
+          },
+        },
       },
     });
 

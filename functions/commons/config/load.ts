@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { ZodError } from 'zod';
 import { ConfigError, type FieldIssue } from '../errors.ts';
-import { PREDEFINED_SHIFTS, type KeelConfig, keelConfigSchema } from './schema.ts';
 import type { TrafficShift } from '../ports/deployer.ts';
+import { type KeelConfig, keelConfigSchema, PREDEFINED_SHIFTS } from './schema.ts';
 
 export const DEFAULT_CONFIG_FILE = 'keel.config.json';
 

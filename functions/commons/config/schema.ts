@@ -7,7 +7,10 @@ import { z } from 'zod';
 
 const identifier = z
   .string()
-  .regex(/^[a-z][a-z0-9-]{1,30}[a-z0-9]$/, 'use 3-32 lowercase letters, digits or hyphens, starting with a letter');
+  .regex(
+    /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/,
+    'use 3-32 lowercase letters, digits or hyphens, starting with a letter',
+  );
 
 const columnName = z.string().min(1, 'column name must not be empty');
 
@@ -26,9 +29,20 @@ export const transformSchema = z.discriminatedUnion('type', [
     value: z.union([z.number(), z.string()]).optional(),
     ...provenance,
   }),
-  z.object({ type: z.literal('clip'), column: columnName, min: z.number().optional(), max: z.number().optional(), ...provenance }),
+  z.object({
+    type: z.literal('clip'),
+    column: columnName,
+    min: z.number().optional(),
+    max: z.number().optional(),
+    ...provenance,
+  }),
   z.object({ type: z.literal('standardise'), column: columnName, ...provenance }),
-  z.object({ type: z.literal('log'), column: columnName, offset: z.number().nonnegative().default(1), ...provenance }),
+  z.object({
+    type: z.literal('log'),
+    column: columnName,
+    offset: z.number().nonnegative().default(1),
+    ...provenance,
+  }),
   z.object({
     type: z.literal('bucketise'),
     column: columnName,
@@ -64,7 +78,9 @@ export const PREDEFINED_SHIFTS = {
 } as const;
 
 const shiftSchema = z.union([
-  z.enum(Object.keys(PREDEFINED_SHIFTS) as [keyof typeof PREDEFINED_SHIFTS, ...(keyof typeof PREDEFINED_SHIFTS)[]]),
+  z.enum(
+    Object.keys(PREDEFINED_SHIFTS) as [keyof typeof PREDEFINED_SHIFTS, ...(keyof typeof PREDEFINED_SHIFTS)[]],
+  ),
   z.object({
     type: z.enum(['canary', 'linear']),
     percentage: z.number().int().min(1).max(99),
@@ -134,22 +150,24 @@ export const modelConfigSchema = z.object({
       psiDrift: z.number().positive().default(0.2),
       pValue: probability.default(0.01),
     })
-    .refine((a) => a.psiDrift >= a.psiWarning, { message: 'psiDrift must be at least psiWarning', path: ['psiDrift'] }),
+    .refine((a) => a.psiDrift >= a.psiWarning, {
+      message: 'psiDrift must be at least psiWarning',
+      path: ['psiDrift'],
+    }),
   schedules: z
     .object({
       driftCheck: scheduleExpression.default('rate(1 hour)'),
       retrain: scheduleExpression.optional(),
     })
     .prefault({}),
-  serving: z
-    .object({
-      shift: shiftSchema.default('canary10-5m'),
-      maxBatchRows: z.number().int().min(1).max(10_000).default(1000),
-      timeoutMs: z.number().int().min(1).max(10_000).default(200),
-      shadowSampleRate: probability.default(0),
-      /** Served when the primary and fallback models both fail. */
-      safeDefault: z.object({ probability, label: z.union([z.literal(0), z.literal(1)]) }),
-    }),
+  serving: z.object({
+    shift: shiftSchema.default('canary10-5m'),
+    maxBatchRows: z.number().int().min(1).max(10_000).default(1000),
+    timeoutMs: z.number().int().min(1).max(10_000).default(200),
+    shadowSampleRate: probability.default(0),
+    /** Served when the primary and fallback models both fail. */
+    safeDefault: z.object({ probability, label: z.union([z.literal(0), z.literal(1)]) }),
+  }),
 });
 
 export const keelConfigSchema = z.object({

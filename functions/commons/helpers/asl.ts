@@ -56,7 +56,11 @@ export function parseDefinition(aslText: string, source = 'definition'): AslDefi
     throw new ValidationError(`${source} is not valid JSON`, [], { cause });
   }
   const candidate = parsed as Partial<AslDefinition> | null;
-  if (typeof candidate?.StartAt !== 'string' || typeof candidate.States !== 'object' || candidate.States === null) {
+  if (
+    typeof candidate?.StartAt !== 'string' ||
+    typeof candidate.States !== 'object' ||
+    candidate.States === null
+  ) {
     throw new ValidationError(`${source} is not a state machine`, [
       { path: 'StartAt/States', message: 'an ASL definition needs StartAt and States' },
     ]);

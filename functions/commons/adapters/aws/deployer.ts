@@ -1,7 +1,7 @@
 import {
   type CodeDeployClient,
-  CreateDeploymentCommand,
   type DeploymentStatus as CodeDeployStatus,
+  CreateDeploymentCommand,
   GetDeploymentCommand,
 } from '@aws-sdk/client-codedeploy';
 import { GetAliasCommand, type LambdaClient, PublishVersionCommand } from '@aws-sdk/client-lambda';
@@ -51,7 +51,11 @@ export class CodeDeployDeployer implements Deployer {
   readonly #groups: Readonly<Record<string, DeploymentGroupRef>>;
 
   /** @param groups deployment group per function name. */
-  constructor(lambda: LambdaClient, codeDeploy: CodeDeployClient, groups: Readonly<Record<string, DeploymentGroupRef>>) {
+  constructor(
+    lambda: LambdaClient,
+    codeDeploy: CodeDeployClient,
+    groups: Readonly<Record<string, DeploymentGroupRef>>,
+  ) {
     this.#lambda = lambda;
     this.#codeDeploy = codeDeploy;
     this.#groups = groups;
@@ -66,7 +70,9 @@ export class CodeDeployDeployer implements Deployer {
   }
 
   async aliasRouting(functionName: string, alias: string): Promise<AliasRouting> {
-    const response = await this.#lambda.send(new GetAliasCommand({ FunctionName: functionName, Name: alias }));
+    const response = await this.#lambda.send(
+      new GetAliasCommand({ FunctionName: functionName, Name: alias }),
+    );
     const [additional] = Object.entries(response.RoutingConfig?.AdditionalVersionWeights ?? {});
     return {
       version: response.FunctionVersion ?? '$LATEST',
@@ -76,7 +82,8 @@ export class CodeDeployDeployer implements Deployer {
 
   async startDeployment(request: DeploymentRequest): Promise<{ deploymentId: string }> {
     const group = this.#groups[request.functionName];
-    if (group === undefined) throw new NotFoundError(`No deployment group is configured for ${request.functionName}`);
+    if (group === undefined)
+      throw new NotFoundError(`No deployment group is configured for ${request.functionName}`);
     const current = await this.aliasRouting(request.functionName, request.alias);
     const appSpec = {
       version: 0.0,
@@ -107,7 +114,8 @@ export class CodeDeployDeployer implements Deployer {
         revision: { revisionType: 'AppSpecContent', appSpecContent: { content: JSON.stringify(appSpec) } },
       }),
     );
-    if (!response.deploymentId) throw new Error(`CreateDeployment for ${request.functionName} returned no id`);
+    if (!response.deploymentId)
+      throw new Error(`CreateDeployment for ${request.functionName} returned no id`);
     return { deploymentId: response.deploymentId };
   }
 
@@ -116,7 +124,8 @@ export class CodeDeployDeployer implements Deployer {
     if (!info) throw new NotFoundError(`Deployment ${deploymentId} not found`);
     const spec = JSON.parse(info.revision?.appSpecContent?.content ?? '{"Resources":[]}') as LambdaAppSpec;
     const resource = Object.values(spec.Resources[0] ?? {})[0]?.Properties;
-    if (resource === undefined) throw new NotFoundError(`Deployment ${deploymentId} is not a Lambda deployment`);
+    if (resource === undefined)
+      throw new NotFoundError(`Deployment ${deploymentId} is not a Lambda deployment`);
     const routing = await this.aliasRouting(resource.Name, resource.Alias);
     const targetWeight =
       routing.version === resource.TargetVersion

@@ -1,7 +1,7 @@
 import {
   type CloudWatchClient,
-  DescribeAlarmsCommand,
   type MetricDatum as CloudWatchDatum,
+  DescribeAlarmsCommand,
   PutMetricDataCommand,
 } from '@aws-sdk/client-cloudwatch';
 import type { AlarmMonitor, MetricDatum, MetricsSink } from '../../ports/metrics-sink.ts';

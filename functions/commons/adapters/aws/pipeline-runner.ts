@@ -19,7 +19,11 @@ export class StepFunctionsPipelineRunner implements PipelineRunner {
     this.#stateMachineArns = stateMachineArns;
   }
 
-  async start(pipeline: string, input: unknown, options?: { name?: string }): Promise<{ executionId: string }> {
+  async start(
+    pipeline: string,
+    input: unknown,
+    options?: { name?: string },
+  ): Promise<{ executionId: string }> {
     const stateMachineArn = this.#stateMachineArns[pipeline];
     if (stateMachineArn === undefined) {
       throw new NotFoundError(

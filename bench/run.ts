@@ -1,0 +1,41 @@
+/**
+ * `npm run bench`: runs every `bench/*.bench.ts` (or those named on the command line), prints
+ * a table of ratios against each suite's baseline, and writes `bench/results/latest.json`.
+ */
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Comparison } from './harness.ts';
+
+const dir = import.meta.dirname;
+const wanted = process.argv.slice(2);
+const files = (await readdir(dir))
+  .filter((f) => f.endsWith('.bench.ts'))
+  .filter((f) => wanted.length === 0 || wanted.some((w) => f.includes(w)))
+  .sort();
+
+const all: Comparison[] = [];
+for (const file of files) {
+  process.stderr.write(`running ${basename(file)}…\n`);
+  const suite = (await import(pathToFileURL(join(dir, file)).href)) as { run(): Promise<Comparison[]> };
+  all.push(...(await suite.run()));
+}
+
+const fmt = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(2)} µs` : `${ms.toFixed(3)} ms`);
+console.table(
+  all.map((c) => ({
+    suite: c.suite,
+    subject: c.subject,
+    baseline: c.baseline,
+    'subject p50': fmt(c.subjectMs.p50),
+    'subject p99': fmt(c.subjectMs.p99),
+    'baseline p50': fmt(c.baselineMs.p50),
+    'ratio (mean)': `${c.ratio.toFixed(2)}×`,
+    '±rme': `${Math.max(c.rme.subject, c.rme.baseline).toFixed(1)}%`,
+  })),
+);
+await mkdir(join(dir, 'results'), { recursive: true });
+await writeFile(
+  join(dir, 'results', 'latest.json'),
+  `${JSON.stringify({ at: new Date().toISOString(), node: process.version, comparisons: all }, null, 2)}\n`,
+);

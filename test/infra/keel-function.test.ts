@@ -1,0 +1,73 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { KeelFunction } from '../../infra/constructs/keel-function.ts';
+
+describe('KeelFunction', () => {
+  let app: App;
+  let template: Template;
+
+  beforeAll(() => {
+    app = new App();
+    const stack = new Stack(app, 'Fn');
+    const table = new dynamodb.Table(stack, 'T', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+    });
+    const bus = new events.EventBus(stack, 'Bus');
+    new KeelFunction(stack, 'Echo', { entry: 'test/fixtures/handlers/echo.ts' })
+      .bindTable(table, 'read')
+      .bindEventBus(bus);
+    template = Template.fromStack(stack);
+  });
+
+  it('runs Node 22 on arm64 with active tracing and JSON logs', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      TracingConfig: { Mode: 'Active' },
+      MemorySize: 1024,
+      Timeout: 30,
+      LoggingConfig: Match.objectLike({ LogFormat: 'JSON' }),
+    });
+  });
+
+  it('writes to its own log group with a retention', () => {
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+  });
+
+  it('sets the Powertools and bound-resource variables together with the grants', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          POWERTOOLS_SERVICE_NAME: 'Echo',
+          KEEL_TABLE_NAME: Match.anyValue(),
+          KEEL_EVENT_BUS_NAME: Match.anyValue(),
+        }),
+      },
+    });
+    const statements = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+    expect(statements).toContain('dynamodb:GetItem');
+    expect(statements).not.toContain('dynamodb:PutItem');
+    expect(statements).toContain('events:PutEvents');
+  });
+
+  it('bundles an ESM handler with local esbuild, leaving the AWS SDK out', () => {
+    const assetDirs = readdirSync(app.outdir).filter((d) => d.startsWith('asset.'));
+    const bundles = assetDirs.map((d) => join(app.outdir, d, 'index.mjs')).filter((f) => existsSync(f));
+    expect(bundles).toHaveLength(1);
+    const code = readFileSync(bundles[0] as string, 'utf8');
+    expect(code).toContain('createRequire');
+    expect(code).not.toMatch(/from\s*["']@aws-sdk\/client-dynamodb["']/);
+  });
+
+  it('validates memory size with the received value', () => {
+    const stack = new Stack(new App(), 'Bad');
+    expect(
+      () => new KeelFunction(stack, 'F', { entry: 'test/fixtures/handlers/echo.ts', memorySize: 64 }),
+    ).toThrow('got 64');
+  });
+});
