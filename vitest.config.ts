@@ -43,7 +43,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'aws',
-          include: ['test/integration/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/aws/**/*.test.ts'],
           globalSetup: ['test/support/aws-endpoint.global.ts'],
           setupFiles: ['test/support/aws-env.ts'],
           testTimeout: 60_000,

@@ -121,8 +121,14 @@ describe('CloudWatchAlarmMonitor', () => {
     // Prepare
     cloudWatch
       .on(DescribeAlarmsCommand)
-      .resolvesOnce({ MetricAlarms: [{ AlarmName: 'errors' }], NextToken: 't' })
-      .resolvesOnce({ CompositeAlarms: [{ AlarmName: 'canary' }] });
+      .resolvesOnce({
+        MetricAlarms: [
+          { AlarmName: 'errors', StateValue: 'ALARM' },
+          { AlarmName: 'latency', StateValue: 'OK' },
+        ],
+        NextToken: 't',
+      })
+      .resolvesOnce({ CompositeAlarms: [{ AlarmName: 'canary', StateValue: 'ALARM' }] });
     const monitor = new CloudWatchAlarmMonitor(new CloudWatchClient({}));
 
     // Act

@@ -53,8 +53,9 @@ export class CloudWatchAlarmMonitor implements AlarmMonitor {
             NextToken: nextToken,
           }),
         );
+        // Filter on the state again: some emulators (moto) ignore StateValue when names are given.
         for (const alarm of [...(page.MetricAlarms ?? []), ...(page.CompositeAlarms ?? [])]) {
-          if (alarm.AlarmName) firing.push(alarm.AlarmName);
+          if (alarm.AlarmName && alarm.StateValue === 'ALARM') firing.push(alarm.AlarmName);
         }
         nextToken = page.NextToken;
       } while (nextToken);
