@@ -13,6 +13,12 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     setupFiles: ['test/support/matchers.ts'],
+    // Handlers log and emit EMF to stdout; keep test output readable.
+    env: {
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      POWERTOOLS_TRACE_ENABLED: 'false',
+    },
     restoreMocks: true,
     projects: [
       {

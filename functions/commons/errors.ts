@@ -87,3 +87,6 @@ export class EventPublishError extends KeelError {
 
 /** A deployment, pipeline or execution named by the caller does not exist. */
 export class NotFoundError extends KeelError {}
+
+/** The caller raced another writer or named a stale state (optimistic concurrency). */
+export class ConflictError extends KeelError {}

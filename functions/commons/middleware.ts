@@ -1,0 +1,102 @@
+/**
+ * The middy pipeline every Keel handler runs in, and the HTTP error mapping of the API.
+ */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { ParseError } from '@aws-lambda-powertools/parser';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy, { type MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyResultV2, Context } from 'aws-lambda';
+import { ZodError } from 'zod';
+import { ConflictError, type FieldIssue, NotFoundError, ValidationError } from './errors.ts';
+import { logger, metrics, tracer } from './powertools.ts';
+
+export interface HttpErrorsOptions {
+  /** Extra headers on every error response. @default `content-type: application/json` only */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+interface ErrorBody {
+  readonly error: string;
+  readonly message: string;
+  readonly issues?: readonly FieldIssue[];
+  readonly requestId?: string;
+}
+
+function zodIssues(error: ZodError): FieldIssue[] {
+  return error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+}
+
+/** Maps an error to its HTTP status and body: the caller's mistakes are 4xx with field-level issues. */
+export function toHttpError(error: unknown, requestId?: string): { statusCode: number; body: ErrorBody } {
+  if (error instanceof ValidationError) {
+    return { statusCode: 400, body: { error: error.name, message: error.message, issues: error.issues } };
+  }
+  const zod =
+    error instanceof ZodError
+      ? error
+      : error instanceof ParseError && error.cause instanceof ZodError
+        ? error.cause
+        : undefined;
+  if (zod) {
+    return {
+      statusCode: 400,
+      body: { error: 'ValidationError', message: 'The request is invalid', issues: zodIssues(zod) },
+    };
+  }
+  if (error instanceof ParseError) {
+    return { statusCode: 400, body: { error: 'ValidationError', message: error.message } };
+  }
+  if (error instanceof NotFoundError)
+    return { statusCode: 404, body: { error: error.name, message: error.message } };
+  if (error instanceof ConflictError)
+    return { statusCode: 409, body: { error: error.name, message: error.message } };
+  // Anything else is ours: say so without leaking internals, with the id to find it in the logs.
+  return {
+    statusCode: 500,
+    body: {
+      error: 'InternalError',
+      message: 'An internal error occurred',
+      ...(requestId ? { requestId } : {}),
+    },
+  };
+}
+
+/**
+ * Middy middleware turning thrown errors into API Gateway responses. 5xx errors are logged
+ * with their stack; 4xx are the caller's and logged at info.
+ */
+export function httpErrors(
+  options: HttpErrorsOptions = {},
+): MiddlewareObj<unknown, APIGatewayProxyResultV2, Error, Context> {
+  const headers = { 'content-type': 'application/json', ...options.headers };
+  return {
+    onError: async (request) => {
+      const { statusCode, body } = toHttpError(request.error, request.context.awsRequestId);
+      if (statusCode >= 500) logger.error('Unhandled error', { error: request.error });
+      else logger.info('Rejected request', { statusCode, error: body.error, issues: body.issues });
+      request.response = { statusCode, headers, body: JSON.stringify(body) };
+    },
+  };
+}
+
+export interface KeelHandlerOptions {
+  /** Map errors to HTTP responses (API handlers). @default false: errors propagate, as Step Functions and EventBridge expect */
+  readonly http?: boolean;
+}
+
+/**
+ * Wraps a handler in the standard pipeline: Lambda context in every log line, X-Ray
+ * subsegments, EMF metrics flushed per invocation, and for API handlers the HTTP error mapping.
+ */
+export function keelHandler<TEvent, TResult>(
+  handler: (event: TEvent, context: Context) => Promise<TResult>,
+  options: KeelHandlerOptions = {},
+) {
+  const pipeline = middy(handler)
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(captureLambdaHandler(tracer))
+    .use(logMetrics(metrics));
+  if (options.http) pipeline.use(httpErrors() as never);
+  return pipeline;
+}

@@ -1,0 +1,88 @@
+import type { Context } from 'aws-lambda';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { ConflictError, NotFoundError, ValidationError } from '../../functions/commons/errors.ts';
+import { keelHandler, toHttpError } from '../../functions/commons/middleware.ts';
+
+const context = {
+  awsRequestId: 'req-1',
+  functionName: 'fn',
+  functionVersion: '$LATEST',
+  invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:fn',
+  memoryLimitInMB: '1024',
+  logGroupName: '/aws/lambda/fn',
+  logStreamName: 's',
+  callbackWaitsForEmptyEventLoop: true,
+  getRemainingTimeInMillis: () => 1000,
+} as Context;
+
+function failingWith(error: unknown, http = true) {
+  return keelHandler(
+    async () => {
+      throw error;
+    },
+    { http },
+  );
+}
+
+describe('keelHandler with HTTP error mapping', () => {
+  it.each([
+    [new ValidationError('bad request', [{ path: 'instances.0.income', message: 'expected number' }]), 400],
+    [new NotFoundError('model nope not found'), 404],
+    [new ConflictError('alias moved meanwhile'), 409],
+  ])('maps %s to %d with its message', async (error, statusCode) => {
+    // Act
+    const response = await failingWith(error)({}, context);
+
+    // Assess
+    expect(response).toMatchObject({ statusCode, headers: { 'content-type': 'application/json' } });
+    const body = JSON.parse((response as { body: string }).body);
+    expect(body.error).toBe(error.name);
+    expect(body.message).toBe(error.message);
+  });
+
+  it('lists every field of a zod validation failure', async () => {
+    // Prepare
+    const parsed = z.object({ a: z.number(), b: z.string() }).safeParse({ a: 'x' });
+    if (parsed.success) throw new Error('fixture should fail');
+
+    // Act
+    const response = await failingWith(parsed.error)({}, context);
+
+    // Assess
+    const body = JSON.parse((response as { body: string }).body);
+    expect((response as { statusCode: number }).statusCode).toBe(400);
+    expect(body.issues.map((i: { path: string }) => i.path)).toEqual(['a', 'b']);
+  });
+
+  it('hides an internal error behind a 500 that carries the request id', async () => {
+    const response = await failingWith(new TypeError('secret detail: db password'))({}, context);
+    const body = JSON.parse((response as { body: string }).body);
+    expect((response as { statusCode: number }).statusCode).toBe(500);
+    expect(body).toEqual({
+      error: 'InternalError',
+      message: 'An internal error occurred',
+      requestId: 'req-1',
+    });
+  });
+
+  it('lets errors propagate for non-HTTP handlers, so Step Functions can Retry and Catch them', async () => {
+    await expect(failingWith(new ValidationError('bad input'), false)({}, context)).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+  });
+
+  it('returns the handler result untouched', async () => {
+    const handler = keelHandler(async (event: { n: number }) => ({ doubled: event.n * 2 }));
+    await expect(handler({ n: 2 }, context)).resolves.toEqual({ doubled: 4 });
+  });
+});
+
+describe('toHttpError', () => {
+  it('omits the request id when unknown', () => {
+    expect(toHttpError(new Error('x'))).toEqual({
+      statusCode: 500,
+      body: { error: 'InternalError', message: 'An internal error occurred' },
+    });
+  });
+});
