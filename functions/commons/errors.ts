@@ -90,3 +90,6 @@ export class NotFoundError extends KeelError {}
 
 /** The caller raced another writer or named a stale state (optimistic concurrency). */
 export class ConflictError extends KeelError {}
+
+/** Stored data failed its integrity check (hash mismatch, or a record that no longer matches its schema). */
+export class IntegrityError extends KeelError {}

@@ -1,0 +1,517 @@
+/**
+ * The model registry: versions, statuses, aliases, evaluations and an append-only audit log.
+ *
+ * Design: every mutation appends one event to the model's log with a conditional write on
+ * the next sequence number. That append is the only commit point: the event carries the
+ * model's whole state after it (version count, statuses, aliases), so the next writer
+ * validates against exactly the state it appends after, and a lost race is simply retried.
+ * Version numbers therefore never collide or skip under concurrency (unlike MAX(version)+1),
+ * and history ("what was production at T") is the log itself. Readable records (version
+ * metadata, status, model list) are projections written after the append; `repair()` rebuilds
+ * them from the log. No transactions are needed, so dynalite, moto and DynamoDB behave alike.
+ */
+import { createHash } from 'node:crypto';
+import type { z } from 'zod';
+import { IntegrityError, ValidationError } from '../commons/errors.ts';
+import type { EventBus } from '../commons/ports/event-bus.ts';
+import { AliasConflictError, ModelNotFoundError, VersionConflictError } from './errors.ts';
+import {
+  aliasNameSchema,
+  type Attribution,
+  type Evaluation,
+  type ModelState,
+  modelNameSchema,
+  type RegistryEvent,
+  type VersionMetadata,
+  type VersionMetadataInput,
+  type VersionStatus,
+  versionMetadataSchema,
+} from './schema.ts';
+import {
+  decideAliasMove,
+  decideRegister,
+  decideRollback,
+  decideStatus,
+  INITIAL_STATE,
+  statusOf,
+} from './state.ts';
+import { isThrottling, type Page, type RegistryStore, type StoredVersion } from './store.ts';
+
+export interface ModelRegistryOptions {
+  readonly store: RegistryStore;
+  /** Where registry events go (EventBridge in AWS). @default none */
+  readonly eventBus?: EventBus;
+  /** @default `() => new Date()` */
+  readonly now?: () => Date;
+  /** Appends tried before giving up under contention. @default 200 */
+  readonly maxAttempts?: number;
+  /** Upper bound of the jittered backoff between attempts. @default 250 ms */
+  readonly maxBackoffMs?: number;
+  /** Called when publishing an event fails after the event was committed. @default ignore */
+  readonly onPublishError?: (error: unknown, event: RegistryEvent) => void;
+}
+
+/** A version as read: validated metadata, current status, and the aliases pointing at it. */
+export interface ModelVersion {
+  readonly model: string;
+  readonly version: number;
+  readonly status: VersionStatus;
+  readonly statusReason: string;
+  readonly statusChangedAt: string;
+  readonly statusChangedBy: string;
+  readonly registeredAt: string;
+  readonly registeredBy: string;
+  readonly metadata: VersionMetadata;
+  readonly aliases: readonly string[];
+  /** Evaluations recorded after registration (e.g. on production-sampled data), oldest first. */
+  readonly evaluations: readonly (Attribution & { at: string; evaluation: Evaluation })[];
+}
+
+export interface ModelSummary {
+  readonly model: string;
+  readonly latestVersion: number;
+  readonly aliases: Readonly<Record<string, number>>;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export const REGISTRY_EVENT_SOURCE = 'keel.registry';
+
+function issues(error: z.ZodError) {
+  return error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+}
+
+function validName(schema: z.ZodString, value: string, what: string): string {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new ValidationError(`Invalid ${what}`, issues(result.error).map((i) => ({ ...i, path: what })));
+  return result.data;
+}
+
+function requireAttribution(attribution: { actor: string; reason?: string }, reasonRequired = true): void {
+  const problems = [];
+  if (!attribution.actor?.trim()) problems.push({ path: 'actor', message: 'say who is doing this' });
+  if (reasonRequired && !attribution.reason?.trim()) problems.push({ path: 'reason', message: 'say why; it goes into the audit log' });
+  if (problems.length > 0) throw new ValidationError('Attribution is incomplete', problems);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** What a mutation decides to append, or that nothing needs to change. */
+type Decision<R> =
+  | { readonly append: Omit<RegistryEvent, 'model' | 'seq' | 'at' | 'actor' | 'reason'>; readonly result: (event: RegistryEvent) => R }
+  | { readonly noop: R };
+
+export class ModelRegistry {
+  readonly #store: RegistryStore;
+  readonly #eventBus: EventBus | undefined;
+  readonly #now: () => Date;
+  readonly #maxAttempts: number;
+  readonly #maxBackoffMs: number;
+  readonly #onPublishError: (error: unknown, event: RegistryEvent) => void;
+
+  constructor(options: ModelRegistryOptions) {
+    this.#store = options.store;
+    this.#eventBus = options.eventBus;
+    this.#now = options.now ?? (() => new Date());
+    this.#maxAttempts = options.maxAttempts ?? 200;
+    this.#maxBackoffMs = options.maxBackoffMs ?? 250;
+    this.#onPublishError = options.onPublishError ?? (() => {});
+  }
+
+  // ── Mutations ──────────────────────────────────────────────────────────────
+
+  /**
+   * Registers a new version with status `candidate`. With an `idempotencyKey`, registering the
+   * same key again returns the version it already created instead of a new one.
+   */
+  async registerVersion(
+    model: string,
+    metadata: VersionMetadataInput,
+    attribution: { readonly actor: string; readonly reason?: string; readonly idempotencyKey?: string },
+  ): Promise<{ version: number; replay: boolean }> {
+    validName(modelNameSchema, model, 'model');
+    requireAttribution(attribution, false);
+    const parsed = versionMetadataSchema.safeParse(metadata);
+    if (!parsed.success) throw new ValidationError(`Invalid metadata for ${model}`, issues(parsed.error));
+    const digest =
+      attribution.idempotencyKey === undefined
+        ? undefined
+        : createHash('sha256').update(attribution.idempotencyKey).digest('hex').slice(0, 24);
+
+    const who = { actor: attribution.actor, reason: attribution.reason ?? '' };
+    return this.#mutate<{ version: number; replay: boolean }>(model, who, true, (state) => {
+      const decision = decideRegister(model, state, digest);
+      if (decision.replay) return { noop: { version: decision.version, replay: true } };
+      return {
+        append: {
+          type: 'VersionRegistered',
+          version: decision.version,
+          to: 'candidate',
+          details: { metadata: parsed.data },
+          state: decision.state,
+        },
+        result: () => ({ version: decision.version, replay: false }),
+      };
+    });
+  }
+
+  /** Changes a version's status along the allowed transitions. */
+  async setStatus(model: string, version: number, status: VersionStatus, attribution: Attribution): Promise<void> {
+    requireAttribution(attribution);
+    await this.#mutate(model, attribution, false, (state) => {
+      const decision = decideStatus(model, state, version, status);
+      return {
+        append: { type: 'VersionStatusChanged', version, from: decision.from, to: status, state: decision.state },
+        result: () => undefined,
+      };
+    });
+  }
+
+  approve(model: string, version: number, attribution: Attribution): Promise<void> {
+    return this.setStatus(model, version, 'approved', attribution);
+  }
+
+  reject(model: string, version: number, attribution: Attribution): Promise<void> {
+    return this.setStatus(model, version, 'rejected', attribution);
+  }
+
+  archive(model: string, version: number, attribution: Attribution): Promise<void> {
+    return this.setStatus(model, version, 'archived', attribution);
+  }
+
+  /** Records an evaluation made after registration, e.g. on recent production data. */
+  async recordEvaluation(model: string, version: number, evaluation: z.input<typeof versionMetadataSchema.shape.evaluation>, attribution: Attribution): Promise<void> {
+    requireAttribution(attribution);
+    const parsed = versionMetadataSchema.shape.evaluation.safeParse(evaluation);
+    if (!parsed.success) throw new ValidationError(`Invalid evaluation for ${model}@${version}`, issues(parsed.error));
+    await this.#mutate(model, attribution, false, (state) => {
+      if (statusOf(state, version) === undefined) throw new ModelNotFoundError(model, `version ${version}`);
+      return {
+        append: { type: 'EvaluationRecorded', version, details: { evaluation: parsed.data }, state },
+        result: () => undefined,
+      };
+    });
+  }
+
+  /**
+   * Points `alias` at version `to`, if it still points at `expected` (`null`: the alias must
+   * not exist yet). A stale expectation fails with {@link AliasConflictError} and changes nothing.
+   */
+  async moveAlias(
+    model: string,
+    alias: string,
+    move: { readonly to: number; readonly expected: number | null },
+    attribution: Attribution,
+  ): Promise<{ from: number | null; to: number }> {
+    validName(aliasNameSchema, alias, 'alias');
+    requireAttribution(attribution);
+    return this.#mutate<{ from: number | null; to: number }>(model, attribution, false, (state) => {
+      const current = state.aliases[alias] ?? null;
+      if (current !== move.expected) throw new AliasConflictError(model, alias, move.expected, current);
+      if (current === move.to) return { noop: { from: current, to: move.to } };
+      const decision = decideAliasMove(model, state, alias, move.to);
+      return {
+        append: { type: 'AliasMoved', alias, from: decision.from, to: move.to, state: decision.state },
+        result: () => ({ from: decision.from, to: move.to }),
+      };
+    });
+  }
+
+  /** Moves `alias` (production by default) back to its previous eligible version, in one call. */
+  async rollback(
+    model: string,
+    attribution: Attribution & { readonly alias?: string },
+  ): Promise<{ from: number; to: number }> {
+    requireAttribution(attribution);
+    const alias = attribution.alias ?? 'production';
+    return this.#mutate(model, attribution, false, (state) => {
+      const decision = decideRollback(model, state, alias);
+      return {
+        append: {
+          type: 'AliasMoved',
+          alias,
+          from: decision.from,
+          to: decision.to,
+          details: { rollback: true },
+          state: decision.state,
+        },
+        result: () => ({ from: decision.from, to: decision.to }),
+      };
+    });
+  }
+
+  /** Records a deployment outcome (started, succeeded, rolled back) in the audit log. */
+  async recordDeployment(
+    model: string,
+    version: number,
+    details: Readonly<Record<string, unknown>>,
+    attribution: Attribution,
+  ): Promise<void> {
+    requireAttribution(attribution);
+    await this.#mutate(model, attribution, false, (state) => {
+      if (statusOf(state, version) === undefined) throw new ModelNotFoundError(model, `version ${version}`);
+      return { append: { type: 'DeploymentRecorded', version, details, state }, result: () => undefined };
+    });
+  }
+
+  /** Re-applies every event's projections; heals records left stale by a crash after an append. */
+  async repair(model: string): Promise<{ events: number }> {
+    let afterSeq = 0;
+    let count = 0;
+    for (;;) {
+      const page = await this.#store.events(model, { afterSeq, limit: 500 });
+      for (const event of page.items) await this.#project(event);
+      count += page.items.length;
+      const last = page.items.at(-1);
+      if (!page.cursor || !last) break;
+      afterSeq = last.seq;
+    }
+    if (count === 0) throw new ModelNotFoundError(model);
+    return { events: count };
+  }
+
+  // ── Reads ──────────────────────────────────────────────────────────────────
+
+  /** The model's current state, straight from its latest event (never stale). */
+  async state(model: string): Promise<ModelState> {
+    const latest = await this.#store.latestEvent(model);
+    if (latest === undefined) throw new ModelNotFoundError(model);
+    return latest.state;
+  }
+
+  async aliases(model: string): Promise<Readonly<Record<string, number>>> {
+    return (await this.state(model)).aliases;
+  }
+
+  /** A version by number or alias name. */
+  async get(model: string, ref: number | string): Promise<ModelVersion> {
+    const state = await this.state(model);
+    const version = typeof ref === 'number' ? ref : state.aliases[ref];
+    if (version === undefined) throw new ModelNotFoundError(model, `alias ${ref}`);
+    if (statusOf(state, version) === undefined) throw new ModelNotFoundError(model, `version ${version}`);
+    const stored = (await this.#store.getVersion(model, version)) ?? (await this.#healRegistration(model, version));
+    const evaluations = await this.#store.evaluations(model, version);
+    return this.#toModelVersion(stored, state, evaluations);
+  }
+
+  async listVersions(model: string, options: { limit?: number; cursor?: string } = {}): Promise<Page<ModelVersion>> {
+    const state = await this.state(model);
+    const page = await this.#store.listVersions(model, options);
+    return { ...page, items: page.items.map((stored) => this.#toModelVersion(stored, state, [])) };
+  }
+
+  async listModels(options: { limit?: number; cursor?: string } = {}): Promise<Page<ModelSummary>> {
+    const page = await this.#store.listModels(options);
+    const items = await Promise.all(
+      page.items.map(async (m) => ({
+        model: m.model,
+        latestVersion: m.latestVersion,
+        createdAt: m.createdAt,
+        updatedAt: m.updatedAt,
+        aliases: (await this.#store.latestEvent(m.model))?.state.aliases ?? {},
+      })),
+    );
+    return { ...page, items };
+  }
+
+  /** The model's audit log, oldest first (paged by sequence number). */
+  async history(model: string, options: { afterSeq?: number; limit?: number } = {}): Promise<Page<RegistryEvent>> {
+    const page = await this.#store.events(model, options);
+    if (page.items.length === 0 && (options.afterSeq ?? 0) === 0) throw new ModelNotFoundError(model);
+    return page;
+  }
+
+  /** Every event about one version: registration, status changes, evaluations, deployments, alias moves to or from it. */
+  async auditTrail(model: string, version: number): Promise<RegistryEvent[]> {
+    const events = await this.#allEvents(model);
+    return events.filter((e) => e.version === version || (e.type === 'AliasMoved' && (e.from === version || e.to === version)));
+  }
+
+  /** Moves of one alias, oldest first. */
+  async aliasHistory(model: string, alias: string): Promise<RegistryEvent[]> {
+    return (await this.#allEvents(model)).filter((e) => e.type === 'AliasMoved' && e.alias === alias);
+  }
+
+  /** The version `alias` pointed at, at time `at` (null if it did not exist yet). */
+  async aliasAt(model: string, alias: string, at: Date): Promise<number | null> {
+    let version: number | null = null;
+    for (const event of await this.#allEvents(model)) {
+      if (new Date(event.at).getTime() > at.getTime()) break;
+      version = event.state.aliases[alias] ?? null;
+    }
+    return version;
+  }
+
+  // ── Internals ──────────────────────────────────────────────────────────────
+
+  async #allEvents(model: string): Promise<RegistryEvent[]> {
+    const events: RegistryEvent[] = [];
+    let afterSeq = 0;
+    for (;;) {
+      const page = await this.#store.events(model, { afterSeq, limit: 1000 });
+      events.push(...page.items);
+      const last = page.items.at(-1);
+      if (!page.cursor || !last) break;
+      afterSeq = last.seq;
+    }
+    if (events.length === 0) throw new ModelNotFoundError(model);
+    return events;
+  }
+
+  /**
+   * The append loop: read the latest event, decide, append at the next sequence number;
+   * on a lost race or throttling, back off with full jitter and decide again.
+   */
+  async #mutate<R>(
+    model: string,
+    attribution: Attribution,
+    mayCreate: boolean,
+    decide: (state: ModelState) => Decision<R>,
+  ): Promise<R> {
+    validName(modelNameSchema, model, 'model');
+    let throttled: unknown;
+    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
+      if (attempt > 0) await sleep(Math.random() * Math.min(this.#maxBackoffMs, 2 ** Math.min(attempt, 8)));
+      let latest: RegistryEvent | undefined;
+      try {
+        latest = await this.#store.latestEvent(model);
+      } catch (error) {
+        if (!isThrottling(error)) throw error;
+        throttled = error;
+        continue;
+      }
+      if (latest === undefined && !mayCreate) throw new ModelNotFoundError(model);
+      const decision = decide(latest?.state ?? INITIAL_STATE);
+      if ('noop' in decision) return decision.noop;
+      const event: RegistryEvent = {
+        ...decision.append,
+        model,
+        seq: (latest?.seq ?? 0) + 1,
+        at: this.#now().toISOString(),
+        actor: attribution.actor,
+        reason: attribution.reason,
+      };
+      let appended: boolean;
+      try {
+        appended = await this.#store.appendEvent(event);
+      } catch (error) {
+        if (!isThrottling(error)) throw error;
+        throttled = error;
+        continue;
+      }
+      if (!appended) {
+        throttled = undefined;
+        continue;
+      }
+      await this.#project(event);
+      await this.#publish(event);
+      return decision.result(event);
+    }
+    // Still throttled at the end: that, not contention, is the caller's problem.
+    if (throttled !== undefined) throw throttled;
+    throw new VersionConflictError(model, undefined, `gave up after ${this.#maxAttempts} attempts under contention`);
+  }
+
+  async #project(event: RegistryEvent): Promise<void> {
+    const version = event.version;
+    if (event.type === 'VersionRegistered' && version !== undefined) {
+      await this.#store.projectRegistration(
+        {
+          model: event.model,
+          version,
+          metadata: event.details?.metadata,
+          registeredAt: event.at,
+          registeredBy: event.actor,
+          registrationReason: event.reason,
+        },
+        event.seq,
+      );
+    }
+    if ((event.type === 'VersionRegistered' || event.type === 'VersionStatusChanged') && version !== undefined) {
+      await this.#store.projectStatus(event.model, version, event.to as VersionStatus, event, event.seq);
+    }
+    if (event.type === 'EvaluationRecorded' && version !== undefined) {
+      await this.#store.projectEvaluation({
+        model: event.model,
+        version,
+        seq: event.seq,
+        at: event.at,
+        actor: event.actor,
+        reason: event.reason,
+        evaluation: event.details?.evaluation,
+      });
+    }
+    await this.#store.projectModel({
+      model: event.model,
+      latestVersion: event.state.versionCount,
+      createdAt: event.at,
+      updatedAt: event.at,
+      seq: event.seq,
+    });
+  }
+
+  async #publish(event: RegistryEvent): Promise<void> {
+    if (this.#eventBus === undefined) return;
+    const { state: _state, details, ...summary } = event;
+    try {
+      await this.#eventBus.publish([
+        {
+          source: REGISTRY_EVENT_SOURCE,
+          detailType: event.type,
+          detail: { ...summary, ...(details?.rollback ? { rollback: true } : {}) },
+          time: new Date(event.at),
+        },
+      ]);
+    } catch (error) {
+      // The event is committed in the log; a failed notification must not undo or fail it.
+      this.#onPublishError(error, event);
+    }
+  }
+
+  /** A registration whose projection was lost (crash after the append): rebuild it from the log. */
+  async #healRegistration(model: string, version: number): Promise<StoredVersion> {
+    const registration = (await this.#allEvents(model)).find((e) => e.type === 'VersionRegistered' && e.version === version);
+    if (registration === undefined) throw new ModelNotFoundError(model, `version ${version}`);
+    await this.#project(registration);
+    const stored = await this.#store.getVersion(model, version);
+    if (stored === undefined) throw new IntegrityError(`${model}@${version}: registration projection could not be rebuilt`);
+    return stored;
+  }
+
+  #toModelVersion(
+    stored: StoredVersion,
+    state: ModelState,
+    evaluations: readonly { at: string; actor: string; reason: string; evaluation: unknown }[],
+  ): ModelVersion {
+    const metadata = versionMetadataSchema.safeParse(stored.metadata);
+    if (!metadata.success) {
+      throw new IntegrityError(
+        `${stored.model}@${stored.version}: stored metadata no longer matches its schema (${issues(metadata.error)
+          .map((i) => `${i.path}: ${i.message}`)
+          .join('; ')})`,
+      );
+    }
+    const parsedEvaluations = evaluations.map((e) => {
+      const evaluation = versionMetadataSchema.shape.evaluation.safeParse(e.evaluation);
+      if (!evaluation.success) throw new IntegrityError(`${stored.model}@${stored.version}: a stored evaluation is malformed`);
+      return { at: e.at, actor: e.actor, reason: e.reason, evaluation: evaluation.data };
+    });
+    return {
+      model: stored.model,
+      version: stored.version,
+      // The state is authoritative; the projected status may lag it after a crash.
+      status: statusOf(state, stored.version) ?? stored.status ?? 'candidate',
+      statusReason: stored.statusReason ?? '',
+      statusChangedAt: stored.statusAt ?? stored.registeredAt,
+      statusChangedBy: stored.statusBy ?? stored.registeredBy,
+      registeredAt: stored.registeredAt,
+      registeredBy: stored.registeredBy,
+      metadata: metadata.data,
+      aliases: Object.entries(state.aliases)
+        .filter(([, v]) => v === stored.version)
+        .map(([alias]) => alias)
+        .sort(),
+      evaluations: parsedEvaluations,
+    };
+  }
+}

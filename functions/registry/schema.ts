@@ -1,0 +1,123 @@
+/**
+ * What the registry stores: version metadata (validated on write and on read), the audit
+ * events that are its source of truth, and the per-model state each event carries.
+ */
+import { z } from 'zod';
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lowercase hex SHA-256 digest');
+
+export const modelNameSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{1,62}$/, 'use 2-63 lowercase letters, digits or hyphens, starting with a letter');
+
+export const aliasNameSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,31}$/, 'use 1-32 lowercase letters, digits or hyphens, starting with a letter');
+
+/** Built-in aliases; any other valid alias name is user-defined. */
+export const BUILTIN_ALIASES = ['production', 'candidate', 'shadow', 'fallback'] as const;
+
+export const STATUSES = ['candidate', 'approved', 'rejected', 'archived'] as const;
+export type VersionStatus = (typeof STATUSES)[number];
+
+const fieldSchema = z.object({
+  name: z.string().min(1),
+  type: z.enum(['number', 'string', 'boolean']),
+  nullable: z.boolean().default(false),
+  /** Hashed or dropped in captured predictions. */
+  pii: z.boolean().default(false),
+  min: z.number().optional(),
+  max: z.number().optional(),
+  categories: z.array(z.string()).optional(),
+});
+
+const artifactRefSchema = z.object({
+  sha256: sha256Hex,
+  /** Where the bytes are, e.g. `s3://bucket/models/sha256/ab/ab12…`. */
+  uri: z.string().min(1),
+  sizeBytes: z.number().int().nonnegative().optional(),
+});
+
+const evaluationSchema = z.object({
+  /** Named metrics, e.g. `{ auc: 0.81, logLoss: 0.42 }`, per dataset when prefixed (`holdout.auc`). */
+  metrics: z.record(z.string(), z.number()),
+  /** Per protected attribute, e.g. `{ sex: { demographicParityRatio: 0.91 } }`. */
+  fairness: z.record(z.string(), z.record(z.string(), z.number())).default({}),
+  /** Safety checks by name, each passed or not. */
+  safety: z.record(z.string(), z.boolean()).default({}),
+  /** Content address of the full evaluation report in lineage. */
+  report: artifactRefSchema.optional(),
+});
+
+export const versionMetadataSchema = z.object({
+  framework: z.string().min(1),
+  artifact: artifactRefSchema,
+  inputSchema: z.array(fieldSchema).min(1, 'a model needs at least one input'),
+  outputSchema: z.array(fieldSchema).min(1, 'a model needs at least one output'),
+  featurePipeline: z.object({ version: sha256Hex, uri: z.string().min(1).optional() }),
+  trainingData: z.array(artifactRefSchema.extend({ name: z.string().min(1), rows: z.number().int().nonnegative().optional() })).min(1),
+  hyperparameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean(), z.null()])),
+  seed: z.number().int(),
+  codeVersion: z.string().regex(/^[0-9a-f]{7,40}$/, 'expected a git commit sha'),
+  evaluation: evaluationSchema,
+  owner: z.string().min(1),
+  intendedUse: z.string().min(1),
+  limitations: z.array(z.string()),
+  /** The model version this one was retrained from. */
+  parent: z.object({ model: modelNameSchema, version: z.number().int().positive() }).optional(),
+  /** The pipeline execution that produced it (a Step Functions execution ARN in AWS). */
+  pipelineExecution: z.string().min(1).optional(),
+  tags: z.record(z.string(), z.string()).default({}),
+});
+
+export type VersionMetadata = z.output<typeof versionMetadataSchema>;
+export type VersionMetadataInput = z.input<typeof versionMetadataSchema>;
+export type Evaluation = z.output<typeof evaluationSchema>;
+
+/** Who did something, and why: every mutation carries both into the audit log. */
+export interface Attribution {
+  readonly actor: string;
+  readonly reason: string;
+}
+
+export type RegistryEventType =
+  | 'VersionRegistered'
+  | 'VersionStatusChanged'
+  | 'EvaluationRecorded'
+  | 'AliasMoved'
+  | 'DeploymentRecorded';
+
+/**
+ * The model's state after an event. Every event carries it, so the next writer validates against
+ * exactly the state it appends after, with no transaction.
+ */
+export interface ModelState {
+  readonly versionCount: number;
+  /** Status of version `i + 1` at index `i`, one letter each (c, a, r, x) to stay small. */
+  readonly statuses: string;
+  readonly aliases: Readonly<Record<string, number>>;
+  /** Recent distinct versions each alias pointed at, newest last (bounded), for rollback. */
+  readonly aliasHistory: Readonly<Record<string, readonly number[]>>;
+  /** Idempotency-key digest → version, for the most recent registrations (bounded). */
+  readonly idempotency: Readonly<Record<string, number>>;
+}
+
+export interface RegistryEvent {
+  readonly model: string;
+  /** 1, 2, 3…: position in the model's log; no gaps, no duplicates. */
+  readonly seq: number;
+  readonly type: RegistryEventType;
+  /** ISO-8601 time of the append. */
+  readonly at: string;
+  readonly actor: string;
+  readonly reason: string;
+  readonly version?: number;
+  readonly alias?: string;
+  /** Previous value: status or alias target (null when the alias did not exist). */
+  readonly from?: string | number | null;
+  /** New value: status or alias target. */
+  readonly to?: string | number;
+  /** Registration metadata, evaluation or deployment details, by event type. */
+  readonly details?: Readonly<Record<string, unknown>>;
+  readonly state: ModelState;
+}

@@ -1,0 +1,76 @@
+/**
+ * Storage port of the registry. The event log is the source of truth; the other records are
+ * projections that make reads cheap and can always be rebuilt from the log.
+ */
+import type { Attribution, RegistryEvent, VersionStatus } from './schema.ts';
+
+/** Projection of a version: its immutable registration and its latest status change. */
+export interface StoredVersion {
+  readonly model: string;
+  readonly version: number;
+  /** As stored; the registry validates it on read. */
+  readonly metadata: unknown;
+  readonly registeredAt: string;
+  readonly registeredBy: string;
+  readonly registrationReason: string;
+  readonly status?: VersionStatus;
+  readonly statusReason?: string;
+  readonly statusAt?: string;
+  readonly statusBy?: string;
+}
+
+export interface StoredEvaluation {
+  readonly model: string;
+  readonly version: number;
+  readonly seq: number;
+  readonly at: string;
+  readonly actor: string;
+  readonly reason: string;
+  readonly evaluation: unknown;
+}
+
+export interface StoredModel {
+  readonly model: string;
+  readonly latestVersion: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly seq: number;
+}
+
+export interface Page<T> {
+  readonly items: T[];
+  /** Opaque; pass back to get the next page. Absent on the last page. */
+  readonly cursor?: string;
+}
+
+export interface RegistryStore {
+  /** The model's last event, read with strong consistency, or undefined for an unknown model. */
+  latestEvent(model: string): Promise<RegistryEvent | undefined>;
+  /** Appends `event` unless its `seq` is taken; false means another writer got there first. */
+  appendEvent(event: RegistryEvent): Promise<boolean>;
+  /** Events in `seq` order, from `afterSeq` (exclusive). */
+  events(model: string, options?: { afterSeq?: number; limit?: number }): Promise<Page<RegistryEvent>>;
+
+  /** Projection writes: idempotent, and never move a record backwards (guarded by `seq`). */
+  projectRegistration(version: StoredVersion, seq: number): Promise<void>;
+  projectStatus(
+    model: string,
+    version: number,
+    status: VersionStatus,
+    change: Attribution & { at: string },
+    seq: number,
+  ): Promise<void>;
+  projectEvaluation(evaluation: StoredEvaluation): Promise<void>;
+  projectModel(summary: StoredModel): Promise<void>;
+
+  getVersion(model: string, version: number): Promise<StoredVersion | undefined>;
+  listVersions(model: string, options?: { limit?: number; cursor?: string }): Promise<Page<StoredVersion>>;
+  evaluations(model: string, version: number): Promise<StoredEvaluation[]>;
+  listModels(options?: { limit?: number; cursor?: string }): Promise<Page<StoredModel>>;
+}
+
+/** Errors that mean "slow down", retried by the registry's append loop like contention. */
+export function isThrottling(error: unknown): boolean {
+  const name = (error as { name?: string } | null)?.name ?? '';
+  return ['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequestsException'].includes(name);
+}
