@@ -16,8 +16,8 @@ import { IntegrityError, ValidationError } from '../commons/errors.ts';
 import type { EventBus } from '../commons/ports/event-bus.ts';
 import { AliasConflictError, ModelNotFoundError, VersionConflictError } from './errors.ts';
 import {
-  aliasNameSchema,
   type Attribution,
+  aliasNameSchema,
   type Evaluation,
   type ModelState,
   modelNameSchema,
@@ -35,7 +35,7 @@ import {
   INITIAL_STATE,
   statusOf,
 } from './state.ts';
-import { isThrottling, type Page, type RegistryStore, type StoredVersion } from './store.ts';
+import { isThrottling, type LogHead, type Page, type RegistryStore, type StoredVersion } from './store.ts';
 
 export interface ModelRegistryOptions {
   readonly store: RegistryStore;
@@ -45,7 +45,7 @@ export interface ModelRegistryOptions {
   readonly now?: () => Date;
   /** Appends tried before giving up under contention. @default 200 */
   readonly maxAttempts?: number;
-  /** Upper bound of the jittered backoff between attempts. @default 250 ms */
+  /** Upper bound of the jittered backoff between attempts. @default 2000 ms */
   readonly maxBackoffMs?: number;
   /** Called when publishing an event fails after the event was committed. @default ignore */
   readonly onPublishError?: (error: unknown, event: RegistryEvent) => void;
@@ -83,22 +83,31 @@ function issues(error: z.ZodError) {
 
 function validName(schema: z.ZodString, value: string, what: string): string {
   const result = schema.safeParse(value);
-  if (!result.success) throw new ValidationError(`Invalid ${what}`, issues(result.error).map((i) => ({ ...i, path: what })));
+  if (!result.success)
+    throw new ValidationError(
+      `Invalid ${what}`,
+      issues(result.error).map((i) => ({ ...i, path: what })),
+    );
   return result.data;
 }
 
 function requireAttribution(attribution: { actor: string; reason?: string }, reasonRequired = true): void {
   const problems = [];
   if (!attribution.actor?.trim()) problems.push({ path: 'actor', message: 'say who is doing this' });
-  if (reasonRequired && !attribution.reason?.trim()) problems.push({ path: 'reason', message: 'say why; it goes into the audit log' });
+  if (reasonRequired && !attribution.reason?.trim())
+    problems.push({ path: 'reason', message: 'say why; it goes into the audit log' });
   if (problems.length > 0) throw new ValidationError('Attribution is incomplete', problems);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const BACKOFF_BASE_MS = 20;
 
 /** What a mutation decides to append, or that nothing needs to change. */
 type Decision<R> =
-  | { readonly append: Omit<RegistryEvent, 'model' | 'seq' | 'at' | 'actor' | 'reason'>; readonly result: (event: RegistryEvent) => R }
+  | {
+      readonly append: Omit<RegistryEvent, 'model' | 'seq' | 'at' | 'actor' | 'reason'>;
+      readonly result: (event: RegistryEvent) => R;
+    }
   | { readonly noop: R };
 
 export class ModelRegistry {
@@ -114,7 +123,7 @@ export class ModelRegistry {
     this.#eventBus = options.eventBus;
     this.#now = options.now ?? (() => new Date());
     this.#maxAttempts = options.maxAttempts ?? 200;
-    this.#maxBackoffMs = options.maxBackoffMs ?? 250;
+    this.#maxBackoffMs = options.maxBackoffMs ?? 2000;
     this.#onPublishError = options.onPublishError ?? (() => {});
   }
 
@@ -156,12 +165,23 @@ export class ModelRegistry {
   }
 
   /** Changes a version's status along the allowed transitions. */
-  async setStatus(model: string, version: number, status: VersionStatus, attribution: Attribution): Promise<void> {
+  async setStatus(
+    model: string,
+    version: number,
+    status: VersionStatus,
+    attribution: Attribution,
+  ): Promise<void> {
     requireAttribution(attribution);
     await this.#mutate(model, attribution, false, (state) => {
       const decision = decideStatus(model, state, version, status);
       return {
-        append: { type: 'VersionStatusChanged', version, from: decision.from, to: status, state: decision.state },
+        append: {
+          type: 'VersionStatusChanged',
+          version,
+          from: decision.from,
+          to: status,
+          state: decision.state,
+        },
         result: () => undefined,
       };
     });
@@ -180,10 +200,16 @@ export class ModelRegistry {
   }
 
   /** Records an evaluation made after registration, e.g. on recent production data. */
-  async recordEvaluation(model: string, version: number, evaluation: z.input<typeof versionMetadataSchema.shape.evaluation>, attribution: Attribution): Promise<void> {
+  async recordEvaluation(
+    model: string,
+    version: number,
+    evaluation: z.input<typeof versionMetadataSchema.shape.evaluation>,
+    attribution: Attribution,
+  ): Promise<void> {
     requireAttribution(attribution);
     const parsed = versionMetadataSchema.shape.evaluation.safeParse(evaluation);
-    if (!parsed.success) throw new ValidationError(`Invalid evaluation for ${model}@${version}`, issues(parsed.error));
+    if (!parsed.success)
+      throw new ValidationError(`Invalid evaluation for ${model}@${version}`, issues(parsed.error));
     await this.#mutate(model, attribution, false, (state) => {
       if (statusOf(state, version) === undefined) throw new ModelNotFoundError(model, `version ${version}`);
       return {
@@ -267,6 +293,7 @@ export class ModelRegistry {
       afterSeq = last.seq;
     }
     if (count === 0) throw new ModelNotFoundError(model);
+    await this.#store.head(model); // advances a head record left behind
     return { events: count };
   }
 
@@ -274,9 +301,9 @@ export class ModelRegistry {
 
   /** The model's current state, straight from its latest event (never stale). */
   async state(model: string): Promise<ModelState> {
-    const latest = await this.#store.latestEvent(model);
-    if (latest === undefined) throw new ModelNotFoundError(model);
-    return latest.state;
+    const head = await this.#store.head(model);
+    if (head === undefined) throw new ModelNotFoundError(model);
+    return head.state;
   }
 
   async aliases(model: string): Promise<Readonly<Record<string, number>>> {
@@ -289,12 +316,16 @@ export class ModelRegistry {
     const version = typeof ref === 'number' ? ref : state.aliases[ref];
     if (version === undefined) throw new ModelNotFoundError(model, `alias ${ref}`);
     if (statusOf(state, version) === undefined) throw new ModelNotFoundError(model, `version ${version}`);
-    const stored = (await this.#store.getVersion(model, version)) ?? (await this.#healRegistration(model, version));
+    const stored =
+      (await this.#store.getVersion(model, version)) ?? (await this.#healRegistration(model, version));
     const evaluations = await this.#store.evaluations(model, version);
     return this.#toModelVersion(stored, state, evaluations);
   }
 
-  async listVersions(model: string, options: { limit?: number; cursor?: string } = {}): Promise<Page<ModelVersion>> {
+  async listVersions(
+    model: string,
+    options: { limit?: number; cursor?: string } = {},
+  ): Promise<Page<ModelVersion>> {
     const state = await this.state(model);
     const page = await this.#store.listVersions(model, options);
     return { ...page, items: page.items.map((stored) => this.#toModelVersion(stored, state, [])) };
@@ -302,20 +333,22 @@ export class ModelRegistry {
 
   async listModels(options: { limit?: number; cursor?: string } = {}): Promise<Page<ModelSummary>> {
     const page = await this.#store.listModels(options);
-    const items = await Promise.all(
-      page.items.map(async (m) => ({
-        model: m.model,
-        latestVersion: m.latestVersion,
-        createdAt: m.createdAt,
-        updatedAt: m.updatedAt,
-        aliases: (await this.#store.latestEvent(m.model))?.state.aliases ?? {},
-      })),
-    );
+    // The summary's state may lag the log after a crash; `state(model)` is always exact.
+    const items = page.items.map((m) => ({
+      model: m.model,
+      latestVersion: m.latestVersion,
+      createdAt: m.createdAt,
+      updatedAt: m.updatedAt,
+      aliases: m.state.aliases,
+    }));
     return { ...page, items };
   }
 
   /** The model's audit log, oldest first (paged by sequence number). */
-  async history(model: string, options: { afterSeq?: number; limit?: number } = {}): Promise<Page<RegistryEvent>> {
+  async history(
+    model: string,
+    options: { afterSeq?: number; limit?: number } = {},
+  ): Promise<Page<RegistryEvent>> {
     const page = await this.#store.events(model, options);
     if (page.items.length === 0 && (options.afterSeq ?? 0) === 0) throw new ModelNotFoundError(model);
     return page;
@@ -324,7 +357,9 @@ export class ModelRegistry {
   /** Every event about one version: registration, status changes, evaluations, deployments, alias moves to or from it. */
   async auditTrail(model: string, version: number): Promise<RegistryEvent[]> {
     const events = await this.#allEvents(model);
-    return events.filter((e) => e.version === version || (e.type === 'AliasMoved' && (e.from === version || e.to === version)));
+    return events.filter(
+      (e) => e.version === version || (e.type === 'AliasMoved' && (e.from === version || e.to === version)),
+    );
   }
 
   /** Moves of one alias, oldest first. */
@@ -371,10 +406,16 @@ export class ModelRegistry {
     validName(modelNameSchema, model, 'model');
     let throttled: unknown;
     for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
-      if (attempt > 0) await sleep(Math.random() * Math.min(this.#maxBackoffMs, 2 ** Math.min(attempt, 8)));
-      let latest: RegistryEvent | undefined;
+      // Exponential backoff with full jitter: losers spread out as contention grows.
+      if (attempt > 0)
+        await sleep(
+          Math.random() * Math.min(this.#maxBackoffMs, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 16)),
+        );
+      let latest: LogHead | undefined;
       try {
-        latest = await this.#store.latestEvent(model);
+        // Jump to the end of the log: after a backoff many events may have landed, and
+        // walking them one failed put at a time would cost far more.
+        latest = await this.#store.head(model);
       } catch (error) {
         if (!isThrottling(error)) throw error;
         throttled = error;
@@ -409,45 +450,49 @@ export class ModelRegistry {
     }
     // Still throttled at the end: that, not contention, is the caller's problem.
     if (throttled !== undefined) throw throttled;
-    throw new VersionConflictError(model, undefined, `gave up after ${this.#maxAttempts} attempts under contention`);
+    throw new VersionConflictError(
+      model,
+      undefined,
+      `gave up after ${this.#maxAttempts} attempts under contention`,
+    );
   }
 
+  /** Writes the event's projections; they touch different attributes or items, so in parallel. */
   async #project(event: RegistryEvent): Promise<void> {
-    const version = event.version;
-    if (event.type === 'VersionRegistered' && version !== undefined) {
-      await this.#store.projectRegistration(
-        {
-          model: event.model,
+    const { version, model, seq } = event;
+    const writes: Promise<void>[] = [];
+    if (version !== undefined && event.type === 'VersionRegistered') {
+      const registration = {
+        model,
+        version,
+        metadata: event.details?.metadata,
+        registeredAt: event.at,
+        registeredBy: event.actor,
+        registrationReason: event.reason,
+      };
+      writes.push(this.#store.projectRegistration(registration, seq));
+    }
+    if (
+      version !== undefined &&
+      (event.type === 'VersionRegistered' || event.type === 'VersionStatusChanged')
+    ) {
+      writes.push(this.#store.projectStatus(model, version, event.to as VersionStatus, event, seq));
+    }
+    if (version !== undefined && event.type === 'EvaluationRecorded') {
+      const { at, actor, reason } = event;
+      writes.push(
+        this.#store.projectEvaluation({
+          model,
           version,
-          metadata: event.details?.metadata,
-          registeredAt: event.at,
-          registeredBy: event.actor,
-          registrationReason: event.reason,
-        },
-        event.seq,
+          seq,
+          at,
+          actor,
+          reason,
+          evaluation: event.details?.evaluation,
+        }),
       );
     }
-    if ((event.type === 'VersionRegistered' || event.type === 'VersionStatusChanged') && version !== undefined) {
-      await this.#store.projectStatus(event.model, version, event.to as VersionStatus, event, event.seq);
-    }
-    if (event.type === 'EvaluationRecorded' && version !== undefined) {
-      await this.#store.projectEvaluation({
-        model: event.model,
-        version,
-        seq: event.seq,
-        at: event.at,
-        actor: event.actor,
-        reason: event.reason,
-        evaluation: event.details?.evaluation,
-      });
-    }
-    await this.#store.projectModel({
-      model: event.model,
-      latestVersion: event.state.versionCount,
-      createdAt: event.at,
-      updatedAt: event.at,
-      seq: event.seq,
-    });
+    await Promise.all(writes);
   }
 
   async #publish(event: RegistryEvent): Promise<void> {
@@ -470,11 +515,14 @@ export class ModelRegistry {
 
   /** A registration whose projection was lost (crash after the append): rebuild it from the log. */
   async #healRegistration(model: string, version: number): Promise<StoredVersion> {
-    const registration = (await this.#allEvents(model)).find((e) => e.type === 'VersionRegistered' && e.version === version);
+    const registration = (await this.#allEvents(model)).find(
+      (e) => e.type === 'VersionRegistered' && e.version === version,
+    );
     if (registration === undefined) throw new ModelNotFoundError(model, `version ${version}`);
     await this.#project(registration);
     const stored = await this.#store.getVersion(model, version);
-    if (stored === undefined) throw new IntegrityError(`${model}@${version}: registration projection could not be rebuilt`);
+    if (stored === undefined)
+      throw new IntegrityError(`${model}@${version}: registration projection could not be rebuilt`);
     return stored;
   }
 
@@ -486,14 +534,17 @@ export class ModelRegistry {
     const metadata = versionMetadataSchema.safeParse(stored.metadata);
     if (!metadata.success) {
       throw new IntegrityError(
-        `${stored.model}@${stored.version}: stored metadata no longer matches its schema (${issues(metadata.error)
+        `${stored.model}@${stored.version}: stored metadata no longer matches its schema (${issues(
+          metadata.error,
+        )
           .map((i) => `${i.path}: ${i.message}`)
           .join('; ')})`,
       );
     }
     const parsedEvaluations = evaluations.map((e) => {
       const evaluation = versionMetadataSchema.shape.evaluation.safeParse(e.evaluation);
-      if (!evaluation.success) throw new IntegrityError(`${stored.model}@${stored.version}: a stored evaluation is malformed`);
+      if (!evaluation.success)
+        throw new IntegrityError(`${stored.model}@${stored.version}: a stored evaluation is malformed`);
       return { at: e.at, actor: e.actor, reason: e.reason, evaluation: evaluation.data };
     });
     return {

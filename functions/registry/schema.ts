@@ -55,7 +55,11 @@ export const versionMetadataSchema = z.object({
   inputSchema: z.array(fieldSchema).min(1, 'a model needs at least one input'),
   outputSchema: z.array(fieldSchema).min(1, 'a model needs at least one output'),
   featurePipeline: z.object({ version: sha256Hex, uri: z.string().min(1).optional() }),
-  trainingData: z.array(artifactRefSchema.extend({ name: z.string().min(1), rows: z.number().int().nonnegative().optional() })).min(1),
+  trainingData: z
+    .array(
+      artifactRefSchema.extend({ name: z.string().min(1), rows: z.number().int().nonnegative().optional() }),
+    )
+    .min(1),
   hyperparameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean(), z.null()])),
   seed: z.number().int(),
   codeVersion: z.string().regex(/^[0-9a-f]{7,40}$/, 'expected a git commit sha'),

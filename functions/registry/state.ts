@@ -20,8 +20,18 @@ export const IDEMPOTENCY_LIMIT = 200;
 /** Bounds the state carried by every event (one byte per version) well under DynamoDB's 400 KB item limit. */
 export const MAX_VERSIONS_PER_MODEL = 100_000;
 
-const CODE: Readonly<Record<VersionStatus, string>> = { candidate: 'c', approved: 'a', rejected: 'r', archived: 'x' };
-const STATUS_OF_CODE: Readonly<Record<string, VersionStatus>> = { c: 'candidate', a: 'approved', r: 'rejected', x: 'archived' };
+const CODE: Readonly<Record<VersionStatus, string>> = {
+  candidate: 'c',
+  approved: 'a',
+  rejected: 'r',
+  archived: 'x',
+};
+const STATUS_OF_CODE: Readonly<Record<string, VersionStatus>> = {
+  c: 'candidate',
+  a: 'approved',
+  r: 'rejected',
+  x: 'archived',
+};
 
 /** Allowed status changes. Archived is terminal; a rejected version can only be archived. */
 export const TRANSITIONS: Readonly<Record<VersionStatus, readonly VersionStatus[]>> = {
@@ -57,7 +67,11 @@ export function decideRegister(
   const existing = idempotencyDigest === undefined ? undefined : state.idempotency[idempotencyDigest];
   if (existing !== undefined) return { version: existing, state, replay: true };
   if (state.versionCount >= MAX_VERSIONS_PER_MODEL) {
-    throw new VersionConflictError(model, undefined, `has reached ${MAX_VERSIONS_PER_MODEL} versions; register under a new model name`);
+    throw new VersionConflictError(
+      model,
+      undefined,
+      `has reached ${MAX_VERSIONS_PER_MODEL} versions; register under a new model name`,
+    );
   }
   const version = state.versionCount + 1;
   let idempotency = state.idempotency;
@@ -109,7 +123,9 @@ export function decideAliasMove(
   version: number,
 ): { from: number | null; state: ModelState } {
   const status = requireVersion(model, state, version);
-  if (APPROVED_ONLY_ALIASES.has(alias) ? status !== 'approved' : status !== 'approved' && status !== 'candidate') {
+  if (
+    APPROVED_ONLY_ALIASES.has(alias) ? status !== 'approved' : status !== 'approved' && status !== 'candidate'
+  ) {
     throw new VersionConflictError(
       model,
       version,

@@ -2,7 +2,7 @@
  * Storage port of the registry. The event log is the source of truth; the other records are
  * projections that make reads cheap and can always be rebuilt from the log.
  */
-import type { Attribution, RegistryEvent, VersionStatus } from './schema.ts';
+import type { Attribution, ModelState, RegistryEvent, VersionStatus } from './schema.ts';
 
 /** Projection of a version: its immutable registration and its latest status change. */
 export interface StoredVersion {
@@ -35,6 +35,13 @@ export interface StoredModel {
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly seq: number;
+  readonly state: ModelState;
+}
+
+/** The end of a model's log: its last sequence number and the state after it. */
+export interface LogHead {
+  readonly seq: number;
+  readonly state: ModelState;
 }
 
 export interface Page<T> {
@@ -44,9 +51,15 @@ export interface Page<T> {
 }
 
 export interface RegistryStore {
-  /** The model's last event, read with strong consistency, or undefined for an unknown model. */
-  latestEvent(model: string): Promise<RegistryEvent | undefined>;
-  /** Appends `event` unless its `seq` is taken; false means another writer got there first. */
+  /**
+   * The true end of the model's log (strongly consistent), or undefined for an unknown model.
+   * Implementations may keep a head record as a hint, but must confirm that no later event exists.
+   */
+  head(model: string): Promise<LogHead | undefined>;
+  /**
+   * Appends `event` unless its `seq` is taken (false: another writer got there first), then
+   * advances the head record and the model summary.
+   */
   appendEvent(event: RegistryEvent): Promise<boolean>;
   /** Events in `seq` order, from `afterSeq` (exclusive). */
   events(model: string, options?: { afterSeq?: number; limit?: number }): Promise<Page<RegistryEvent>>;
@@ -61,7 +74,6 @@ export interface RegistryStore {
     seq: number,
   ): Promise<void>;
   projectEvaluation(evaluation: StoredEvaluation): Promise<void>;
-  projectModel(summary: StoredModel): Promise<void>;
 
   getVersion(model: string, version: number): Promise<StoredVersion | undefined>;
   listVersions(model: string, options?: { limit?: number; cursor?: string }): Promise<Page<StoredVersion>>;
@@ -72,5 +84,10 @@ export interface RegistryStore {
 /** Errors that mean "slow down", retried by the registry's append loop like contention. */
 export function isThrottling(error: unknown): boolean {
   const name = (error as { name?: string } | null)?.name ?? '';
-  return ['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequestsException'].includes(name);
+  return [
+    'ProvisionedThroughputExceededException',
+    'ThrottlingException',
+    'RequestLimitExceeded',
+    'TooManyRequestsException',
+  ].includes(name);
 }

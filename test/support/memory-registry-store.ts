@@ -18,8 +18,9 @@ export class MemoryRegistryStore implements RegistryStore {
   readonly evals: StoredEvaluation[] = [];
   readonly models = new Map<string, StoredModel>();
 
-  async latestEvent(model: string) {
-    return structuredClone(this.events_.get(model)?.at(-1));
+  async head(model: string) {
+    const last = this.events_.get(model)?.at(-1);
+    return last === undefined ? undefined : structuredClone({ seq: last.seq, state: last.state });
   }
 
   async appendEvent(event: RegistryEvent) {
@@ -27,10 +28,22 @@ export class MemoryRegistryStore implements RegistryStore {
     if ((log.at(-1)?.seq ?? 0) >= event.seq) return false;
     log.push(structuredClone(event));
     this.events_.set(event.model, log);
+    const existing = this.models.get(event.model);
+    this.models.set(event.model, {
+      model: event.model,
+      latestVersion: event.state.versionCount,
+      createdAt: existing?.createdAt ?? event.at,
+      updatedAt: event.at,
+      seq: event.seq,
+      state: structuredClone(event.state),
+    });
     return true;
   }
 
-  async events(model: string, options: { afterSeq?: number; limit?: number } = {}): Promise<Page<RegistryEvent>> {
+  async events(
+    model: string,
+    options: { afterSeq?: number; limit?: number } = {},
+  ): Promise<Page<RegistryEvent>> {
     const all = (this.events_.get(model) ?? []).filter((e) => e.seq > (options.afterSeq ?? 0));
     const items = structuredClone(all.slice(0, options.limit ?? all.length));
     const last = items.at(-1);
@@ -69,12 +82,6 @@ export class MemoryRegistryStore implements RegistryStore {
     this.evals.push(structuredClone(evaluation));
   }
 
-  async projectModel(summary: StoredModel) {
-    const existing = this.models.get(summary.model);
-    if (existing && existing.seq >= summary.seq) return;
-    this.models.set(summary.model, { ...summary, createdAt: existing?.createdAt ?? summary.createdAt });
-  }
-
   async getVersion(model: string, version: number) {
     const stored = this.versions.get(`${model}#${version}`);
     return stored?.registeredAt === undefined ? undefined : structuredClone(stored);
@@ -95,7 +102,9 @@ export class MemoryRegistryStore implements RegistryStore {
   }
 
   async listModels(options: { limit?: number; cursor?: string } = {}) {
-    const all = [...this.models.values()].filter((m) => m.model > (options.cursor ?? '')).sort((a, b) => a.model.localeCompare(b.model));
+    const all = [...this.models.values()]
+      .filter((m) => m.model > (options.cursor ?? ''))
+      .sort((a, b) => a.model.localeCompare(b.model));
     const items = structuredClone(all.slice(0, options.limit ?? all.length));
     const last = items.at(-1);
     return { items, ...(items.length < all.length && last ? { cursor: last.model } : {}) };

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { IntegrityError, ValidationError } from '../../../functions/commons/errors.ts';
 import type { KeelEvent } from '../../../functions/commons/ports/event-bus.ts';
-import { AliasConflictError, ModelNotFoundError, VersionConflictError } from '../../../functions/registry/errors.ts';
+import {
+  AliasConflictError,
+  ModelNotFoundError,
+  VersionConflictError,
+} from '../../../functions/registry/errors.ts';
 import { ModelRegistry } from '../../../functions/registry/registry.ts';
 import { MemoryRegistryStore } from '../../support/memory-registry-store.ts';
 import { sampleMetadata } from '../../support/registry-fixtures.ts';
@@ -40,7 +44,8 @@ describe('ModelRegistry.registerVersion', () => {
 
     // Act
     const results = [];
-    for (let i = 1; i <= 3; i++) results.push(await registry.registerVersion('credit', sampleMetadata(i), { actor: 'ci' }));
+    for (let i = 1; i <= 3; i++)
+      results.push(await registry.registerVersion('credit', sampleMetadata(i), { actor: 'ci' }));
 
     // Assess
     expect(results.map((r) => r.version)).toEqual([1, 2, 3]);
@@ -52,9 +57,18 @@ describe('ModelRegistry.registerVersion', () => {
 
   it('returns the existing version for a repeated idempotency key', async () => {
     const { registry } = setup();
-    const first = await registry.registerVersion('credit', sampleMetadata(1), { actor: 'sfn', idempotencyKey: 'exec-1' });
-    const again = await registry.registerVersion('credit', sampleMetadata(1), { actor: 'sfn', idempotencyKey: 'exec-1' });
-    const other = await registry.registerVersion('credit', sampleMetadata(2), { actor: 'sfn', idempotencyKey: 'exec-2' });
+    const first = await registry.registerVersion('credit', sampleMetadata(1), {
+      actor: 'sfn',
+      idempotencyKey: 'exec-1',
+    });
+    const again = await registry.registerVersion('credit', sampleMetadata(1), {
+      actor: 'sfn',
+      idempotencyKey: 'exec-1',
+    });
+    const other = await registry.registerVersion('credit', sampleMetadata(2), {
+      actor: 'sfn',
+      idempotencyKey: 'exec-2',
+    });
     expect([first, again, other]).toEqual([
       { version: 1, replay: false },
       { version: 1, replay: true },
@@ -80,12 +94,16 @@ describe('ModelRegistry.registerVersion', () => {
 
   it.each([['Credit'], ['a'], ['credit_model'], ['9lives']])('rejects the model name %s', async (name) => {
     const { registry } = setup();
-    await expect(registry.registerVersion(name, sampleMetadata(), { actor: 'ci' })).rejects.toBeInstanceOf(ValidationError);
+    await expect(registry.registerVersion(name, sampleMetadata(), { actor: 'ci' })).rejects.toBeInstanceOf(
+      ValidationError,
+    );
   });
 
   it('requires an actor', async () => {
     const { registry } = setup();
-    await expect(registry.registerVersion('credit', sampleMetadata(), { actor: ' ' })).rejects.toThrow('actor');
+    await expect(registry.registerVersion('credit', sampleMetadata(), { actor: ' ' })).rejects.toThrow(
+      'actor',
+    );
   });
 });
 
@@ -125,7 +143,9 @@ describe('ModelRegistry statuses', () => {
   it('requires a reason for an approval', async () => {
     const { registry } = setup();
     await registry.registerVersion('credit', sampleMetadata(), { actor: 'ci' });
-    await expect(registry.approve('credit', 1, { actor: 'ana', reason: '' })).rejects.toBeInstanceOf(ValidationError);
+    await expect(registry.approve('credit', 1, { actor: 'ana', reason: '' })).rejects.toBeInstanceOf(
+      ValidationError,
+    );
   });
 });
 
@@ -211,7 +231,12 @@ describe('ModelRegistry audit log and events', () => {
     const { registry, published } = setup();
     await withApproved(registry, 2);
     await registry.moveAlias('credit', 'production', { to: 2, expected: null }, who);
-    await registry.recordEvaluation('credit', 2, { metrics: { auc: 0.79 } }, { actor: 'monitor', reason: 'weekly' });
+    await registry.recordEvaluation(
+      'credit',
+      2,
+      { metrics: { auc: 0.79 } },
+      { actor: 'monitor', reason: 'weekly' },
+    );
 
     // Act
     const trail = await registry.auditTrail('credit', 2);
@@ -223,7 +248,9 @@ describe('ModelRegistry audit log and events', () => {
       [5, 'AliasMoved', null, 2, 'ana@example.com'],
       [6, 'EvaluationRecorded', null, null, 'monitor'],
     ]);
-    expect((await registry.get('credit', 2)).evaluations.map((e) => e.evaluation.metrics.auc)).toEqual([0.79]);
+    expect((await registry.get('credit', 2)).evaluations.map((e) => e.evaluation.metrics.auc)).toEqual([
+      0.79,
+    ]);
     expect(published.map((e) => e.detailType)).toEqual([
       'VersionRegistered',
       'VersionStatusChanged',
@@ -232,7 +259,10 @@ describe('ModelRegistry audit log and events', () => {
       'AliasMoved',
       'EvaluationRecorded',
     ]);
-    expect(published[4]).toMatchObject({ source: 'keel.registry', detail: { model: 'credit', alias: 'production', to: 2 } });
+    expect(published[4]).toMatchObject({
+      source: 'keel.registry',
+      detail: { model: 'credit', alias: 'production', to: 2 },
+    });
   });
 
   it('commits even when the event bus is down, and reports the failure', async () => {
@@ -260,7 +290,10 @@ describe('ModelRegistry reads', () => {
     const { registry, store } = setup();
     await registry.registerVersion('credit', sampleMetadata(), { actor: 'ci' });
     const stored = store.versions.get('credit#1');
-    store.versions.set('credit#1', { ...(stored as NonNullable<typeof stored>), metadata: { framework: 'onnx' } });
+    store.versions.set('credit#1', {
+      ...(stored as NonNullable<typeof stored>),
+      metadata: { framework: 'onnx' },
+    });
 
     // Act / Assess
     await expect(registry.get('credit', 1)).rejects.toBeInstanceOf(IntegrityError);

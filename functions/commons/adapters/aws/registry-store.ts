@@ -7,15 +7,16 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { IntegrityError, ValidationError } from '../../errors.ts';
-import type { RegistryEvent, VersionStatus } from '../../../registry/schema.ts';
+import type { ModelState, RegistryEvent, VersionStatus } from '../../../registry/schema.ts';
 import type {
+  LogHead,
   Page,
   RegistryStore,
   StoredEvaluation,
   StoredModel,
   StoredVersion,
 } from '../../../registry/store.ts';
+import { IntegrityError, ValidationError } from '../../errors.ts';
 
 /**
  * {@link RegistryStore} on one DynamoDB table. It uses only single-item conditional writes
@@ -27,7 +28,7 @@ import type {
  * | event       | MODEL#{model} | EVENT#{seq:12}          |                   |
  * | version     | MODEL#{model} | VERSION#{version:10}    |                   |
  * | evaluation  | MODEL#{model} | EVAL#{version:10}#{seq} |                   |
- * | model       | MODEL#{model} | MODEL                   | MODELS / {model}  |
+ * | head/model  | MODEL#{model} | MODEL                   | MODELS / {model}  |
  */
 export class DynamoRegistryStore implements RegistryStore {
   readonly #client: DynamoDBDocumentClient;
@@ -38,19 +39,40 @@ export class DynamoRegistryStore implements RegistryStore {
     this.#table = tableName;
   }
 
-  async latestEvent(model: string): Promise<RegistryEvent | undefined> {
-    const result = await this.#client.send(
-      new QueryCommand({
+  /**
+   * Reads the head record (a hint), then walks forward event by event until no later event
+   * exists. Every read is a strongly consistent GetItem: O(1) each, with no Query on the hot
+   * path. A head left behind by a crash is advanced on the way.
+   */
+  async head(model: string): Promise<LogHead | undefined> {
+    const hint = await this.#client.send(
+      new GetCommand({
         TableName: this.#table,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': pk(model), ':prefix': 'EVENT#' },
-        ScanIndexForward: false,
-        Limit: 1,
+        Key: { pk: pk(model), sk: HEAD_SK },
+        ProjectionExpression: 'seq, #state',
+        ExpressionAttributeNames: { '#state': 'state' },
         ConsistentRead: true,
       }),
     );
-    const item = result.Items?.[0];
-    return item === undefined ? undefined : toEvent(item);
+    let seq = typeof hint.Item?.seq === 'number' ? hint.Item.seq : 0;
+    let state = hint.Item?.state as ModelState | undefined;
+    let last: RegistryEvent | undefined;
+    for (;;) {
+      const next = await this.#client.send(
+        new GetCommand({
+          TableName: this.#table,
+          Key: { pk: pk(model), sk: eventSk(seq + 1) },
+          ConsistentRead: true,
+        }),
+      );
+      if (next.Item === undefined) break;
+      last = toEvent(next.Item);
+      seq = last.seq;
+      state = last.state;
+    }
+    if (seq === 0 || state === undefined) return undefined;
+    if (last !== undefined) await this.#advanceHead(last);
+    return { seq, state };
   }
 
   async appendEvent(event: RegistryEvent): Promise<boolean> {
@@ -62,14 +84,41 @@ export class DynamoRegistryStore implements RegistryStore {
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
-      return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
+    await this.#advanceHead(event);
+    return true;
   }
 
-  async events(model: string, options: { afterSeq?: number; limit?: number } = {}): Promise<Page<RegistryEvent>> {
+  /** Moves the head record (which is also the model summary) forward, never back. */
+  async #advanceHead(event: RegistryEvent): Promise<void> {
+    await this.#conditional(
+      new UpdateCommand({
+        TableName: this.#table,
+        Key: { pk: pk(event.model), sk: HEAD_SK },
+        UpdateExpression:
+          'SET entity = :e, model = :m, seq = :seq, #state = :state, latestVersion = :lv, updatedAt = :at, createdAt = if_not_exists(createdAt, :at), gsi1pk = :g, gsi1sk = :m',
+        ConditionExpression: 'attribute_not_exists(seq) OR seq < :seq',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: {
+          ':e': 'model',
+          ':m': event.model,
+          ':seq': event.seq,
+          ':state': event.state,
+          ':lv': event.state.versionCount,
+          ':at': event.at,
+          ':g': 'MODELS',
+        },
+      }),
+    );
+  }
+
+  async events(
+    model: string,
+    options: { afterSeq?: number; limit?: number } = {},
+  ): Promise<Page<RegistryEvent>> {
     const result = await this.#client.send(
       new QueryCommand({
         TableName: this.#table,
@@ -121,10 +170,17 @@ export class DynamoRegistryStore implements RegistryStore {
       new UpdateCommand({
         TableName: this.#table,
         Key: { pk: pk(model), sk: versionSk(version) },
-        UpdateExpression: 'SET #status = :s, statusReason = :r, statusAt = :at, statusBy = :by, statusSeq = :seq',
+        UpdateExpression:
+          'SET #status = :s, statusReason = :r, statusAt = :at, statusBy = :by, statusSeq = :seq',
         ConditionExpression: 'attribute_not_exists(statusSeq) OR statusSeq < :seq',
         ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':s': status, ':r': change.reason, ':at': change.at, ':by': change.actor, ':seq': seq },
+        ExpressionAttributeValues: {
+          ':s': status,
+          ':r': change.reason,
+          ':at': change.at,
+          ':by': change.actor,
+          ':seq': seq,
+        },
       }),
     );
   }
@@ -144,35 +200,21 @@ export class DynamoRegistryStore implements RegistryStore {
     );
   }
 
-  async projectModel(summary: StoredModel): Promise<void> {
-    await this.#conditional(
-      new UpdateCommand({
-        TableName: this.#table,
-        Key: { pk: pk(summary.model), sk: 'MODEL' },
-        UpdateExpression:
-          'SET entity = :e, model = :m, latestVersion = :lv, updatedAt = :u, seq = :seq, createdAt = if_not_exists(createdAt, :c), gsi1pk = :g, gsi1sk = :m',
-        ConditionExpression: 'attribute_not_exists(seq) OR seq < :seq',
-        ExpressionAttributeValues: {
-          ':e': 'model',
-          ':m': summary.model,
-          ':lv': summary.latestVersion,
-          ':u': summary.updatedAt,
-          ':seq': summary.seq,
-          ':c': summary.createdAt,
-          ':g': 'MODELS',
-        },
-      }),
-    );
-  }
-
   async getVersion(model: string, version: number): Promise<StoredVersion | undefined> {
     const result = await this.#client.send(
-      new GetCommand({ TableName: this.#table, Key: { pk: pk(model), sk: versionSk(version) }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.#table,
+        Key: { pk: pk(model), sk: versionSk(version) },
+        ConsistentRead: true,
+      }),
     );
     return result.Item?.registrationSeq === undefined ? undefined : toVersion(result.Item);
   }
 
-  async listVersions(model: string, options: { limit?: number; cursor?: string } = {}): Promise<Page<StoredVersion>> {
+  async listVersions(
+    model: string,
+    options: { limit?: number; cursor?: string } = {},
+  ): Promise<Page<StoredVersion>> {
     const after = options.cursor === undefined ? 0 : cursorNumber(options.cursor);
     const input: QueryCommandInput = {
       TableName: this.#table,
@@ -218,7 +260,14 @@ export class DynamoRegistryStore implements RegistryStore {
         ExpressionAttributeValues: { ':g': 'MODELS' },
         ...(options.limit ? { Limit: options.limit } : {}),
         ...(options.cursor
-          ? { ExclusiveStartKey: { gsi1pk: 'MODELS', gsi1sk: options.cursor, pk: pk(options.cursor), sk: 'MODEL' } }
+          ? {
+              ExclusiveStartKey: {
+                gsi1pk: 'MODELS',
+                gsi1sk: options.cursor,
+                pk: pk(options.cursor),
+                sk: HEAD_SK,
+              },
+            }
           : {}),
       }),
     );
@@ -229,6 +278,7 @@ export class DynamoRegistryStore implements RegistryStore {
         createdAt: String(i.createdAt),
         updatedAt: String(i.updatedAt),
         seq: Number(i.seq),
+        state: i.state as ModelState,
       }),
     );
     const last = items.at(-1);
@@ -247,12 +297,15 @@ export class DynamoRegistryStore implements RegistryStore {
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 const pk = (model: string) => `MODEL#${model}`;
+/** The head record: end of the log and model summary in one item. */
+const HEAD_SK = 'MODEL';
 const eventSk = (seq: number) => `EVENT#${pad(seq, 12)}`;
 const versionSk = (version: number) => `VERSION#${pad(version, 10)}`;
 
 function cursorNumber(cursor: string): number {
   const n = Number(cursor);
-  if (!Number.isInteger(n) || n < 0) throw new ValidationError('Invalid page cursor', [{ path: 'cursor', message: `got "${cursor}"` }]);
+  if (!Number.isInteger(n) || n < 0)
+    throw new ValidationError('Invalid page cursor', [{ path: 'cursor', message: `got "${cursor}"` }]);
   return n;
 }
 
