@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { DEFAULT_CONFIG_FILE } from '../functions/commons/config/load.ts';
+import { registerLineage } from './commands/lineage.ts';
+import { registerRegistry } from './commands/registry.ts';
 import { registerUp } from './commands/up.ts';
 import { EXIT, type Io, processIo, reportError } from './output.ts';
 
@@ -14,13 +16,21 @@ export function buildProgram(io: Io = processIo): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
   registerUp(program, io);
+  registerRegistry(program, io);
+  registerLineage(program, io);
   return program;
 }
 
 /** Runs the CLI and returns its exit code. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   const program = buildProgram(io);
-  for (const command of program.commands) command.exitOverride();
+  // Every (sub)command reports errors to main() instead of exiting the process.
+  const override = (command: Command): void => {
+    command.exitOverride();
+    command.configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+    command.commands.forEach(override);
+  };
+  override(program);
   try {
     await program.parseAsync(argv as string[]);
     return EXIT.ok;

@@ -179,8 +179,26 @@ export class LocalRuntime {
     resetPorts();
     await this.#aws?.stop();
     restoreEnv(this.#env, this.#savedEnv);
+    if (this.#stateDir) await rm(join(this.#stateDir, RUNTIME_FILE), { force: true });
     if (this.#lockFile) await rm(this.#lockFile, { force: true });
   }
+}
+
+/** Written to the state directory while a runtime runs: how to reach it from another process. */
+export interface RuntimeConnection {
+  readonly pid: number;
+  /** Endpoint, credential and resource variables pointing at the runtime's emulators. */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+export const RUNTIME_FILE = 'runtime.json';
+
+/** The connection of a live runtime on `stateDir`, or undefined when none runs. */
+export async function runningRuntime(stateDir: string): Promise<RuntimeConnection | undefined> {
+  const text = await readFile(join(stateDir, RUNTIME_FILE), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  const connection = JSON.parse(text) as RuntimeConnection;
+  return connection.pid !== process.pid && isAlive(connection.pid) ? connection : undefined;
 }
 
 function restoreEnv(env: NodeJS.ProcessEnv, saved: Record<string, string | undefined>): void {

@@ -7,14 +7,29 @@
  * "am I local?" test anywhere in the code.
  */
 import { z } from 'zod';
+import { LineageStore } from '../lineage/store.ts';
+import { ModelRegistry } from '../registry/registry.ts';
 import { CodeDeployDeployer } from './adapters/aws/deployer.ts';
 import { EventBridgeEventBus } from './adapters/aws/event-bus.ts';
 import { LambdaFunctionInvoker } from './adapters/aws/function-invoker.ts';
 import { CloudWatchAlarmMonitor, CloudWatchMetricsSink } from './adapters/aws/metrics.ts';
 import { StepFunctionsPipelineRunner } from './adapters/aws/pipeline-runner.ts';
-import { cloudWatchClient, codeDeployClient, eventBridgeClient, lambdaClient, sfnClient } from './clients.ts';
+import { DynamoRegistryStore } from './adapters/aws/registry-store.ts';
+import { S3BlobStore } from './adapters/aws/s3-blob-store.ts';
+import {
+  cloudWatchClient,
+  codeDeployClient,
+  documentClient,
+  eventBridgeClient,
+  lambdaClient,
+  s3Client,
+  sfnClient,
+} from './clients.ts';
 import { ConfigError } from './errors.ts';
+import { requireEnv } from './helpers/env.ts';
 import type { Ports } from './ports/index.ts';
+import { logger } from './powertools.ts';
+import { RESOURCE_ENV } from './resources.ts';
 
 /** Environment variables read by the AWS adapters; the CDK `bind*` methods set them. */
 export const PORT_ENV = {
@@ -117,4 +132,23 @@ export function installPorts(replacement: Ports): void {
 /** Forgets the wiring (tests, and the local runtime's shutdown). */
 export function resetPorts(): void {
   installed = undefined;
+}
+
+/** The model registry on the table named by `KEEL_TABLE_NAME`, publishing to this process's event bus. */
+export function createRegistry(env: NodeJS.ProcessEnv = process.env): ModelRegistry {
+  return new ModelRegistry({
+    store: new DynamoRegistryStore(documentClient(), requireEnv(RESOURCE_ENV.table, env)),
+    eventBus: ports().eventBus,
+    onPublishError: (error, event) =>
+      logger.warn('Registry event committed but not published', {
+        error,
+        model: event.model,
+        seq: event.seq,
+      }),
+  });
+}
+
+/** The lineage store on the bucket named by `KEEL_LINEAGE_BUCKET`. */
+export function createLineageStore(env: NodeJS.ProcessEnv = process.env): LineageStore {
+  return new LineageStore(new S3BlobStore(s3Client(), requireEnv(RESOURCE_ENV.lineageBucket, env)));
 }

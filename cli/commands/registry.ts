@@ -1,0 +1,285 @@
+import { hostname, userInfo } from 'node:os';
+import { type Command, InvalidArgumentError } from 'commander';
+import { ValidationError } from '../../functions/commons/errors.ts';
+import type { ModelSummary, ModelVersion } from '../../functions/registry/registry.ts';
+import type { RegistryEvent } from '../../functions/registry/schema.ts';
+import { table } from '../format.ts';
+import type { Io } from '../output.ts';
+import { openTarget } from '../target.ts';
+
+/** Who is acting: `--actor`, else `KEEL_ACTOR`, else user@host. */
+export function defaultActor(): string {
+  return process.env.KEEL_ACTOR || `${userInfo().username}@${hostname()}`;
+}
+
+/** Parses `model`, `model@3` or `model@production`. */
+export function parseModelRef(text: string): { model: string; ref?: number | string } {
+  const [model, ref, extra] = text.split('@');
+  if (!model || extra !== undefined || ref === '') {
+    throw new ValidationError('Invalid model reference', [
+      { path: 'model', message: `expected model[@version|alias], got "${text}"` },
+    ]);
+  }
+  if (ref === undefined) return { model };
+  return { model, ref: /^\d+$/.test(ref) ? Number(ref) : ref };
+}
+
+function parseVersion(value: string): number {
+  if (!/^[1-9]\d*$/.test(value)) throw new InvalidArgumentError(`expected a version number, got "${value}"`);
+  return Number(value);
+}
+
+function eventRow(e: RegistryEvent) {
+  return {
+    seq: e.seq,
+    at: e.at,
+    event: e.details?.rollback ? 'AliasRolledBack' : e.type,
+    version: e.version ?? '',
+    alias: e.alias ?? '',
+    change: e.from === undefined && e.to === undefined ? '' : `${e.from ?? '∅'} → ${e.to ?? ''}`,
+    actor: e.actor,
+    reason: e.reason,
+  };
+}
+
+type Globals = { config: string };
+
+async function withTarget<T>(
+  command: Command,
+  run: (t: Awaited<ReturnType<typeof openTarget>>) => Promise<T>,
+): Promise<T> {
+  const target = await openTarget((command.optsWithGlobals() as Globals).config);
+  try {
+    return await run(target);
+  } finally {
+    await target.close();
+  }
+}
+
+export function registerRegistry(program: Command, io: Io): void {
+  const registry = program.command('registry').description('Inspect and change the model registry');
+  const out = (json: boolean | undefined, data: unknown, text: () => string) =>
+    io.out(json ? JSON.stringify(data, null, 2) : text());
+
+  registry
+    .command('ls')
+    .description('List models with their latest version and aliases')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }, command: Command) => {
+      await withTarget(command, async ({ registry: r }) => {
+        const models: ModelSummary[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await r.listModels(cursor ? { cursor } : {});
+          models.push(...page.items);
+          cursor = page.cursor;
+        } while (cursor);
+        out(options.json, models, () =>
+          models.length === 0
+            ? 'No models registered yet.'
+            : table(
+                models.map((m) => ({
+                  model: m.model,
+                  latest: m.latestVersion,
+                  aliases: Object.entries(m.aliases)
+                    .map(([a, v]) => `${a}=${v}`)
+                    .join(' '),
+                  updated: m.updatedAt,
+                })),
+                ['model', 'latest', 'aliases', 'updated'],
+              ),
+        );
+      });
+    });
+
+  registry
+    .command('show')
+    .description('Show a model (its versions) or one version: model[@version|alias]')
+    .argument('<model>', 'model, model@3 or model@production')
+    .option('--json', 'print JSON')
+    .action(async (text: string, options: { json?: boolean }, command: Command) => {
+      const { model, ref } = parseModelRef(text);
+      await withTarget(command, async ({ registry: r }) => {
+        if (ref !== undefined) {
+          const v = await r.get(model, ref);
+          out(options.json, v, () =>
+            [
+              `${v.model}@${v.version}  ${v.status}${v.aliases.length ? `  [${v.aliases.join(', ')}]` : ''}`,
+              `  status     ${v.status} by ${v.statusChangedBy} at ${v.statusChangedAt}${v.statusReason ? `: ${v.statusReason}` : ''}`,
+              `  registered ${v.registeredAt} by ${v.registeredBy}`,
+              `  artifact   ${v.metadata.artifact.uri} (${v.metadata.framework})`,
+              `  pipeline   ${v.metadata.featurePipeline.version}`,
+              `  code       ${v.metadata.codeVersion}   seed ${v.metadata.seed}`,
+              `  data       ${v.metadata.trainingData.map((d) => `${d.name}:${d.sha256.slice(0, 12)}`).join(', ')}`,
+              `  metrics    ${Object.entries(v.metadata.evaluation.metrics)
+                .map(([k, x]) => `${k}=${x}`)
+                .join(' ')}`,
+              `  owner      ${v.metadata.owner}; intended use: ${v.metadata.intendedUse}`,
+              ...(v.metadata.limitations.length ? [`  limits     ${v.metadata.limitations.join('; ')}`] : []),
+              ...(v.metadata.parent
+                ? [`  parent     ${v.metadata.parent.model}@${v.metadata.parent.version}`]
+                : []),
+            ].join('\n'),
+          );
+          return;
+        }
+        const versions: ModelVersion[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await r.listVersions(model, cursor ? { cursor } : {});
+          versions.push(...page.items);
+          cursor = page.cursor;
+        } while (cursor);
+        out(options.json, { model, aliases: await r.aliases(model), versions }, () =>
+          table(
+            versions.map((v) => ({
+              version: v.version,
+              status: v.status,
+              aliases: v.aliases.join(' '),
+              registered: v.registeredAt,
+              by: v.registeredBy,
+              auc: v.metadata.evaluation.metrics.auc,
+            })),
+            ['version', 'status', 'aliases', 'registered', 'by', 'auc'],
+          ),
+        );
+      });
+    });
+
+  registry
+    .command('history')
+    .description('The audit log of a model, or of one alias')
+    .argument('<model>')
+    .option('--alias <alias>', 'only moves of this alias')
+    .option('--json', 'print JSON')
+    .action(async (model: string, options: { alias?: string; json?: boolean }, command: Command) => {
+      await withTarget(command, async ({ registry: r }) => {
+        let events: RegistryEvent[];
+        if (options.alias) events = await r.aliasHistory(model, options.alias);
+        else {
+          events = [];
+          let afterSeq = 0;
+          for (;;) {
+            const page = await r.history(model, { afterSeq, limit: 500 });
+            events.push(...page.items);
+            const last = page.items.at(-1);
+            if (!page.cursor || !last) break;
+            afterSeq = last.seq;
+          }
+        }
+        out(
+          options.json,
+          events.map(({ state: _s, ...e }) => e),
+          () =>
+            table(events.map(eventRow), [
+              'seq',
+              'at',
+              'event',
+              'version',
+              'alias',
+              'change',
+              'actor',
+              'reason',
+            ]),
+        );
+      });
+    });
+
+  const attributed = (c: Command) =>
+    c
+      .requiredOption('--reason <text>', 'why; recorded in the audit log')
+      .option('--actor <who>', 'who; default KEEL_ACTOR or user@host');
+
+  attributed(
+    registry
+      .command('promote')
+      .description('Point an alias (production by default) at a version')
+      .argument('<model>')
+      .argument('<version>', 'version number', parseVersion)
+      .option('--alias <alias>', 'alias to move', 'production')
+      .option('--json', 'print JSON'),
+  ).action(
+    async (
+      model: string,
+      version: number,
+      options: { alias: string; reason: string; actor?: string; json?: boolean },
+      command: Command,
+    ) => {
+      await withTarget(command, async ({ registry: r }) => {
+        const expected = (await r.aliases(model))[options.alias] ?? null;
+        const moved = await r.moveAlias(
+          model,
+          options.alias,
+          { to: version, expected },
+          {
+            actor: options.actor ?? defaultActor(),
+            reason: options.reason,
+          },
+        );
+        out(options.json, { model, alias: options.alias, ...moved }, () =>
+          moved.from === moved.to
+            ? `${model}: ${options.alias} already points at version ${version}`
+            : `${model}: ${options.alias} ${moved.from ?? '∅'} → ${moved.to}`,
+        );
+      });
+    },
+  );
+
+  attributed(
+    registry
+      .command('rollback')
+      .description('Move an alias (production by default) back to its previous version')
+      .argument('<model>')
+      .option('--alias <alias>', 'alias to roll back', 'production')
+      .option('--json', 'print JSON'),
+  ).action(
+    async (
+      model: string,
+      options: { alias: string; reason: string; actor?: string; json?: boolean },
+      command: Command,
+    ) => {
+      await withTarget(command, async ({ registry: r }) => {
+        const rolled = await r.rollback(model, {
+          alias: options.alias,
+          actor: options.actor ?? defaultActor(),
+          reason: options.reason,
+        });
+        out(
+          options.json,
+          { model, alias: options.alias, ...rolled },
+          () => `${model}: ${options.alias} rolled back ${rolled.from} → ${rolled.to}`,
+        );
+      });
+    },
+  );
+
+  for (const [verb, status] of [
+    ['approve', 'approved'],
+    ['reject', 'rejected'],
+    ['archive', 'archived'],
+  ] as const) {
+    attributed(
+      registry
+        .command(verb)
+        .description(`Mark a version ${status}`)
+        .argument('<model>')
+        .argument('<version>', 'version number', parseVersion)
+        .option('--json', 'print JSON'),
+    ).action(
+      async (
+        model: string,
+        version: number,
+        options: { reason: string; actor?: string; json?: boolean },
+        command: Command,
+      ) => {
+        await withTarget(command, async ({ registry: r }) => {
+          await r.setStatus(model, version, status, {
+            actor: options.actor ?? defaultActor(),
+            reason: options.reason,
+          });
+          out(options.json, { model, version, status }, () => `${model}@${version} is ${status}`);
+        });
+      },
+    );
+  }
+}

@@ -1,0 +1,155 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../cli/main.ts';
+import type { Io } from '../../cli/output.ts';
+import { openTarget } from '../../cli/target.ts';
+import { sampleMetadata } from '../support/registry-fixtures.ts';
+
+let dir: string;
+let configFile: string;
+
+async function keel(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: Io = { out: (t) => (out += `${t}\n`), err: (t) => (err += `${t}\n`) };
+  const code = await main(['node', 'keel', '--config', configFile, ...args], io);
+  return { code, out, err };
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'keel-cli-'));
+  const config = JSON.parse(await readFile('keel.config.json', 'utf8'));
+  config.local.stateDir = join(dir, 'state');
+  configFile = join(dir, 'keel.config.json');
+  await writeFile(configFile, JSON.stringify(config));
+  // Seed the local state the way the pipeline will: register, approve, store the artifact.
+  const target = await openTarget(configFile);
+  try {
+    for (let i = 1; i <= 3; i++) {
+      const artifact = await target.lineage.putBytes('models', new TextEncoder().encode(`weights ${i}`));
+      await target.registry.registerVersion(
+        'credit',
+        sampleMetadata(i, {
+          artifact: { sha256: artifact.sha256, uri: artifact.uri, sizeBytes: artifact.sizeBytes },
+          ...(i > 1 ? { parent: { model: 'credit', version: i - 1 } } : {}),
+        }),
+        { actor: 'pipeline' },
+      );
+      await target.registry.approve('credit', i, { actor: 'ana', reason: 'gates passed' });
+    }
+  } finally {
+    await target.close();
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('keel registry', () => {
+  it('promotes, rolls back and tells the story in history, with --json everywhere', async () => {
+    // Act
+    const first = await keel(
+      'registry',
+      'promote',
+      'credit',
+      '2',
+      '--reason',
+      'best AUC',
+      '--actor',
+      'ana',
+      '--json',
+    );
+    const second = await keel(
+      'registry',
+      'promote',
+      'credit',
+      '3',
+      '--reason',
+      'retrained',
+      '--actor',
+      'ana',
+      '--json',
+    );
+    const rolled = await keel(
+      'registry',
+      'rollback',
+      'credit',
+      '--reason',
+      'error spike',
+      '--actor',
+      'oncall',
+      '--json',
+    );
+    const history = await keel('registry', 'history', 'credit', '--alias', 'production', '--json');
+    const shown = await keel('registry', 'show', 'credit@production', '--json');
+    const listed = await keel('registry', 'ls', '--json');
+
+    // Assess
+    expect([first.code, second.code, rolled.code, history.code, shown.code, listed.code]).toEqual([
+      0, 0, 0, 0, 0, 0,
+    ]);
+    expect(JSON.parse(first.out)).toEqual({ model: 'credit', alias: 'production', from: null, to: 2 });
+    expect(JSON.parse(rolled.out)).toEqual({ model: 'credit', alias: 'production', from: 3, to: 2 });
+    expect(
+      JSON.parse(history.out).map((e: { from: unknown; to: unknown; actor: string }) => [
+        e.from,
+        e.to,
+        e.actor,
+      ]),
+    ).toEqual([
+      [null, 2, 'ana'],
+      [2, 3, 'ana'],
+      [3, 2, 'oncall'],
+    ]);
+    expect(JSON.parse(shown.out)).toMatchObject({ version: 2, status: 'approved', aliases: ['production'] });
+    expect(JSON.parse(listed.out)).toEqual([
+      expect.objectContaining({ model: 'credit', latestVersion: 3, aliases: { production: 2 } }),
+    ]);
+  });
+
+  it('prints human tables without --json', async () => {
+    const shown = await keel('registry', 'show', 'credit');
+    expect(shown.out.split('\n')[0]).toMatch(/^VERSION\s+STATUS\s+ALIASES/);
+    expect(shown.out).toContain('approved');
+  });
+
+  it('explains a promotion the rules forbid, and changes nothing', async () => {
+    const before = await keel('registry', 'show', 'credit', '--json');
+    const result = await keel('registry', 'promote', 'credit', '9', '--reason', 'typo');
+    expect(result.code).not.toBe(0);
+    expect(result.err).toContain('version 9 not found');
+    expect((await keel('registry', 'show', 'credit', '--json')).out).toBe(before.out);
+  });
+
+  it('requires a reason for changes', async () => {
+    const result = await keel('registry', 'rollback', 'credit');
+    expect(result.code).toBe(2);
+    expect(result.err).toContain("required option '--reason <text>'");
+  });
+});
+
+describe('keel lineage show', () => {
+  it('prints the version → artifact, data, pipeline, code and parent tree, verifying artifacts', async () => {
+    // Act
+    const text = await keel('lineage', 'show', 'credit@3', '--verify');
+    const json = await keel('lineage', 'show', 'credit@3', '--json');
+
+    // Assess
+    expect(text.code).toBe(0);
+    const lines = text.out.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^credit@3 \(approved\)/);
+    expect(text.out).toMatch(
+      /├─ model artifact [0-9a-f]{12}… \(onnx\) s3:\/\/keel-lineage\/models\/sha256\/.*✓ verified/,
+    );
+    expect(text.out).toContain('code a1b2c3d');
+    expect(text.out).toMatch(/└─ parent credit@2 \(approved; production\)/);
+    expect(text.out).toMatch(/ {3}└─ parent credit@1 \(approved\)/);
+    const tree = JSON.parse(json.out);
+    expect(tree.children[0].check).toBe('present');
+    // Training data URIs of the fixture point outside Keel's bucket.
+    expect(tree.children[2].children[0].check).toBe('external');
+  });
+});
