@@ -21,17 +21,21 @@ for (const file of files) {
   all.push(...(await suite.run()));
 }
 
-const fmt = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(2)} µs` : `${ms.toFixed(3)} ms`);
+const fmt = (ms: number) =>
+  Number.isNaN(ms) ? '—' : ms < 1 ? `${(ms * 1000).toFixed(2)} µs` : `${ms.toFixed(3)} ms`;
+const rate = (ms: number) => `${Math.round(1000 / ms).toLocaleString('en-US')}/s`;
 console.table(
   all.map((c) => ({
     suite: c.suite,
     subject: c.subject,
     baseline: c.baseline,
+    'subject ops': rate(c.subjectMs.mean),
+    'baseline ops': rate(c.baselineMs.mean),
     'subject p50': fmt(c.subjectMs.p50),
     'subject p99': fmt(c.subjectMs.p99),
     'baseline p50': fmt(c.baselineMs.p50),
     'ratio (mean)': `${c.ratio.toFixed(2)}×`,
-    '±rme': `${Math.max(c.rme.subject, c.rme.baseline).toFixed(1)}%`,
+    '±rme': Number.isNaN(c.rme.subject) ? '—' : `${Math.max(c.rme.subject, c.rme.baseline).toFixed(1)}%`,
   })),
 );
 await mkdir(join(dir, 'results'), { recursive: true });
