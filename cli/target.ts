@@ -12,6 +12,7 @@ import { loadConfig } from '../functions/commons/config/load.ts';
 import { RESOURCE_ENV } from '../functions/commons/resources.ts';
 import type { LineageStore } from '../functions/lineage/store.ts';
 import type { ModelRegistry } from '../functions/registry/registry.ts';
+import { LocalEventBus } from '../local/adapters/event-bus.ts';
 import { LocalRuntime, runningRuntime } from '../local/runtime.ts';
 
 export interface Target {
@@ -38,8 +39,10 @@ export async function openTarget(configFile: string, env: NodeJS.ProcessEnv = pr
     const saved = Object.fromEntries(Object.keys(running.env).map((k) => [k, env[k]]));
     Object.assign(env, running.env);
     resetClients();
+    // The runtime's event bus lives in its own process: events of this command are in the
+    // registry's log, but its subscribers do not hear them (they would once it serves an API).
     return {
-      registry: createRegistry(env),
+      registry: createRegistry(env, new LocalEventBus()),
       lineage: createLineageStore(env),
       where: `keel up (pid ${running.pid})`,
       close: async () => {

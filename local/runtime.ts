@@ -145,6 +145,14 @@ export class LocalRuntime {
       pipelineRunner: runtime.pipelines,
       deployer: runtime.deployer,
     });
+    if (stateDir) {
+      // Lets other processes (the CLI) reach this runtime's emulators while it holds the state.
+      const connection: RuntimeConnection = {
+        pid: process.pid,
+        env: Object.fromEntries(Object.keys(savedEnv).map((key) => [key, env[key] as string])),
+      };
+      await writeFile(join(stateDir, RUNTIME_FILE), JSON.stringify(connection, null, 2));
+    }
     return runtime;
   }
 

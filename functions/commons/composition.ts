@@ -27,7 +27,7 @@ import {
 } from './clients.ts';
 import { ConfigError } from './errors.ts';
 import { requireEnv } from './helpers/env.ts';
-import type { Ports } from './ports/index.ts';
+import type { EventBus, Ports } from './ports/index.ts';
 import { logger } from './powertools.ts';
 import { RESOURCE_ENV } from './resources.ts';
 
@@ -134,11 +134,17 @@ export function resetPorts(): void {
   installed = undefined;
 }
 
-/** The model registry on the table named by `KEEL_TABLE_NAME`, publishing to this process's event bus. */
-export function createRegistry(env: NodeJS.ProcessEnv = process.env): ModelRegistry {
+/**
+ * The model registry on the table named by `KEEL_TABLE_NAME`, publishing to `eventBus`.
+ * @param eventBus @default this process's event-bus port
+ */
+export function createRegistry(
+  env: NodeJS.ProcessEnv = process.env,
+  eventBus: EventBus = ports().eventBus,
+): ModelRegistry {
   return new ModelRegistry({
     store: new DynamoRegistryStore(documentClient(), requireEnv(RESOURCE_ENV.table, env)),
-    eventBus: ports().eventBus,
+    eventBus,
     onPublishError: (error, event) =>
       logger.warn('Registry event committed but not published', {
         error,

@@ -1,10 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
+import { main } from '../../cli/main.ts';
 import { isListening } from '../support/net.ts';
 
 const children: ChildProcess[] = [];
@@ -66,6 +68,34 @@ describe('keel up', () => {
     expect(code).toBe(0);
     expect(await isListening(first.aws.dynamodb)).toBe(false);
     expect(await isListening(first.aws.s3)).toBe(false);
+  });
+
+  it('lets other keel commands work on the running runtime’s state', async () => {
+    // Prepare: a project whose state lives in a temp dir, brought up in another process.
+    const dir = await mkdtemp(join(tmpdir(), 'keel-up-cli-'));
+    dirs.push(dir);
+    const config = JSON.parse(await readFile('keel.config.json', 'utf8'));
+    config.local.stateDir = join(dir, 'state');
+    const configFile = join(dir, 'keel.config.json');
+    await writeFile(configFile, JSON.stringify(config));
+    const child = keel(['--config', configFile, 'up', '--json']);
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
+    const up = JSON.parse((await lines.next()).value as string);
+
+    // Act: the CLI connects to the emulators `keel up` announced (its state dir is locked).
+    let out = '';
+    const code = await main(['node', 'keel', '--config', configFile, 'registry', 'ls', '--json'], {
+      out: (t) => (out += t),
+      err: (t) => (out += `ERR ${t}`),
+    });
+    child.kill('SIGINT');
+    await once(child, 'exit');
+
+    // Assess
+    expect(code, out).toBe(0);
+    expect(JSON.parse(out)).toEqual([]);
+    expect(up.stateDir).toBe(join(dir, 'state'));
+    expect(existsSync(join(dir, 'state', 'runtime.json'))).toBe(false);
   });
 
   it('shows help for every verb', async () => {
