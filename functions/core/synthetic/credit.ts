@@ -1,0 +1,153 @@
+/**
+ * A seeded synthetic population of consumer-loan applicants with a known ground truth, for the
+ * demo, the tests and drift scenarios. The label comes from a logistic model of the applicant's
+ * finances; knobs add covariate drift, concept drift, label noise, missing incomes and a bias
+ * against one group, each with a known effect.
+ */
+
+import { CategoricalBuilder, type Column, NumericBuilder, type Table } from '../data/table.ts';
+import { Rng } from '../random.ts';
+
+export interface CreditScenario {
+  readonly rows: number;
+  readonly seed: number;
+  /**
+   * Shifts the finances that drive risk: incomes fall by this share and debts rise by it
+   * (0.2: incomes −20 %, debts +20 %). @default 0
+   */
+  readonly covariateDrift?: number;
+  /** Shifts a feature the label does not depend on (`region` towards "north"), in [0, 1]. @default 0 */
+  readonly harmlessDrift?: number;
+  /**
+   * Changes how finances map to default: late payments matter this much more (and the
+   * debt-to-income effect this much less), so a model trained before it degrades. @default 0
+   */
+  readonly conceptDrift?: number;
+  /** Share of labels flipped at random. @default 0 */
+  readonly labelNoise?: number;
+  /** Share of incomes missing (at random). @default 0 */
+  readonly missingIncome?: number;
+  /**
+   * Historical bias: extra log-odds of default recorded for `sex = female` at equal risk,
+   * as in labels produced by a biased past process. @default 0
+   */
+  readonly groupBias?: number;
+}
+
+const EMPLOYMENT = ['salaried', 'self-employed', 'unemployed', 'retired'] as const;
+const EMPLOYMENT_WEIGHTS = [0.62, 0.18, 0.08, 0.12];
+const EMPLOYMENT_RISK: Readonly<Record<(typeof EMPLOYMENT)[number], number>> = {
+  salaried: 0,
+  'self-employed': 0.35,
+  unemployed: 1.1,
+  retired: 0.2,
+};
+const REGIONS = ['north', 'south', 'east', 'west'] as const;
+
+export function ageBand(age: number): string {
+  if (age <= 25) return '18-25';
+  if (age <= 40) return '26-40';
+  if (age <= 60) return '41-60';
+  return '60+';
+}
+
+/** The ground-truth log-odds of default, exposed so tests can check models against it. */
+export function trueLogOdds(
+  applicant: {
+    income: number;
+    debt: number;
+    latePayments: number;
+    historyYears: number;
+    loanAmount: number;
+    employment: string;
+  },
+  conceptDrift = 0,
+): number {
+  const dti = applicant.debt / applicant.income;
+  return (
+    -3.2 +
+    (1.6 - 0.8 * conceptDrift) * Math.min(dti, 5) +
+    (0.45 + 0.5 * conceptDrift) * applicant.latePayments +
+    0.5 * Math.log(applicant.loanAmount / applicant.income + 0.05) -
+    0.04 * applicant.historyYears +
+    (EMPLOYMENT_RISK[applicant.employment as (typeof EMPLOYMENT)[number]] ?? 0)
+  );
+}
+
+export function generateCredit(scenario: CreditScenario): Table {
+  const rng = new Rng(scenario.seed);
+  const covariate = scenario.covariateDrift ?? 0;
+  const harmless = scenario.harmlessDrift ?? 0;
+  const b = {
+    id: new CategoricalBuilder(),
+    age: new NumericBuilder(),
+    ageBand: new CategoricalBuilder(),
+    sex: new CategoricalBuilder(),
+    income: new NumericBuilder(),
+    debt: new NumericBuilder(),
+    employment: new CategoricalBuilder(),
+    history: new NumericBuilder(),
+    late: new NumericBuilder(),
+    loan: new NumericBuilder(),
+    region: new CategoricalBuilder(),
+    label: new NumericBuilder(),
+  };
+  for (let i = 0; i < scenario.rows; i++) {
+    const age = Math.round(Math.min(80, Math.max(18, rng.normal(42, 13))));
+    const sex = rng.bernoulli(0.5) ? 'female' : 'male';
+    const employment = EMPLOYMENT[
+      age >= 66 && rng.bernoulli(0.7) ? 3 : rng.weighted(EMPLOYMENT_WEIGHTS)
+    ] as string;
+    const baseIncome = Math.exp(rng.normal(8.1, 0.45)) * (employment === 'unemployed' ? 0.35 : 1);
+    const income = Math.max(300, baseIncome * (1 - covariate));
+    const debt = Math.max(0, Math.exp(rng.normal(7.2, 0.8)) * (1 + covariate));
+    const historyYears = Math.max(0, Math.min(age - 18, rng.normal((age - 18) * 0.6, 4)));
+    const latePayments = Math.min(12, Math.floor(-Math.log(1 - rng.uniform()) * (0.6 + 1.5 * covariate)));
+    const loanAmount = Math.round(Math.exp(rng.normal(9.2, 0.6)));
+    const regionWeights = [
+      0.25 + 0.75 * harmless,
+      0.25 * (1 - harmless),
+      0.25 * (1 - harmless),
+      0.25 * (1 - harmless),
+    ];
+    const region = REGIONS[rng.weighted(regionWeights)] as string;
+
+    let logOdds = trueLogOdds(
+      { income, debt, latePayments, historyYears, loanAmount, employment },
+      scenario.conceptDrift ?? 0,
+    );
+    if (sex === 'female') logOdds += scenario.groupBias ?? 0;
+    let label = rng.bernoulli(1 / (1 + Math.exp(-logOdds))) ? 1 : 0;
+    if (rng.bernoulli(scenario.labelNoise ?? 0)) label = 1 - label;
+
+    b.id.push(`A${String(scenario.seed).padStart(4, '0')}-${String(i).padStart(7, '0')}`);
+    b.age.push(age);
+    b.ageBand.push(ageBand(age));
+    b.sex.push(sex);
+    b.income.push(rng.bernoulli(scenario.missingIncome ?? 0) ? Number.NaN : Math.round(income));
+    b.debt.push(Math.round(debt));
+    b.employment.push(employment);
+    b.history.push(Math.round(historyYears * 10) / 10);
+    b.late.push(latePayments);
+    b.loan.push(loanAmount);
+    b.region.push(region);
+    b.label.push(label);
+  }
+  return {
+    rowCount: scenario.rows,
+    columns: new Map<string, Column>([
+      ['applicant_id', b.id.build()],
+      ['age', b.age.build()],
+      ['age_band', b.ageBand.build()],
+      ['sex', b.sex.build()],
+      ['income', b.income.build()],
+      ['debt', b.debt.build()],
+      ['employment', b.employment.build()],
+      ['credit_history_years', b.history.build()],
+      ['late_payments', b.late.build()],
+      ['loan_amount', b.loan.build()],
+      ['region', b.region.build()],
+      ['default', b.label.build()],
+    ]),
+  };
+}
