@@ -51,8 +51,10 @@ describe('fitPipeline and transform against numpy/scikit-learn', () => {
     expect((steps['impute:income'] as { value: number }).value).toBeCloseTo(reference.fitted.median, 10);
     expect((steps['standardise:age'] as { mean: number }).mean).toBeCloseTo(reference.fitted.ageMean, 10);
     expect((steps['standardise:age'] as { scale: number }).scale).toBeCloseTo(reference.fitted.ageScale, 10);
-    expect((steps['bucketise:debt'] as { edges: number[] }).edges).toEqual(reference.fitted.debtEdges);
-    expect((steps['one-hot:employment'] as { categories: string[] }).categories).toEqual(
+    expect((steps['bucketise:debt'] as { edges: readonly number[] }).edges).toEqual(
+      reference.fitted.debtEdges,
+    );
+    expect((steps['one-hot:employment'] as { categories: readonly string[] }).categories).toEqual(
       reference.fitted.categories,
     );
   });
@@ -67,7 +69,7 @@ describe('fitPipeline and transform against numpy/scikit-learn', () => {
 
   it('records the provenance of every feature', () => {
     const dti = pipeline.features.find((f) => f.name === 'debt_to_income');
-    expect(dti?.sources.sort()).toEqual(['debt', 'income']);
+    expect([...(dti?.sources ?? [])].sort()).toEqual(['debt', 'income']);
     expect(dti?.transformations).toEqual(['debt / income', 'clip to [0, 5]']);
     expect(dti?.owners).toEqual(['data-eng']);
     expect(dti?.assumptions).toEqual(['missing at random']);
