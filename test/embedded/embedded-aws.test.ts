@@ -1,7 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clientConfig } from '../../functions/commons/clients.ts';
@@ -80,6 +86,11 @@ describe('EmbeddedAws', () => {
         AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
         KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
       }),
+    );
+    // dynalite flips a new table to ACTIVE asynchronously; under load a put can arrive first.
+    await waitUntilTableExists(
+      { client: clients.dynamo, maxWaitTime: 10, minDelay: 0.1 },
+      { TableName: 'persisted' },
     );
     await clients.dynamo.send(
       new PutItemCommand({ TableName: 'persisted', Item: { pk: { S: 'a' }, v: { N: '1' } } }),
