@@ -139,8 +139,8 @@ export async function readCsv(input: string | Readable, options: ReadCsvOptions 
   if (types === undefined) decideTypes();
 
   const columns = new Map<string, Column>();
-  header.forEach((name, c) =>
-    columns.set(name, (builders[c] as NumericBuilder | CategoricalBuilder).build()),
-  );
+  header.forEach((name, c) => {
+    columns.set(name, (builders[c] as NumericBuilder | CategoricalBuilder).build());
+  });
   return { rowCount: rows, columns };
 }

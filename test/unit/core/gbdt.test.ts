@@ -97,8 +97,9 @@ describe('fitGbdt', () => {
     const down = sweep(4);
 
     // Assess
-    up.slice(1).forEach((p, k) => expect(p).toBeGreaterThanOrEqual((up[k] as number) - 1e-12));
-    down.slice(1).forEach((p, k) => expect(p).toBeLessThanOrEqual((down[k] as number) + 1e-12));
+    for (let k = 1; k < up.length; k++) expect(up[k]).toBeGreaterThanOrEqual((up[k - 1] as number) - 1e-12);
+    for (let k = 1; k < down.length; k++)
+      expect(down[k]).toBeLessThanOrEqual((down[k - 1] as number) + 1e-12);
     expect((up.at(-1) as number) - (up[0] as number)).toBeGreaterThan(0.2);
   });
 

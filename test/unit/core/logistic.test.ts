@@ -35,13 +35,17 @@ describe.each(reference.cases.map((c) => [c.name, c] as const))(
 
     it('converges to the same coefficients and intercept', () => {
       expect(model.converged).toBe(true);
-      model.coefficients.forEach((b, j) => expect(b).toBeCloseTo(c.coef[j] as number, 6));
+      model.coefficients.forEach((b, j) => {
+        expect(b).toBeCloseTo(c.coef[j] as number, 6);
+      });
       expect(model.intercept).toBeCloseTo(c.intercept, 6);
     });
 
     it('gives the same probabilities and an AUC within 0.003', () => {
       const p = predictLogistic(model, x);
-      c.probabilities.forEach((q, i) => expect(p[i]).toBeCloseTo(q, 7));
+      c.probabilities.forEach((q, i) => {
+        expect(p[i]).toBeCloseTo(q, 7);
+      });
       expect(Math.abs(auc(c.y, p) - c.auc)).toBeLessThan(0.003);
     });
   },

@@ -63,7 +63,9 @@ describe('fitPipeline and transform against numpy/scikit-learn', () => {
     expect([...names].sort()).toEqual(Object.keys(reference.features).sort());
     names.forEach((name, j) => {
       const expected = reference.features[name] as number[];
-      expected.forEach((value, i) => expect(matrix.data[i * names.length + j]).toBeCloseTo(value, 10));
+      expected.forEach((value, i) => {
+        expect(matrix.data[i * names.length + j]).toBeCloseTo(value, 10);
+      });
     });
   });
 
