@@ -6,9 +6,10 @@
  * Known gaps, designed around by the code that uses them: dynalite has no transactions and no
  * TTL; s3rver has no object versioning.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
@@ -53,8 +54,6 @@ export class EmbeddedAws {
   static async start(options: EmbeddedAwsOptions = {}): Promise<EmbeddedAws> {
     const host = options.host ?? '127.0.0.1';
     const region = options.region ?? 'us-east-1';
-    const { mkdtemp } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
     const s3Dir = options.stateDir ? join(options.stateDir, 's3') : await mkdtemp(join(tmpdir(), 'keel-s3-'));
     await mkdir(s3Dir, { recursive: true });
     if (options.stateDir) await mkdir(join(options.stateDir, 'dynamodb'), { recursive: true });
