@@ -211,7 +211,10 @@ export function fitGbdt(x: Matrix, y: ArrayLike<number>, options: GbdtOptions = 
       const chosen: number[] = [];
       for (let i = 0; i < n; i++) if (rng.uniform() < o.subsample) chosen.push(i);
       rows = Int32Array.from(chosen);
-    } else rows = Int32Array.from({ length: n }, (_, i) => i);
+    } else {
+      rows = new Int32Array(n);
+      for (let i = 0; i < n; i++) rows[i] = i;
+    }
     const allowed = Array.from({ length: d }, (_, j) => j).filter(
       () => o.colsample >= 1 || rng.uniform() < o.colsample,
     );
@@ -234,6 +237,8 @@ export function fitGbdt(x: Matrix, y: ArrayLike<number>, options: GbdtOptions = 
       if (o.maxDepth > 0 && node.depth >= o.maxDepth) return undefined;
       if (node.rows.length < 2 * o.minSamplesLeaf) return undefined;
       const parentGain = (node.g * node.g) / (node.h + o.lambda);
+      // Gain of the (possibly clamped) leaf values, as the objective's decrease.
+      const gainOf = (G: number, H: number, v: number) => -(2 * G * v + (H + o.lambda) * v * v);
       let best: Split | undefined;
       (node.hist as Float64Array[]).forEach((hist, k) => {
         const j = allowed[k] as number;
@@ -249,7 +254,8 @@ export function fitGbdt(x: Matrix, y: ArrayLike<number>, options: GbdtOptions = 
           gl += hist[b * 3] as number;
           hl += hist[b * 3 + 1] as number;
           cl += hist[b * 3 + 2] as number;
-          for (const missingLeft of cm > 0 ? [false, true] : [false]) {
+          for (let side = 0; side < (cm > 0 ? 2 : 1); side++) {
+            const missingLeft = side === 1;
             const GL = gl + (missingLeft ? gm : 0);
             const HL = hl + (missingLeft ? hm : 0);
             const CL = cl + (missingLeft ? cm : 0);
@@ -268,8 +274,6 @@ export function fitGbdt(x: Matrix, y: ArrayLike<number>, options: GbdtOptions = 
             const direction = monotone[j] ?? 0;
             if ((direction > 0 && leftValue > rightValue) || (direction < 0 && leftValue < rightValue))
               continue;
-            // Gain of the (possibly clamped) leaf values, as the objective's decrease.
-            const gainOf = (G: number, H: number, v: number) => -(2 * G * v + (H + o.lambda) * v * v);
             const gain = gainOf(GL, HL, leftValue) + gainOf(GR, HR, rightValue) - parentGain;
             if (gain > 1e-12 && (best === undefined || gain > best.gain)) {
               best = { gain, feature: j, bin: b, missingLeft, leftValue, rightValue };
@@ -318,13 +322,26 @@ export function fitGbdt(x: Matrix, y: ArrayLike<number>, options: GbdtOptions = 
       const s = node.split as Split;
       const c = codes[s.feature] as Uint8Array;
       const missingBin = (bins[s.feature] as number) - 1;
-      const goesLeft = (i: number) => {
+      // One pass partitions the rows and sums each side's gradients and hessians.
+      const leftBuffer = new Int32Array(node.rows.length);
+      const rightBuffer = new Int32Array(node.rows.length);
+      let nl = 0;
+      let nr = 0;
+      const sums = [0, 0, 0, 0]; // gL, hL, gR, hR
+      for (const i of node.rows) {
         const b = c[i] as number;
-        return b === missingBin ? s.missingLeft : b <= s.bin;
-      };
-      const leftRows = Int32Array.from(Array.from(node.rows).filter(goesLeft));
-      const rightRows = Int32Array.from(Array.from(node.rows).filter((i) => !goesLeft(i)));
-      const sum = (r: Int32Array, a: Float64Array) => r.reduce((acc, i) => acc + (a[i] as number), 0);
+        if (b === missingBin ? s.missingLeft : b <= s.bin) {
+          leftBuffer[nl++] = i;
+          sums[0] = (sums[0] as number) + (grad[i] as number);
+          sums[1] = (sums[1] as number) + (hess[i] as number);
+        } else {
+          rightBuffer[nr++] = i;
+          sums[2] = (sums[2] as number) + (grad[i] as number);
+          sums[3] = (sums[3] as number) + (hess[i] as number);
+        }
+      }
+      const leftRows = leftBuffer.subarray(0, nl);
+      const rightRows = rightBuffer.subarray(0, nr);
       let lower = [node.lower, node.lower];
       let upper = [node.upper, node.upper];
       const direction = monotone[s.feature] ?? 0;
@@ -345,8 +362,8 @@ export function fitGbdt(x: Matrix, y: ArrayLike<number>, options: GbdtOptions = 
         missingLeft.push(0);
         left.push(-1);
         right.push(-1);
-        const g = sum(r, grad);
-        const h = sum(r, hess);
+        const g = sums[2 * k] as number;
+        const h = sums[2 * k + 1] as number;
         value.push(leafValue(g, h, lower[k] as number, upper[k] as number));
         return {
           id,
@@ -360,9 +377,14 @@ export function fitGbdt(x: Matrix, y: ArrayLike<number>, options: GbdtOptions = 
       });
       const [small, large] = leftRows.length <= rightRows.length ? children : [children[1], children[0]];
       (small as Node).hist = histogram((small as Node).rows);
-      (large as Node).hist = (node.hist as Float64Array[]).map((h, k) =>
-        h.map((v, q) => v - ((small as Node).hist?.[k]?.[q] as number)),
-      );
+      // The larger child's histogram is the parent's minus the smaller one's: no pass over its rows.
+      const smallHist = (small as Node).hist as Float64Array[];
+      (large as Node).hist = (node.hist as Float64Array[]).map((parent, k) => {
+        const other = smallHist[k] as Float64Array;
+        const out = new Float64Array(parent.length);
+        for (let q = 0; q < parent.length; q++) out[q] = (parent[q] as number) - (other[q] as number);
+        return out;
+      });
       node.hist = undefined;
       feature[node.id] = s.feature;
       const e = edges[s.feature] as Float64Array;
