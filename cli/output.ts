@@ -1,4 +1,4 @@
-import { ConfigError, KeelError, ValidationError } from '../functions/commons/errors.ts';
+import { KeelError, ValidationError } from '../functions/commons/errors.ts';
 
 /** Where the CLI writes; injectable so commands are testable without a terminal. */
 export interface Io {
@@ -17,10 +17,9 @@ export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 /** Prints an error for a person (one line per field issue) and returns the exit code it deserves. */
 export function reportError(io: Io, error: unknown): number {
   if (error instanceof ValidationError) {
-    const header = error.issues.length > 0 ? error.message.split(': ')[0] : error.message;
-    io.err(`keel: ${header}`);
+    io.err(`keel: ${error.summary}`);
     for (const issue of error.issues) io.err(`  - ${issue.path || '(root)'}: ${issue.message}`);
-    return error instanceof ConfigError || error instanceof ValidationError ? EXIT.usage : EXIT.failure;
+    return EXIT.usage;
   }
   if (error instanceof KeelError) {
     io.err(`keel: ${error.message}`);

@@ -22,6 +22,8 @@ export interface FieldIssue {
 /** A caller's input is invalid. Carries every field-level issue, not just the first. */
 export class ValidationError extends KeelError {
   readonly issues: readonly FieldIssue[];
+  /** The message without the issues appended to it. */
+  readonly summary: string;
 
   constructor(message: string, issues: readonly FieldIssue[] = [], options?: { cause?: unknown }) {
     super(
@@ -31,6 +33,7 @@ export class ValidationError extends KeelError {
       options,
     );
     this.issues = issues;
+    this.summary = message;
   }
 }
 
