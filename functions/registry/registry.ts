@@ -35,7 +35,7 @@ import {
   INITIAL_STATE,
   statusOf,
 } from './state.ts';
-import { isThrottling, type LogHead, type Page, type RegistryStore, type StoredVersion } from './store.ts';
+import { isThrottling, type Page, type RegistryStore, type StoredVersion } from './store.ts';
 
 export interface ModelRegistryOptions {
   readonly store: RegistryStore;
@@ -411,42 +411,39 @@ export class ModelRegistry {
         await sleep(
           Math.random() * Math.min(this.#maxBackoffMs, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 16)),
         );
-      let latest: LogHead | undefined;
+      let event: RegistryEvent;
+      let result: () => R;
       try {
         // Jump to the end of the log: after a backoff many events may have landed, and
         // walking them one failed put at a time would cost far more.
-        latest = await this.#store.head(model);
+        const latest = await this.#store.head(model);
+        if (latest === undefined && !mayCreate) throw new ModelNotFoundError(model);
+        const decision = decide(latest?.state ?? INITIAL_STATE);
+        if ('noop' in decision) return decision.noop;
+        event = {
+          ...decision.append,
+          model,
+          seq: (latest?.seq ?? 0) + 1,
+          at: this.#now().toISOString(),
+          actor: attribution.actor,
+          reason: attribution.reason,
+        };
+        const committed = event;
+        result = () => decision.result(committed);
+        if (!(await this.#store.appendEvent(event))) {
+          throttled = undefined;
+          continue;
+        }
       } catch (error) {
+        // Throttled reads or appends back off and retry like a lost race; anything else is final.
         if (!isThrottling(error)) throw error;
         throttled = error;
         continue;
       }
-      if (latest === undefined && !mayCreate) throw new ModelNotFoundError(model);
-      const decision = decide(latest?.state ?? INITIAL_STATE);
-      if ('noop' in decision) return decision.noop;
-      const event: RegistryEvent = {
-        ...decision.append,
-        model,
-        seq: (latest?.seq ?? 0) + 1,
-        at: this.#now().toISOString(),
-        actor: attribution.actor,
-        reason: attribution.reason,
-      };
-      let appended: boolean;
-      try {
-        appended = await this.#store.appendEvent(event);
-      } catch (error) {
-        if (!isThrottling(error)) throw error;
-        throttled = error;
-        continue;
-      }
-      if (!appended) {
-        throttled = undefined;
-        continue;
-      }
+      // Committed: projections and the notification follow, never a second append.
       await this.#project(event);
       await this.#publish(event);
-      return decision.result(event);
+      return result();
     }
     // Still throttled at the end: that, not contention, is the caller's problem.
     if (throttled !== undefined) throw throttled;

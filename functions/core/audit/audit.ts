@@ -95,25 +95,13 @@ function graded(
   below = false,
 ): Finding | undefined {
   const exceeds = (limit: number) => (below ? value < limit : value > limit);
-  if (exceeds(limits.critical))
-    return {
-      check,
-      value,
-      threshold: limits.critical,
-      severity: 'critical',
-      message,
-      ...(column ? { column } : {}),
-    };
-  if (exceeds(limits.warning))
-    return {
-      check,
-      value,
-      threshold: limits.warning,
-      severity: 'warning',
-      message,
-      ...(column ? { column } : {}),
-    };
-  return undefined;
+  const severity: Severity | undefined = exceeds(limits.critical)
+    ? 'critical'
+    : exceeds(limits.warning)
+      ? 'warning'
+      : undefined;
+  if (severity === undefined) return undefined;
+  return { check, value, threshold: limits[severity], severity, message, ...(column ? { column } : {}) };
 }
 
 function isMissing(column: Column, row: number): boolean {

@@ -127,6 +127,16 @@ describe('DynamoRegistryStore under the registry', () => {
     expect(dynamo).not.toHaveReceivedCommand(UpdateCommand);
   });
 
+  it('never appends twice when a projection is throttled after the commit', async () => {
+    dynamo.on(GetCommand).resolves({});
+    dynamo.on(PutCommand).resolves({});
+    dynamo.on(UpdateCommand).rejects(throttled());
+    await expect(
+      registry().registerVersion('credit', sampleMetadata(), { actor: 'ci' }),
+    ).rejects.toBeInstanceOf(ProvisionedThroughputExceededException);
+    expect(dynamo).toHaveReceivedCommandTimes(PutCommand, 1);
+  });
+
   it('gives up with VersionConflictError when every append loses', async () => {
     dynamo.on(GetCommand).resolves({});
     dynamo.on(PutCommand).rejects(conditionFailed());

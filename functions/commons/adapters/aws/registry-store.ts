@@ -88,7 +88,9 @@ export class DynamoRegistryStore implements RegistryStore {
       if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
-    await this.#advanceHead(event);
+    // The event is committed. The head is only a hint that readers walk past, so failing to
+    // advance it must not look like a failed append (the caller would append the change again).
+    await this.#advanceHead(event).catch(() => undefined);
     return true;
   }
 
