@@ -93,10 +93,23 @@ function binEdges(x: Matrix, maxBins: number, rng: Rng): Float64Array[] {
       );
       continue;
     }
+    // Quantile cut points, each moved halfway to the next distinct value: a threshold never
+    // equals a data value, so a 1-ulp difference in an upstream transform (log in V8 vs
+    // onnxruntime) cannot send a row the other way at serving time.
     const cut: number[] = [];
     for (let b = 1; b < maxBins - 1; b++) {
       const v = values[Math.floor((b * values.length) / (maxBins - 1))] as number;
-      if (cut.at(-1) !== v) cut.push(v);
+      let lo = 0;
+      let hi = distinct.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if ((distinct[mid] as number) <= v) lo = mid + 1;
+        else hi = mid;
+      }
+      const next = distinct[lo] as number;
+      if (next <= v) continue; // v is the largest value: nothing to split off above it
+      const edge = (v + next) / 2;
+      if (cut.at(-1) !== edge) cut.push(edge);
     }
     edges.push(Float64Array.from(cut));
   }
