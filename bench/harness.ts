@@ -51,3 +51,37 @@ export async function compare(options: CompareOptions): Promise<Comparison> {
     ...(options.goal ? { goal: options.goal } : {}),
   };
 }
+
+/** Mean, p50 and p99 of millisecond samples. */
+export function summarise(samples: readonly number[]): { mean: number; p50: number; p99: number } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  return { mean: sorted.reduce((a, b) => a + b, 0) / sorted.length, p50: at(0.5), p99: at(0.99) };
+}
+
+/**
+ * A comparison from samples timed elsewhere: for baselines outside this process (LightGBM,
+ * scikit-learn), timed by the baseline's own clock around the same work, in the same run.
+ * The margin of error is not estimated (NaN) from so few long samples.
+ */
+export function compareSamples(options: {
+  readonly suite: string;
+  readonly subject: string;
+  readonly baseline: string;
+  readonly subjectMs: readonly number[];
+  readonly baselineMs: readonly number[];
+  readonly goal?: string;
+}): Comparison {
+  const subjectMs = summarise(options.subjectMs);
+  const baselineMs = summarise(options.baselineMs);
+  return {
+    suite: options.suite,
+    subject: options.subject,
+    baseline: options.baseline,
+    subjectMs,
+    baselineMs,
+    ratio: subjectMs.mean / baselineMs.mean,
+    rme: { subject: Number.NaN, baseline: Number.NaN },
+    ...(options.goal ? { goal: options.goal } : {}),
+  };
+}

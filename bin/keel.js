@@ -1,13 +1,17 @@
 #!/usr/bin/env node
-// Keel's CLI entry. The CLI is TypeScript run by Node's built-in type stripping (Node >= 22.18),
-// so there is no build step; npm scripts get such a Node from the `node@22` dev dependency.
+// Keel's CLI entry. The CLI is TypeScript, loaded through tsx (esbuild) so there is no build
+// step. Not Node's own type stripping: hot numeric loops in stripped modules ran 2-3x slower
+// here (a float64 dot product: 3.3 ns/element vs 1.4 ns under tsx, Node 22.23), and training
+// runs through this entry.
 const [major, minor] = process.versions.node.split('.').map(Number);
-if (major < 22 || (major === 22 && minor < 18)) {
+if (major < 22 || (major === 22 && minor < 12)) {
   console.error(
-    `keel: Node.js >= 22.18 is required, found ${process.versions.node}. ` +
+    `keel: Node.js >= 22.12 is required, found ${process.versions.node}. ` +
       'Run it through npm (`npm start`, `npm run keel -- <verb>`), which uses the node@22 package, or install Node 22.',
   );
   process.exit(1);
 }
+const { register } = await import('tsx/esm/api');
+register();
 const { main } = await import('../cli/main.ts');
 process.exitCode = await main(process.argv);

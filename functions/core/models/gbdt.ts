@@ -74,16 +74,18 @@ const sigmoid = (z: number) => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / 
 /** Quantile bin upper edges per feature (from up to 200k rows); bin k holds values <= edges[k]. */
 function binEdges(x: Matrix, maxBins: number, rng: Rng): Float64Array[] {
   const { rows: n, cols: d, data } = x;
-  const sampleRows =
-    n > 200_000
-      ? Array.from(rng.permutation(n).subarray(0, 200_000))
-      : Array.from({ length: n }, (_, i) => i);
+  const sampleRows = n > 200_000 ? rng.permutation(n).subarray(0, 200_000) : undefined;
+  const m = sampleRows ? sampleRows.length : n;
+  const column = new Float64Array(m);
   const edges: Float64Array[] = [];
   for (let j = 0; j < d; j++) {
-    const values = sampleRows
-      .map((i) => data[i * d + j] as number)
-      .filter((v) => !Number.isNaN(v))
-      .sort((a, b) => a - b);
+    let present = 0;
+    for (let k = 0; k < m; k++) {
+      const v = data[(sampleRows ? (sampleRows[k] as number) : k) * d + j] as number;
+      if (!Number.isNaN(v)) column[present++] = v;
+    }
+    // A typed-array sort is numeric and far faster than sorting boxed numbers.
+    const values = column.subarray(0, present).sort();
     const distinct: number[] = [];
     for (const v of values) if (distinct.at(-1) !== v) distinct.push(v);
     if (distinct.length <= maxBins - 1) {
@@ -116,16 +118,20 @@ function binEdges(x: Matrix, maxBins: number, rng: Rng): Float64Array[] {
   return edges;
 }
 
-/** Bin codes, column-major; the missing bin is the last one (edges.length + 1). */
-function quantise(x: Matrix, edges: readonly Float64Array[]): Uint8Array[] {
+/**
+ * Bin codes, row-major (row i's codes are contiguous, one byte each); a feature's missing bin
+ * is its last (edges.length + 1).
+ */
+function quantise(x: Matrix, edges: readonly Float64Array[]): Uint8Array {
   const { rows: n, cols: d, data } = x;
-  return edges.map((e, j) => {
-    const codes = new Uint8Array(n);
+  const codes = new Uint8Array(n * d);
+  for (let j = 0; j < d; j++) {
+    const e = edges[j] as Float64Array;
     const missing = e.length + 1;
     for (let i = 0; i < n; i++) {
       const v = data[i * d + j] as number;
       if (Number.isNaN(v)) {
-        codes[i] = missing;
+        codes[i * d + j] = missing;
         continue;
       }
       let lo = 0;
@@ -135,10 +141,91 @@ function quantise(x: Matrix, edges: readonly Float64Array[]): Uint8Array[] {
         if (v <= (e[mid] as number)) hi = mid;
         else lo = mid + 1;
       }
-      codes[i] = lo;
+      codes[i * d + j] = lo;
     }
-    return codes;
-  });
+  }
+  return codes;
+}
+
+/**
+ * Gradients are quantised, as in LightGBM's `use_quantized_grad`: each row's gradient and
+ * hessian become small integers (stochastic rounding) packed into one float64 as
+ * `g·2^26 + h`. Sums of packed values stay exact integers below 2^53, so a histogram bin needs
+ * one add instead of two: the histogram pass is the hot loop of training. Leaf values are then
+ * renewed from the exact gradients, so only the choice of splits sees the quantisation.
+ */
+const PACK = 2 ** 26;
+
+/** Splits a packed sum into its gradient and hessian integer sums. */
+function unpack(v: number): [number, number] {
+  const g = Math.floor(v / PACK);
+  return [g, v - g * PACK];
+}
+
+/**
+ * Adds rows `order[begin, end)` into a histogram: one pass over rows, each row's codes
+ * contiguous. Like LightGBM, no counts are kept; a side's row count is estimated from its
+ * hessian share. A top-level function with every array passed in, so V8 keeps them in
+ * registers rather than reloading closure slots.
+ */
+function accumulate(
+  hist: Float64Array,
+  order: Int32Array,
+  begin: number,
+  end: number,
+  packed: Float64Array,
+  codes: Uint8Array,
+  offset: Int32Array,
+  d: number,
+  allowed: Int32Array | undefined,
+): Float64Array {
+  if (allowed === undefined) {
+    for (let k = begin; k < end; k++) {
+      const i = order[k] as number;
+      const v = packed[i] as number;
+      const row = i * d;
+      for (let j = 0; j < d; j++) {
+        const b = (offset[j] as number) + (codes[row + j] as number);
+        hist[b] = (hist[b] as number) + v;
+      }
+    }
+    return hist;
+  }
+  const na = allowed.length;
+  for (let k = begin; k < end; k++) {
+    const i = order[k] as number;
+    const v = packed[i] as number;
+    const row = i * d;
+    for (let a = 0; a < na; a++) {
+      const j = allowed[a] as number;
+      const b = (offset[j] as number) + (codes[row + j] as number);
+      hist[b] = (hist[b] as number) + v;
+    }
+  }
+  return hist;
+}
+
+/** Stable in-place partition of `order[begin, end)` by a split; returns the left side's size. */
+function partition(
+  order: Int32Array,
+  scratch: Int32Array,
+  begin: number,
+  end: number,
+  column: Uint8Array,
+  missingBin: number,
+  missingLeft: boolean,
+  bin: number,
+): number {
+  let nl = 0;
+  let nr = 0;
+  for (let k = begin; k < end; k++) {
+    const i = order[k] as number;
+    const b = column[i] as number;
+    if (b === missingBin ? missingLeft : b <= bin) order[begin + nl++] = i;
+    else scratch[nr++] = i;
+  }
+  order.set(scratch.subarray(0, nr), begin + nl);
+  return nl;
 }
 
 interface Split {
@@ -148,17 +235,24 @@ interface Split {
   readonly missingLeft: boolean;
   readonly leftValue: number;
   readonly rightValue: number;
+  /** Quantised gradient and hessian sums of the left side. */
+  readonly leftG: number;
+  readonly leftH: number;
 }
 
+/** A node of the growing tree: its rows are `order[begin, end)`. */
 interface Node {
   readonly id: number;
-  readonly rows: Int32Array;
+  readonly begin: number;
+  readonly end: number;
   readonly depth: number;
+  /** Quantised gradient and hessian sums. */
   readonly g: number;
   readonly h: number;
   readonly lower: number;
   readonly upper: number;
-  hist?: Float64Array[];
+  /** Packed quantised gradient and hessian sums per (feature, bin); dropped once split. */
+  hist?: Float64Array;
   split?: Split | undefined;
 }
 
@@ -186,8 +280,16 @@ export function fitGbdt(x: Matrix, y: ArrayLike<number>, options: GbdtOptions = 
   }
   const rng = new Rng(options.seed ?? 42);
   const edges = binEdges(x, o.maxBins, rng);
+  const bins = Int32Array.from(edges, (e) => e.length + 2); // value bins + missing bin
+  // Feature j's bins start at offset[j] in a node histogram.
+  const offset = new Int32Array(d + 1);
+  for (let j = 0; j < d; j++) offset[j + 1] = (offset[j] as number) + (bins[j] as number);
   const codes = quantise(x, edges);
-  const bins = edges.map((e) => e.length + 2); // value bins + missing bin
+  // A column-major copy of the local bins for partitioning: a split reads one feature of
+  // scattered rows, which in the row-major codes would be a cache miss per row.
+  const columns = new Uint8Array(n * d);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) columns[j * n + i] = codes[i * d + j] as number;
+  const histLength = offset[d] as number;
   const w = Float64Array.from({ length: n }, (_, i) => options.sampleWeight?.[i] ?? 1);
 
   let sw = 0;
@@ -199,8 +301,33 @@ export function fitGbdt(x: Matrix, y: ArrayLike<number>, options: GbdtOptions = 
   const rate = Math.min(1 - 1e-6, Math.max(1e-6, swy / sw));
   const baseScore = Math.log(rate / (1 - rate));
   const score = new Float64Array(n).fill(baseScore);
-  const grad = new Float64Array(n);
-  const hess = new Float64Array(n);
+  // Gradient and hessian of row i at 2i and 2i+1: one cache line for both.
+  const gh = new Float64Array(2 * n);
+  const packed = new Float64Array(n);
+  // Quantisation levels, fewer for huge data so that packed sums stay exact below 2^53.
+  const gLevels = Math.max(1, Math.min(31, Math.floor(PACK / n / 2)));
+  const hLevels = Math.max(1, Math.min(63, Math.floor((PACK - 1) / n)));
+  // Stochastic rounding noise from a xorshift32 seeded by the run's seed: cheap and deterministic.
+  let noise = ((options.seed ?? 42) * 2654435761 + 1) | 0 || 1;
+  const jitter = () => {
+    noise ^= noise << 13;
+    noise ^= noise >>> 17;
+    noise ^= noise << 5;
+    return (noise >>> 0) / 4294967296;
+  };
+  // Row indices of the tree being grown, partitioned in place node by node, and scratch space.
+  const order = new Int32Array(n);
+  const scratch = new Int32Array(n);
+  // Histograms are recycled: a split parent's array becomes its larger child's.
+  const pool: Float64Array[] = [];
+  const takeHist = () => {
+    const h = pool.pop();
+    if (h) {
+      h.fill(0);
+      return h;
+    }
+    return new Float64Array(histLength);
+  };
 
   const validation = options.earlyStopping;
   const validationScore = validation
@@ -216,65 +343,74 @@ export function fitGbdt(x: Matrix, y: ArrayLike<number>, options: GbdtOptions = 
   for (let t = 0; t < o.trees; t++) {
     for (let i = 0; i < n; i++) {
       const p = sigmoid(score[i] as number);
-      grad[i] = (w[i] as number) * (p - (y[i] as number));
-      hess[i] = (w[i] as number) * Math.max(p * (1 - p), 1e-16);
+      gh[2 * i] = (w[i] as number) * (p - (y[i] as number));
+      gh[2 * i + 1] = (w[i] as number) * Math.max(p * (1 - p), 1e-16);
     }
-    let rows: Int32Array;
+    let rowCount = 0;
     if (o.subsample < 1) {
-      const chosen: number[] = [];
-      for (let i = 0; i < n; i++) if (rng.uniform() < o.subsample) chosen.push(i);
-      rows = Int32Array.from(chosen);
+      for (let i = 0; i < n; i++) if (rng.uniform() < o.subsample) order[rowCount++] = i;
     } else {
-      rows = new Int32Array(n);
-      for (let i = 0; i < n; i++) rows[i] = i;
+      for (let i = 0; i < n; i++) order[i] = i;
+      rowCount = n;
     }
-    const allowed = Array.from({ length: d }, (_, j) => j).filter(
+    let maxG = 0;
+    let maxH = 0;
+    for (let i = 0; i < n; i++) {
+      maxG = Math.max(maxG, Math.abs(gh[2 * i] as number));
+      maxH = Math.max(maxH, gh[2 * i + 1] as number);
+    }
+    const gScale = maxG > 0 ? maxG / gLevels : 1;
+    const hScale = maxH > 0 ? maxH / hLevels : 1;
+    for (let i = 0; i < n; i++) {
+      const qg = Math.floor((gh[2 * i] as number) / gScale + jitter());
+      const qh = Math.floor((gh[2 * i + 1] as number) / hScale + jitter());
+      packed[i] = qg * PACK + qh;
+    }
+    const allowedList = Array.from({ length: d }, (_, j) => j).filter(
       () => o.colsample >= 1 || rng.uniform() < o.colsample,
     );
-    if (allowed.length === 0) allowed.push(rng.int(0, d - 1));
+    if (allowedList.length === 0) allowedList.push(rng.int(0, d - 1));
+    const allowed = Int32Array.from(allowedList);
+    const na = allowed.length;
 
-    const histogram = (nodeRows: Int32Array) =>
-      allowed.map((j) => {
-        const hist = new Float64Array((bins[j] as number) * 3);
-        const c = codes[j] as Uint8Array;
-        for (const i of nodeRows) {
-          const b = (c[i] as number) * 3;
-          hist[b] = (hist[b] as number) + (grad[i] as number);
-          hist[b + 1] = (hist[b + 1] as number) + (hess[i] as number);
-          hist[b + 2] = (hist[b + 2] as number) + 1;
-        }
-        return hist;
-      });
+    const histogram = (begin: number, end: number): Float64Array =>
+      accumulate(takeHist(), order, begin, end, packed, codes, offset, d, na === d ? undefined : allowed);
 
     const bestSplit = (node: Node): Split | undefined => {
       if (o.maxDepth > 0 && node.depth >= o.maxDepth) return undefined;
-      if (node.rows.length < 2 * o.minSamplesLeaf) return undefined;
-      const parentGain = (node.g * node.g) / (node.h + o.lambda);
-      // Gain of the (possibly clamped) leaf values, as the objective's decrease.
-      const gainOf = (G: number, H: number, v: number) => -(2 * G * v + (H + o.lambda) * v * v);
+      const count = node.end - node.begin;
+      if (count < 2 * o.minSamplesLeaf) return undefined;
+      const hist = node.hist as Float64Array;
+      const lambda = o.lambda;
+      const perHessian = count / node.h; // rows per unit of quantised hessian, for count estimates
+      const bounded = Number.isFinite(node.lower) || Number.isFinite(node.upper);
+      const parentGain = (node.g * gScale) ** 2 / (node.h * hScale + lambda);
+      // The objective's decrease for (possibly clamped) leaf value v: -(2Gv + (H+λ)v²).
+      const gainOf = (G: number, H: number, v: number) => -(2 * G * v + (H + lambda) * v * v);
+      let bestGain = 1e-12;
       let best: Split | undefined;
-      (node.hist as Float64Array[]).forEach((hist, k) => {
-        const j = allowed[k] as number;
-        const nb = bins[j] as number;
-        const missing = nb - 1;
-        const gm = hist[missing * 3] as number;
-        const hm = hist[missing * 3 + 1] as number;
-        const cm = hist[missing * 3 + 2] as number;
-        let gl = 0;
-        let hl = 0;
-        let cl = 0;
+      for (let a = 0; a < na; a++) {
+        const j = allowed[a] as number;
+        const base = offset[j] as number;
+        const missing = (bins[j] as number) - 1;
+        const [gm, hm] = unpack(hist[base + missing] as number);
+        const direction = monotone[j] ?? 0;
+        const sides = hm > 0 ? 2 : 1;
+        let sum = 0;
         for (let b = 0; b < missing - 1; b++) {
-          gl += hist[b * 3] as number;
-          hl += hist[b * 3 + 1] as number;
-          cl += hist[b * 3 + 2] as number;
-          for (let side = 0; side < (cm > 0 ? 2 : 1); side++) {
-            const missingLeft = side === 1;
-            const GL = gl + (missingLeft ? gm : 0);
-            const HL = hl + (missingLeft ? hm : 0);
-            const CL = cl + (missingLeft ? cm : 0);
-            const GR = node.g - GL;
-            const HR = node.h - HL;
-            const CR = node.rows.length - CL;
+          const bin = hist[base + b] as number;
+          if (bin === 0) continue; // an empty bin: the same partition as the previous one
+          sum += bin;
+          const [gl, hl] = unpack(sum);
+          for (let side = 0; side < sides; side++) {
+            const qgl = side === 1 ? gl + gm : gl;
+            const qhl = side === 1 ? hl + hm : hl;
+            const CL = Math.round(qhl * perHessian);
+            const CR = count - CL;
+            const GL = qgl * gScale;
+            const HL = qhl * hScale;
+            const GR = (node.g - qgl) * gScale;
+            const HR = (node.h - qhl) * hScale;
             if (
               CL < o.minSamplesLeaf ||
               CR < o.minSamplesLeaf ||
@@ -282,18 +418,36 @@ export function fitGbdt(x: Matrix, y: ArrayLike<number>, options: GbdtOptions = 
               HR < o.minHessianLeaf
             )
               continue;
-            const leftValue = leafValue(GL, HL, node.lower, node.upper);
-            const rightValue = leafValue(GR, HR, node.lower, node.upper);
-            const direction = monotone[j] ?? 0;
-            if ((direction > 0 && leftValue > rightValue) || (direction < 0 && leftValue < rightValue))
-              continue;
-            const gain = gainOf(GL, HL, leftValue) + gainOf(GR, HR, rightValue) - parentGain;
-            if (gain > 1e-12 && (best === undefined || gain > best.gain)) {
-              best = { gain, feature: j, bin: b, missingLeft, leftValue, rightValue };
+            let gain: number;
+            let leftValue: number;
+            let rightValue: number;
+            if (!bounded && direction === 0) {
+              gain = (GL * GL) / (HL + lambda) + (GR * GR) / (HR + lambda) - parentGain;
+              if (gain <= bestGain) continue;
+              leftValue = -GL / (HL + lambda);
+              rightValue = -GR / (HR + lambda);
+            } else {
+              leftValue = leafValue(GL, HL, node.lower, node.upper);
+              rightValue = leafValue(GR, HR, node.lower, node.upper);
+              if ((direction > 0 && leftValue > rightValue) || (direction < 0 && leftValue < rightValue))
+                continue;
+              gain = gainOf(GL, HL, leftValue) + gainOf(GR, HR, rightValue) - parentGain;
+              if (gain <= bestGain) continue;
             }
+            bestGain = gain;
+            best = {
+              gain,
+              feature: j,
+              bin: b,
+              missingLeft: side === 1,
+              leftValue,
+              rightValue,
+              leftG: qgl,
+              leftH: qhl,
+            };
           }
         }
-      });
+      }
       return best;
     };
 
@@ -306,22 +460,24 @@ export function fitGbdt(x: Matrix, y: ArrayLike<number>, options: GbdtOptions = 
     const value: number[] = [0];
     let G = 0;
     let H = 0;
-    for (const i of rows) {
-      G += grad[i] as number;
-      H += hess[i] as number;
+    for (let k = 0; k < rowCount; k++) {
+      const [qg, qh] = unpack(packed[order[k] as number] as number);
+      G += qg;
+      H += qh;
     }
     const root: Node = {
       id: 0,
-      rows,
+      begin: 0,
+      end: rowCount,
       depth: 0,
       g: G,
       h: H,
       lower: Number.NEGATIVE_INFINITY,
       upper: Number.POSITIVE_INFINITY,
     };
-    root.hist = histogram(rows);
+    root.hist = histogram(0, rowCount);
     root.split = bestSplit(root);
-    value[0] = leafValue(G, H, root.lower, root.upper);
+    value[0] = 0; // leaf values are renewed from exact gradients once the tree is grown
     const open: Node[] = [root];
     let leaves = 1;
     while (leaves < o.maxLeaves) {
@@ -333,28 +489,19 @@ export function fitGbdt(x: Matrix, y: ArrayLike<number>, options: GbdtOptions = 
       if (pick < 0) break;
       const node = open.splice(pick, 1)[0] as Node;
       const s = node.split as Split;
-      const c = codes[s.feature] as Uint8Array;
       const missingBin = (bins[s.feature] as number) - 1;
-      // One pass partitions the rows and sums each side's gradients and hessians.
-      const leftBuffer = new Int32Array(node.rows.length);
-      const rightBuffer = new Int32Array(node.rows.length);
-      let nl = 0;
-      let nr = 0;
-      const sums = [0, 0, 0, 0]; // gL, hL, gR, hR
-      for (const i of node.rows) {
-        const b = c[i] as number;
-        if (b === missingBin ? s.missingLeft : b <= s.bin) {
-          leftBuffer[nl++] = i;
-          sums[0] = (sums[0] as number) + (grad[i] as number);
-          sums[1] = (sums[1] as number) + (hess[i] as number);
-        } else {
-          rightBuffer[nr++] = i;
-          sums[2] = (sums[2] as number) + (grad[i] as number);
-          sums[3] = (sums[3] as number) + (hess[i] as number);
-        }
-      }
-      const leftRows = leftBuffer.subarray(0, nl);
-      const rightRows = rightBuffer.subarray(0, nr);
+      const column = columns.subarray(s.feature * n, (s.feature + 1) * n);
+      // One stable pass partitions order[begin, end) in place (rows stay ascending, so the
+      // histogram pass reads codes in memory order); the sides' sums come from the histogram.
+      const nl = partition(order, scratch, node.begin, node.end, column, missingBin, s.missingLeft, s.bin);
+      const nr = node.end - node.begin - nl;
+      const gL = s.leftG;
+      const hL = s.leftH;
+      const sums = [gL, hL, node.g - gL, node.h - hL];
+      const ranges = [
+        [node.begin, node.begin + nl],
+        [node.begin + nl, node.end],
+      ] as const;
       let lower = [node.lower, node.lower];
       let upper = [node.upper, node.upper];
       const direction = monotone[s.feature] ?? 0;
@@ -368,7 +515,7 @@ export function fitGbdt(x: Matrix, y: ArrayLike<number>, options: GbdtOptions = 
           upper = [node.upper, mid];
         }
       }
-      const children = [leftRows, rightRows].map((r, k) => {
+      const children = ranges.map(([begin, end], k): Node => {
         const id = feature.length;
         feature.push(-1);
         threshold.push(0);
@@ -377,39 +524,59 @@ export function fitGbdt(x: Matrix, y: ArrayLike<number>, options: GbdtOptions = 
         right.push(-1);
         const g = sums[2 * k] as number;
         const h = sums[2 * k + 1] as number;
-        value.push(leafValue(g, h, lower[k] as number, upper[k] as number));
+        value.push(0);
         return {
           id,
-          rows: r,
+          begin,
+          end,
           depth: node.depth + 1,
           g,
           h,
           lower: lower[k] as number,
           upper: upper[k] as number,
-        } as Node;
-      });
-      const [small, large] = leftRows.length <= rightRows.length ? children : [children[1], children[0]];
-      (small as Node).hist = histogram((small as Node).rows);
-      // The larger child's histogram is the parent's minus the smaller one's: no pass over its rows.
-      const smallHist = (small as Node).hist as Float64Array[];
-      (large as Node).hist = (node.hist as Float64Array[]).map((parent, k) => {
-        const other = smallHist[k] as Float64Array;
-        const out = new Float64Array(parent.length);
-        for (let q = 0; q < parent.length; q++) out[q] = (parent[q] as number) - (other[q] as number);
-        return out;
-      });
+        };
+      }) as [Node, Node];
+      const [small, large] = nl <= nr ? children : [children[1], children[0]];
+      const canSplit = (c: Node) =>
+        (o.maxDepth <= 0 || c.depth < o.maxDepth) && c.end - c.begin >= 2 * o.minSamplesLeaf;
+      const parentHist = node.hist as Float64Array;
       node.hist = undefined;
+      if (canSplit(small) || canSplit(large)) {
+        small.hist = histogram(small.begin, small.end);
+        // The larger child's histogram is the parent's minus the smaller one's, in the parent's array.
+        const smallHist = small.hist;
+        for (let q = 0; q < histLength; q++)
+          parentHist[q] = (parentHist[q] as number) - (smallHist[q] as number);
+        large.hist = parentHist;
+      } else pool.push(parentHist);
       feature[node.id] = s.feature;
       const e = edges[s.feature] as Float64Array;
       threshold[node.id] = s.bin < e.length ? (e[s.bin] as number) : Number.POSITIVE_INFINITY;
       missingLeft[node.id] = s.missingLeft ? 1 : 0;
-      left[node.id] = (children[0] as Node).id;
-      right[node.id] = (children[1] as Node).id;
+      left[node.id] = children[0].id;
+      right[node.id] = children[1].id;
       for (const child of children) {
-        child.split = bestSplit(child);
+        child.split = child.hist && canSplit(child) ? bestSplit(child) : undefined;
+        if (child.hist && !child.split) {
+          pool.push(child.hist);
+          child.hist = undefined;
+        }
         open.push(child);
       }
       leaves++;
+    }
+    for (const node of open) {
+      if (node.hist) pool.push(node.hist);
+      node.hist = undefined;
+      // Renew the leaf value from the exact gradients of its rows, within its monotone bounds.
+      let g = 0;
+      let h = 0;
+      for (let k = node.begin; k < node.end; k++) {
+        const i = order[k] as number;
+        g += gh[2 * i] as number;
+        h += gh[2 * i + 1] as number;
+      }
+      value[node.id] = leafValue(g, h, node.lower, node.upper);
     }
 
     const tree: Tree = {
@@ -421,7 +588,16 @@ export function fitGbdt(x: Matrix, y: ArrayLike<number>, options: GbdtOptions = 
       value: Float64Array.from(value, (v) => v * o.learningRate),
     };
     trees.push(tree);
-    for (let i = 0; i < n; i++) score[i] = (score[i] as number) + leafOf(tree, x.data, i * d);
+    if (rowCount === n) {
+      // Every row sits in exactly one leaf's range: no tree traversal needed.
+      for (const leaf of open) {
+        const v = tree.value[leaf.id] as number;
+        for (let k = leaf.begin; k < leaf.end; k++) {
+          const i = order[k] as number;
+          score[i] = (score[i] as number) + v;
+        }
+      }
+    } else for (let i = 0; i < n; i++) score[i] = (score[i] as number) + leafOf(tree, x.data, i * d);
 
     if (validation && validationScore) {
       const vx = validation.validation;
