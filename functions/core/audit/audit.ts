@@ -3,8 +3,10 @@
  * severity each. A report passes when no finding is critical. Pure: the caller stores the
  * JSON report in lineage.
  */
+
 import type { Column, Table } from '../data/table.ts';
 import { cell } from '../data/table.ts';
+import { type ColumnShift, columnShift } from '../drift/statistics.ts';
 
 export type Severity = 'warning' | 'critical';
 
@@ -19,6 +21,8 @@ export interface Finding {
     | 'label-conflict'
     | 'label-not-binary'
     | 'class-imbalance'
+    | 'shift'
+    | 'schema-mismatch'
     | 'empty';
   readonly column?: string;
   readonly value: number;
@@ -48,6 +52,8 @@ export interface AuditThresholds {
   readonly labelConflicts: Limits;
   /** Minority-class share below which the audit warns / fails. @default warning 0.05, critical 0.005 */
   readonly minorityShare: Limits;
+  /** Population stability index of a column against the reference. @default warning 0.1, critical 0.25 */
+  readonly shiftPsi: Limits;
 }
 
 export const DEFAULT_THRESHOLDS: AuditThresholds = {
@@ -58,6 +64,7 @@ export const DEFAULT_THRESHOLDS: AuditThresholds = {
   duplicateRows: { warning: 0.01, critical: 0.2 },
   labelConflicts: { warning: 0, critical: 0.05 },
   minorityShare: { warning: 0.05, critical: 0.005 },
+  shiftPsi: { warning: 0.1, critical: 0.25 },
 };
 
 /** What the data is supposed to be: ranges and categories per column (the model's input schema). */
@@ -71,6 +78,11 @@ export interface AuditOptions {
   readonly ignore?: readonly string[];
   readonly expectations?: Expectations;
   readonly thresholds?: Partial<AuditThresholds>;
+  /**
+   * Reference data (training set against holdout, or reference against current): each shared
+   * column, the label included, is compared with the drift statistics. @default no shift check
+   */
+  readonly reference?: Table;
 }
 
 export interface AuditReport {
@@ -84,6 +96,8 @@ export interface AuditReport {
     readonly ratio: number;
   } | null;
   readonly findings: readonly Finding[];
+  /** Per column, when a reference was given. */
+  readonly shift?: Readonly<Record<string, ColumnShift>>;
 }
 
 function graded(
@@ -300,11 +314,70 @@ export function auditTable(table: Table, options: AuditOptions): AuditReport {
       );
     }
   }
+  const shift = options.reference ? shiftAgainst(options.reference, table, options, t, add) : undefined;
   return {
     passed: !findings.some((f) => f.severity === 'critical'),
     rows: n,
     columns: table.columns.size,
     classBalance,
     findings,
+    ...(shift ? { shift } : {}),
   };
+}
+
+function shiftAgainst(
+  reference: Table,
+  table: Table,
+  options: AuditOptions,
+  t: AuditThresholds,
+  add: (f: Finding | undefined) => void,
+): Record<string, ColumnShift> {
+  const ignored = new Set(options.ignore ?? []);
+  const shift: Record<string, ColumnShift> = {};
+  for (const [name, refColumn] of reference.columns) {
+    if (ignored.has(name)) continue;
+    const column = table.columns.get(name);
+    if (column === undefined || column.kind !== refColumn.kind) {
+      add({
+        check: 'schema-mismatch',
+        column: name,
+        value: 1,
+        threshold: 0,
+        severity: 'critical',
+        message:
+          column === undefined
+            ? `${name} is in the reference but not in the data`
+            : `${name} is ${column.kind} here but ${refColumn.kind} in the reference`,
+      });
+      continue;
+    }
+    const s = columnShift(refColumn, column);
+    shift[name] = s;
+    const test =
+      s.kind === 'numeric'
+        ? `KS p = ${s.ks.pValue.toPrecision(2)}`
+        : `χ² p = ${s.chiSquare.pValue.toPrecision(2)}`;
+    add(
+      graded(
+        'shift',
+        s.psi,
+        t.shiftPsi,
+        `${name} shifted from the reference: PSI ${s.psi.toFixed(3)}, ${test}`,
+        name,
+      ),
+    );
+  }
+  for (const name of table.columns.keys()) {
+    if (!reference.columns.has(name) && !ignored.has(name)) {
+      add({
+        check: 'schema-mismatch',
+        column: name,
+        value: 1,
+        threshold: 0,
+        severity: 'warning',
+        message: `${name} is in the data but not in the reference`,
+      });
+    }
+  }
+  return shift;
 }

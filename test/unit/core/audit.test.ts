@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { auditTable } from '../../../functions/core/audit/audit.ts';
 import { readCsv } from '../../../functions/core/data/csv.ts';
+import { CategoricalBuilder } from '../../../functions/core/data/table.ts';
 import { generateCredit } from '../../../functions/core/synthetic/credit.ts';
 
 const table = (text: string) => readCsv(Readable.from([text]), { schema: { default: 'numeric' } });
@@ -117,5 +118,64 @@ describe('auditTable', () => {
       rows: 0,
       findings: [{ check: 'empty', severity: 'critical' }],
     });
+  });
+});
+
+describe('auditTable against a reference', () => {
+  const reference = generateCredit({ rows: 4000, seed: 5 });
+
+  it('finds no shift between two samples of the same population', () => {
+    // Act
+    const report = auditTable(generateCredit({ rows: 3000, seed: 6 }), {
+      label: 'default',
+      ignore: ['applicant_id'],
+      reference,
+    });
+
+    // Assess
+    expect(report.findings.filter((f) => f.check === 'shift')).toEqual([]);
+    expect(Object.keys(report.shift ?? {})).toContain('income');
+    expect(report.shift?.income?.psi).toBeLessThan(0.1);
+  });
+
+  it('grades a covariate shift by PSI and names the shifted columns', () => {
+    // Act
+    const report = auditTable(generateCredit({ rows: 3000, seed: 6, covariateDrift: 0.5 }), {
+      label: 'default',
+      ignore: ['applicant_id'],
+      reference,
+    });
+
+    // Assess
+    const shifted = report.findings.filter((f) => f.check === 'shift').map((f) => f.column);
+    expect(shifted).toEqual(expect.arrayContaining(['income', 'debt']));
+    expect(shifted).not.toContain('age');
+    const income = report.findings.find((f) => f.check === 'shift' && f.column === 'income');
+    expect(income?.value).toBeCloseTo(report.shift?.income?.psi as number, 12);
+    expect(income?.message).toMatch(/PSI .*KS p =/);
+  });
+
+  it('reports columns missing or retyped against the reference as schema mismatches', () => {
+    // Prepare
+    const current = generateCredit({ rows: 500, seed: 8 });
+    const columns = new Map(current.columns);
+    columns.delete('region');
+    const income = current.columns.get('income');
+    const asText = new CategoricalBuilder();
+    if (income?.kind === 'numeric') for (const v of income.values) asText.push(String(v));
+    columns.set('income', asText.build());
+
+    // Act
+    const report = auditTable({ rowCount: current.rowCount, columns }, { label: 'default', reference });
+
+    // Assess
+    const mismatches = report.findings.filter((f) => f.check === 'schema-mismatch');
+    expect(mismatches.map((f) => [f.column, f.severity])).toEqual(
+      expect.arrayContaining([
+        ['region', 'critical'],
+        ['income', 'critical'],
+      ]),
+    );
+    expect(report.passed).toBe(false);
   });
 });
