@@ -351,6 +351,12 @@ function shiftAgainst(
       });
       continue;
     }
+    // An identifier's categories never repeat: a distribution comparison means nothing.
+    if (
+      refColumn.kind === 'categorical' &&
+      refColumn.dictionary.length > t.cardinalityShare * reference.rowCount
+    )
+      continue;
     const s = columnShift(refColumn, column);
     shift[name] = s;
     const test =

@@ -44,6 +44,8 @@ export interface GbdtOptions {
   };
   /** @default 42 */
   readonly seed?: number;
+  /** Called after each tree with the number grown so far (progress bars). */
+  readonly onIteration?: (trees: number, total: number) => void;
 }
 
 /** A tree as flat arrays; node 0 is the root. A leaf has feature -1. */
@@ -612,6 +614,7 @@ export function fitGbdt(x: Matrix, y: ArrayLike<number>, options: GbdtOptions = 
         bestIteration = t + 1;
       } else if (t + 1 - bestIteration >= (validation.rounds ?? 10)) break;
     } else bestIteration = t + 1;
+    options.onIteration?.(t + 1, o.trees);
   }
   return { kind: 'gbdt', features: d, baseScore, trees: trees.slice(0, bestIteration), bestIteration };
 }

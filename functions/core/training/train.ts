@@ -1,0 +1,437 @@
+/**
+ * One training run, as `keel train` and the retraining pipeline perform it: validate the data,
+ * audit it, split it (stratified, seeded), fit the feature pipeline on the training part, train
+ * the model, evaluate it on the holdout, and compile pipeline and model into one ONNX file.
+ * Pure and deterministic for a seed: the same data and options give byte-identical model.onnx.
+ */
+import { createHash } from 'node:crypto';
+import type { Transform } from '../../commons/config/schema.ts';
+import { type FieldIssue, ValidationError } from '../../commons/errors.ts';
+import { canonicalJson } from '../../lineage/canonical-json.ts';
+import { type AuditReport, auditTable } from '../audit/audit.ts';
+import { type Column, schemaOf, type Table } from '../data/table.ts';
+import { type EvaluationOptions, type EvaluationReport, evaluate } from '../evaluation/report.ts';
+import { type FittedPipeline, fitPipeline, pipelineHash, transform } from '../features/pipeline.ts';
+import type { Matrix } from '../linalg.ts';
+import { fitGbdt, type GbdtOptions } from '../models/gbdt.ts';
+import { fitLogistic, type LogisticOptions } from '../models/logistic.ts';
+import { type ModelKind, predictProba, type TrainedModel } from '../models/model.ts';
+import { exportOnnx, OPSETS, OUTPUTS } from '../onnx/export.ts';
+import { Rng } from '../random.ts';
+
+export type Hyperparameters = Readonly<Record<string, number | string | boolean>>;
+
+export interface TrainOptions {
+  readonly label: string;
+  /** Protected attributes: evaluated for fairness, never model inputs. @default none */
+  readonly protected?: readonly string[];
+  /** Columns that are not features (identifiers, free text). @default none */
+  readonly exclude?: readonly string[];
+  /** @default 'gbdt' */
+  readonly algorithm?: ModelKind;
+  /** @default 42 */
+  readonly seed?: number;
+  /** Share of rows held out for evaluation. @default 0.2 */
+  readonly holdout?: number;
+  /** The feature pipeline spec. @default inferred: median-impute numbers (and standardise for lr), one-hot categories */
+  readonly features?: readonly Transform[];
+  /** Algorithm settings; see {@link HYPERPARAMETERS}. @default the algorithm's defaults */
+  readonly hyperparameters?: Hyperparameters;
+  /** Business costs for the holdout evaluation. @default none */
+  readonly costs?: EvaluationOptions['costs'];
+  /** Bootstrap resamples for the holdout's confidence intervals. @default 1000 */
+  readonly bootstrapSamples?: number;
+  /** SHA-256 of the training data as read (the caller hashes the bytes). */
+  readonly dataHash: string;
+  /** Keel's version, recorded in the model and the manifest. */
+  readonly codeVersion: string;
+  /** Progress of the long phases, for progress bars. */
+  readonly onProgress?: (progress: { phase: TrainingPhase; done: number; total: number }) => void;
+}
+
+export type TrainingPhase = 'audit' | 'features' | 'training' | 'evaluation' | 'export';
+
+/** Hyperparameters by algorithm, with their types; anything else is refused. */
+export const HYPERPARAMETERS = {
+  lr: { C: 'number', classWeight: 'balanced' },
+  gbdt: {
+    trees: 'number',
+    learningRate: 'number',
+    maxDepth: 'number',
+    maxLeaves: 'number',
+    minSamplesLeaf: 'number',
+    lambda: 'number',
+    subsample: 'number',
+    colsample: 'number',
+    /** Share of the training part kept aside for early stopping; 0 turns it off. */
+    validation: 'number',
+    earlyStoppingRounds: 'number',
+    /** `monotone.<feature>`: 1 increasing, -1 decreasing. */
+    'monotone.*': 'number',
+  },
+} as const;
+
+export interface Manifest {
+  readonly format: 'keel.model/v1';
+  /** `<algorithm>-<first 12 hex of model.onnx's SHA-256>`: the same model, the same id. */
+  readonly id: string;
+  readonly createdAt: string;
+  readonly algorithm: ModelKind;
+  readonly label: string;
+  readonly protected: readonly string[];
+  readonly seed: number;
+  readonly holdout: number;
+  readonly hyperparameters: Hyperparameters;
+  readonly codeVersion: string;
+  readonly hashes: {
+    readonly model: string;
+    readonly pipeline: string;
+    readonly trainingData: string;
+    readonly audit: string;
+  };
+  readonly schema: {
+    /** Raw input columns the model takes, in graph-input order. */
+    readonly inputs: FittedPipeline['inputs'];
+    /** Every column of the training data and its type. */
+    readonly columns: Readonly<Record<string, 'numeric' | 'categorical'>>;
+    readonly features: readonly string[];
+  };
+  readonly rows: { readonly train: number; readonly validation: number; readonly holdout: number };
+  readonly trees?: number;
+  readonly onnx: {
+    readonly opsets: typeof OPSETS;
+    readonly outputs: typeof OUTPUTS;
+  };
+}
+
+export interface TrainingResult {
+  readonly manifest: Manifest;
+  readonly pipeline: FittedPipeline;
+  readonly model: TrainedModel;
+  readonly onnx: Uint8Array;
+  readonly metrics: EvaluationReport;
+  readonly audit: AuditReport;
+}
+
+function isMissing(column: Column, row: number): boolean {
+  return column.kind === 'numeric'
+    ? Number.isNaN(column.values[row] as number)
+    : (column.codes[row] as number) < 0;
+}
+
+/** Everything wrong with the data for this run, at once. */
+export function validateTrainingData(table: Table, options: TrainOptions): void {
+  const issues: FieldIssue[] = [];
+  if (table.rowCount === 0) issues.push({ path: 'data', message: 'has no rows' });
+  const label = table.columns.get(options.label);
+  if (label === undefined) {
+    issues.push({
+      path: options.label,
+      message: `label column not found; columns are ${[...table.columns.keys()].join(', ')}`,
+    });
+  } else if (table.rowCount > 0) {
+    if (label.kind !== 'numeric') {
+      const seen = label.dictionary.slice(0, 5).map((v) => JSON.stringify(v));
+      issues.push({ path: options.label, message: `label must be 0 or 1; found ${seen.join(', ')}` });
+    } else {
+      const other = new Set<number>();
+      let missing = 0;
+      for (const v of label.values) {
+        if (Number.isNaN(v)) missing++;
+        else if (v !== 0 && v !== 1) other.add(v);
+      }
+      if (other.size > 0)
+        issues.push({
+          path: options.label,
+          message: `label must be 0 or 1; found ${[...other].slice(0, 5).join(', ')}`,
+        });
+      if (missing > 0) issues.push({ path: options.label, message: `${missing} row(s) have no label` });
+      const positives = label.values.reduce((s, v) => s + (v === 1 ? 1 : 0), 0);
+      if (other.size === 0 && missing === 0 && (positives === 0 || positives === table.rowCount))
+        issues.push({ path: options.label, message: `has one class only (${positives === 0 ? 0 : 1})` });
+    }
+  }
+  for (const name of options.protected ?? []) {
+    if (!table.columns.has(name)) issues.push({ path: name, message: 'protected column not found' });
+  }
+  for (const name of options.exclude ?? []) {
+    if (!table.columns.has(name)) issues.push({ path: name, message: 'excluded column not found' });
+  }
+  if (table.rowCount > 0) {
+    for (const [name, column] of table.columns) {
+      let all = true;
+      for (let r = 0; r < table.rowCount && all; r++) all = isMissing(column, r);
+      if (all) issues.push({ path: name, message: 'every value is missing' });
+    }
+  }
+  const holdout = options.holdout ?? 0.2;
+  if (!(holdout > 0 && holdout < 1))
+    issues.push({ path: 'holdout', message: `must be in (0, 1), got ${holdout}` });
+  if (!Number.isSafeInteger(options.seed ?? 42))
+    issues.push({ path: 'seed', message: `must be an integer, got ${options.seed}` });
+  if (issues.length > 0) throw new ValidationError('The training data cannot be used', issues);
+}
+
+/** The default feature spec: every usable column, numbers imputed (and standardised for LR), categories one-hot. */
+export function inferFeatures(table: Table, options: TrainOptions, audit: AuditReport): Transform[] {
+  const skip = new Set([options.label, ...(options.protected ?? []), ...(options.exclude ?? [])]);
+  // Identifier-like and constant columns carry no signal a model should learn.
+  for (const f of audit.findings)
+    if (f.column && (f.check === 'cardinality' || f.check === 'constant')) skip.add(f.column);
+  const spec: Transform[] = [];
+  for (const [name, column] of table.columns) {
+    if (skip.has(name)) continue;
+    const provenance = { owner: 'keel', assumption: 'inferred default: missing values resemble the median' };
+    if (column.kind === 'numeric') {
+      spec.push({ type: 'impute', column: name, strategy: 'median', ...provenance });
+      if ((options.algorithm ?? 'gbdt') === 'lr')
+        spec.push({ type: 'standardise', column: name, owner: 'keel' });
+    } else {
+      spec.push({
+        type: 'one-hot',
+        column: name,
+        maxCategories: 20,
+        owner: 'keel',
+        assumption: 'categories beyond the 20 most frequent behave alike',
+      });
+    }
+  }
+  if (spec.length === 0) {
+    throw new ValidationError('No usable feature columns', [
+      { path: 'data', message: 'every column is the label, protected, excluded, constant or an identifier' },
+    ]);
+  }
+  return spec;
+}
+
+function checkHyperparameters(algorithm: ModelKind, given: Hyperparameters): void {
+  const allowed = HYPERPARAMETERS[algorithm] as Readonly<Record<string, string>>;
+  const issues: FieldIssue[] = [];
+  for (const [key, value] of Object.entries(given)) {
+    const rule = allowed[key] ?? (key.startsWith('monotone.') ? allowed['monotone.*'] : undefined);
+    if (rule === undefined)
+      issues.push({
+        path: `hyperparameters.${key}`,
+        message: `unknown for ${algorithm}; use ${Object.keys(allowed).join(', ')}`,
+      });
+    else if (rule === 'number' ? typeof value !== 'number' || !Number.isFinite(value) : value !== rule)
+      issues.push({
+        path: `hyperparameters.${key}`,
+        message: `expected ${rule}, got ${JSON.stringify(value)}`,
+      });
+  }
+  if (issues.length > 0) throw new ValidationError('Invalid hyperparameters', issues);
+}
+
+/** Row indices of a stratified split: the holdout takes `share` of each class. */
+function stratifiedSplit(
+  labels: Float64Array,
+  share: number,
+  rng: Rng,
+): { train: number[]; holdout: number[] } {
+  const train: number[] = [];
+  const holdout: number[] = [];
+  for (const cls of [0, 1]) {
+    const rows: number[] = [];
+    for (let i = 0; i < labels.length; i++) if (labels[i] === cls) rows.push(i);
+    const order = rng.permutation(rows.length);
+    const cut = Math.round(rows.length * share);
+    order.forEach((k, position) => {
+      (position < cut ? holdout : train).push(rows[k] as number);
+    });
+  }
+  return { train: train.sort((a, b) => a - b), holdout: holdout.sort((a, b) => a - b) };
+}
+
+export function takeRows(table: Table, rows: readonly number[]): Table {
+  const index = Int32Array.from(rows);
+  return {
+    rowCount: rows.length,
+    columns: new Map(
+      [...table.columns].map(([name, c]): [string, Column] => [
+        name,
+        c.kind === 'numeric'
+          ? { kind: 'numeric', values: Float64Array.from(index, (i) => c.values[i] as number) }
+          : {
+              kind: 'categorical',
+              codes: Int32Array.from(index, (i) => c.codes[i] as number),
+              dictionary: c.dictionary,
+            },
+      ]),
+    ),
+  };
+}
+
+function groupValues(table: Table, name: string): (string | null)[] {
+  const column = table.columns.get(name) as Column;
+  return Array.from({ length: table.rowCount }, (_, i) => {
+    if (column.kind === 'numeric') {
+      const v = column.values[i] as number;
+      return Number.isNaN(v) ? null : String(v);
+    }
+    const code = column.codes[i] as number;
+    return code < 0 ? null : (column.dictionary[code] as string);
+  });
+}
+
+function fitModel(
+  algorithm: ModelKind,
+  x: Matrix,
+  y: Float64Array,
+  features: readonly string[],
+  h: Hyperparameters,
+  seed: number,
+  validation: { x: Matrix; y: Float64Array } | undefined,
+  onIteration: GbdtOptions['onIteration'],
+): TrainedModel {
+  if (algorithm === 'lr') {
+    const options: LogisticOptions = {
+      ...(h.C !== undefined ? { C: h.C as number } : {}),
+      ...(h.classWeight === 'balanced' ? { classWeight: 'balanced' as const } : {}),
+    };
+    return fitLogistic(x, y, options);
+  }
+  const monotone = features.map((f) => Number(h[`monotone.${f}`] ?? 0));
+  const num = (key: string) => (h[key] !== undefined ? { [key]: h[key] as number } : {});
+  const options: GbdtOptions = {
+    ...num('trees'),
+    ...num('learningRate'),
+    ...num('maxDepth'),
+    ...num('maxLeaves'),
+    ...num('minSamplesLeaf'),
+    ...num('lambda'),
+    ...num('subsample'),
+    ...num('colsample'),
+    ...(monotone.some((m) => m !== 0) ? { monotone } : {}),
+    ...(validation
+      ? {
+          earlyStopping: {
+            validation: validation.x,
+            labels: validation.y,
+            rounds: (h.earlyStoppingRounds as number | undefined) ?? 20,
+          },
+        }
+      : {}),
+    seed,
+    ...(onIteration ? { onIteration } : {}),
+  };
+  return fitGbdt(x, y, options);
+}
+
+export function train(table: Table, options: TrainOptions): TrainingResult {
+  validateTrainingData(table, options);
+  const algorithm = options.algorithm ?? 'gbdt';
+  const seed = options.seed ?? 42;
+  const holdoutShare = options.holdout ?? 0.2;
+  const h = options.hyperparameters ?? {};
+  checkHyperparameters(algorithm, h);
+  const progress = options.onProgress ?? (() => {});
+  const rng = new Rng(seed);
+  const labels = (table.columns.get(options.label) as { values: Float64Array }).values;
+
+  progress({ phase: 'audit', done: 0, total: 1 });
+  const split = stratifiedSplit(labels, holdoutShare, rng);
+  const trainTable = takeRows(table, split.train);
+  const holdoutTable = takeRows(table, split.holdout);
+  // The whole data's quality, and the holdout's shift from the training part.
+  const audit = auditTable(holdoutTable, {
+    label: options.label,
+    ignore: [...(options.exclude ?? [])],
+    reference: trainTable,
+  });
+  const fullAudit = auditTable(table, { label: options.label, ignore: [...(options.exclude ?? [])] });
+  const auditReport: AuditReport = {
+    ...fullAudit,
+    passed: fullAudit.passed && audit.passed,
+    findings: [
+      ...fullAudit.findings,
+      ...audit.findings.filter((f) => f.check === 'shift' || f.check === 'schema-mismatch'),
+    ],
+    ...(audit.shift ? { shift: audit.shift } : {}),
+  };
+  progress({ phase: 'audit', done: 1, total: 1 });
+
+  progress({ phase: 'features', done: 0, total: 1 });
+  const spec = options.features ?? inferFeatures(table, options, fullAudit);
+  const validationShare = algorithm === 'gbdt' ? ((h.validation as number | undefined) ?? 0.1) : 0;
+  let fitRows = trainTable;
+  let validationRows: Table | undefined;
+  if (validationShare > 0) {
+    const trainLabels = (trainTable.columns.get(options.label) as { values: Float64Array }).values;
+    const inner = stratifiedSplit(trainLabels, validationShare, rng);
+    fitRows = takeRows(trainTable, inner.train);
+    validationRows = takeRows(trainTable, inner.holdout);
+  }
+  const pipeline = fitPipeline(spec, fitRows);
+  const featureNames = pipeline.features.map((f) => f.name);
+  const x = transform(pipeline, fitRows).matrix;
+  const y = (fitRows.columns.get(options.label) as { values: Float64Array }).values;
+  const validation = validationRows
+    ? {
+        x: transform(pipeline, validationRows).matrix,
+        y: (validationRows.columns.get(options.label) as { values: Float64Array }).values,
+      }
+    : undefined;
+  progress({ phase: 'features', done: 1, total: 1 });
+
+  const total = algorithm === 'gbdt' ? ((h.trees as number | undefined) ?? 100) : 1;
+  progress({ phase: 'training', done: 0, total });
+  const model = fitModel(algorithm, x, y, featureNames, h, seed, validation, (done) =>
+    progress({ phase: 'training', done, total }),
+  );
+  progress({ phase: 'training', done: total, total });
+
+  progress({ phase: 'evaluation', done: 0, total: 1 });
+  const holdoutX = transform(pipeline, holdoutTable).matrix;
+  const holdoutY = (holdoutTable.columns.get(options.label) as { values: Float64Array }).values;
+  const scores = predictProba(model, holdoutX);
+  const metrics = evaluate(holdoutY, scores, {
+    ...(options.costs ? { costs: options.costs } : {}),
+    protected: Object.fromEntries(
+      (options.protected ?? []).map((name) => [name, groupValues(holdoutTable, name)]),
+    ),
+    bootstrap: { samples: options.bootstrapSamples ?? 1000, seed },
+  });
+  progress({ phase: 'evaluation', done: 1, total: 1 });
+
+  progress({ phase: 'export', done: 0, total: 1 });
+  const pipelineVersion = pipelineHash(pipeline);
+  const onnx = exportOnnx(pipeline, model, {
+    producerVersion: options.codeVersion,
+    metadata: {
+      'keel.pipeline_hash': pipelineVersion,
+      'keel.training_data_hash': options.dataHash,
+      'keel.label': options.label,
+      'keel.seed': String(seed),
+    },
+  });
+  const modelHash = createHash('sha256').update(onnx).digest('hex');
+  const manifest: Manifest = {
+    format: 'keel.model/v1',
+    id: `${algorithm}-${modelHash.slice(0, 12)}`,
+    createdAt: new Date().toISOString(),
+    algorithm,
+    label: options.label,
+    protected: [...(options.protected ?? [])],
+    seed,
+    holdout: holdoutShare,
+    hyperparameters: h,
+    codeVersion: options.codeVersion,
+    hashes: {
+      model: modelHash,
+      pipeline: pipelineVersion,
+      trainingData: options.dataHash,
+      audit: createHash('sha256').update(canonicalJson(auditReport)).digest('hex'),
+    },
+    schema: { inputs: pipeline.inputs, columns: schemaOf(table), features: featureNames },
+    rows: {
+      train: fitRows.rowCount,
+      validation: validationRows?.rowCount ?? 0,
+      holdout: holdoutTable.rowCount,
+    },
+    ...(model.kind === 'gbdt' ? { trees: model.trees.length } : {}),
+    onnx: { opsets: OPSETS, outputs: OUTPUTS },
+  };
+  progress({ phase: 'export', done: 1, total: 1 });
+  return { manifest, pipeline, model, onnx, metrics, audit: auditReport };
+}
