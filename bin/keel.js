@@ -11,6 +11,13 @@ if (major < 22 || (major === 22 && minor < 12)) {
   );
   process.exit(1);
 }
+// A closed pipe (`keel predict --json | head`) ends the output, not the program with a trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+}
 const { register } = await import('tsx/esm/api');
 register();
 const { main } = await import('../cli/main.ts');

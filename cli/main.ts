@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { DEFAULT_CONFIG_FILE } from '../functions/commons/config/load.ts';
 import { registerLineage } from './commands/lineage.ts';
+import { registerModel } from './commands/model.ts';
 import { registerRegistry } from './commands/registry.ts';
 import { registerUp } from './commands/up.ts';
 import { EXIT, type Io, processIo, reportError } from './output.ts';
@@ -16,6 +17,7 @@ export function buildProgram(io: Io = processIo): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
   registerUp(program, io);
+  registerModel(program, io);
   registerRegistry(program, io);
   registerLineage(program, io);
   return program;

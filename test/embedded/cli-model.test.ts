@@ -1,0 +1,392 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../cli/main.ts';
+import type { Io } from '../../cli/output.ts';
+import { openTarget } from '../../cli/target.ts';
+import { readCsv } from '../../functions/core/data/csv.ts';
+import { OnnxModel } from '../../functions/core/onnx/runtime.ts';
+import { canonicalJson } from '../../functions/lineage/canonical-json.ts';
+
+let dir: string;
+let configFile: string;
+const path = (...parts: string[]) => join(dir, ...parts);
+
+async function keel(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: Io = { out: (t) => (out += `${t}\n`), err: (t) => (err += `${t}\n`) };
+  const code = await main(['node', 'keel', '--config', configFile, ...args], io);
+  return { code, out, err };
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'keel-cli-model-'));
+  const config = JSON.parse(await readFile('keel.config.json', 'utf8'));
+  config.local.stateDir = path('state');
+  configFile = path('keel.config.json');
+  await writeFile(configFile, JSON.stringify(config));
+  expect(
+    (
+      await keel(
+        'synth',
+        '--rows',
+        '3000',
+        '--seed',
+        '5',
+        '--missing-income',
+        '0.1',
+        '--out',
+        path('train.csv'),
+      )
+    ).code,
+  ).toBe(0);
+  expect(
+    (
+      await keel(
+        'synth',
+        '--rows',
+        '1500',
+        '--seed',
+        '6',
+        '--covariate-drift',
+        '0.5',
+        '--out',
+        path('current.csv'),
+      )
+    ).code,
+  ).toBe(0);
+}, 60_000);
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const baseArgs = (out: string) => [
+  'train',
+  '--data',
+  path('train.csv'),
+  '--label',
+  'default',
+  '--protected',
+  'sex',
+  '--exclude',
+  'applicant_id',
+  '--bootstrap',
+  '50',
+  '--out',
+  out,
+];
+const trainArgs = (out: string, ...extra: string[]) => [...baseArgs(out), '--param', 'trees=30', ...extra];
+
+describe('keel train', () => {
+  it('writes model.onnx, manifest.json, pipeline.json, metrics.json and audit.json', async () => {
+    // Act
+    const result = await keel(...trainArgs(path('m1'), '--json'));
+
+    // Assess
+    expect(result.code).toBe(0);
+    expect((await readdir(path('m1'))).sort()).toEqual(
+      ['audit.json', 'manifest.json', 'metrics.json', 'model.onnx', 'pipeline.json'].sort(),
+    );
+    const printed = JSON.parse(result.out) as { manifest: Record<string, unknown>; metrics: { auc: number } };
+    const manifest = JSON.parse(await readFile(path('m1', 'manifest.json'), 'utf8'));
+    expect(manifest).toEqual(printed.manifest);
+    expect(manifest).toMatchObject({
+      format: 'keel.model/v1',
+      algorithm: 'gbdt',
+      seed: 42,
+      label: 'default',
+      protected: ['sex'],
+      hyperparameters: { trees: 30 },
+      codeVersion: expect.stringMatching(/^keel@/),
+      hashes: {
+        model: expect.stringMatching(/^[0-9a-f]{64}$/),
+        pipeline: expect.stringMatching(/^[0-9a-f]{64}$/),
+        trainingData: expect.stringMatching(/^[0-9a-f]{64}$/),
+      },
+    });
+    expect(printed.metrics.auc).toBeGreaterThan(0.7);
+    const model = await OnnxModel.load(await readFile(path('m1', 'model.onnx')));
+    expect(model.metadata['keel.training_data_hash']).toBe(manifest.hashes.trainingData);
+    await model.release();
+  });
+
+  it('trains logistic regression with --model lr and is deterministic for a seed', async () => {
+    // Act
+    const a = await keel(...baseArgs(path('lr-a')), '--model', 'lr', '--seed', '9', '--param', 'C=0.5');
+    const b = await keel(...baseArgs(path('lr-b')), '--model', 'lr', '--seed', '9', '--param', 'C=0.5');
+    const wrong = await keel(...baseArgs(path('lr-c')), '--model', 'lr', '--param', 'trees=30');
+
+    // Assess
+    expect([a.code, b.code]).toEqual([0, 0]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.err).toMatch(/hyperparameters.trees: unknown for lr/);
+    expect(a.out).toMatch(/trained lr-[0-9a-f]{12}/);
+    expect(await readFile(path('lr-a', 'model.onnx'))).toEqual(await readFile(path('lr-b', 'model.onnx')));
+  });
+
+  it('refuses an output directory holding a model unless --force, and replaces it whole with --force', async () => {
+    // Prepare
+    await keel(...trainArgs(path('m2')));
+    const before = await readFile(path('m2', 'manifest.json'), 'utf8');
+
+    // Act
+    const refused = await keel(...trainArgs(path('m2'), '--seed', '7'));
+    const forced = await keel(...trainArgs(path('m2'), '--seed', '7', '--force'));
+
+    // Assess
+    expect(refused.code).toBe(2);
+    expect(refused.err).toMatch(/already holds a model; use --force/);
+    expect(forced.code).toBe(0);
+    const after = JSON.parse(await readFile(path('m2', 'manifest.json'), 'utf8'));
+    expect(after.seed).toBe(7);
+    expect(after.id).not.toBe(JSON.parse(before).id);
+    expect((await readdir(dir)).filter((f) => f.includes('.partial-') || f.includes('.old-'))).toEqual([]);
+  });
+
+  it('refuses a non-empty directory that is not a model, even with --force', async () => {
+    // Prepare
+    await mkdir(path('notes'));
+    await writeFile(path('notes', 'todo.txt'), 'keep me');
+
+    // Act
+    const result = await keel(...trainArgs(path('notes'), '--force'));
+
+    // Assess
+    expect(result.code).toBe(2);
+    expect(await readFile(path('notes', 'todo.txt'), 'utf8')).toBe('keep me');
+  });
+
+  it('stores model, pipeline, metrics and audit in lineage with --lineage', async () => {
+    // Act
+    const result = await keel(...trainArgs(path('m3'), '--lineage'));
+
+    // Assess
+    expect(result.code).toBe(0);
+    const manifest = JSON.parse(await readFile(path('m3', 'manifest.json'), 'utf8'));
+    expect(manifest.lineage.model.sha256).toBe(manifest.hashes.model);
+    const target = await openTarget(configFile);
+    try {
+      const audit = await target.lineage.getJson(manifest.lineage.audit);
+      expect(canonicalJson(audit)).toBe(
+        canonicalJson(JSON.parse(await readFile(path('m3', 'audit.json'), 'utf8'))),
+      );
+      expect((await target.lineage.getBytes(manifest.lineage.model)).byteLength).toBe(
+        (await readFile(path('m3', 'model.onnx'))).byteLength,
+      );
+    } finally {
+      await target.close();
+    }
+  }, 60_000);
+
+  it('draws a progress bar on a terminal', async () => {
+    // Prepare: pretend stderr is a TTY and capture what the bar draws.
+    const stderr = process.stderr as NodeJS.WriteStream & { isTTY: boolean };
+    const wasTTY = stderr.isTTY;
+    const write = stderr.write;
+    let drawn = '';
+    stderr.isTTY = true;
+    stderr.write = ((chunk: string | Uint8Array) => {
+      drawn += chunk.toString();
+      return true;
+    }) as typeof stderr.write;
+
+    // Act
+    let result: Awaited<ReturnType<typeof keel>>;
+    try {
+      result = await keel(...trainArgs(path('m4')));
+    } finally {
+      stderr.isTTY = wasTTY;
+      stderr.write = write;
+    }
+
+    // Assess
+    expect(result.code).toBe(0);
+    expect(drawn).toMatch(/training\s*\[/);
+    expect(drawn).toMatch(/\d+\/30/);
+  });
+});
+
+describe('keel train refuses bad input and leaves no model behind', () => {
+  const cases: [string, () => Promise<string>, string[], RegExp][] = [
+    ['an empty file', async () => writeCsv('empty.csv', ''), [], /empty/],
+    ['a missing label column', async () => path('train.csv'), ['--label', 'outcome'], /outcome/],
+    [
+      'a label that is not binary',
+      async () => writeCsv('ternary.csv', 'x,default\n1,0\n2,1\n3,2\n4,0\n'),
+      [],
+      /label must be 0 or 1/,
+    ],
+    ['a missing protected column', async () => path('train.csv'), ['--protected', 'race'], /race/],
+    [
+      'an all-missing column',
+      async () =>
+        writeCsv(
+          'nan.csv',
+          `x,empty,default\n${Array.from({ length: 40 }, (_, i) => `${i},,${i % 2}`).join('\n')}\n`,
+        ),
+      [],
+      /empty: every value is missing/,
+    ],
+    ['a seed that is not an integer', async () => path('train.csv'), ['--seed', '1.5'], /integer/],
+  ];
+
+  async function writeCsv(name: string, text: string): Promise<string> {
+    await writeFile(path(name), text);
+    return path(name);
+  }
+
+  it.each(cases)('%s', async (_, data, extra, message) => {
+    // Prepare
+    const out = path(`bad-${Math.random().toString(36).slice(2)}`);
+    const file = await data();
+
+    // Act
+    const result = await keel('train', '--data', file, '--label', 'default', '--out', out, ...extra);
+
+    // Assess
+    expect(result.code).toBe(2);
+    expect(result.err).toMatch(message);
+    expect(existsSync(out)).toBe(false);
+    expect((await readdir(dir)).filter((f) => f.includes('.partial-'))).toEqual([]);
+  });
+});
+
+describe('keel evaluate, predict and audit', () => {
+  beforeAll(async () => {
+    if (!existsSync(path('m1'))) await keel(...trainArgs(path('m1')));
+  }, 60_000);
+
+  it('evaluate --json prints the metrics with camelCase keys, fairness per attribute and costs', async () => {
+    // Act
+    const result = await keel(
+      'evaluate',
+      '--model',
+      path('m1'),
+      '--data',
+      path('current.csv'),
+      '--label',
+      'default',
+      '--protected',
+      'sex',
+      '--protected',
+      'age_band',
+      '--segment',
+      'region',
+      '--cost-fp',
+      '150',
+      '--cost-fn',
+      '2500',
+      '--bootstrap',
+      '100',
+      '--json',
+    );
+
+    // Assess
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.out);
+    for (const key of ['auc', 'logLoss', 'brier', 'ece', 'accuracy', 'precision', 'recall', 'f1'])
+      expect(typeof report[key]).toBe('number');
+    expect(report.rows).toBe(1500);
+    expect(report.confusion.tp + report.confusion.fp + report.confusion.tn + report.confusion.fn).toBe(1500);
+    expect(typeof report.fairness.sex.demographicParityRatio).toBe('number');
+    expect(typeof report.fairness.age_band.equalizedOddsDifference).toBe('number');
+    expect(Object.keys(report.segments.region).sort()).toEqual(['east', 'north', 'south', 'west']);
+    expect(report.cost.optimalPer1000).toBeLessThanOrEqual(report.cost.per1000);
+    expect(report.intervals.auc.lower).toBeLessThan(report.auc);
+  });
+
+  it('predict --json prints one probability per row, as onnxruntime scores them', async () => {
+    // Act
+    const result = await keel('predict', '--model', path('m1'), '--data', path('current.csv'), '--json');
+
+    // Assess
+    expect(result.code).toBe(0);
+    const probabilities = JSON.parse(result.out) as number[];
+    expect(probabilities).toHaveLength(1500);
+    const model = await OnnxModel.load(await readFile(path('m1', 'model.onnx')));
+    const expected = await model.scoreTable(await readCsv(path('current.csv')));
+    await model.release();
+    probabilities.forEach((p, i) => {
+      expect(p).toBeCloseTo(expected.probabilities[i] as number, 12);
+    });
+  });
+
+  it('audit --json reports the shift against --reference and --fail-on makes it exit 1', async () => {
+    // Act
+    const report = await keel(
+      'audit',
+      '--data',
+      path('current.csv'),
+      '--label',
+      'default',
+      '--reference',
+      path('train.csv'),
+      '--exclude',
+      'applicant_id',
+      '--json',
+    );
+    const strict = await keel(
+      'audit',
+      '--data',
+      path('current.csv'),
+      '--label',
+      'default',
+      '--reference',
+      path('train.csv'),
+      '--exclude',
+      'applicant_id',
+      '--fail-on',
+      'critical',
+    );
+    const clean = await keel(
+      'audit',
+      '--data',
+      path('train.csv'),
+      '--label',
+      'default',
+      '--exclude',
+      'applicant_id',
+      '--fail-on',
+      'critical',
+    );
+
+    // Assess
+    expect(report.code).toBe(0);
+    const parsed = JSON.parse(report.out);
+    expect(parsed.passed).toBe(false);
+    expect(parsed.shift.income.psi).toBeGreaterThan(0.25);
+    expect(parsed.findings).toContainEqual(
+      expect.objectContaining({ check: 'shift', column: 'income', severity: 'critical' }),
+    );
+    expect(strict.code).toBe(1);
+    expect(strict.err).toMatch(/audit failed/);
+    expect(clean.code).toBe(0);
+  });
+
+  it('audit --lineage stores the report under its content address', async () => {
+    // Act
+    const result = await keel(
+      'audit',
+      '--data',
+      path('train.csv'),
+      '--label',
+      'default',
+      '--lineage',
+      '--json',
+    );
+
+    // Assess
+    expect(result.code).toBe(0);
+    const { lineage, ...report } = JSON.parse(result.out);
+    const target = await openTarget(configFile);
+    try {
+      expect(canonicalJson(await target.lineage.getJson(lineage))).toBe(canonicalJson(report));
+    } finally {
+      await target.close();
+    }
+  }, 60_000);
+});
