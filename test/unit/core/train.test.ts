@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { transformSchema } from '../../../functions/commons/config/schema.ts';
 import { ValidationError } from '../../../functions/commons/errors.ts';
 import {
   CategoricalBuilder,
@@ -84,6 +85,33 @@ describe('train', () => {
     // Assess
     expect(result.manifest.trees).toBeLessThan(400);
     expect(result.manifest.rows.validation).toBeGreaterThan(0);
+  });
+
+  it('trains a tiny fallback model: logistic regression on a few features', async () => {
+    // Prepare
+    const features = [
+      { type: 'impute', column: 'income', strategy: 'median' },
+      { type: 'log', column: 'income', offset: 1 },
+      { type: 'standardise', column: 'income' },
+      { type: 'clip', column: 'late_payments', max: 6 },
+    ].map((t) => transformSchema.parse(t));
+
+    // Act
+    const result = train(data, { ...base, algorithm: 'lr', features });
+
+    // Assess: two raw inputs, a model a few hundred bytes, still better than chance.
+    expect(result.manifest.schema.inputs.map((i) => i.name)).toEqual(['income', 'late_payments']);
+    expect(result.onnx.byteLength).toBeLessThan(3000);
+    expect(result.metrics.auc).toBeGreaterThan(0.6);
+    const model = await OnnxModel.load(result.onnx);
+    const scored = await model.score(
+      new Map<string, unknown[]>([
+        ['income', [30000, null]],
+        ['late_payments', [0, 9]],
+      ]),
+      2,
+    );
+    expect(scored.probabilities[1]).toBeGreaterThan(scored.probabilities[0] as number);
   });
 
   it('reports progress of every phase', () => {
