@@ -1,0 +1,84 @@
+/**
+ * Capture: every prediction (and every outcome fed back) as one JSON record, written without a
+ * network call on the request path. In Lambda the records are log lines a subscription filter
+ * routes to Firehose and S3; locally a buffered writer puts them in the embedded S3. Both land
+ * under the same keys: `capture/<type>/model=<m>/date=<yyyy-mm-dd>/hour=<hh>/…`.
+ */
+import { createHmac } from 'node:crypto';
+
+export interface PredictionRecord {
+  readonly type: 'prediction';
+  readonly prediction_id: string;
+  readonly timestamp: string;
+  readonly model: string;
+  readonly model_version: string;
+  readonly served_by: string;
+  readonly inputs: Readonly<Record<string, number | string | null>>;
+  readonly outputs: { readonly probability: number; readonly label: number };
+  readonly latency_ms: number;
+  readonly trace_id?: string;
+  readonly request_id?: string;
+  /** Set on shadow scores: the same prediction id, the shadow model's answer. */
+  readonly shadow_of?: string;
+}
+
+export interface FeedbackRecord {
+  readonly type: 'feedback';
+  readonly prediction_id: string;
+  readonly model: string;
+  readonly outcome: 0 | 1;
+  readonly observed_at: string;
+  readonly timestamp: string;
+}
+
+export type CaptureRecord = PredictionRecord | FeedbackRecord;
+
+/** Where capture records go. `write` only appends in memory; `flush` does the I/O. */
+export interface CaptureSink {
+  write(records: readonly CaptureRecord[]): void;
+  /** Delivers everything written so far; retried by the sink, so nothing is lost on shutdown. */
+  flush(): Promise<void>;
+}
+
+/**
+ * PII in captured inputs: hashed with HMAC-SHA-256 under a secret salt (joinable, not
+ * reversible by guessing without the salt), or dropped when no salt is configured.
+ */
+export interface PiiPolicy {
+  readonly fields: readonly string[];
+  /** @default none: PII fields are dropped */
+  readonly salt?: string;
+}
+
+export function protectPii(
+  inputs: Record<string, number | string | null>,
+  policy: PiiPolicy | undefined,
+): Record<string, number | string | null> {
+  if (!policy || policy.fields.length === 0) return inputs;
+  const out: Record<string, number | string | null> = {};
+  for (const [name, value] of Object.entries(inputs)) {
+    if (!policy.fields.includes(name)) out[name] = value;
+    else if (policy.salt && value !== null)
+      out[name] = `hmac-sha256:${createHmac('sha256', policy.salt).update(String(value)).digest('hex')}`;
+    else if (policy.salt) out[name] = null;
+  }
+  return out;
+}
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** The S3 prefix a record belongs to, partitioned by type, model, date and hour (UTC). */
+export function capturePrefix(record: CaptureRecord): string {
+  const at = new Date(record.timestamp);
+  const date = `${at.getUTCFullYear()}-${pad(at.getUTCMonth() + 1)}-${pad(at.getUTCDate())}`;
+  return `capture/${record.type}/model=${record.model}/date=${date}/hour=${pad(at.getUTCHours())}/`;
+}
+
+/** Keeps records in memory: tests, and the shadow scorer's view of recent traffic. */
+export class MemoryCaptureSink implements CaptureSink {
+  readonly records: CaptureRecord[] = [];
+  write(records: readonly CaptureRecord[]): void {
+    this.records.push(...records);
+  }
+  async flush(): Promise<void> {}
+}

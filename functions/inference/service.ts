@@ -1,0 +1,202 @@
+/**
+ * The serving core: score validated columns with the primary model behind a circuit breaker
+ * and a timeout (cockatiel), fall back to the `fallback`-alias model, then to a configured safe
+ * default, so a failing model never fails a caller. Every prediction gets an id and is handed
+ * to the capture sink (an in-memory append: no network on the request path).
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  type CircuitBreakerPolicy,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  handleAll,
+  type IPolicy,
+  TimeoutStrategy,
+  timeout,
+  wrap,
+} from 'cockatiel';
+import type { ModelInput, Scored } from '../core/onnx/runtime.ts';
+import { type CaptureRecord, type CaptureSink, type PiiPolicy, protectPii } from './capture.ts';
+import type { Columns } from './requests.ts';
+
+/** A model that scores columns: in-process ONNX, or a SageMaker endpoint. */
+export interface Scorer {
+  /** Registry version (or endpoint variant) answering, for `model_version`. */
+  readonly version: string;
+  readonly inputs: readonly ModelInput[];
+  score(columns: Columns['columns'], rows: number): Promise<Scored>;
+}
+
+export type ServedBy = 'primary' | 'fallback' | 'default';
+
+export interface InferenceServiceOptions {
+  readonly modelName: string;
+  readonly primary: Scorer;
+  /** The `fallback`-alias model. @default none: failures go straight to the safe default */
+  readonly fallback?: Scorer;
+  /** What is served when no model can answer: the cautious decision. */
+  readonly safeDefault: { readonly probability: number; readonly label: 0 | 1 };
+  /** Per-call time limit of the primary, in ms. @default 200 */
+  readonly timeoutMs?: number;
+  /** Consecutive primary failures that open the circuit. @default 5 */
+  readonly breakerFailures?: number;
+  /** How long an open circuit waits before letting one call try again, in ms. @default 10000 */
+  readonly halfOpenAfterMs?: number;
+  /** @default 1000 rows */
+  readonly maxBatch?: number;
+  /** Where predictions are captured. @default none */
+  readonly capture?: CaptureSink;
+  /** PII fields of the inputs, hashed or dropped in captures. @default none */
+  readonly pii?: PiiPolicy;
+  /** Called once per request with the path that answered (metrics). @default none */
+  readonly onServed?: (servedBy: ServedBy, rows: number, latencyMs: number) => void;
+  /** @default crypto.randomUUID */
+  readonly newId?: () => string;
+  /** @default Date.now */
+  readonly now?: () => number;
+}
+
+export interface PredictionResult {
+  readonly predictionIds: readonly string[];
+  readonly probabilities: Float64Array;
+  readonly labels: Int32Array;
+  readonly servedBy: ServedBy;
+  readonly modelVersion: string;
+  readonly latencyMs: number;
+}
+
+export interface RequestContext {
+  readonly traceId?: string;
+  readonly requestId?: string;
+}
+
+/** A model "answered" only with one finite probability in [0, 1] per row. */
+export class InvalidModelOutputError extends Error {}
+
+function checkOutput(scored: Scored, rows: number): Scored {
+  if (scored.probabilities.length !== rows)
+    throw new InvalidModelOutputError(`${scored.probabilities.length} outputs for ${rows} rows`);
+  for (const p of scored.probabilities) {
+    if (!(p >= 0 && p <= 1)) throw new InvalidModelOutputError(`probability ${p} is not in [0, 1]`);
+  }
+  return scored;
+}
+
+export class InferenceService {
+  readonly modelName: string;
+  readonly primary: Scorer;
+  readonly fallback: Scorer | undefined;
+  readonly maxBatch: number;
+  readonly #options: InferenceServiceOptions;
+  readonly #breaker: CircuitBreakerPolicy;
+  readonly #policy: IPolicy;
+
+  constructor(options: InferenceServiceOptions) {
+    const p = options.safeDefault.probability;
+    if (!(p >= 0 && p <= 1)) throw new RangeError(`safeDefault.probability must be in [0, 1], got ${p}`);
+    this.modelName = options.modelName;
+    this.primary = options.primary;
+    this.fallback = options.fallback;
+    this.maxBatch = options.maxBatch ?? 1000;
+    this.#options = options;
+    this.#breaker = circuitBreaker(handleAll, {
+      halfOpenAfter: options.halfOpenAfterMs ?? 10_000,
+      breaker: new ConsecutiveBreaker(options.breakerFailures ?? 5),
+    });
+    // The timeout is inside the breaker, so a hanging model counts as a failure.
+    this.#policy = wrap(this.#breaker, timeout(options.timeoutMs ?? 200, TimeoutStrategy.Aggressive));
+  }
+
+  /** The primary's inputs: the request contract. */
+  get inputs(): readonly ModelInput[] {
+    return this.primary.inputs;
+  }
+
+  get circuit(): 'closed' | 'open' | 'half-open' {
+    const state = this.#breaker.state;
+    return state === CircuitState.Closed ? 'closed' : state === CircuitState.HalfOpen ? 'half-open' : 'open';
+  }
+
+  async predict(input: Columns, context: RequestContext = {}): Promise<PredictionResult> {
+    const now = this.#options.now ?? Date.now;
+    const started = now();
+    let servedBy: ServedBy = 'primary';
+    let modelVersion = this.primary.version;
+    let scored: Scored | undefined;
+    try {
+      scored = await this.#policy.execute(async () =>
+        checkOutput(await this.primary.score(input.columns, input.rows), input.rows),
+      );
+    } catch {
+      if (this.fallback) {
+        try {
+          scored = checkOutput(await this.fallback.score(input.columns, input.rows), input.rows);
+          servedBy = 'fallback';
+          modelVersion = this.fallback.version;
+        } catch {
+          scored = undefined;
+        }
+      }
+    }
+    if (scored === undefined) {
+      servedBy = 'default';
+      modelVersion = 'safe-default';
+      const { probability, label } = this.#options.safeDefault;
+      scored = {
+        probabilities: new Float64Array(input.rows).fill(probability),
+        labels: new Int32Array(input.rows).fill(label),
+      };
+    }
+    const latencyMs = now() - started;
+    const newId = this.#options.newId ?? randomUUID;
+    const predictionIds = Array.from({ length: input.rows }, () => newId());
+    this.#options.onServed?.(servedBy, input.rows, latencyMs);
+    this.#capture(input, scored, predictionIds, servedBy, modelVersion, latencyMs, context, started);
+    return {
+      predictionIds,
+      probabilities: scored.probabilities,
+      labels: scored.labels,
+      servedBy,
+      modelVersion,
+      latencyMs,
+    };
+  }
+
+  #capture(
+    input: Columns,
+    scored: Scored,
+    ids: readonly string[],
+    servedBy: ServedBy,
+    modelVersion: string,
+    latencyMs: number,
+    context: RequestContext,
+    started: number,
+  ): void {
+    const sink = this.#options.capture;
+    if (!sink) return;
+    const timestamp = new Date(started).toISOString();
+    const records: CaptureRecord[] = ids.map((id, row) => ({
+      type: 'prediction',
+      prediction_id: id,
+      timestamp,
+      model: this.modelName,
+      model_version: modelVersion,
+      served_by: servedBy,
+      inputs: protectPii(
+        Object.fromEntries([...input.columns].map(([name, values]) => [name, values[row] ?? null])),
+        this.#options.pii,
+      ),
+      outputs: { probability: scored.probabilities[row] as number, label: scored.labels[row] as number },
+      latency_ms: latencyMs,
+      ...(context.traceId ? { trace_id: context.traceId } : {}),
+      ...(context.requestId ? { request_id: context.requestId } : {}),
+    }));
+    // Capture must never fail a prediction: a sink error is the sink's to report.
+    try {
+      sink.write(records);
+    } catch {
+      /* counted by the sink */
+    }
+  }
+}

@@ -1,0 +1,199 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cell } from '../../../functions/core/data/table.ts';
+import type { Scored } from '../../../functions/core/onnx/runtime.ts';
+import { OnnxModel } from '../../../functions/core/onnx/runtime.ts';
+import { MemoryCaptureSink, protectPii } from '../../../functions/inference/capture.ts';
+import type { Columns } from '../../../functions/inference/requests.ts';
+import { onnxScorer } from '../../../functions/inference/scorers.ts';
+import { InferenceService, type Scorer } from '../../../functions/inference/service.ts';
+import { referenceModels } from '../../support/onnx-reference.ts';
+
+const reference = referenceModels();
+let primary: OnnxModel;
+let fallback: OnnxModel;
+
+beforeAll(async () => {
+  primary = await OnnxModel.load(reference.models[1]?.bytes as Uint8Array); // gbdt
+  fallback = await OnnxModel.load(reference.models[0]?.bytes as Uint8Array); // lr
+});
+
+afterAll(async () => {
+  await primary.release();
+  await fallback.release();
+});
+
+function rows(n: number, offset = 0): Columns {
+  return {
+    rows: n,
+    columns: new Map(
+      primary.inputs.map((input) => {
+        const column = reference.scoring.columns.get(input.name);
+        if (!column) throw new Error(input.name);
+        return [
+          input.name,
+          Array.from({ length: n }, (_, i) => cell(column, (offset + i) % reference.scoring.rowCount)),
+        ];
+      }),
+    ),
+  };
+}
+
+type Fault = 'fail' | 'hang' | 'nan' | 'ok';
+
+/** Wraps a scorer with injected faults. */
+function faulty(inner: Scorer, fault: (call: number) => Fault): Scorer {
+  let calls = 0;
+  return {
+    ...inner,
+    score: async (columns, n): Promise<Scored> => {
+      const what = fault(calls++);
+      if (what === 'fail') throw new Error('injected failure');
+      if (what === 'hang') return new Promise<Scored>(() => {});
+      const scored = await inner.score(columns, n);
+      if (what === 'nan') return { ...scored, probabilities: scored.probabilities.map(() => Number.NaN) };
+      return scored;
+    },
+  };
+}
+
+describe('InferenceService', () => {
+  it('serves the primary with one id per prediction and captures every row', async () => {
+    // Prepare
+    const capture = new MemoryCaptureSink();
+    const service = new InferenceService({
+      modelName: 'credit',
+      primary: onnxScorer(primary, '7'),
+      safeDefault: { probability: 1, label: 1 },
+      capture,
+      pii: { fields: ['region'], salt: 'pepper' },
+    });
+
+    // Act
+    const result = await service.predict(rows(5), { traceId: 'Root=1-abc', requestId: 'req-1' });
+
+    // Assess
+    expect(result.servedBy).toBe('primary');
+    expect(result.modelVersion).toBe('7');
+    expect(new Set(result.predictionIds).size).toBe(5);
+    const direct = await primary.score(rows(5).columns, 5);
+    expect(Array.from(result.probabilities)).toEqual(Array.from(direct.probabilities));
+    expect(capture.records).toHaveLength(5);
+    expect(capture.records[0]).toMatchObject({
+      type: 'prediction',
+      prediction_id: result.predictionIds[0],
+      model: 'credit',
+      model_version: '7',
+      served_by: 'primary',
+      trace_id: 'Root=1-abc',
+      request_id: 'req-1',
+      outputs: { probability: result.probabilities[0], label: result.labels[0] },
+    });
+    expect(String(capture.records[0]?.type === 'prediction' && capture.records[0].inputs.region)).toMatch(
+      /^hmac-sha256:[0-9a-f]{64}$/,
+    );
+  });
+
+  it.each<[string, (call: number) => Fault]>([
+    ['fails 30 % of requests', (call) => (call % 10 < 3 ? 'fail' : 'ok')],
+    ['returns NaN', () => 'nan'],
+    ['hangs', () => 'hang'],
+  ])('answers every request when the primary %s', async (_, fault) => {
+    // Prepare
+    const served: string[] = [];
+    const service = new InferenceService({
+      modelName: 'credit',
+      primary: faulty(onnxScorer(primary, '7'), fault),
+      fallback: onnxScorer(fallback, '6'),
+      safeDefault: { probability: 1, label: 1 },
+      timeoutMs: 20,
+      breakerFailures: 3,
+      halfOpenAfterMs: 60_000,
+      onServed: (by) => served.push(by),
+    });
+
+    // Act
+    const results = [];
+    for (let k = 0; k < 40; k++) results.push(await service.predict(rows(3, k)));
+
+    // Assess: every request answered by a model, never by an error.
+    expect(results).toHaveLength(40);
+    for (const r of results) {
+      expect(r.probabilities.every((p) => p >= 0 && p <= 1)).toBe(true);
+      expect(r.servedBy).not.toBe('default');
+    }
+    expect(served).toContain('fallback');
+  });
+
+  it('opens the circuit after consecutive failures and stops calling the primary', async () => {
+    // Prepare
+    let calls = 0;
+    const broken: Scorer = {
+      ...onnxScorer(primary, '7'),
+      score: async () => {
+        calls++;
+        throw new Error('down');
+      },
+    };
+    const service = new InferenceService({
+      modelName: 'credit',
+      primary: broken,
+      fallback: onnxScorer(fallback, '6'),
+      safeDefault: { probability: 1, label: 1 },
+      breakerFailures: 3,
+      halfOpenAfterMs: 60_000,
+    });
+
+    // Act
+    for (let k = 0; k < 10; k++) await service.predict(rows(1));
+
+    // Assess
+    expect(calls).toBe(3);
+    expect(service.circuit).toBe('open');
+  });
+
+  it('serves the safe default when the fallback fails too', async () => {
+    // Prepare
+    const down = (inner: Scorer) => faulty(inner, () => 'fail');
+    const service = new InferenceService({
+      modelName: 'credit',
+      primary: down(onnxScorer(primary, '7')),
+      fallback: down(onnxScorer(fallback, '6')),
+      safeDefault: { probability: 0.9, label: 1 },
+    });
+
+    // Act
+    const result = await service.predict(rows(2));
+
+    // Assess
+    expect(result.servedBy).toBe('default');
+    expect(result.modelVersion).toBe('safe-default');
+    expect(Array.from(result.probabilities)).toEqual([0.9, 0.9]);
+    expect(Array.from(result.labels)).toEqual([1, 1]);
+  });
+
+  it('refuses a safe default outside [0, 1]', () => {
+    expect(
+      () =>
+        new InferenceService({
+          modelName: 'm',
+          primary: onnxScorer(primary, '1'),
+          safeDefault: { probability: 2, label: 1 },
+        }),
+    ).toThrow(RangeError);
+  });
+});
+
+describe('protectPii', () => {
+  it('hashes PII fields with the salt, drops them without one, and keeps other fields', () => {
+    // Act
+    const hashed = protectPii({ name: 'Ana', income: 1 }, { fields: ['name'], salt: 's' });
+    const dropped = protectPii({ name: 'Ana', income: 1 }, { fields: ['name'] });
+    const other = protectPii({ name: 'Ana', income: 1 }, { fields: ['name'], salt: 't' });
+
+    // Assess
+    expect(hashed.income).toBe(1);
+    expect(hashed.name).toMatch(/^hmac-sha256:/);
+    expect(other.name).not.toBe(hashed.name);
+    expect(dropped).toEqual({ income: 1 });
+  });
+});
