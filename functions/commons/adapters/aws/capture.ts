@@ -1,0 +1,145 @@
+/**
+ * Capture sinks on AWS. In Lambda, {@link LogCaptureSink} prints each record as one JSON log
+ * line: no network call on the request path, and a subscription filter on the log group
+ * (`{ $.keel_capture = 1 }`) routes them through Firehose to S3. {@link S3CaptureSink} buffers
+ * records and puts them to S3 in batches: the local runtime's sink, and the writer for jobs.
+ */
+import { randomUUID } from 'node:crypto';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { type CaptureRecord, type CaptureSink, capturePrefix } from '../../../inference/capture.ts';
+
+/** Field that marks a log line as a capture record, for the subscription filter. */
+export const CAPTURE_MARKER = 'keel_capture';
+
+export class LogCaptureSink implements CaptureSink {
+  readonly #write: (line: string) => void;
+
+  constructor(write: (line: string) => void = (line) => process.stdout.write(line)) {
+    this.#write = write;
+  }
+
+  write(records: readonly CaptureRecord[]): void {
+    for (const record of records) this.#write(`${JSON.stringify({ [CAPTURE_MARKER]: 1, ...record })}\n`);
+  }
+
+  async flush(): Promise<void> {}
+}
+
+export interface S3CaptureSinkOptions {
+  readonly client: S3Client;
+  readonly bucket: string;
+  /** Flush when this many records are waiting. @default 500 */
+  readonly maxRecords?: number;
+  /** Flush this often, in ms; 0 for only on demand. @default 1000 */
+  readonly intervalMs?: number;
+  /** Attempts per object before a flush gives up (the records stay buffered). @default 5 */
+  readonly attempts?: number;
+  /** First retry delay in ms, doubled per attempt. @default 50 */
+  readonly backoffMs?: number;
+  /** Told when a flush fails after every attempt. @default none */
+  readonly onError?: (error: unknown) => void;
+}
+
+/**
+ * Buffers records and writes one JSON-lines object per partition (type, model, date, hour)
+ * per flush. Records leave the buffer only once their object is stored, so a failed flush
+ * loses nothing: the next flush (or `close`) retries them.
+ */
+export class S3CaptureSink implements CaptureSink {
+  readonly #options: S3CaptureSinkOptions;
+  #buffer: CaptureRecord[] = [];
+  #flushing: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  /** Objects written so far (observability and tests). */
+  objects = 0;
+
+  constructor(options: S3CaptureSinkOptions) {
+    this.#options = options;
+    const interval = options.intervalMs ?? 1000;
+    if (interval > 0) {
+      this.#timer = setInterval(() => {
+        this.flush().catch(() => {});
+      }, interval);
+      this.#timer.unref();
+    }
+  }
+
+  get pending(): number {
+    return this.#buffer.length;
+  }
+
+  write(records: readonly CaptureRecord[]): void {
+    this.#buffer.push(...records);
+    if (this.#buffer.length >= (this.#options.maxRecords ?? 500)) this.flush().catch(() => {});
+  }
+
+  /** Writes what is buffered; concurrent calls share one flush and then run another. */
+  async flush(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+    if (this.#buffer.length === 0) return;
+    this.#flushing = this.#flushOnce().finally(() => {
+      this.#flushing = undefined;
+    });
+    return this.#flushing;
+  }
+
+  async #flushOnce(): Promise<void> {
+    const batch = this.#buffer;
+    this.#buffer = [];
+    const groups = new Map<string, CaptureRecord[]>();
+    for (const record of batch) {
+      const prefix = capturePrefix(record);
+      const group = groups.get(prefix);
+      if (group) group.push(record);
+      else groups.set(prefix, [record]);
+    }
+    const failed: CaptureRecord[] = [];
+    let lastError: unknown;
+    for (const [prefix, records] of groups) {
+      const key = `${prefix}${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID()}.jsonl`;
+      const body = records.map((r) => JSON.stringify(r)).join('\n');
+      try {
+        await this.#put(key, `${body}\n`);
+        this.objects++;
+      } catch (error) {
+        lastError = error;
+        failed.push(...records);
+      }
+    }
+    if (failed.length > 0) {
+      // Back in front of anything written meanwhile: nothing lost, order kept.
+      this.#buffer = [...failed, ...this.#buffer];
+      this.#options.onError?.(lastError);
+      throw lastError;
+    }
+  }
+
+  async #put(key: string, body: string): Promise<void> {
+    const attempts = this.#options.attempts ?? 5;
+    let delay = this.#options.backoffMs ?? 50;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#options.client.send(
+          new PutObjectCommand({
+            Bucket: this.#options.bucket,
+            Key: key,
+            Body: body,
+            ContentType: 'application/x-ndjson',
+          }),
+        );
+        return;
+      } catch (error) {
+        if (attempt >= attempts) throw error;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay *= 2;
+      }
+    }
+  }
+
+  /** Stops the timer and flushes; rejects if records could not be written. */
+  async close(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.flush();
+  }
+}
