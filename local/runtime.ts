@@ -8,11 +8,18 @@
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { resetClients } from '../functions/commons/clients.ts';
-import { installPorts, resetPorts } from '../functions/commons/composition.ts';
+import { S3CaptureSink } from '../functions/commons/adapters/aws/capture.ts';
+import { resetClients, s3Client } from '../functions/commons/clients.ts';
+import {
+  createLineageStore,
+  createRegistry,
+  installPorts,
+  resetPorts,
+} from '../functions/commons/composition.ts';
 import type { KeelConfig } from '../functions/commons/config/schema.ts';
 import { KeelError } from '../functions/commons/errors.ts';
 import { localResourceNames, RESOURCE_ENV } from '../functions/commons/resources.ts';
+import type { InferenceDependencies } from '../functions/inference/handler.ts';
 import { LocalDeployer } from './adapters/deployer.ts';
 import { LocalEventBus } from './adapters/event-bus.ts';
 import { LocalMetrics } from './adapters/metrics.ts';
@@ -20,6 +27,7 @@ import { LocalPipelineRunner } from './adapters/pipeline-runner.ts';
 import { EmbeddedAws } from './embedded-aws.ts';
 import { LocalLambdaRuntime } from './lambda-runtime.ts';
 import { provision } from './provision.ts';
+import { inferenceFunctionName, LocalServing } from './serving.ts';
 
 export interface LocalRuntimeOptions {
   readonly config: KeelConfig;
@@ -34,6 +42,8 @@ export interface LocalRuntimeOptions {
   readonly timeScale?: number;
   /** Environment to read endpoint variables from and to point at the emulators. @default process.env */
   readonly env?: NodeJS.ProcessEnv;
+  /** Serve the inference API over HTTP on this port (0: any free port). @default no HTTP server */
+  readonly port?: number;
 }
 
 /** What runs where, for `keel up` to report. */
@@ -44,6 +54,10 @@ export interface RuntimeDescription {
   readonly functions: readonly string[];
   readonly pipelines: readonly string[];
   readonly timeScale: number;
+  /** The inference API, when served. */
+  readonly url: string | null;
+  /** Models with a live version, and which. */
+  readonly serving: Readonly<Record<string, string>>;
 }
 
 /** Another process already uses the state directory. */
@@ -56,6 +70,12 @@ export class LocalRuntime {
   readonly metrics: LocalMetrics;
   readonly pipelines: LocalPipelineRunner;
   readonly deployer: LocalDeployer;
+  /** Capture records into the embedded (or given) S3, flushed every second and on stop. */
+  readonly capture: S3CaptureSink;
+  /** The inference routes, deployed model versions and their `live` aliases. */
+  readonly serving: LocalServing;
+  /** Where the inference API listens, once started with a port. */
+  url: string | undefined;
   readonly resources: ReturnType<typeof localResourceNames>;
   readonly timeScale: number;
   readonly #aws: EmbeddedAws | undefined;
@@ -90,6 +110,45 @@ export class LocalRuntime {
     this.lambda = new LocalLambdaRuntime({ timeScale: 1 });
     this.pipelines = new LocalPipelineRunner();
     this.deployer = new LocalDeployer({ alarms: this.metrics, timeScale: init.timeScale });
+    this.capture = new S3CaptureSink({
+      client: s3Client(),
+      bucket: this.resources.captureBucket,
+      onError: (error) =>
+        process.emitWarning(`Capture flush failed, will retry: ${(error as Error).message}`),
+    });
+    let dependencies: InferenceDependencies | undefined;
+    this.serving = new LocalServing({
+      config: init.config,
+      lambda: this.lambda,
+      deployer: this.deployer,
+      dependencies: () => {
+        dependencies ??= {
+          registry: createRegistry(init.env, this.eventBus),
+          lineage: createLineageStore(init.env),
+          capture: this.capture,
+        };
+        return dependencies;
+      },
+    });
+  }
+
+  /**
+   * Puts each configured model's `production` version live where nothing is live yet, as the
+   * deployed stack would after `cdk deploy`. Returns the models deployed.
+   */
+  async syncServing(): Promise<string[]> {
+    const deployed: string[] = [];
+    const registry = createRegistry(this.#env, this.eventBus);
+    for (const model of Object.keys(this.config.models)) {
+      const fn = inferenceFunctionName(this.config.project, model);
+      if (this.deployer.versions(fn).length > 0) continue;
+      const production = (await registry.aliases(model).catch(() => ({}) as Record<string, number>))
+        .production;
+      if (production === undefined) continue;
+      await this.serving.deploy(model, production);
+      deployed.push(model);
+    }
+    return deployed;
   }
 
   static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
@@ -144,7 +203,17 @@ export class LocalRuntime {
       functionInvoker: runtime.lambda,
       pipelineRunner: runtime.pipelines,
       deployer: runtime.deployer,
+      captureSink: runtime.capture,
     });
+    if (options.port !== undefined) {
+      try {
+        await runtime.syncServing();
+        runtime.url = await runtime.serving.listen(options.port);
+      } catch (error) {
+        await runtime.stop();
+        throw error;
+      }
+    }
     if (stateDir) {
       // Lets other processes (the CLI) reach this runtime's emulators while it holds the state.
       const connection: RuntimeConnection = {
@@ -170,6 +239,16 @@ export class LocalRuntime {
       functions: this.lambda.functionNames,
       pipelines: this.pipelines.pipelines,
       timeScale: this.timeScale,
+      url: this.url ?? null,
+      serving: Object.fromEntries(
+        Object.keys(this.config.models).flatMap((model) => {
+          const versions = this.deployer.versions(inferenceFunctionName(this.config.project, model));
+          const last = versions.at(-1);
+          return last
+            ? [[model, `${model}@${(JSON.parse(last.description) as { modelVersion: number }).modelVersion}`]]
+            : [];
+        }),
+      ),
     };
   }
 
@@ -182,7 +261,12 @@ export class LocalRuntime {
     this.#stopped = true;
     this.deployer.close();
     this.pipelines.abortAll();
+    await this.serving.close();
     await this.eventBus.drain();
+    // Every captured record reaches S3 before the emulators close.
+    await this.capture
+      .close()
+      .catch((error: Error) => process.emitWarning(`Capture lost on stop: ${error.message}`));
     resetClients();
     resetPorts();
     await this.#aws?.stop();

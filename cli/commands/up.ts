@@ -10,6 +10,8 @@ export interface UpOptions {
   readonly ephemeral?: boolean;
   readonly timeScale?: number;
   readonly json?: boolean;
+  /** Port of the inference API. @default PORT, else the config's local.port */
+  readonly port?: number;
 }
 
 export function describeRuntime(d: RuntimeDescription): string {
@@ -20,6 +22,7 @@ export function describeRuntime(d: RuntimeDescription): string {
     `    S3        ${d.aws.s3}   buckets ${d.resources.lineageBucket}, ${d.resources.captureBucket}`,
     `  State       ${d.stateDir ?? '(ephemeral: discarded on exit)'}`,
     `  Time scale  ${d.timeScale}`,
+    `  API         ${d.url ?? '(not served)'}${Object.keys(d.serving).length > 0 ? `   live: ${Object.values(d.serving).join(', ')}` : '   (no model in production yet)'}`,
     `  Functions   ${d.functions.length > 0 ? d.functions.join(', ') : '(none registered yet)'}`,
     `  Pipelines   ${d.pipelines.length > 0 ? d.pipelines.join(', ') : '(none registered yet)'}`,
     'Press Ctrl-C to stop.',
@@ -38,6 +41,7 @@ export async function up(options: UpOptions, io: Io, signal?: AbortSignal): Prom
     ...(options.stateDir ? { stateDir: options.stateDir } : {}),
     ...(options.ephemeral ? { ephemeral: true } : {}),
     ...(options.timeScale ? { timeScale: options.timeScale } : {}),
+    port: options.port ?? (process.env.PORT ? Number(process.env.PORT) : config.local.port),
   });
   const description = runtime.describe();
   io.out(options.json ? JSON.stringify({ status: 'up', ...description }) : describeRuntime(description));
@@ -69,10 +73,18 @@ export function registerUp(program: Command, io: Io): void {
       'multiply bake times, schedules and waits (0 < factor <= 1)',
       parseTimeScale,
     )
+    .option('--port <port>', 'port of the inference API (default: PORT, else local.port)', parsePort)
     .option('--json', 'print the runtime description as JSON')
     .action(async (options: Omit<UpOptions, 'config'>, command: Command) => {
       await up({ ...options, config: command.optsWithGlobals().config as string }, io);
     });
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new InvalidArgumentError(`expected a port number, got "${value}"`);
+  return port;
 }
 
 function parseTimeScale(value: string): number {

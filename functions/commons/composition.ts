@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { LineageStore } from '../lineage/store.ts';
 import { ModelRegistry } from '../registry/registry.ts';
+import { LogCaptureSink } from './adapters/aws/capture.ts';
 import { CodeDeployDeployer } from './adapters/aws/deployer.ts';
 import { EventBridgeEventBus } from './adapters/aws/event-bus.ts';
 import { LambdaFunctionInvoker } from './adapters/aws/function-invoker.ts';
@@ -112,6 +113,9 @@ export function awsPorts(env: NodeJS.ProcessEnv = process.env): Ports {
             jsonEnv(env, PORT_ENV.deploymentGroups, deploymentGroupsSchema, {}),
           ),
       );
+    },
+    get captureSink() {
+      return lazy('captureSink', () => new LogCaptureSink());
     },
   };
 }

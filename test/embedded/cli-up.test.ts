@@ -46,13 +46,15 @@ describe('keel up', () => {
     // Prepare
     const stateDir = await mkdtemp(join(tmpdir(), 'keel-up-'));
     dirs.push(stateDir);
-    const child = keel(['up', '--json', '--state-dir', stateDir]);
+    const child = keel(['up', '--json', '--port', '0', '--state-dir', stateDir]);
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     const iterator = lines[Symbol.asyncIterator]();
 
     // Act
     const first = JSON.parse((await iterator.next()).value as string);
     expect(await isListening(first.aws.dynamodb)).toBe(true);
+    expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(await isListening(first.url)).toBe(true);
     child.kill('SIGINT');
     const second = JSON.parse((await iterator.next()).value as string);
     const [code] = await once(child, 'exit');
@@ -68,6 +70,7 @@ describe('keel up', () => {
     expect(code).toBe(0);
     expect(await isListening(first.aws.dynamodb)).toBe(false);
     expect(await isListening(first.aws.s3)).toBe(false);
+    expect(await isListening(first.url)).toBe(false);
   });
 
   it('lets other keel commands work on the running runtime’s state', async () => {
@@ -78,7 +81,7 @@ describe('keel up', () => {
     config.local.stateDir = join(dir, 'state');
     const configFile = join(dir, 'keel.config.json');
     await writeFile(configFile, JSON.stringify(config));
-    const child = keel(['--config', configFile, 'up', '--json']);
+    const child = keel(['--config', configFile, 'up', '--json', '--port', '0']);
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
     const up = JSON.parse((await lines.next()).value as string);
 
@@ -119,7 +122,7 @@ describe('keel up', () => {
     await writeFile(file, JSON.stringify({ project: 'x', models: { credit: { owner: 'a' } } }));
 
     // Act
-    const result = await run(['--config', file, 'up', '--ephemeral']);
+    const result = await run(['--config', file, 'up', '--ephemeral', '--port', '0']);
 
     // Assess
     expect(result.code).toBe(2);

@@ -1,3 +1,4 @@
+import type { CaptureSink } from '../../inference/capture.ts';
 import type { Deployer } from './deployer.ts';
 import type { EventBus } from './event-bus.ts';
 import type { FunctionInvoker } from './function-invoker.ts';
@@ -18,4 +19,6 @@ export interface Ports {
   readonly functionInvoker: FunctionInvoker;
   readonly pipelineRunner: PipelineRunner;
   readonly deployer: Deployer;
+  /** Where prediction and feedback records go, without a network call on the request path. */
+  readonly captureSink: CaptureSink;
 }

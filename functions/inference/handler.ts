@@ -1,0 +1,142 @@
+/**
+ * The inference Lambda handler, as a factory: `lambda.ts` binds it to the environment of a
+ * published Lambda version (pinned to one registry model version), and the local runtime
+ * builds one per model version it serves. On the first request (the cold start) the handler
+ * resolves its model version in the registry, fetches the artifact from lineage (the store
+ * re-hashes every read), creates the onnxruntime session, and does the same for the
+ * `fallback`-alias model. A model that cannot load is a failing scorer, not a failing
+ * endpoint: requests are served by the fallback or the safe default.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
+import { keelHandler } from '../commons/middleware.ts';
+import { logger, metrics } from '../commons/powertools.ts';
+import { type ModelInput, OnnxModel } from '../core/onnx/runtime.ts';
+import type { LineageStore } from '../lineage/store.ts';
+import type { ModelRegistry, ModelVersion } from '../registry/registry.ts';
+import type { CaptureSink } from './capture.ts';
+import { handleHttp } from './routes.ts';
+import { onnxScorer } from './scorers.ts';
+import { InferenceService, type Scorer } from './service.ts';
+
+export interface InferenceSettings {
+  readonly modelName: string;
+  /** The registry version this handler is pinned to. */
+  readonly modelVersion: number;
+  /** Alias of the fallback model. @default 'fallback' */
+  readonly fallbackAlias?: string;
+  readonly safeDefault: { readonly probability: number; readonly label: 0 | 1 };
+  /** @default 200 */
+  readonly timeoutMs?: number;
+  /** @default 1000 */
+  readonly maxBatch?: number;
+  /** Salt for hashing PII fields in captures; without it they are dropped. @default none */
+  readonly piiSalt?: string;
+}
+
+export interface InferenceDependencies {
+  readonly registry: ModelRegistry;
+  readonly lineage: LineageStore;
+  readonly capture: CaptureSink;
+}
+
+export interface LoadedModel {
+  readonly scorer: Scorer;
+  readonly version: ModelVersion;
+  /** Why the artifact could not be used, when it could not. */
+  readonly error?: unknown;
+}
+
+function inputsOf(version: ModelVersion): ModelInput[] {
+  return version.metadata.inputSchema.map((f) => ({
+    name: f.name,
+    type: f.type === 'string' ? 'categorical' : 'numeric',
+  }));
+}
+
+/** Loads a registered version's ONNX artifact; a bad artifact yields a scorer that always fails. */
+export async function loadModel(
+  deps: Pick<InferenceDependencies, 'registry' | 'lineage'>,
+  model: string,
+  ref: number | string,
+): Promise<LoadedModel> {
+  const version = await deps.registry.get(model, ref);
+  try {
+    const bytes = await deps.lineage.getBytes({ kind: 'models', sha256: version.metadata.artifact.sha256 });
+    const onnx = await OnnxModel.load(bytes);
+    return { scorer: onnxScorer(onnx, String(version.version)), version };
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return {
+      version,
+      error,
+      scorer: {
+        version: String(version.version),
+        inputs: inputsOf(version),
+        score: async () => {
+          throw new Error(`model ${model}@${version.version} is unavailable: ${reason}`);
+        },
+      },
+    };
+  }
+}
+
+/** Builds the service of one pinned model version (the cold start). */
+export async function createInferenceService(
+  settings: InferenceSettings,
+  deps: InferenceDependencies,
+): Promise<InferenceService> {
+  const primary = await loadModel(deps, settings.modelName, settings.modelVersion);
+  if (primary.error)
+    logger.error('Primary model unavailable; serving the fallback', { error: primary.error });
+  let fallback: LoadedModel | undefined;
+  try {
+    fallback = await loadModel(deps, settings.modelName, settings.fallbackAlias ?? 'fallback');
+    if (fallback.error) logger.error('Fallback model unavailable', { error: fallback.error });
+  } catch (error) {
+    logger.warn('No fallback model; failures get the safe default', { error });
+  }
+  const pii = primary.version.metadata.inputSchema.filter((f) => f.pii).map((f) => f.name);
+  metrics.setDefaultDimensions({ model: settings.modelName, version: String(settings.modelVersion) });
+  return new InferenceService({
+    modelName: settings.modelName,
+    primary: primary.scorer,
+    ...(fallback ? { fallback: fallback.scorer } : {}),
+    safeDefault: settings.safeDefault,
+    ...(settings.timeoutMs !== undefined ? { timeoutMs: settings.timeoutMs } : {}),
+    ...(settings.maxBatch !== undefined ? { maxBatch: settings.maxBatch } : {}),
+    capture: deps.capture,
+    pii: { fields: pii, ...(settings.piiSalt ? { salt: settings.piiSalt } : {}) },
+    onServed: (servedBy, rows, latencyMs) => {
+      metrics.addMetric('Predictions', MetricUnit.Count, rows);
+      metrics.addMetric(`ServedBy${servedBy[0]?.toUpperCase()}${servedBy.slice(1)}`, MetricUnit.Count, 1);
+      metrics.addMetric('InferenceLatency', MetricUnit.Milliseconds, latencyMs);
+    },
+  });
+}
+
+/** The API Gateway v2 handler of one pinned model version. */
+export function makeInferenceHandler(settings: InferenceSettings, deps: () => InferenceDependencies) {
+  let service: Promise<InferenceService> | undefined;
+  const ready = () => {
+    service ??= createInferenceService(settings, deps()).catch((error) => {
+      service = undefined; // the next request tries again
+      throw error;
+    });
+    return service;
+  };
+  return keelHandler(
+    async (event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyResultV2> => {
+      const dependencies = deps();
+      const response = await handleHttp(event, {
+        service: await ready(),
+        capture: dependencies.capture,
+        requestId: context.awsRequestId,
+        ...(process.env._X_AMZN_TRACE_ID ? { traceId: process.env._X_AMZN_TRACE_ID } : {}),
+        onError: (error) => logger.error('Unhandled error', { error }),
+      });
+      return response;
+    },
+    { http: true },
+  );
+}

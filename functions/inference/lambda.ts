@@ -1,0 +1,53 @@
+/**
+ * Entry point of the inference Lambda: settings from the environment of this published
+ * version (the CDK construct sets them; a version's configuration is immutable, so the version
+ * is pinned to one model version), dependencies from the composition root. Fails at cold start
+ * when a variable is missing.
+ */
+import { z } from 'zod';
+import { createLineageStore, createRegistry, ports } from '../commons/composition.ts';
+import { ConfigError } from '../commons/errors.ts';
+import { requireEnv } from '../commons/helpers/env.ts';
+import { makeInferenceHandler } from './handler.ts';
+
+export const INFERENCE_ENV = {
+  modelName: 'KEEL_MODEL_NAME',
+  modelVersion: 'KEEL_MODEL_VERSION',
+  safeDefault: 'KEEL_SAFE_DEFAULT',
+  timeoutMs: 'KEEL_TIMEOUT_MS',
+  maxBatch: 'KEEL_MAX_BATCH',
+  piiSalt: 'KEEL_PII_SALT',
+} as const;
+
+const safeDefaultSchema = z.object({
+  probability: z.number().min(0).max(1),
+  label: z.union([z.literal(0), z.literal(1)]),
+});
+
+function settingsFromEnv(env: NodeJS.ProcessEnv) {
+  const version = Number(requireEnv(INFERENCE_ENV.modelVersion, env));
+  if (!Number.isSafeInteger(version) || version < 1)
+    throw new ConfigError(`${INFERENCE_ENV.modelVersion} must be a registry version number`);
+  const parsed = safeDefaultSchema.safeParse(JSON.parse(requireEnv(INFERENCE_ENV.safeDefault, env)));
+  if (!parsed.success) throw new ConfigError(`${INFERENCE_ENV.safeDefault} is invalid`);
+  const optionalNumber = (name: string) => (env[name] ? { value: Number(env[name]) } : undefined);
+  const timeout = optionalNumber(INFERENCE_ENV.timeoutMs);
+  const batch = optionalNumber(INFERENCE_ENV.maxBatch);
+  return {
+    modelName: requireEnv(INFERENCE_ENV.modelName, env),
+    modelVersion: version,
+    safeDefault: parsed.data,
+    ...(timeout ? { timeoutMs: timeout.value } : {}),
+    ...(batch ? { maxBatch: batch.value } : {}),
+    ...(env[INFERENCE_ENV.piiSalt] ? { piiSalt: env[INFERENCE_ENV.piiSalt] as string } : {}),
+  };
+}
+
+const settings = settingsFromEnv(process.env);
+const dependencies = {
+  registry: createRegistry(),
+  lineage: createLineageStore(),
+  capture: ports().captureSink,
+};
+
+export const handler = makeInferenceHandler(settings, () => dependencies);

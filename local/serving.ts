@@ -1,0 +1,224 @@
+/**
+ * Local serving: the inference routes over real HTTP on `PORT`, with the same handlers and API
+ * Gateway v2 event shapes as in AWS. Each model has a function with published versions, each
+ * version pinned to a registry model version, and an alias `live` whose weights (moved by the
+ * local deployer on the deployment config's schedule) pick the version that answers, as Lambda
+ * alias routing does.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { KeelConfig } from '../functions/commons/config/schema.ts';
+import { NotFoundError } from '../functions/commons/errors.ts';
+import { type InferenceDependencies, makeInferenceHandler } from '../functions/inference/handler.ts';
+import { MAX_BODY_BYTES } from '../functions/inference/routes.ts';
+import type { LocalDeployer } from './adapters/deployer.ts';
+import type { LocalLambdaRuntime } from './lambda-runtime.ts';
+
+/** The alias that carries a model's traffic. */
+export const LIVE_ALIAS = 'live';
+
+export const inferenceFunctionName = (project: string, model: string) => `${project}-${model}-inference`;
+
+export interface LocalServingOptions {
+  readonly config: KeelConfig;
+  readonly lambda: LocalLambdaRuntime;
+  readonly deployer: LocalDeployer;
+  readonly dependencies: () => InferenceDependencies;
+  /** @default Math.random, for the alias weights */
+  readonly random?: () => number;
+}
+
+/** Converts a Node request into the API Gateway HTTP API (payload v2) event. */
+export function toApiGatewayEvent(req: IncomingMessage, body: string): APIGatewayProxyEventV2 {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const now = Date.now();
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    headers,
+    requestContext: {
+      accountId: 'local',
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: 'localhost',
+      http: {
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId: randomUUID(),
+      routeKey: '$default',
+      stage: '$default',
+      time: new Date(now).toISOString(),
+      timeEpoch: now,
+    },
+    isBase64Encoded: false,
+    ...(body.length > 0 ? { body } : {}),
+  };
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(typeof body === 'string' ? body : JSON.stringify(body));
+}
+
+export class LocalServing {
+  readonly #options: LocalServingOptions;
+  readonly #registered = new Set<string>();
+  #server: Server | undefined;
+
+  constructor(options: LocalServingOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * Publishes a function version pinned to `modelVersion` and shifts `live` to it with the
+   * model's configured shift (or at once, when nothing served before).
+   */
+  async deploy(
+    model: string,
+    modelVersion: number,
+    shift?: Parameters<LocalDeployer['startDeployment']>[0]['shift'],
+  ) {
+    const fn = inferenceFunctionName(this.#options.config.project, model);
+    const { version } = await this.#options.deployer.publishVersion(
+      fn,
+      JSON.stringify({ model, modelVersion }),
+    );
+    return this.#options.deployer.startDeployment({
+      functionName: fn,
+      alias: LIVE_ALIAS,
+      targetVersion: version,
+      shift: shift ?? { type: 'all-at-once' },
+      description: `${model}@${modelVersion}`,
+    });
+  }
+
+  /** The local function answering for `model` now, registered on first use. */
+  async #target(model: string): Promise<string> {
+    const modelConfig = this.#options.config.models[model];
+    if (!modelConfig) throw new NotFoundError(`no model named ${model}`);
+    const fn = inferenceFunctionName(this.#options.config.project, model);
+    const routing = await this.#options.deployer.aliasRouting(fn, LIVE_ALIAS).catch(() => {
+      throw new NotFoundError(`${model} is not deployed: no version is live`);
+    });
+    const extra = routing.additionalVersion;
+    const version =
+      extra && (this.#options.random ?? Math.random)() < extra.weight ? extra.version : routing.version;
+    const name = `${fn}-v${version}`; // one local function per published version
+    if (!this.#registered.has(name)) {
+      const published = this.#options.deployer.versions(fn).find((v) => v.version === version);
+      const { modelVersion } = JSON.parse(published?.description ?? '{}') as { modelVersion: number };
+      const serving = modelConfig.serving;
+      this.#options.lambda.register({
+        name,
+        handler: makeInferenceHandler(
+          {
+            modelName: model,
+            modelVersion,
+            safeDefault: serving.safeDefault,
+            timeoutMs: serving.timeoutMs,
+            maxBatch: serving.maxBatchRows,
+          },
+          this.#options.dependencies,
+        ),
+      });
+      this.#registered.add(name);
+    }
+    return name;
+  }
+
+  /** Routes one event to the function of the model it names (feedback: any deployed model). */
+  async handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+    const path = event.rawPath;
+    if (path === '/v2/health/live') return { statusCode: 200, body: JSON.stringify({ live: true }) };
+    const named = /^\/v[12]\/models\/([^/:]+)/.exec(path)?.[1];
+    const models = Object.keys(this.#options.config.models);
+    const candidates = named ? [decodeURIComponentSafe(named)] : models;
+    for (const [k, model] of candidates.entries()) {
+      try {
+        const fn = await this.#target(model);
+        return await this.#options.lambda.invoke<APIGatewayProxyStructuredResultV2>(fn, event);
+      } catch (error) {
+        if (!(error instanceof NotFoundError) || k === candidates.length - 1) {
+          const status = error instanceof NotFoundError ? 404 : 503;
+          return {
+            statusCode: status,
+            body: JSON.stringify({
+              error: error instanceof Error ? error.name : 'Error',
+              message: String((error as Error).message),
+            }),
+          };
+        }
+      }
+    }
+    return {
+      statusCode: 404,
+      body: JSON.stringify({ error: 'NotFoundError', message: 'no model is deployed' }),
+    };
+  }
+
+  /** Serves HTTP on `port` (0: any free port) on the loopback interface. */
+  async listen(port: number, host = '127.0.0.1'): Promise<string> {
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let refused = false;
+      req.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_BODY_BYTES && !refused) {
+          refused = true;
+          send(
+            res,
+            413,
+            { error: 'PayloadTooLarge', message: `the body exceeds ${MAX_BODY_BYTES} bytes` },
+            { connection: 'close' },
+          );
+          req.resume();
+        } else if (!refused) chunks.push(chunk);
+      });
+      req.on('end', () => {
+        if (refused) return;
+        this.handle(toApiGatewayEvent(req, Buffer.concat(chunks).toString('utf8')))
+          .then((result) => {
+            send(res, result.statusCode ?? 200, result.body ?? '', result.headers as Record<string, string>);
+          })
+          .catch((error: Error) => send(res, 503, { error: 'ServiceUnavailable', message: error.message }));
+      });
+    });
+    server.keepAliveTimeout = 5000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    this.#server = server;
+    const address = server.address() as AddressInfo;
+    return `http://${host}:${address.port}`;
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+function decodeURIComponentSafe(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,199 @@
+import { readFileSync } from 'node:fs';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { s3Client } from '../../functions/commons/clients.ts';
+import { createLineageStore, createRegistry } from '../../functions/commons/composition.ts';
+import { parseConfig } from '../../functions/commons/config/load.ts';
+import { cell } from '../../functions/core/data/table.ts';
+import type { VersionMetadataInput } from '../../functions/registry/schema.ts';
+import { LocalRuntime } from '../../local/runtime.ts';
+import { referenceModels } from '../support/onnx-reference.ts';
+import { sampleMetadata } from '../support/registry-fixtures.ts';
+
+// onnxruntime for Python's outputs for the reference models (test/fixtures/reference/generate_onnx.py).
+const python = JSON.parse(readFileSync('test/fixtures/reference/onnx.json', 'utf8')) as {
+  models: Record<string, { probabilities: number[]; label: number[] }>;
+};
+const reference = referenceModels();
+let runtime: LocalRuntime;
+
+async function post(path: string, body: unknown) {
+  const response = await fetch(`${runtime.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field below
+  return { status: response.status, body: (await response.json()) as Record<string, any> };
+}
+
+function instances(from: number, to: number) {
+  return Array.from({ length: to - from }, (_, k) =>
+    Object.fromEntries(
+      reference.pipeline.inputs.map((i) => [
+        i.name,
+        cell(reference.scoring.columns.get(i.name) as never, from + k),
+      ]),
+    ),
+  );
+}
+
+beforeAll(async () => {
+  const config = parseConfig(JSON.parse(readFileSync('keel.config.json', 'utf8')));
+  runtime = await LocalRuntime.start({ config, ephemeral: true, timeScale: 0.01, port: 0 });
+  const registry = createRegistry();
+  const lineage = createLineageStore();
+  // v1: the LR reference model (the fallback), v2: the GBDT one (production).
+  for (const { name, bytes } of reference.models) {
+    const artifact = await lineage.putBytes('models', bytes);
+    const metadata: VersionMetadataInput = sampleMetadata(name === 'lr' ? 1 : 2, {
+      framework: `onnx/keel-${name}`,
+      artifact: { sha256: artifact.sha256, uri: artifact.uri, sizeBytes: artifact.sizeBytes },
+      inputSchema: reference.pipeline.inputs.map((i) => ({
+        name: i.name,
+        type: i.type === 'numeric' ? 'number' : 'string',
+        nullable: true,
+        pii: false,
+      })),
+    });
+    const { version } = await registry.registerVersion('credit', metadata, { actor: 'test' });
+    await registry.approve('credit', version, { actor: 'test', reason: 'reference model' });
+  }
+  await registry.moveAlias(
+    'credit',
+    'fallback',
+    { to: 1, expected: null },
+    { actor: 'test', reason: 'fallback' },
+  );
+  await registry.moveAlias(
+    'credit',
+    'production',
+    { to: 2, expected: null },
+    { actor: 'test', reason: 'go live' },
+  );
+  expect(await runtime.syncServing()).toEqual(['credit']);
+}, 60_000);
+
+afterAll(async () => {
+  await runtime?.stop();
+});
+
+describe('local serving over HTTP', () => {
+  it('answers /v1/models/credit:predict as onnxruntime for Python does on the same artifact', async () => {
+    // Act
+    const response = await post('/v1/models/credit:predict', { instances: instances(0, 400) });
+
+    // Assess
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    expect(response.body).toMatchObject({ model_version: '2', served_by: 'primary' });
+    const expected = python.models.gbdt as { probabilities: number[]; label: number[] };
+    response.body.predictions.forEach((p: { probability: number; label: number }, i: number) => {
+      expect(Math.abs(p.probability - (expected.probabilities[i] as number))).toBeLessThan(1e-5);
+      expect(p.label).toBe(expected.label[i]);
+    });
+  });
+
+  it('answers the Open Inference Protocol and the health routes', async () => {
+    // Prepare
+    const rows = instances(0, 3);
+    const inputs = reference.pipeline.inputs.map((i) => ({
+      name: i.name,
+      shape: [3, 1],
+      datatype: i.type === 'numeric' ? 'FP32' : 'BYTES',
+      data: rows.map((r) => r[i.name] ?? null),
+    }));
+
+    // Act
+    const infer = await post('/v2/models/credit/infer', { inputs });
+    const live = await fetch(`${runtime.url}/v2/health/live`);
+    const metadata = await fetch(`${runtime.url}/v2/models/credit`);
+
+    // Assess
+    expect(infer.status).toBe(200);
+    const probabilities = infer.body.outputs[0].data as number[];
+    expect(probabilities[1]).toBeCloseTo(python.models.gbdt?.probabilities[0] as number, 5);
+    expect(live.status).toBe(200);
+    expect(((await metadata.json()) as { versions: string[] }).versions).toEqual(['2', '1']);
+  });
+
+  it('captures predictions and feedback to S3, joinable by prediction id', async () => {
+    // Prepare
+    const predicted = await post('/v1/models/credit:predict', { instances: instances(5, 6) });
+    const id = predicted.body.predictions[0].prediction_id as string;
+
+    // Act
+    const feedback = await post('/v1/feedback', { prediction_id: id, outcome: 1 });
+    await runtime.capture.flush();
+
+    // Assess
+    expect(feedback.status).toBe(202);
+    const bucket = runtime.resources.captureBucket;
+    const listed = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'capture/' }));
+    const keys = (listed.Contents ?? []).map((o) => o.Key as string);
+    expect(
+      keys.some((k) => /^capture\/prediction\/model=credit\/date=\d{4}-\d{2}-\d{2}\/hour=\d{2}\//.test(k)),
+    ).toBe(true);
+    const records = [];
+    for (const key of keys) {
+      const object = await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const text = (await object.Body?.transformToString()) ?? '';
+      records.push(
+        ...text
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l)),
+      );
+    }
+    const joined = records.filter((r) => r.prediction_id === id);
+    expect(joined.map((r) => r.type).sort()).toEqual(['feedback', 'prediction']);
+    expect(joined.find((r) => r.type === 'prediction')).toMatchObject({
+      model: 'credit',
+      model_version: '2',
+      served_by: 'primary',
+    });
+  });
+
+  it('rejects bad requests with 4xx over HTTP, and a body over 6 MB with 413', async () => {
+    // Act
+    const bad = await post('/v1/models/credit:predict', { instances: [{ income: 'a lot' }] });
+    const huge = await fetch(`${runtime.url}/v1/models/credit:predict`, {
+      method: 'POST',
+      body: 'x'.repeat(6 * 1024 * 1024 + 10),
+    });
+    const unknown = await post('/v1/models/nope:predict', { instances: [] });
+
+    // Assess
+    expect(bad.status).toBe(400);
+    expect(bad.body.issues.length).toBeGreaterThan(1);
+    expect(huge.status).toBe(413);
+    expect(unknown.status).toBe(404);
+  });
+
+  it('splits traffic by the live alias weights during a canary and ends on the new version', async () => {
+    // Act: canary the fallback's version (v1) in: 10 % for 5 minutes × 0.01 = 3 s, then all.
+    const { deploymentId } = await runtime.serving.deploy('credit', 1, {
+      type: 'canary',
+      percentage: 10,
+      intervalMinutes: 5,
+    });
+    const during: string[] = [];
+    for (let k = 0; k < 100; k++)
+      during.push(
+        (await post('/v1/models/credit:predict', { instances: instances(0, 1) })).body.model_version,
+      );
+    let state = await runtime.deployer.getDeployment(deploymentId);
+    for (let wait = 0; wait < 100 && state.status === 'InProgress'; wait++) {
+      await new Promise((r) => setTimeout(r, 100));
+      state = await runtime.deployer.getDeployment(deploymentId);
+    }
+    const after = (await post('/v1/models/credit:predict', { instances: instances(0, 1) })).body
+      .model_version;
+
+    // Assess
+    const canary = during.filter((v) => v === '1').length;
+    expect(canary).toBeGreaterThan(0);
+    expect(canary).toBeLessThan(40);
+    expect(state.status).toBe('Succeeded');
+    expect(after).toBe('1');
+  }, 30_000);
+});
