@@ -51,8 +51,25 @@ export function v1RequestSchema(inputs: readonly ModelInput[], maxBatch: number)
   });
 }
 
+// Building a zod schema costs far more than using one: one per (inputs, batch limit), kept.
+const v1Schemas = new WeakMap<readonly ModelInput[], Map<number, ReturnType<typeof v1RequestSchema>>>();
+
+function cachedV1Schema(inputs: readonly ModelInput[], maxBatch: number) {
+  let byBatch = v1Schemas.get(inputs);
+  if (!byBatch) {
+    byBatch = new Map();
+    v1Schemas.set(inputs, byBatch);
+  }
+  let schema = byBatch.get(maxBatch);
+  if (!schema) {
+    schema = v1RequestSchema(inputs, maxBatch);
+    byBatch.set(maxBatch, schema);
+  }
+  return schema;
+}
+
 export function parseV1(body: unknown, inputs: readonly ModelInput[], maxBatch: number): Columns {
-  const parsed = v1RequestSchema(inputs, maxBatch).safeParse(body);
+  const parsed = cachedV1Schema(inputs, maxBatch).safeParse(body);
   if (!parsed.success) invalid(zodIssues(parsed.error));
   const instances = parsed.data.instances as Record<string, number | string | null>[];
   return {
