@@ -2,16 +2,19 @@ import { type App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { KeelConfig } from '../functions/commons/config/schema.ts';
 import { KeelDataStack } from './stacks/data-stack.ts';
+import { KeelServingStack } from './stacks/serving-stack.ts';
 
 export interface KeelStacks {
   readonly data: KeelDataStack;
+  readonly serving: KeelServingStack;
 }
 
 /**
  * Composes Keel's stacks onto `app` from a validated config, with cdk-nag's AWS Solutions
  * checks on every synth. Shared by `infra/app.ts` and the tests, so both build the same app.
  *
- * Context: `keel:objectLockRetentionDays` turns on Object Lock for the lineage bucket.
+ * Context: `keel:objectLockRetentionDays` turns on Object Lock for the lineage bucket;
+ * `keel:modelVersions` (`{"credit": 3}`) pins the registry version each model serves.
  */
 export function composeKeel(app: App, config: KeelConfig): KeelStacks {
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
@@ -23,5 +26,18 @@ export function composeKeel(app: App, config: KeelConfig): KeelStacks {
     description: 'Keel data plane: model registry, lineage and capture storage, event bus',
     ...(lockDays !== undefined ? { objectLockRetentionDays: Number(lockDays) } : {}),
   });
-  return { data };
+  const versions = app.node.tryGetContext('keel:modelVersions') as
+    | string
+    | Record<string, number>
+    | undefined;
+  const serving = new KeelServingStack(app, `${config.project}-serving`, {
+    config,
+    storage: data.storage,
+    env,
+    description: 'Keel serving: inference API, models behind canary deployments',
+    ...(versions !== undefined
+      ? { modelVersions: typeof versions === 'string' ? JSON.parse(versions) : versions }
+      : {}),
+  });
+  return { data, serving };
 }

@@ -8,16 +8,8 @@ import { z } from 'zod';
 import { createLineageStore, createRegistry, ports } from '../commons/composition.ts';
 import { ConfigError } from '../commons/errors.ts';
 import { requireEnv } from '../commons/helpers/env.ts';
+import { INFERENCE_ENV } from './env.ts';
 import { makeInferenceHandler } from './handler.ts';
-
-export const INFERENCE_ENV = {
-  modelName: 'KEEL_MODEL_NAME',
-  modelVersion: 'KEEL_MODEL_VERSION',
-  safeDefault: 'KEEL_SAFE_DEFAULT',
-  timeoutMs: 'KEEL_TIMEOUT_MS',
-  maxBatch: 'KEEL_MAX_BATCH',
-  piiSalt: 'KEEL_PII_SALT',
-} as const;
 
 const safeDefaultSchema = z.object({
   probability: z.number().min(0).max(1),

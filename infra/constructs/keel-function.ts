@@ -1,6 +1,7 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -79,6 +80,19 @@ export class KeelFunction extends nodejs.NodejsFunction {
           "import { createRequire as __keelCreateRequire } from 'node:module'; const require = __keelCreateRequire(import.meta.url);",
       },
     });
+    const ack = (id: string, reason: string) => Validations.of(this).acknowledge({ id, reason });
+    ack(
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      "Lambda's standard policy: CloudWatch Logs writes only, into the function's own log group.",
+    );
+    ack(
+      'AwsSolutions-IAM5[Resource::*]',
+      'X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions.',
+    );
+    ack(
+      'AwsSolutions-L1',
+      'Keel targets Node 22 (nodejs22.x) on purpose: the version it is built and tested on.',
+    );
   }
 
   /** Grants access to the registry table and tells the function its name. */
@@ -89,10 +103,13 @@ export class KeelFunction extends nodejs.NodejsFunction {
     return this;
   }
 
-  /** Grants access to the lineage bucket and tells the function its name. */
-  bindLineageBucket(bucket: s3.IBucket, access: 'read' | 'readWrite'): this {
-    if (access === 'read') bucket.grantRead(this);
-    else bucket.grantReadWrite(this);
+  /**
+   * Grants access to the lineage bucket and tells the function its name.
+   * @param prefix key pattern the grant covers, e.g. `models/*` for a function that only loads models @default every key
+   */
+  bindLineageBucket(bucket: s3.IBucket, access: 'read' | 'readWrite', prefix = '*'): this {
+    if (access === 'read') bucket.grantRead(this, prefix);
+    else bucket.grantReadWrite(this, prefix);
     this.addEnvironment(RESOURCE_ENV.lineageBucket, bucket.bucketName);
     return this;
   }
@@ -102,6 +119,21 @@ export class KeelFunction extends nodejs.NodejsFunction {
     if (access === 'read') bucket.grantRead(this);
     else bucket.grantPut(this);
     this.addEnvironment(RESOURCE_ENV.captureBucket, bucket.bucketName);
+    return this;
+  }
+
+  /**
+   * Attaches the storage's serving-read policy (model artifacts, registry items, their key) and
+   * tells the function the table and bucket names: what an inference function needs.
+   */
+  bindServingRead(storage: {
+    servingReadPolicy: iam.IManagedPolicy;
+    table: dynamodb.ITable;
+    lineageBucket: s3.IBucket;
+  }): this {
+    this.role?.addManagedPolicy(storage.servingReadPolicy);
+    this.addEnvironment(RESOURCE_ENV.table, storage.table.tableName);
+    this.addEnvironment(RESOURCE_ENV.lineageBucket, storage.lineageBucket.bucketName);
     return this;
   }
 

@@ -1,6 +1,7 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
@@ -28,6 +29,8 @@ export class KeelStorage extends Construct {
   readonly table: dynamodb.Table;
   readonly lineageBucket: s3.Bucket;
   readonly captureBucket: s3.Bucket;
+  /** Least-privilege read access for inference functions (see {@link KeelFunction.bindServingRead}). */
+  readonly servingReadPolicy: iam.ManagedPolicy;
   readonly accessLogsBucket: s3.Bucket;
   readonly eventBus: events.EventBus;
 
@@ -121,5 +124,34 @@ export class KeelStorage extends Construct {
     });
 
     this.eventBus = new events.EventBus(this, 'Bus', { eventBusName: `${props.project}-events` });
+
+    // What an inference function may read, and nothing more: model artifacts (not data or
+    // captures), registry items (through the table and its index), and the key that encrypts
+    // them. Defined here, beside the resources, so its ARNs are this stack's own.
+    this.servingReadPolicy = new iam.ManagedPolicy(this, 'ServingRead', {
+      description: 'Keel inference: read model artifacts and registry items',
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['s3:GetObject'],
+          resources: [this.lineageBucket.arnForObjects('models/*')],
+        }),
+        new iam.PolicyStatement({
+          actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:DescribeTable'],
+          resources: [this.table.tableArn, `${this.table.tableArn}/index/*`],
+        }),
+        new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [this.key.keyArn] }),
+      ],
+    });
+    const logicalId = (c: Construct) => Stack.of(this).getLogicalId(c.node.defaultChild as CfnElement);
+    const ack = (resource: string, reason: string) =>
+      Validations.of(this.servingReadPolicy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${resource}]`,
+        reason,
+      });
+    ack(
+      `<${logicalId(this.lineageBucket)}.Arn>/models/*`,
+      'Model artifacts are content-addressed: their keys are not known in advance, only their prefix.',
+    );
+    ack(`<${logicalId(this.table)}.Arn>/index/*`, "The registry table's own secondary index.");
   }
 }

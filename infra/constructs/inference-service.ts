@@ -1,0 +1,205 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import * as authorizers from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { trafficShiftOf } from '../../functions/commons/config/load.ts';
+import type { ModelConfig } from '../../functions/commons/config/schema.ts';
+import { codeDeployConfigName } from '../../functions/commons/helpers/deployment-config.ts';
+import { INFERENCE_ENV } from '../../functions/inference/env.ts';
+import { KeelFunction } from './keel-function.ts';
+
+export interface KeelInferenceServiceProps {
+  readonly modelName: string;
+  readonly model: ModelConfig;
+  /** The registry version this deployment pins (a new version rolls out through CodeDeploy). */
+  readonly modelVersion: number;
+  /** The registry table, lineage bucket and the serving-read policy over them. */
+  readonly storage: {
+    readonly servingReadPolicy: iam.IManagedPolicy;
+    readonly table: dynamodb.ITable;
+    readonly lineageBucket: s3.IBucket;
+  };
+  /** The onnxruntime-node layer (one architecture, see `layers/onnxruntime.ts`). */
+  readonly onnxRuntimeLayer: lambda.ILayerVersion;
+  readonly api: apigw.HttpApi;
+  /** Who may call the routes. @default IAM (SigV4) */
+  readonly authorizer?: apigw.IHttpRouteAuthorizer;
+  /** Also route the model-independent `/v1/feedback` and `/v2/health/*` here. @default false */
+  readonly sharedRoutes?: boolean;
+  /** p99 latency of the live alias above which a rollout rolls back. @default 1000 ms */
+  readonly p99LatencyAlarm?: Duration;
+  /** Share of requests served by the fallback or the safe default that rolls back. @default 0.05 */
+  readonly fallbackRateAlarm?: number;
+  /** Share of failed invocations that rolls back. @default 0.01 */
+  readonly errorRateAlarm?: number;
+  /** Population stability index of the canary's predictions against the baseline's that rolls back. @default 0.25 */
+  readonly predictionShiftAlarm?: number;
+}
+
+/**
+ * One model's serving: the inference Lambda (pinned by its environment to one registry
+ * version), the `live` alias that carries traffic, the HTTP routes on the shared API, and a
+ * CodeDeploy deployment group that shifts `live` to each new version on the model's configured
+ * schedule and rolls back on the error-rate, p99-latency, fallback-rate and prediction-shift
+ * alarms.
+ */
+export class KeelInferenceService extends Construct {
+  readonly function: KeelFunction;
+  readonly alias: lambda.Alias;
+  readonly deploymentGroup: codedeploy.LambdaDeploymentGroup;
+  readonly alarms: readonly cloudwatch.Alarm[];
+
+  constructor(scope: Construct, id: string, props: KeelInferenceServiceProps) {
+    super(scope, id);
+    if (!Number.isSafeInteger(props.modelVersion) || props.modelVersion < 1)
+      throw new Error(
+        `KeelInferenceService ${id}: modelVersion must be a positive integer, got ${props.modelVersion}`,
+      );
+    const serving = props.model.serving;
+    const serviceName = `${props.modelName}-inference`;
+    this.function = new KeelFunction(this, 'Function', {
+      entry: 'functions/inference/lambda.ts',
+      description: `Keel inference for ${props.modelName}@${props.modelVersion}`,
+      memorySize: 1769, // one full vCPU on arm64
+      timeout: Duration.seconds(10),
+      layers: [props.onnxRuntimeLayer],
+      externalModules: ['onnxruntime-node'],
+      serviceName,
+      environment: {
+        [INFERENCE_ENV.modelName]: props.modelName,
+        [INFERENCE_ENV.modelVersion]: String(props.modelVersion),
+        [INFERENCE_ENV.safeDefault]: JSON.stringify(serving.safeDefault),
+        [INFERENCE_ENV.timeoutMs]: String(serving.timeoutMs),
+        [INFERENCE_ENV.maxBatch]: String(serving.maxBatchRows),
+      },
+    }).bindServingRead(props.storage);
+    this.alias = new lambda.Alias(this, 'Live', { aliasName: 'live', version: this.function.currentVersion });
+
+    const integration = new integrations.HttpLambdaIntegration(`${id}Integration`, this.alias);
+    const authorizer = props.authorizer ?? new authorizers.HttpIamAuthorizer();
+    const route = (path: string, method: apigw.HttpMethod) =>
+      props.api.addRoutes({ path, methods: [method], integration, authorizer });
+    const m = props.modelName;
+    route(`/v1/models/${m}:predict`, apigw.HttpMethod.POST);
+    route(`/v2/models/${m}`, apigw.HttpMethod.GET);
+    route(`/v2/models/${m}/ready`, apigw.HttpMethod.GET);
+    route(`/v2/models/${m}/infer`, apigw.HttpMethod.POST);
+    route(`/v2/models/${m}/versions/{version}/infer`, apigw.HttpMethod.POST);
+    if (props.sharedRoutes) {
+      route('/v1/feedback', apigw.HttpMethod.POST);
+      route('/v2/health/live', apigw.HttpMethod.GET);
+      route('/v2/health/ready', apigw.HttpMethod.GET);
+    }
+
+    // Rollback alarms, on the live alias (canary and baseline together) and on this version's
+    // own EMF metrics (the `version` dimension the handler sets).
+    const dimensions = { service: serviceName, model: m, version: String(props.modelVersion) };
+    const emf = (metricName: string) =>
+      new cloudwatch.Metric({
+        namespace: 'Keel',
+        metricName,
+        dimensionsMap: dimensions,
+        statistic: 'Sum',
+        period: Duration.minutes(1),
+      });
+    const errorRate = new cloudwatch.MathExpression({
+      expression: 'IF(invocations > 0, errors / invocations, 0)',
+      usingMetrics: {
+        errors: this.alias.metricErrors({ period: Duration.minutes(1), statistic: 'Sum' }),
+        invocations: this.alias.metricInvocations({ period: Duration.minutes(1), statistic: 'Sum' }),
+      },
+      period: Duration.minutes(1),
+    });
+    const fallbackRate = new cloudwatch.MathExpression({
+      expression: 'IF(total > 0, (fallback + safe) / total, 0)',
+      usingMetrics: {
+        fallback: emf('ServedByFallback'),
+        safe: emf('ServedByDefault'),
+        total: new cloudwatch.MathExpression({
+          expression: 'primary + fallbackAll + safeAll',
+          usingMetrics: {
+            primary: emf('ServedByPrimary'),
+            fallbackAll: emf('ServedByFallback'),
+            safeAll: emf('ServedByDefault'),
+          },
+        }),
+      },
+      period: Duration.minutes(1),
+    });
+    const alarm = (name: string, metric: cloudwatch.IMetric, threshold: number, description: string) =>
+      new cloudwatch.Alarm(this, name, {
+        metric,
+        threshold,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: `${m}@${props.modelVersion}: ${description}; rolls back a rollout in progress`,
+      });
+    const p99 = props.p99LatencyAlarm ?? Duration.seconds(1);
+    this.alarms = [
+      alarm('ErrorRate', errorRate, props.errorRateAlarm ?? 0.01, 'share of failed invocations'),
+      alarm(
+        'LatencyP99',
+        this.alias.metricDuration({ statistic: 'p99', period: Duration.minutes(1) }),
+        p99.toMilliseconds(),
+        `p99 latency above ${p99.toMilliseconds()} ms`,
+      ),
+      alarm(
+        'FallbackRate',
+        fallbackRate,
+        props.fallbackRateAlarm ?? 0.05,
+        'share of requests not served by the primary model',
+      ),
+      alarm(
+        'PredictionShift',
+        new cloudwatch.Metric({
+          namespace: 'Keel',
+          metricName: 'PredictionShiftPsi',
+          dimensionsMap: { model: m, version: String(props.modelVersion) },
+          statistic: 'Maximum',
+          period: Duration.minutes(1),
+        }),
+        props.predictionShiftAlarm ?? 0.25,
+        'prediction distribution shifted from the baseline version',
+      ),
+    ];
+
+    const shift = trafficShiftOf(serving.shift);
+    const name = codeDeployConfigName(shift);
+    const deploymentConfig = name.startsWith('CodeDeployDefault.')
+      ? codedeploy.LambdaDeploymentConfig.fromLambdaDeploymentConfigName(this, 'Config', name)
+      : new codedeploy.LambdaDeploymentConfig(this, 'Config', {
+          deploymentConfigName: name,
+          trafficRouting:
+            shift.type === 'canary'
+              ? new codedeploy.TimeBasedCanaryTrafficRouting({
+                  percentage: shift.percentage,
+                  interval: Duration.minutes(shift.intervalMinutes),
+                })
+              : shift.type === 'linear'
+                ? new codedeploy.TimeBasedLinearTrafficRouting({
+                    percentage: shift.percentage,
+                    interval: Duration.minutes(shift.intervalMinutes),
+                  })
+                : codedeploy.TrafficRouting.allAtOnce(),
+        });
+    this.deploymentGroup = new codedeploy.LambdaDeploymentGroup(this, 'Deployment', {
+      alias: this.alias,
+      deploymentConfig,
+      alarms: [...this.alarms],
+      autoRollback: { failedDeployment: true, stoppedDeployment: true, deploymentInAlarm: true },
+    });
+    Validations.of(this.deploymentGroup).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited]',
+      reason:
+        "AWS's scoped service policy for CodeDeploy Lambda deployments (alias updates, hook invocations).",
+    });
+  }
+}
