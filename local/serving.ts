@@ -11,15 +11,14 @@ import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { KeelConfig } from '../functions/commons/config/schema.ts';
 import { NotFoundError } from '../functions/commons/errors.ts';
+import { inferenceFunctionName, LIVE_ALIAS } from '../functions/inference/deploy.ts';
+import { INFERENCE_ENV } from '../functions/inference/env.ts';
 import { type InferenceDependencies, makeInferenceHandler } from '../functions/inference/handler.ts';
 import { MAX_BODY_BYTES } from '../functions/inference/routes.ts';
 import type { LocalDeployer } from './adapters/deployer.ts';
 import type { LocalLambdaRuntime } from './lambda-runtime.ts';
 
-/** The alias that carries a model's traffic. */
-export const LIVE_ALIAS = 'live';
-
-export const inferenceFunctionName = (project: string, model: string) => `${project}-${model}-inference`;
+export { inferenceFunctionName, LIVE_ALIAS };
 
 export interface LocalServingOptions {
   readonly config: KeelConfig;
@@ -94,6 +93,9 @@ export class LocalServing {
     const { version } = await this.#options.deployer.publishVersion(
       fn,
       JSON.stringify({ model, modelVersion }),
+      {
+        [INFERENCE_ENV.modelVersion]: String(modelVersion),
+      },
     );
     return this.#options.deployer.startDeployment({
       functionName: fn,

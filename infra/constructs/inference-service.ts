@@ -17,6 +17,8 @@ import { KeelFunction } from './keel-function.ts';
 
 export interface KeelInferenceServiceProps {
   readonly modelName: string;
+  /** Name of the inference function, which the deploy API addresses (`<project>-<model>-inference`). */
+  readonly functionName: string;
   readonly model: ModelConfig;
   /** The registry version this deployment pins (a new version rolls out through CodeDeploy). */
   readonly modelVersion: number;
@@ -66,6 +68,7 @@ export class KeelInferenceService extends Construct {
     const serviceName = `${props.modelName}-inference`;
     this.function = new KeelFunction(this, 'Function', {
       entry: 'functions/inference/lambda.ts',
+      functionName: props.functionName,
       description: `Keel inference for ${props.modelName}@${props.modelVersion}`,
       memorySize: 1769, // one full vCPU on arm64
       timeout: Duration.seconds(10),

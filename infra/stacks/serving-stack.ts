@@ -5,6 +5,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { KeelConfig } from '../../functions/commons/config/schema.ts';
+import { inferenceFunctionName } from '../../functions/inference/deploy.ts';
 import { buildOnnxRuntimeLayer } from '../../layers/onnxruntime.ts';
 import { KeelInferenceService } from '../constructs/inference-service.ts';
 import { KEEL_RUNTIME } from '../constructs/keel-function.ts';
@@ -73,6 +74,7 @@ export class KeelServingStack extends Stack {
     Object.entries(props.config.models).forEach(([name, model], k) => {
       services[name] = new KeelInferenceService(this, `Model-${name}`, {
         modelName: name,
+        functionName: inferenceFunctionName(props.config.project, name),
         model,
         modelVersion: props.modelVersions?.[name] ?? 1,
         storage: props.storage,

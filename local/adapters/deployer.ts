@@ -34,7 +34,10 @@ interface Running {
 export class LocalDeployer implements Deployer {
   readonly #options: Required<Omit<LocalDeployerOptions, 'onChange'>> &
     Pick<LocalDeployerOptions, 'onChange'>;
-  readonly #versions = new Map<string, { version: string; description: string }[]>();
+  readonly #versions = new Map<
+    string,
+    { version: string; description: string; environment: Readonly<Record<string, string>> }[]
+  >();
   readonly #aliases = new Map<string, AliasRouting>();
   readonly #deployments = new Map<string, Running>();
 
@@ -42,16 +45,24 @@ export class LocalDeployer implements Deployer {
     this.#options = { timeScale: 1, tickMs: 250, ...options };
   }
 
-  async publishVersion(functionName: string, description: string): Promise<{ version: string }> {
+  async publishVersion(
+    functionName: string,
+    description: string,
+    environment: Readonly<Record<string, string>> = {},
+  ): Promise<{ version: string }> {
     const versions = this.#versions.get(functionName) ?? [];
     const version = String(versions.length + 1);
-    versions.push({ version, description });
+    // Each version keeps the environment it was published with, as Lambda versions do.
+    const previous = versions.at(-1)?.environment ?? {};
+    versions.push({ version, description, environment: { ...previous, ...environment } });
     this.#versions.set(functionName, versions);
     return { version };
   }
 
-  /** Descriptions of a function's published versions, oldest first. */
-  versions(functionName: string): readonly { version: string; description: string }[] {
+  /** A function's published versions (description and environment), oldest first. */
+  versions(
+    functionName: string,
+  ): readonly { version: string; description: string; environment: Readonly<Record<string, string>> }[] {
     return this.#versions.get(functionName) ?? [];
   }
 

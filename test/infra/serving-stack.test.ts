@@ -35,6 +35,7 @@ describe('KeelServingStack', () => {
 
     // Assess
     template.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'keel-credit-inference',
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
       Layers: [Match.objectLike({ Ref: Match.stringLikeRegexp('OnnxRuntime') })],

@@ -3,10 +3,13 @@ import { CodeDeployClient, CreateDeploymentCommand, GetDeploymentCommand } from 
 import { EventBridgeClient, InternalException, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import {
   GetAliasCommand,
+  GetFunctionCommand,
+  GetFunctionConfigurationCommand,
   InvokeCommand,
   LambdaClient,
   PublishVersionCommand,
   TooManyRequestsException,
+  UpdateFunctionConfigurationCommand,
 } from '@aws-sdk/client-lambda';
 import {
   DescribeExecutionCommand,
@@ -263,6 +266,34 @@ describe('CodeDeployDeployer', () => {
       version: '7',
     });
     expect(lambda).toHaveReceivedCommandWith(PublishVersionCommand, { Description: 'credit@3' });
+  });
+
+  it('pins a version by merging the environment into the configuration before publishing', async () => {
+    // Prepare
+    lambda
+      .on(GetFunctionConfigurationCommand)
+      .resolves({ Environment: { Variables: { A: '1', KEEL_MODEL_VERSION: '2' } } });
+    lambda.on(UpdateFunctionConfigurationCommand).resolves({});
+    lambda
+      .on(GetFunctionCommand)
+      .resolves({ Configuration: { LastUpdateStatus: 'Successful', State: 'Active' } });
+    lambda.on(PublishVersionCommand).resolves({ Version: '8' });
+
+    // Act
+    const published = await deployer().publishVersion('keel-serve-credit', 'credit@3', {
+      KEEL_MODEL_VERSION: '3',
+    });
+
+    // Assess
+    expect(published).toEqual({ version: '8' });
+    expect(lambda).toHaveReceivedCommandWith(UpdateFunctionConfigurationCommand, {
+      FunctionName: 'keel-serve-credit',
+      Environment: { Variables: { A: '1', KEEL_MODEL_VERSION: '3' } },
+    });
+    const order = lambda.calls().map((c) => c.args[0].constructor.name);
+    expect(order.indexOf('UpdateFunctionConfigurationCommand')).toBeLessThan(
+      order.indexOf('PublishVersionCommand'),
+    );
   });
 
   it('starts a deployment with a Lambda AppSpec, hooks and the named configuration', async () => {

@@ -41,8 +41,15 @@ export interface AliasRouting {
 
 /** Port: Lambda versions and aliases, and CodeDeploy traffic shifting between them. */
 export interface Deployer {
-  /** Publishes the function's current code and configuration as a new immutable version. */
-  publishVersion(functionName: string, description: string): Promise<{ version: string }>;
+  /**
+   * Publishes the function's current code and configuration as a new immutable version, after
+   * merging `environment` into its configuration (how a version is pinned to a model version).
+   */
+  publishVersion(
+    functionName: string,
+    description: string,
+    environment?: Readonly<Record<string, string>>,
+  ): Promise<{ version: string }>;
   startDeployment(request: DeploymentRequest): Promise<{ deploymentId: string }>;
   getDeployment(deploymentId: string): Promise<DeploymentState>;
   aliasRouting(functionName: string, alias: string): Promise<AliasRouting>;

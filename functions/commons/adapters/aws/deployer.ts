@@ -4,7 +4,14 @@ import {
   CreateDeploymentCommand,
   GetDeploymentCommand,
 } from '@aws-sdk/client-codedeploy';
-import { GetAliasCommand, type LambdaClient, PublishVersionCommand } from '@aws-sdk/client-lambda';
+import {
+  GetAliasCommand,
+  GetFunctionConfigurationCommand,
+  type LambdaClient,
+  PublishVersionCommand,
+  UpdateFunctionConfigurationCommand,
+  waitUntilFunctionUpdatedV2,
+} from '@aws-sdk/client-lambda';
 import { NotFoundError } from '../../errors.ts';
 import { codeDeployConfigName } from '../../helpers/deployment-config.ts';
 import type {
@@ -61,7 +68,27 @@ export class CodeDeployDeployer implements Deployer {
     this.#groups = groups;
   }
 
-  async publishVersion(functionName: string, description: string): Promise<{ version: string }> {
+  async publishVersion(
+    functionName: string,
+    description: string,
+    environment?: Readonly<Record<string, string>>,
+  ): Promise<{ version: string }> {
+    if (environment && Object.keys(environment).length > 0) {
+      const current = await this.#lambda.send(
+        new GetFunctionConfigurationCommand({ FunctionName: functionName }),
+      );
+      await this.#lambda.send(
+        new UpdateFunctionConfigurationCommand({
+          FunctionName: functionName,
+          Environment: { Variables: { ...current.Environment?.Variables, ...environment } },
+        }),
+      );
+      // A version publishes the configuration as it is once the update has landed.
+      await waitUntilFunctionUpdatedV2(
+        { client: this.#lambda, maxWaitTime: 120 },
+        { FunctionName: functionName },
+      );
+    }
     const response = await this.#lambda.send(
       new PublishVersionCommand({ FunctionName: functionName, Description: description }),
     );

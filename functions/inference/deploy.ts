@@ -1,0 +1,145 @@
+/**
+ * The deploy API, used by the retraining pipeline and `keel deploy`: roll a registered,
+ * approved model version onto a model's `live` alias through the deployer (CodeDeploy in AWS,
+ * the local deployer otherwise), and keep the registry's account of it. The `production`
+ * alias moves only when a rollout succeeds: a rollout CodeDeploy rolls back moves no alias,
+ * and the audit log records why.
+ */
+import { ConflictError } from '../commons/errors.ts';
+import type { Deployer, DeploymentState, TrafficShift } from '../commons/ports/deployer.ts';
+import type { ModelRegistry } from '../registry/registry.ts';
+import { INFERENCE_ENV } from './env.ts';
+
+/** The alias that carries a model's traffic. */
+export const LIVE_ALIAS = 'live';
+
+/** The inference function of a model, in AWS (a fixed CDK name) and locally alike. */
+export const inferenceFunctionName = (project: string, model: string) => `${project}-${model}-inference`;
+
+export interface DeployDependencies {
+  readonly registry: ModelRegistry;
+  readonly deployer: Deployer;
+  /** The inference function of a model. */
+  readonly functionName: (model: string) => string;
+}
+
+export interface DeployRequest {
+  readonly model: string;
+  readonly version: number;
+  readonly shift: TrafficShift;
+  /** Alarms that roll the rollout back. @default those of the deployment group (AWS) */
+  readonly alarms?: readonly string[];
+  readonly actor: string;
+  readonly reason: string;
+}
+
+export interface StartedDeployment {
+  readonly deploymentId: string;
+  /** The published function version pinned to the model version. */
+  readonly functionVersion: string;
+}
+
+/** Publishes a function version pinned to the model version and starts shifting `live` to it. */
+export async function startDeployment(
+  deps: DeployDependencies,
+  request: DeployRequest,
+): Promise<StartedDeployment> {
+  const target = await deps.registry.get(request.model, request.version);
+  if (target.status !== 'approved') {
+    throw new ConflictError(
+      `${request.model}@${request.version} is ${target.status}; only approved versions are deployed`,
+    );
+  }
+  const functionName = deps.functionName(request.model);
+  const { version: functionVersion } = await deps.deployer.publishVersion(
+    functionName,
+    JSON.stringify({ model: request.model, modelVersion: request.version }),
+    { [INFERENCE_ENV.modelVersion]: String(request.version) },
+  );
+  const { deploymentId } = await deps.deployer.startDeployment({
+    functionName,
+    alias: LIVE_ALIAS,
+    targetVersion: functionVersion,
+    shift: request.shift,
+    ...(request.alarms ? { alarms: request.alarms } : {}),
+    description: `${request.model}@${request.version}: ${request.reason}`,
+  });
+  await deps.registry.recordDeployment(
+    request.model,
+    request.version,
+    { deploymentId, functionVersion, status: 'InProgress', shift: request.shift },
+    { actor: request.actor, reason: request.reason },
+  );
+  return { deploymentId, functionVersion };
+}
+
+/**
+ * Looks at a rollout and, once it is over, records its outcome: on success the `production`
+ * alias moves to the version; on a rollback nothing moves and the reason is recorded.
+ * Returns the deployment's state; call again while it is `InProgress`.
+ */
+export async function settleDeployment(
+  deps: DeployDependencies,
+  request: {
+    readonly model: string;
+    readonly version: number;
+    readonly deploymentId: string;
+    readonly actor: string;
+  },
+): Promise<DeploymentState> {
+  const state = await deps.deployer.getDeployment(request.deploymentId);
+  if (state.status === 'InProgress') return state;
+  const attribution = { actor: request.actor };
+  if (state.status === 'Succeeded') {
+    const current = (await deps.registry.aliases(request.model)).production ?? null;
+    if (current !== request.version) {
+      await deps.registry.moveAlias(
+        request.model,
+        'production',
+        { to: request.version, expected: current },
+        { ...attribution, reason: `rollout ${request.deploymentId} succeeded` },
+      );
+    }
+    await deps.registry.recordDeployment(
+      request.model,
+      request.version,
+      { deploymentId: request.deploymentId, status: 'Succeeded' },
+      { ...attribution, reason: 'all traffic on the new version' },
+    );
+  } else {
+    await deps.registry.recordDeployment(
+      request.model,
+      request.version,
+      {
+        deploymentId: request.deploymentId,
+        status: 'RolledBack',
+        cause: state.status,
+        detail: state.reason ?? '',
+      },
+      { ...attribution, reason: `rolled back: ${state.reason ?? state.status}` },
+    );
+  }
+  return state;
+}
+
+/** Starts a rollout and waits for its outcome, recording it. */
+export async function deployAndWait(
+  deps: DeployDependencies,
+  request: DeployRequest,
+  options: { readonly pollMs?: number; readonly timeoutMs?: number } = {},
+): Promise<DeploymentState & { readonly functionVersion: string }> {
+  const started = await startDeployment(deps, request);
+  const deadline = Date.now() + (options.timeoutMs ?? 3_600_000);
+  for (;;) {
+    const state = await settleDeployment(deps, {
+      model: request.model,
+      version: request.version,
+      deploymentId: started.deploymentId,
+      actor: request.actor,
+    });
+    if (state.status !== 'InProgress') return { ...state, functionVersion: started.functionVersion };
+    if (Date.now() > deadline)
+      throw new Error(`rollout ${started.deploymentId} still in progress after the timeout`);
+    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 5000));
+  }
+}
