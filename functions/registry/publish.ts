@@ -67,6 +67,7 @@ export async function publishTrainingResult(
   const pipeline = await lineage.putJson('pipelines', result.pipeline);
   const evaluation = await lineage.putJson('evaluations', result.metrics);
   const audit = await lineage.putJson('audits', result.audit);
+  const goldenSet = await lineage.putJson('evaluations', result.goldenSet);
   const data = options.trainingDataFile
     ? await lineage.putFile('datasets', options.trainingDataFile)
     : undefined;
@@ -102,12 +103,17 @@ export async function publishTrainingResult(
     limitations: [...(options.limitations ?? [])],
     ...(options.parent ? { parent: options.parent } : {}),
     ...(options.pipelineExecution ? { pipelineExecution: options.pipelineExecution } : {}),
-    tags: { manifestId: result.manifest.id, auditPassed: String(result.audit.passed), audit: audit.sha256 },
+    tags: {
+      manifestId: result.manifest.id,
+      auditPassed: String(result.audit.passed),
+      audit: audit.sha256,
+      goldenSet: goldenSet.sha256,
+    },
   };
   const { version } = await registry.registerVersion(options.model, metadata, {
     actor: options.actor,
     reason: options.reason ?? `trained ${result.manifest.id}`,
     idempotencyKey: `${options.model}:${result.manifest.hashes.model}`,
   });
-  return { version, refs: { model, pipeline, evaluation, audit, ...(data ? { data } : {}) } };
+  return { version, refs: { model, pipeline, evaluation, audit, goldenSet, ...(data ? { data } : {}) } };
 }

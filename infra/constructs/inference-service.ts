@@ -1,11 +1,11 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { ArnFormat, type CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import * as authorizers from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
@@ -193,9 +193,45 @@ export class KeelInferenceService extends Construct {
                   })
                 : codedeploy.TrafficRouting.allAtOnce(),
         });
+    // Before any traffic moves, the new version must answer its golden set (see hooks.ts).
+    const preTraffic = new KeelFunction(this, 'PreTraffic', {
+      entry: 'functions/inference/pre-traffic.ts',
+      description: `Keel: golden-set smoke test of ${props.modelName} rollouts`,
+      timeout: Duration.minutes(2),
+      serviceName: `${props.modelName}-pre-traffic`,
+    }).bindServingRead(props.storage);
+    preTraffic.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['lambda:InvokeFunction', 'lambda:GetFunctionConfiguration'],
+        resources: [this.function.functionArn, `${this.function.functionArn}:*`],
+      }),
+    );
+    preTraffic.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['codedeploy:GetDeployment'],
+        resources: [
+          Stack.of(this).formatArn({
+            service: 'codedeploy',
+            resource: 'deploymentgroup',
+            resourceName: '*',
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ],
+      }),
+    );
+    Validations.of(preTraffic).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.function.node.defaultChild as CfnElement)}.Arn>:*]`,
+      reason: 'The hook invokes whichever version of this one function a rollout deploys.',
+    });
+    Validations.of(preTraffic).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codedeploy:<AWS::Region>:<AWS::AccountId>:deploymentgroup:*]',
+      reason: 'GetDeployment authorises on the deployment group, whose generated name is not known here.',
+    });
+
     this.deploymentGroup = new codedeploy.LambdaDeploymentGroup(this, 'Deployment', {
       alias: this.alias,
       deploymentConfig,
+      preHook: preTraffic,
       alarms: [...this.alarms],
       autoRollback: { failedDeployment: true, stoppedDeployment: true, deploymentInAlarm: true },
     });
@@ -203,6 +239,10 @@ export class KeelInferenceService extends Construct {
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited]',
       reason:
         "AWS's scoped service policy for CodeDeploy Lambda deployments (alias updates, hook invocations).",
+    });
+    Validations.of(this.deploymentGroup).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(preTraffic.node.defaultChild as CfnElement)}.Arn>:*]`,
+      reason: 'CodeDeploy invokes the pre-traffic hook function (any of its versions); CDK grants it so.',
     });
   }
 }

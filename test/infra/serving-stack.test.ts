@@ -68,6 +68,10 @@ describe('KeelServingStack', () => {
       },
       AlarmConfiguration: Match.objectLike({ Enabled: true }),
     });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('golden-set smoke test'),
+      Handler: 'index.handler',
+    });
     const group = Object.values(template.findResources('AWS::CodeDeploy::DeploymentGroup'))[0] as {
       Properties: { AlarmConfiguration: { Alarms: unknown[] } };
     };

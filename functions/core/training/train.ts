@@ -111,7 +111,20 @@ export interface TrainingResult {
   readonly onnx: Uint8Array;
   readonly metrics: EvaluationReport;
   readonly audit: AuditReport;
+  /**
+   * Holdout rows with the trained model's probabilities: the smoke test a new deployment must
+   * pass before it takes traffic (its predictions must match these).
+   */
+  readonly goldenSet: GoldenSet;
 }
+
+export interface GoldenSet {
+  readonly instances: readonly Readonly<Record<string, number | string | null>>[];
+  readonly probabilities: readonly number[];
+}
+
+/** Rows kept in a golden set. */
+export const GOLDEN_SET_ROWS = 32;
 
 function isMissing(column: Column, row: number): boolean {
   return column.kind === 'numeric'
@@ -406,6 +419,24 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
     },
   });
   const modelHash = createHash('sha256').update(onnx).digest('hex');
+  const goldenRows = Math.min(GOLDEN_SET_ROWS, holdoutTable.rowCount);
+  const goldenSet: GoldenSet = {
+    instances: Array.from({ length: goldenRows }, (_, i) =>
+      Object.fromEntries(
+        pipeline.inputs.map(({ name }) => {
+          const column = holdoutTable.columns.get(name) as Column;
+          if (column.kind === 'numeric') {
+            // float32, as the graph receives it: the expected outputs are for these exact inputs.
+            const v = Math.fround(column.values[i] as number);
+            return [name, Number.isNaN(v) ? null : v];
+          }
+          const code = column.codes[i] as number;
+          return [name, code < 0 ? null : (column.dictionary[code] as string)];
+        }),
+      ),
+    ),
+    probabilities: [],
+  };
   const manifest: Manifest = {
     format: 'keel.model/v1',
     id: `${algorithm}-${modelHash.slice(0, 12)}`,
@@ -433,5 +464,22 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
     onnx: { opsets: OPSETS, outputs: OUTPUTS },
   };
   progress({ phase: 'export', done: 1, total: 1 });
-  return { manifest, pipeline, model, onnx, metrics, audit: auditReport };
+  const goldenTable = takeRows(
+    holdoutTable,
+    Array.from({ length: goldenRows }, (_, i) => i),
+  );
+  const roundedGolden: Table = {
+    rowCount: goldenTable.rowCount,
+    columns: new Map(
+      [...goldenTable.columns].map(([name, c]): [string, Column] => [
+        name,
+        c.kind === 'numeric' ? { kind: 'numeric', values: c.values.map(Math.fround) } : c,
+      ]),
+    ),
+  };
+  const golden = {
+    ...goldenSet,
+    probabilities: Array.from(predictProba(model, transform(pipeline, roundedGolden).matrix)),
+  };
+  return { manifest, pipeline, model, onnx, metrics, audit: auditReport, goldenSet: golden };
 }

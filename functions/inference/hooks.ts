@@ -1,0 +1,130 @@
+/**
+ * CodeDeploy's pre-traffic hook for inference rollouts: before any traffic moves, the new
+ * function version answers the model version's golden set (holdout rows with the trained
+ * model's probabilities, stored in lineage at registration) and must match it: same schema,
+ * same version, served by the primary model, probabilities within a tolerance. Otherwise the
+ * hook reports Failed and CodeDeploy rolls back before a single user request reaches it.
+ */
+import type { RolloutPlatform } from '../commons/adapters/aws/rollout.ts';
+import { logger } from '../commons/powertools.ts';
+import type { GoldenSet } from '../core/training/train.ts';
+import type { LineageStore } from '../lineage/store.ts';
+import type { ModelRegistry } from '../registry/registry.ts';
+import { INFERENCE_ENV } from './env.ts';
+
+/** Largest tolerated difference from a golden probability (float32 outputs, other hardware). */
+export const GOLDEN_TOLERANCE = 1e-4;
+
+export interface SmokeResult {
+  readonly passed: boolean;
+  readonly failures: readonly string[];
+}
+
+/** Compares a `/v1/models/{name}:predict` response with the golden set. */
+export function checkGoldenResponse(
+  response: { statusCode?: number; body?: string },
+  golden: GoldenSet,
+  expectedVersion: string,
+  tolerance = GOLDEN_TOLERANCE,
+): SmokeResult {
+  const failures: string[] = [];
+  if (response.statusCode !== 200)
+    return { passed: false, failures: [`status ${response.statusCode}: ${response.body ?? ''}`] };
+  let body: {
+    predictions?: { probability?: unknown; label?: unknown; prediction_id?: unknown }[];
+    model_version?: unknown;
+    served_by?: unknown;
+  };
+  try {
+    body = JSON.parse(response.body ?? '');
+  } catch {
+    return { passed: false, failures: ['the body is not JSON'] };
+  }
+  if (body.model_version !== expectedVersion)
+    failures.push(`model_version ${String(body.model_version)}, expected ${expectedVersion}`);
+  if (body.served_by !== 'primary')
+    failures.push(`served_by ${String(body.served_by)}: the model itself did not answer`);
+  const predictions = body.predictions ?? [];
+  if (predictions.length !== golden.probabilities.length)
+    failures.push(`${predictions.length} predictions for ${golden.probabilities.length} rows`);
+  predictions.forEach((p, i) => {
+    const expected = golden.probabilities[i] as number;
+    if (
+      typeof p.probability !== 'number' ||
+      typeof p.label !== 'number' ||
+      typeof p.prediction_id !== 'string'
+    )
+      failures.push(`row ${i}: response schema differs (probability, label, prediction_id)`);
+    else if (!(Math.abs(p.probability - expected) <= tolerance))
+      failures.push(`row ${i}: probability ${p.probability}, golden ${expected}`);
+  });
+  return { passed: failures.length === 0, failures: failures.slice(0, 20) };
+}
+
+/** The Lambda AppSpec of a deployment: which function version is being rolled out. */
+export function targetOf(appSpec: string): { functionName: string; targetVersion: string } {
+  const spec = JSON.parse(appSpec) as {
+    Resources?: Record<string, { Properties?: { Name?: string; TargetVersion?: string } }>[];
+  };
+  const properties = Object.values(spec.Resources?.[0] ?? {})[0]?.Properties;
+  if (!properties?.Name || !properties.TargetVersion)
+    throw new Error('the deployment has no Lambda AppSpec target');
+  return { functionName: properties.Name, targetVersion: properties.TargetVersion };
+}
+
+export interface HookDependencies {
+  readonly registry: ModelRegistry;
+  readonly lineage: LineageStore;
+  readonly platform: RolloutPlatform;
+}
+
+/** Runs the golden-set smoke test against `functionName:targetVersion`. */
+export async function smokeTest(
+  deps: HookDependencies,
+  functionName: string,
+  targetVersion: string,
+): Promise<SmokeResult> {
+  const env = await deps.platform.environment(functionName, targetVersion);
+  const model = env[INFERENCE_ENV.modelName];
+  const modelVersion = Number(env[INFERENCE_ENV.modelVersion]);
+  if (!model || !Number.isSafeInteger(modelVersion))
+    return { passed: false, failures: [`${functionName}:${targetVersion} is not pinned to a model version`] };
+  const version = await deps.registry.get(model, modelVersion);
+  const goldenHash = version.metadata.tags.goldenSet;
+  if (!goldenHash)
+    return { passed: false, failures: [`${model}@${modelVersion} has no golden set in the registry`] };
+  const golden = await deps.lineage.getJson<GoldenSet>({ kind: 'evaluations', sha256: goldenHash });
+  const event = {
+    version: '2.0',
+    rawPath: `/v1/models/${model}:predict`,
+    requestContext: { http: { method: 'POST', path: `/v1/models/${model}:predict` } },
+    body: JSON.stringify({ instances: golden.instances }),
+    isBase64Encoded: false,
+  };
+  const response = (await deps.platform.invoke(functionName, targetVersion, event)) as {
+    statusCode?: number;
+    body?: string;
+  };
+  return checkGoldenResponse(response, golden, String(modelVersion));
+}
+
+/** The CodeDeploy BeforeAllowTraffic hook handler's work: test, then report to CodeDeploy. */
+export async function preTraffic(
+  deps: HookDependencies,
+  event: { readonly DeploymentId: string; readonly LifecycleEventHookExecutionId: string },
+): Promise<SmokeResult> {
+  let result: SmokeResult;
+  try {
+    const { functionName, targetVersion } = targetOf(await deps.platform.appSpec(event.DeploymentId));
+    result = await smokeTest(deps, functionName, targetVersion);
+  } catch (error) {
+    result = { passed: false, failures: [error instanceof Error ? error.message : String(error)] };
+  }
+  logger.info('Pre-traffic smoke test', { deploymentId: event.DeploymentId, ...result });
+  await deps.platform.report(
+    event.DeploymentId,
+    event.LifecycleEventHookExecutionId,
+    result.passed ? 'Succeeded' : 'Failed',
+  );
+  return result;
+}
