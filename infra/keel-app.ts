@@ -33,6 +33,7 @@ export function composeKeel(app: App, config: KeelConfig): KeelStacks {
   const serving = new KeelServingStack(app, `${config.project}-serving`, {
     config,
     storage: data.storage,
+    capture: data.capture,
     env,
     description: 'Keel serving: inference API, models behind canary deployments',
     ...(versions !== undefined

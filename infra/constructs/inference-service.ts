@@ -13,6 +13,7 @@ import { trafficShiftOf } from '../../functions/commons/config/load.ts';
 import type { ModelConfig } from '../../functions/commons/config/schema.ts';
 import { codeDeployConfigName } from '../../functions/commons/helpers/deployment-config.ts';
 import { INFERENCE_ENV } from '../../functions/inference/env.ts';
+import type { KeelCaptureStream } from './capture.ts';
 import { KeelFunction } from './keel-function.ts';
 
 export interface KeelInferenceServiceProps {
@@ -33,6 +34,8 @@ export interface KeelInferenceServiceProps {
   readonly api: apigw.HttpApi;
   /** Who may call the routes. @default IAM (SigV4) */
   readonly authorizer?: apigw.IHttpRouteAuthorizer;
+  /** Capture delivery: the function's capture log lines go to S3 through it. @default none */
+  readonly capture?: KeelCaptureStream;
   /** Also route the model-independent `/v1/feedback` and `/v2/health/*` here. @default false */
   readonly sharedRoutes?: boolean;
   /** p99 latency of the live alias above which a rollout rolls back. @default 1000 ms */
@@ -84,6 +87,7 @@ export class KeelInferenceService extends Construct {
       },
     }).bindServingRead(props.storage);
     this.alias = new lambda.Alias(this, 'Live', { aliasName: 'live', version: this.function.currentVersion });
+    props.capture?.subscribe(this, 'Capture', this.function.logGroup);
 
     const integration = new integrations.HttpLambdaIntegration(`${id}Integration`, this.alias);
     const authorizer = props.authorizer ?? new authorizers.HttpIamAuthorizer();

@@ -1,6 +1,7 @@
 import { Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { KeelConfig } from '../../functions/commons/config/schema.ts';
+import { KeelCaptureStream } from '../constructs/capture.ts';
 import { KeelStorage } from '../constructs/storage.ts';
 
 export interface KeelDataStackProps extends StackProps {
@@ -12,6 +13,7 @@ export interface KeelDataStackProps extends StackProps {
 /** The stateful stack: everything that must outlive redeploys of the compute stacks. */
 export class KeelDataStack extends Stack {
   readonly storage: KeelStorage;
+  readonly capture: KeelCaptureStream;
 
   constructor(scope: Construct, id: string, props: KeelDataStackProps) {
     super(scope, id, props);
@@ -20,6 +22,10 @@ export class KeelDataStack extends Stack {
       ...(props.objectLockRetentionDays !== undefined
         ? { objectLockRetentionDays: props.objectLockRetentionDays }
         : {}),
+    });
+    this.capture = new KeelCaptureStream(this, 'Capture', {
+      captureBucket: this.storage.captureBucket,
+      key: this.storage.key,
     });
   }
 }

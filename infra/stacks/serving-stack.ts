@@ -7,6 +7,7 @@ import type { Construct } from 'constructs';
 import type { KeelConfig } from '../../functions/commons/config/schema.ts';
 import { inferenceFunctionName } from '../../functions/inference/deploy.ts';
 import { buildOnnxRuntimeLayer } from '../../layers/onnxruntime.ts';
+import type { KeelCaptureStream } from '../constructs/capture.ts';
 import { KeelInferenceService } from '../constructs/inference-service.ts';
 import { KEEL_RUNTIME } from '../constructs/keel-function.ts';
 import type { KeelStorage } from '../constructs/storage.ts';
@@ -18,6 +19,8 @@ export type ApiAuth =
 export interface KeelServingStackProps extends StackProps {
   readonly config: KeelConfig;
   readonly storage: KeelStorage;
+  /** Where the inference functions' capture log lines go. @default no capture delivery (records stay in the logs) */
+  readonly capture?: KeelCaptureStream;
   /** Registry version each model's deployment pins. @default 1 for every model */
   readonly modelVersions?: Readonly<Record<string, number>>;
   /** @default IAM (SigV4) on every route */
@@ -82,6 +85,7 @@ export class KeelServingStack extends Stack {
         api: this.api,
         authorizer,
         sharedRoutes: k === 0,
+        ...(props.capture ? { capture: props.capture } : {}),
         p99LatencyAlarm: Duration.millis(Math.max(1000, model.serving.timeoutMs * 5)),
       });
     });

@@ -176,3 +176,33 @@ describe('KeelServingStack', () => {
     );
   });
 });
+
+describe('capture delivery', () => {
+  it('routes marked log lines through Firehose into the capture bucket, partitioned like the local runtime', async () => {
+    // Prepare
+    const app = new App();
+    const config = await loadConfig('keel.config.json');
+    const data = new KeelDataStack(app, 'data', { config });
+    const stack = new KeelServingStack(app, 'serving', {
+      config,
+      storage: data.storage,
+      capture: data.capture,
+    });
+
+    // Act
+    const dataTemplate = Template.fromStack(data);
+    const servingTemplate = Template.fromStack(stack);
+
+    // Assess
+    dataTemplate.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', {
+      ExtendedS3DestinationConfiguration: Match.objectLike({
+        Prefix:
+          'capture/!{partitionKeyFromQuery:type}/model=!{partitionKeyFromQuery:model}/date=!{partitionKeyFromQuery:date}/hour=!{partitionKeyFromQuery:hour}/',
+        DynamicPartitioningConfiguration: { Enabled: true },
+      }),
+    });
+    servingTemplate.hasResourceProperties('AWS::Logs::SubscriptionFilter', {
+      FilterPattern: '{ $.keel_capture = 1 }',
+    });
+  });
+});
