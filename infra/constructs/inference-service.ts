@@ -1,4 +1,4 @@
-import { ArnFormat, type CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, type CfnElement, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import * as authorizers from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -15,6 +15,11 @@ import { codeDeployConfigName } from '../../functions/commons/helpers/deployment
 import { INFERENCE_ENV } from '../../functions/inference/env.ts';
 import type { KeelCaptureStream } from './capture.ts';
 import { KeelFunction } from './keel-function.ts';
+
+/** How cdk-nag prints a stack attribute in a finding: its value, or `<AWS::…>` when unresolved. */
+function nagValue(value: string, pseudo: string): string {
+  return Token.isUnresolved(value) ? `<${pseudo}>` : value;
+}
 
 export interface KeelInferenceServiceProps {
   readonly modelName: string;
@@ -228,7 +233,7 @@ export class KeelInferenceService extends Construct {
       reason: 'The hook invokes whichever version of this one function a rollout deploys.',
     });
     Validations.of(preTraffic).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codedeploy:<AWS::Region>:<AWS::AccountId>:deploymentgroup:*]',
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codedeploy:${nagValue(Stack.of(this).region, 'AWS::Region')}:${nagValue(Stack.of(this).account, 'AWS::AccountId')}:deploymentgroup:*]`,
       reason: 'GetDeployment authorises on the deployment group, whose generated name is not known here.',
     });
 
