@@ -19,7 +19,9 @@ import {
 import type { KeelConfig } from '../functions/commons/config/schema.ts';
 import { KeelError } from '../functions/commons/errors.ts';
 import { localResourceNames, RESOURCE_ENV } from '../functions/commons/resources.ts';
-import type { InferenceDependencies } from '../functions/inference/handler.ts';
+import { type CaptureRecord, TeeCaptureSink } from '../functions/inference/capture.ts';
+import { type InferenceDependencies, loadModel } from '../functions/inference/handler.ts';
+import { type ShadowReport, ShadowScorer } from '../functions/inference/shadow.ts';
 import { LocalDeployer } from './adapters/deployer.ts';
 import { LocalEventBus } from './adapters/event-bus.ts';
 import { LocalMetrics } from './adapters/metrics.ts';
@@ -76,6 +78,8 @@ export class LocalRuntime {
   readonly serving: LocalServing;
   /** Where the inference API listens, once started with a port. */
   url: string | undefined;
+  readonly #shadows = new Map<string, Promise<ShadowScorer | undefined>>();
+  readonly #shadowWork = new Set<Promise<void>>();
   readonly resources: ReturnType<typeof localResourceNames>;
   readonly timeScale: number;
   readonly #aws: EmbeddedAws | undefined;
@@ -116,6 +120,22 @@ export class LocalRuntime {
       onError: (error) =>
         process.emitWarning(`Capture flush failed, will retry: ${(error as Error).message}`),
     });
+    // Shadow scoring taps the capture stream, off the request path, as in AWS.
+    const capture = new TeeCaptureSink(this.capture, (records) => {
+      const byModel = new Map<string, CaptureRecord[]>();
+      for (const r of records) {
+        if (r.type !== 'prediction' || r.served_by !== 'primary') continue;
+        byModel.set(r.model, [...(byModel.get(r.model) ?? []), r]);
+      }
+      for (const [model, batch] of byModel) {
+        const work = new Promise<void>((resolve) => setImmediate(resolve))
+          .then(() => this.#shadowFor(model))
+          .then((shadow) => shadow?.process(batch))
+          .catch(() => {})
+          .finally(() => this.#shadowWork.delete(work));
+        this.#shadowWork.add(work);
+      }
+    });
     let dependencies: InferenceDependencies | undefined;
     this.serving = new LocalServing({
       config: init.config,
@@ -125,11 +145,44 @@ export class LocalRuntime {
         dependencies ??= {
           registry: createRegistry(init.env, this.eventBus),
           lineage: createLineageStore(init.env),
-          capture: this.capture,
+          capture,
         };
         return dependencies;
       },
     });
+  }
+
+  /** The `shadow`-alias scorer of a model, loaded once; none without the alias or a sample rate. */
+  #shadowFor(model: string): Promise<ShadowScorer | undefined> {
+    let shadow = this.#shadows.get(model);
+    if (!shadow) {
+      shadow = (async () => {
+        const rate = this.config.models[model]?.serving.shadowSampleRate ?? 0;
+        if (rate <= 0) return undefined;
+        const deps = {
+          registry: createRegistry(this.#env, this.eventBus),
+          lineage: createLineageStore(this.#env),
+        };
+        const version = (await deps.registry.aliases(model)).shadow;
+        if (version === undefined) return undefined;
+        const loaded = await loadModel(deps, model, version);
+        return new ShadowScorer(loaded.scorer, this.capture, { sampleRate: rate });
+      })().catch(() => undefined); // no shadow model: nothing to compare
+      this.#shadows.set(model, shadow);
+    }
+    return shadow;
+  }
+
+  /** How the shadow model compares with the primary on the traffic scored so far. */
+  async shadowReport(model: string): Promise<(ShadowReport & { version: string }) | undefined> {
+    await Promise.all([...this.#shadowWork]);
+    const shadow = await this.#shadows.get(model);
+    return shadow ? { ...shadow.report(), version: shadow.version } : undefined;
+  }
+
+  /** Forgets loaded shadow scorers, after the `shadow` alias moved. */
+  resetShadows(): void {
+    this.#shadows.clear();
   }
 
   /**
@@ -262,6 +315,7 @@ export class LocalRuntime {
     this.deployer.close();
     this.pipelines.abortAll();
     await this.serving.close();
+    await Promise.all([...this.#shadowWork]);
     await this.eventBus.drain();
     // Every captured record reaches S3 before the emulators close.
     await this.capture

@@ -82,3 +82,27 @@ export class MemoryCaptureSink implements CaptureSink {
   }
   async flush(): Promise<void> {}
 }
+
+/** Writes to `inner` and hands the same records to `tap` (shadow scoring, live views). */
+export class TeeCaptureSink implements CaptureSink {
+  readonly #inner: CaptureSink;
+  readonly #tap: (records: readonly CaptureRecord[]) => void;
+
+  constructor(inner: CaptureSink, tap: (records: readonly CaptureRecord[]) => void) {
+    this.#inner = inner;
+    this.#tap = tap;
+  }
+
+  write(records: readonly CaptureRecord[]): void {
+    this.#inner.write(records);
+    try {
+      this.#tap(records);
+    } catch {
+      /* a tap never fails a write */
+    }
+  }
+
+  flush(): Promise<void> {
+    return this.#inner.flush();
+  }
+}

@@ -39,7 +39,9 @@ function instances(from: number, to: number) {
 }
 
 beforeAll(async () => {
-  const config = parseConfig(JSON.parse(readFileSync('keel.config.json', 'utf8')));
+  const raw = JSON.parse(readFileSync('keel.config.json', 'utf8'));
+  raw.models.credit.serving.shadowSampleRate = 1; // the shadow scores all traffic here
+  const config = parseConfig(raw);
   runtime = await LocalRuntime.start({ config, ephemeral: true, timeScale: 0.01, port: 0 });
   const registry = createRegistry();
   const lineage = createLineageStore();
@@ -70,6 +72,12 @@ beforeAll(async () => {
     'production',
     { to: 2, expected: null },
     { actor: 'test', reason: 'go live' },
+  );
+  await registry.moveAlias(
+    'credit',
+    'shadow',
+    { to: 1, expected: null },
+    { actor: 'test', reason: 'try the LR' },
   );
   expect(await runtime.syncServing()).toEqual(['credit']);
 }, 60_000);
@@ -151,6 +159,40 @@ describe('local serving over HTTP', () => {
       model_version: '2',
       served_by: 'primary',
     });
+  });
+
+  it('scores captured traffic with the shadow model under the same prediction ids, off the request path', async () => {
+    // Act
+    const response = await post('/v1/models/credit:predict', { instances: instances(10, 60) });
+    const report = await runtime.shadowReport('credit');
+    await runtime.capture.flush();
+
+    // Assess
+    expect(response.body.served_by).toBe('primary');
+    expect(report?.version).toBe('1');
+    expect(report?.scored).toBeGreaterThanOrEqual(50);
+    expect(report?.labelAgreement).toBeGreaterThan(0.5);
+    expect(report?.meanAbsoluteDifference).toBeGreaterThan(0);
+    expect(typeof report?.psi).toBe('number');
+    const bucket = runtime.resources.captureBucket;
+    const listed = await s3Client().send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: 'capture/prediction/' }),
+    );
+    const records = [];
+    for (const object of listed.Contents ?? []) {
+      const body = await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: object.Key as string }));
+      const text = (await body.Body?.transformToString()) ?? '';
+      records.push(
+        ...text
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l)),
+      );
+    }
+    const id = response.body.predictions[0].prediction_id as string;
+    const pair = records.filter((r) => r.prediction_id === id);
+    expect(pair.map((r) => r.served_by).sort()).toEqual(['primary', 'shadow']);
+    expect(pair.find((r) => r.served_by === 'shadow')).toMatchObject({ model_version: '1', shadow_of: '2' });
   });
 
   it('rejects bad requests with 4xx over HTTP, and a body over 6 MB with 413', async () => {
