@@ -141,6 +141,8 @@ export class LocalRuntime {
       config: init.config,
       lambda: this.lambda,
       deployer: this.deployer,
+      metrics: this.metrics,
+      timeScale: init.timeScale,
       dependencies: () => {
         dependencies ??= {
           registry: createRegistry(init.env, this.eventBus),

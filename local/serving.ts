@@ -16,6 +16,7 @@ import { INFERENCE_ENV } from '../functions/inference/env.ts';
 import { type InferenceDependencies, makeInferenceHandler } from '../functions/inference/handler.ts';
 import { MAX_BODY_BYTES } from '../functions/inference/routes.ts';
 import type { LocalDeployer } from './adapters/deployer.ts';
+import type { LocalMetrics } from './adapters/metrics.ts';
 import type { LocalLambdaRuntime } from './lambda-runtime.ts';
 
 export { inferenceFunctionName, LIVE_ALIAS };
@@ -25,6 +26,13 @@ export interface LocalServingOptions {
   readonly lambda: LocalLambdaRuntime;
   readonly deployer: LocalDeployer;
   readonly dependencies: () => InferenceDependencies;
+  /**
+   * Where per-version request metrics go (errors, duration, fallback answers), and whose alarms
+   * roll a local rollout back, as CloudWatch does for CodeDeploy. @default no metrics, no alarms
+   */
+  readonly metrics?: LocalMetrics;
+  /** Multiplies alarm periods, as it does rollout intervals. @default 1 */
+  readonly timeScale?: number;
   /** @default Math.random, for the alias weights */
   readonly random?: () => number;
 }
@@ -102,7 +110,45 @@ export class LocalServing {
       alias: LIVE_ALIAS,
       targetVersion: version,
       shift: shift ?? { type: 'all-at-once' },
+      alarms: this.rollbackAlarms(model, version),
       description: `${model}@${modelVersion}`,
+    });
+  }
+
+  /**
+   * Rollback alarms of one function version, mirroring the deployed stack's: error rate, p99
+   * latency and the share of answers not from the primary model, over one (scaled) minute.
+   */
+  rollbackAlarms(model: string, functionVersion: string): string[] {
+    const metrics = this.#options.metrics;
+    const modelConfig = this.#options.config.models[model];
+    if (!metrics || !modelConfig) return [];
+    const fn = inferenceFunctionName(this.#options.config.project, model);
+    const dimensions = { function: fn, version: functionVersion };
+    const periodMs = Math.max(1000, 60_000 * (this.#options.timeScale ?? 1));
+    const alarms = [
+      { suffix: 'error-rate', metric: 'Errors', statistic: 'Average' as const, threshold: 0.01 },
+      {
+        suffix: 'latency-p99',
+        metric: 'Duration',
+        statistic: 'p99' as const,
+        threshold: Math.max(1000, modelConfig.serving.timeoutMs * 5),
+      },
+      { suffix: 'fallback-rate', metric: 'Fallback', statistic: 'Average' as const, threshold: 0.05 },
+    ];
+    return alarms.map(({ suffix, metric, statistic, threshold }) => {
+      const name = `${fn}-v${functionVersion}-${suffix}`;
+      metrics.defineAlarm({
+        name,
+        namespace: 'Keel/Local',
+        metric,
+        dimensions,
+        statistic,
+        periodMs,
+        threshold,
+        comparison: '>',
+      });
+      return name;
     });
   }
 
@@ -140,6 +186,26 @@ export class LocalServing {
     return name;
   }
 
+  /** Per-version request metrics, for the rollback alarms. */
+  #record(model: string, registered: string, result: APIGatewayProxyStructuredResultV2, ms: number): void {
+    const metrics = this.#options.metrics;
+    if (!metrics) return;
+    const fn = inferenceFunctionName(this.#options.config.project, model);
+    const version = registered.slice(`${fn}-v`.length);
+    const dimensions = { function: fn, version };
+    const status = result.statusCode ?? 200;
+    const data = [
+      { name: 'Errors', value: status >= 500 ? 1 : 0, unit: 'None' as const, dimensions },
+      { name: 'Duration', value: ms, unit: 'Milliseconds' as const, dimensions },
+    ];
+    if (status === 200) {
+      const servedBy = /"served_by":"(\w+)"/.exec(String(result.body ?? ''))?.[1];
+      if (servedBy)
+        data.push({ name: 'Fallback', value: servedBy === 'primary' ? 0 : 1, unit: 'None', dimensions });
+    }
+    metrics.publish('Keel/Local', data).catch(() => {});
+  }
+
   /** Routes one event to the function of the model it names (feedback: any deployed model). */
   async handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
     const path = event.rawPath;
@@ -150,7 +216,10 @@ export class LocalServing {
     for (const [k, model] of candidates.entries()) {
       try {
         const fn = await this.#target(model);
-        return await this.#options.lambda.invoke<APIGatewayProxyStructuredResultV2>(fn, event);
+        const started = performance.now();
+        const result = await this.#options.lambda.invoke<APIGatewayProxyStructuredResultV2>(fn, event);
+        this.#record(model, fn, result, performance.now() - started);
+        return result;
       } catch (error) {
         if (!(error instanceof NotFoundError) || k === candidates.length - 1) {
           const status = error instanceof NotFoundError ? 404 : 503;

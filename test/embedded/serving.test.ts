@@ -238,4 +238,49 @@ describe('local serving over HTTP', () => {
     expect(state.status).toBe('Succeeded');
     expect(after).toBe('1');
   }, 30_000);
+
+  it('rolls a canary back when its fallback-rate alarm fires, computed from local metrics', async () => {
+    // Prepare: version 3's artifact is not a model, so the fallback answers for it.
+    const registry = createRegistry();
+    const garbage = await createLineageStore().putBytes(
+      'models',
+      new TextEncoder().encode('not an onnx model'),
+    );
+    const metadata = sampleMetadata(3, {
+      artifact: { sha256: garbage.sha256, uri: garbage.uri, sizeBytes: garbage.sizeBytes },
+      inputSchema: reference.pipeline.inputs.map((i) => ({
+        name: i.name,
+        type: i.type === 'numeric' ? 'number' : 'string',
+        nullable: true,
+        pii: false,
+      })),
+    });
+    const { version } = await registry.registerVersion('credit', metadata, { actor: 'test' });
+    await registry.approve('credit', version, { actor: 'test', reason: 'looks fine on paper' });
+    const before = (await post('/v1/models/credit:predict', { instances: instances(0, 1) })).body
+      .model_version;
+
+    // Act: 50 % canary for 5 minutes × 0.01 = 3 s; the alarm is checked on every tick.
+    const { deploymentId } = await runtime.serving.deploy('credit', version, {
+      type: 'canary',
+      percentage: 50,
+      intervalMinutes: 5,
+    });
+    const answers: { version: string; servedBy: string }[] = [];
+    let state = await runtime.deployer.getDeployment(deploymentId);
+    for (let k = 0; k < 200 && state.status === 'InProgress'; k++) {
+      const r = await post('/v1/models/credit:predict', { instances: instances(0, 1) });
+      answers.push({ version: r.body.model_version, servedBy: r.body.served_by });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      state = await runtime.deployer.getDeployment(deploymentId);
+    }
+    const after = (await post('/v1/models/credit:predict', { instances: instances(0, 1) })).body;
+
+    // Assess: callers were answered throughout; the rollout failed on the alarm and traffic is back.
+    expect(answers.every((a) => a.servedBy === 'primary' || a.servedBy === 'fallback')).toBe(true);
+    expect(answers.some((a) => a.servedBy === 'fallback')).toBe(true);
+    expect(state.status).toBe('Failed');
+    expect(state.reason).toMatch(/fallback-rate/);
+    expect(after).toMatchObject({ model_version: before, served_by: 'primary' });
+  }, 30_000);
 });
