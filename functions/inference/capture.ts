@@ -6,6 +6,9 @@
  */
 import { createHmac } from 'node:crypto';
 
+/** Field that marks a log line as a capture record, for the subscription filter. */
+export const CAPTURE_MARKER = 'keel_capture';
+
 export interface PredictionRecord {
   readonly type: 'prediction';
   readonly prediction_id: string;

@@ -5,8 +5,10 @@
  * and the scorer keeps the comparison: label agreement, mean absolute difference of the
  * probabilities, and the PSI between the two score distributions.
  */
+import { gunzipSync } from 'node:zlib';
+import type { CloudWatchLogsDecodedData } from 'aws-lambda';
 import { bucketCounts, psi, quantileEdges } from '../core/drift/statistics.ts';
-import type { CaptureRecord, CaptureSink, PredictionRecord } from './capture.ts';
+import { CAPTURE_MARKER, type CaptureRecord, type CaptureSink, type PredictionRecord } from './capture.ts';
 import type { Scorer } from './service.ts';
 
 export interface ShadowOptions {
@@ -118,4 +120,21 @@ export class ShadowScorer {
       psi: psi(bucketCounts(this.#primary, edges), bucketCounts(this.#shadow, edges)),
     };
   }
+}
+
+/** The capture records in a CloudWatch Logs subscription payload (`awslogs.data`). */
+export function captureRecordsFromLogs(data: string): CaptureRecord[] {
+  const decoded = JSON.parse(
+    gunzipSync(Buffer.from(data, 'base64')).toString('utf8'),
+  ) as CloudWatchLogsDecodedData;
+  const records: CaptureRecord[] = [];
+  for (const event of decoded.logEvents ?? []) {
+    try {
+      const { [CAPTURE_MARKER]: marker, ...record } = JSON.parse(event.message) as Record<string, unknown>;
+      if (marker === 1) records.push(record as unknown as CaptureRecord);
+    } catch {
+      /* not a capture line */
+    }
+  }
+  return records;
 }

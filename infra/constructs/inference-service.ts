@@ -7,11 +7,14 @@ import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as logsDestinations from 'aws-cdk-lib/aws-logs-destinations';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { trafficShiftOf } from '../../functions/commons/config/load.ts';
 import type { ModelConfig } from '../../functions/commons/config/schema.ts';
 import { codeDeployConfigName } from '../../functions/commons/helpers/deployment-config.ts';
+import { CAPTURE_MARKER } from '../../functions/inference/capture.ts';
 import { INFERENCE_ENV } from '../../functions/inference/env.ts';
 import type { KeelCaptureStream } from './capture.ts';
 import { KeelFunction } from './keel-function.ts';
@@ -93,6 +96,29 @@ export class KeelInferenceService extends Construct {
     }).bindServingRead(props.storage);
     this.alias = new lambda.Alias(this, 'Live', { aliasName: 'live', version: this.function.currentVersion });
     props.capture?.subscribe(this, 'Capture', this.function.logGroup);
+
+    // Shadow testing from the capture stream: never on the request path (see shadow-lambda.ts).
+    if (serving.shadowSampleRate > 0) {
+      const shadow = new KeelFunction(this, 'Shadow', {
+        entry: 'functions/inference/shadow-lambda.ts',
+        description: `Keel: shadow scoring of ${props.modelName} traffic`,
+        memorySize: 1769,
+        timeout: Duration.minutes(1),
+        layers: [props.onnxRuntimeLayer],
+        externalModules: ['onnxruntime-node'],
+        serviceName: `${props.modelName}-shadow`,
+        environment: {
+          [INFERENCE_ENV.modelName]: props.modelName,
+          KEEL_SHADOW_SAMPLE_RATE: String(serving.shadowSampleRate),
+        },
+      }).bindServingRead(props.storage);
+      new logs.SubscriptionFilter(this, 'ShadowFeed', {
+        logGroup: this.function.logGroup,
+        destination: new logsDestinations.LambdaDestination(shadow),
+        filterPattern: logs.FilterPattern.literal(`{ $.${CAPTURE_MARKER} = 1 }`),
+      });
+      props.capture?.subscribe(this, 'ShadowCapture', shadow.logGroup);
+    }
 
     const integration = new integrations.HttpLambdaIntegration(`${id}Integration`, this.alias);
     const authorizer = props.authorizer ?? new authorizers.HttpIamAuthorizer();

@@ -177,6 +177,35 @@ describe('KeelServingStack', () => {
   });
 });
 
+describe('shadow scoring', () => {
+  it('feeds the capture lines to a shadow function when the model samples traffic for it', async () => {
+    // Prepare
+    const app = new App();
+    const config = await loadConfig('keel.config.json');
+    const credit = config.models.credit;
+    if (!credit) throw new Error('the shipped config declares credit');
+    const models = { credit: { ...credit, serving: { ...credit.serving, shadowSampleRate: 0.2 } } };
+    const data = new KeelDataStack(app, 'data', { config });
+    const stack = new KeelServingStack(app, 'serving', {
+      config: { ...config, models },
+      storage: data.storage,
+    });
+
+    // Act
+    const template = Template.fromStack(stack);
+
+    // Assess
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('shadow scoring'),
+      Environment: { Variables: Match.objectLike({ KEEL_SHADOW_SAMPLE_RATE: '0.2' }) },
+    });
+    template.hasResourceProperties('AWS::Logs::SubscriptionFilter', {
+      FilterPattern: '{ $.keel_capture = 1 }',
+      DestinationArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('Shadow'), 'Arn'] },
+    });
+  });
+});
+
 describe('capture delivery', () => {
   it('routes marked log lines through Firehose into the capture bucket, partitioned like the local runtime', async () => {
     // Prepare

@@ -6,10 +6,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { type CaptureRecord, type CaptureSink, capturePrefix } from '../../../inference/capture.ts';
+import {
+  CAPTURE_MARKER,
+  type CaptureRecord,
+  type CaptureSink,
+  capturePrefix,
+} from '../../../inference/capture.ts';
 
-/** Field that marks a log line as a capture record, for the subscription filter. */
-export const CAPTURE_MARKER = 'keel_capture';
+export { CAPTURE_MARKER };
 
 export class LogCaptureSink implements CaptureSink {
   readonly #write: (line: string) => void;
