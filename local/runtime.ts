@@ -122,6 +122,7 @@ export class LocalRuntime {
     });
     // Shadow scoring taps the capture stream, off the request path, as in AWS.
     const capture = new TeeCaptureSink(this.capture, (records) => {
+      this.serving.observeCapture(records);
       const byModel = new Map<string, CaptureRecord[]>();
       for (const r of records) {
         if (r.type !== 'prediction' || r.served_by !== 'primary') continue;

@@ -11,6 +11,8 @@ import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { KeelConfig } from '../functions/commons/config/schema.ts';
 import { NotFoundError } from '../functions/commons/errors.ts';
+import { VersionShiftMonitor } from '../functions/inference/canary.ts';
+import type { CaptureRecord } from '../functions/inference/capture.ts';
 import { inferenceFunctionName, LIVE_ALIAS } from '../functions/inference/deploy.ts';
 import { INFERENCE_ENV } from '../functions/inference/env.ts';
 import { type InferenceDependencies, makeInferenceHandler } from '../functions/inference/handler.ts';
@@ -81,6 +83,7 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
 
 export class LocalServing {
   readonly #options: LocalServingOptions;
+  readonly #shift = new VersionShiftMonitor();
   readonly #registered = new Set<string>();
   #server: Server | undefined;
 
@@ -136,7 +139,7 @@ export class LocalServing {
       },
       { suffix: 'fallback-rate', metric: 'Fallback', statistic: 'Average' as const, threshold: 0.05 },
     ];
-    return alarms.map(({ suffix, metric, statistic, threshold }) => {
+    const names = alarms.map(({ suffix, metric, statistic, threshold }) => {
       const name = `${fn}-v${functionVersion}-${suffix}`;
       metrics.defineAlarm({
         name,
@@ -150,6 +153,23 @@ export class LocalServing {
       });
       return name;
     });
+    const published = this.#options.deployer.versions(fn).find((v) => v.version === functionVersion);
+    if (published) {
+      const { modelVersion } = JSON.parse(published.description) as { modelVersion: number };
+      const name = `${fn}-v${functionVersion}-prediction-shift`;
+      metrics.defineAlarm({
+        name,
+        namespace: 'Keel/Local',
+        metric: 'PredictionShiftPsi',
+        dimensions: { model, version: String(modelVersion) },
+        statistic: 'Maximum',
+        periodMs,
+        threshold: 0.25,
+        comparison: '>',
+      });
+      names.push(name);
+    }
+    return names;
   }
 
   /** The local function answering for `model` now, registered on first use. */
@@ -184,6 +204,20 @@ export class LocalServing {
       this.#registered.add(name);
     }
     return name;
+  }
+
+  /** Feeds captured predictions to the canary/baseline comparison, published for the shift alarms. */
+  observeCapture(records: readonly CaptureRecord[]): void {
+    const metrics = this.#options.metrics;
+    if (!metrics) return;
+    this.#shift.observe(records);
+    const data = this.#shift.shifts().map((s) => ({
+      name: 'PredictionShiftPsi',
+      value: s.psi,
+      unit: 'None' as const,
+      dimensions: { model: s.model, version: s.version },
+    }));
+    if (data.length > 0) metrics.publish('Keel/Local', data).catch(() => {});
   }
 
   /** Per-version request metrics, for the rollback alarms. */

@@ -1,10 +1,14 @@
 /**
- * The shadow scorer in AWS: subscribed to an inference function's log group, it receives the
- * capture lines (CloudWatch Logs subscription events), and the `shadow`-alias model scores a
- * sample of them, after the callers were answered. Shadow records are printed as capture lines
- * too (this function's log group feeds the capture stream), and the comparison is published as
- * metrics. The shadow model is resolved at cold start: a moved alias takes effect in new
- * execution environments.
+ * The capture-stream monitor in AWS, subscribed to an inference function's log group (capture
+ * lines arrive as CloudWatch Logs subscription events, after the callers were answered):
+ * - compares the prediction distributions of the versions serving side by side (a canary and
+ *   its baseline) and publishes `PredictionShiftPsi` per version, which the rollout's
+ *   prediction-shift alarm watches;
+ * - when the model samples traffic for a shadow, scores that sample with the `shadow`-alias
+ *   model, prints the shadow records as capture lines (this function's log group feeds the
+ *   capture stream too) and publishes the comparison.
+ * State (the score windows) lives in the execution environment; the shadow model is resolved
+ * at cold start, so a moved alias takes effect in new environments.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { CloudWatchLogsEvent } from 'aws-lambda';
@@ -13,6 +17,7 @@ import { createLineageStore, createRegistry } from '../commons/composition.ts';
 import { requireEnv } from '../commons/helpers/env.ts';
 import { keelHandler } from '../commons/middleware.ts';
 import { logger, metrics } from '../commons/powertools.ts';
+import { VersionShiftMonitor } from './canary.ts';
 import { INFERENCE_ENV } from './env.ts';
 import { loadModel } from './handler.ts';
 import { captureRecordsFromLogs, ShadowScorer } from './shadow.ts';
@@ -21,8 +26,10 @@ const model = requireEnv(INFERENCE_ENV.modelName);
 const sampleRate = Number(requireEnv('KEEL_SHADOW_SAMPLE_RATE'));
 const dependencies = { registry: createRegistry(), lineage: createLineageStore() };
 let shadow: Promise<ShadowScorer | undefined> | undefined;
+const versions = new VersionShiftMonitor();
 
 async function loadShadow(): Promise<ShadowScorer | undefined> {
+  if (!(sampleRate > 0)) return undefined;
   const version = (await dependencies.registry.aliases(model)).shadow;
   if (version === undefined) return undefined;
   const loaded = await loadModel(dependencies, model, version);
@@ -30,13 +37,21 @@ async function loadShadow(): Promise<ShadowScorer | undefined> {
 }
 
 export const handler = keelHandler(async (event: CloudWatchLogsEvent) => {
+  const records = captureRecordsFromLogs(event.awslogs.data);
+  versions.observe(records);
+  for (const s of versions.shifts()) {
+    // One metric per version, with its own dimensions (the alarm of that version's rollout).
+    const single = metrics.singleMetric();
+    single.addDimensions({ model: s.model, version: s.version });
+    single.addMetric('PredictionShiftPsi', MetricUnit.NoUnit, s.psi);
+  }
   shadow ??= loadShadow();
   const scorer = await shadow;
   if (!scorer) {
-    logger.info('No shadow model; nothing to score', { model });
+    logger.debug('No shadow model; nothing to score', { model });
     return;
   }
-  await scorer.process(captureRecordsFromLogs(event.awslogs.data));
+  await scorer.process(records);
   const report = scorer.report();
   metrics.addDimensions({ model, shadowVersion: scorer.version });
   metrics.addMetric('ShadowScored', MetricUnit.Count, report.scored);

@@ -97,16 +97,17 @@ export class KeelInferenceService extends Construct {
     this.alias = new lambda.Alias(this, 'Live', { aliasName: 'live', version: this.function.currentVersion });
     props.capture?.subscribe(this, 'Capture', this.function.logGroup);
 
-    // Shadow testing from the capture stream: never on the request path (see shadow-lambda.ts).
-    if (serving.shadowSampleRate > 0) {
+    // The capture-stream monitor: canary/baseline prediction shift, and shadow scoring when the
+    // model samples traffic for a shadow; never on the request path (see shadow-lambda.ts).
+    {
       const shadow = new KeelFunction(this, 'Shadow', {
         entry: 'functions/inference/shadow-lambda.ts',
-        description: `Keel: shadow scoring of ${props.modelName} traffic`,
+        description: `Keel: capture monitor of ${props.modelName} (version shift, shadow scoring)`,
         memorySize: 1769,
         timeout: Duration.minutes(1),
         layers: [props.onnxRuntimeLayer],
         externalModules: ['onnxruntime-node'],
-        serviceName: `${props.modelName}-shadow`,
+        serviceName: `${props.modelName}-monitor`,
         environment: {
           [INFERENCE_ENV.modelName]: props.modelName,
           KEEL_SHADOW_SAMPLE_RATE: String(serving.shadowSampleRate),
@@ -200,7 +201,8 @@ export class KeelInferenceService extends Construct {
         new cloudwatch.Metric({
           namespace: 'Keel',
           metricName: 'PredictionShiftPsi',
-          dimensionsMap: { model: m, version: String(props.modelVersion) },
+          // As the capture monitor publishes it (Powertools adds its service dimension).
+          dimensionsMap: { service: `${m}-monitor`, model: m, version: String(props.modelVersion) },
           statistic: 'Maximum',
           period: Duration.minutes(1),
         }),

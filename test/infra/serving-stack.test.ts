@@ -196,7 +196,7 @@ describe('shadow scoring', () => {
 
     // Assess
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Description: Match.stringLikeRegexp('shadow scoring'),
+      Description: Match.stringLikeRegexp('capture monitor'),
       Environment: { Variables: Match.objectLike({ KEEL_SHADOW_SAMPLE_RATE: '0.2' }) },
     });
     template.hasResourceProperties('AWS::Logs::SubscriptionFilter', {
