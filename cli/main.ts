@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { DEFAULT_CONFIG_FILE } from '../functions/commons/config/load.ts';
+import { registerDeploy } from './commands/deploy.ts';
 import { registerLineage } from './commands/lineage.ts';
 import { registerModel } from './commands/model.ts';
 import { registerRegistry } from './commands/registry.ts';
@@ -20,6 +21,7 @@ export function buildProgram(io: Io = processIo): Command {
   registerModel(program, io);
   registerRegistry(program, io);
   registerLineage(program, io);
+  registerDeploy(program, io);
   return program;
 }
 

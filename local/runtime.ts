@@ -8,6 +8,8 @@
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { z } from 'zod';
 import { S3CaptureSink } from '../functions/commons/adapters/aws/capture.ts';
 import { resetClients, s3Client } from '../functions/commons/clients.ts';
 import {
@@ -17,9 +19,17 @@ import {
   resetPorts,
 } from '../functions/commons/composition.ts';
 import type { KeelConfig } from '../functions/commons/config/schema.ts';
-import { KeelError } from '../functions/commons/errors.ts';
+import { KeelError, NotFoundError } from '../functions/commons/errors.ts';
+import { toHttpError } from '../functions/commons/middleware.ts';
 import { localResourceNames, RESOURCE_ENV } from '../functions/commons/resources.ts';
 import { type CaptureRecord, TeeCaptureSink } from '../functions/inference/capture.ts';
+import {
+  type DeployDependencies,
+  type DeployRequest,
+  type StartedDeployment,
+  settleDeployment,
+  startDeployment,
+} from '../functions/inference/deploy.ts';
 import { type InferenceDependencies, loadModel } from '../functions/inference/handler.ts';
 import { type ShadowReport, ShadowScorer } from '../functions/inference/shadow.ts';
 import { LocalDeployer } from './adapters/deployer.ts';
@@ -61,6 +71,21 @@ export interface RuntimeDescription {
   /** Models with a live version, and which. */
   readonly serving: Readonly<Record<string, string>>;
 }
+
+const deployBodySchema = z.strictObject({
+  model: z.string().min(1),
+  version: z.number().int().positive(),
+  shift: z.union([
+    z.object({ type: z.literal('all-at-once') }),
+    z.object({
+      type: z.enum(['canary', 'linear']),
+      percentage: z.number().gt(0).lt(100),
+      intervalMinutes: z.number().int().positive(),
+    }),
+  ]),
+  actor: z.string().min(1),
+  reason: z.string().min(1),
+});
 
 /** Another process already uses the state directory. */
 export class StateDirLockedError extends KeelError {}
@@ -144,6 +169,7 @@ export class LocalRuntime {
       deployer: this.deployer,
       metrics: this.metrics,
       timeScale: init.timeScale,
+      admin: (event) => this.#admin(event),
       dependencies: () => {
         dependencies ??= {
           registry: createRegistry(init.env, this.eventBus),
@@ -181,6 +207,56 @@ export class LocalRuntime {
     await Promise.all([...this.#shadowWork]);
     const shadow = await this.#shadows.get(model);
     return shadow ? { ...shadow.report(), version: shadow.version } : undefined;
+  }
+
+  /**
+   * Rolls a registered, approved model version out through the deploy API, with the local
+   * rollback alarms, and settles it in the background (production moves only on success).
+   */
+  async deployModel(request: Omit<DeployRequest, 'alarms'>): Promise<StartedDeployment> {
+    const deps: DeployDependencies = {
+      registry: createRegistry(this.#env, this.eventBus),
+      deployer: this.deployer,
+      functionName: (model) => inferenceFunctionName(this.config.project, model),
+    };
+    const started = await startDeployment(deps, {
+      ...request,
+      alarms: (functionVersion) => this.serving.rollbackAlarms(request.model, functionVersion),
+    });
+    const settle = async (): Promise<void> => {
+      const state = await settleDeployment(deps, { ...request, deploymentId: started.deploymentId });
+      if (state.status === 'InProgress' && !this.#stopped) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        return settle();
+      }
+    };
+    const work = settle()
+      .catch((error: Error) =>
+        process.emitWarning(`Settling ${started.deploymentId} failed: ${error.message}`),
+      )
+      .finally(() => this.#shadowWork.delete(work));
+    this.#shadowWork.add(work);
+    return started;
+  }
+
+  /** The local control API: `POST /_keel/deploy`, `GET /_keel/deployments/{id}`. */
+  async #admin(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+    const method = event.requestContext.http.method;
+    try {
+      if (method === 'POST' && event.rawPath === '/_keel/deploy') {
+        const request = deployBodySchema.parse(JSON.parse(event.body ?? '{}'));
+        const started = await this.deployModel(request);
+        return { statusCode: 202, body: JSON.stringify(started) };
+      }
+      const m = /^\/_keel\/deployments\/([^/]+)$/.exec(event.rawPath);
+      if (method === 'GET' && m) {
+        return { statusCode: 200, body: JSON.stringify(await this.deployer.getDeployment(m[1] as string)) };
+      }
+      throw new NotFoundError(`no control route ${method} ${event.rawPath}`);
+    } catch (error) {
+      const { statusCode, body } = toHttpError(error);
+      return { statusCode, body: JSON.stringify(body) };
+    }
   }
 
   /** Forgets loaded shadow scorers, after the `shadow` alias moved. */
@@ -274,6 +350,7 @@ export class LocalRuntime {
       // Lets other processes (the CLI) reach this runtime's emulators while it holds the state.
       const connection: RuntimeConnection = {
         pid: process.pid,
+        ...(runtime.url ? { url: runtime.url } : {}),
         env: Object.fromEntries(Object.keys(savedEnv).map((key) => [key, env[key] as string])),
       };
       await writeFile(join(stateDir, RUNTIME_FILE), JSON.stringify(connection, null, 2));
@@ -336,6 +413,8 @@ export class LocalRuntime {
 /** Written to the state directory while a runtime runs: how to reach it from another process. */
 export interface RuntimeConnection {
   readonly pid: number;
+  /** The inference API and control API, when served. */
+  readonly url?: string;
   /** Endpoint, credential and resource variables pointing at the runtime's emulators. */
   readonly env: Readonly<Record<string, string>>;
 }

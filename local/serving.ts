@@ -35,6 +35,8 @@ export interface LocalServingOptions {
   readonly metrics?: LocalMetrics;
   /** Multiplies alarm periods, as it does rollout intervals. @default 1 */
   readonly timeScale?: number;
+  /** Handles `/_keel/...` (the local control API `keel deploy` uses). @default 404 for them */
+  readonly admin?: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
   /** @default Math.random, for the alias weights */
   readonly random?: () => number;
 }
@@ -244,6 +246,11 @@ export class LocalServing {
   async handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
     const path = event.rawPath;
     if (path === '/v2/health/live') return { statusCode: 200, body: JSON.stringify({ live: true }) };
+    if (path.startsWith('/_keel/')) {
+      return this.#options.admin
+        ? this.#options.admin(event)
+        : { statusCode: 404, body: JSON.stringify({ error: 'NotFoundError', message: 'no control API' }) };
+    }
     const named = /^\/v[12]\/models\/([^/:]+)/.exec(path)?.[1];
     const models = Object.keys(this.#options.config.models);
     const candidates = named ? [decodeURIComponentSafe(named)] : models;

@@ -27,8 +27,11 @@ export interface DeployRequest {
   readonly model: string;
   readonly version: number;
   readonly shift: TrafficShift;
-  /** Alarms that roll the rollout back. @default those of the deployment group (AWS) */
-  readonly alarms?: readonly string[];
+  /**
+   * Alarms that roll the rollout back, or a function of the published function version that
+   * names them. @default those of the deployment group (AWS)
+   */
+  readonly alarms?: readonly string[] | ((functionVersion: string) => readonly string[]);
   readonly actor: string;
   readonly reason: string;
 }
@@ -61,7 +64,9 @@ export async function startDeployment(
     alias: LIVE_ALIAS,
     targetVersion: functionVersion,
     shift: request.shift,
-    ...(request.alarms ? { alarms: request.alarms } : {}),
+    ...(request.alarms
+      ? { alarms: typeof request.alarms === 'function' ? request.alarms(functionVersion) : request.alarms }
+      : {}),
     description: `${request.model}@${request.version}: ${request.reason}`,
   });
   await deps.registry.recordDeployment(

@@ -7,7 +7,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.ts';
+import { openTarget } from '../../cli/target.ts';
 import { isListening } from '../support/net.ts';
+import { referenceModels } from '../support/onnx-reference.ts';
+import { sampleMetadata } from '../support/registry-fixtures.ts';
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -71,6 +74,74 @@ describe('keel up', () => {
     expect(await isListening(first.aws.dynamodb)).toBe(false);
     expect(await isListening(first.aws.s3)).toBe(false);
     expect(await isListening(first.url)).toBe(false);
+  });
+
+  it('keel deploy rolls a registered version out on the running runtime, which then serves it', async () => {
+    // Prepare: a project brought up in another process, and a model version registered in it.
+    const dir = await mkdtemp(join(tmpdir(), 'keel-up-deploy-'));
+    dirs.push(dir);
+    const config = JSON.parse(await readFile('keel.config.json', 'utf8'));
+    config.local.stateDir = join(dir, 'state');
+    const configFile = join(dir, 'keel.config.json');
+    await writeFile(configFile, JSON.stringify(config));
+    const child = keel(['--config', configFile, 'up', '--json', '--port', '0']);
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
+    const up = JSON.parse((await lines.next()).value as string);
+    const [lr] = referenceModels().models;
+    const target = await openTarget(configFile);
+    try {
+      const artifact = await target.lineage.putBytes('models', lr?.bytes as Uint8Array);
+      const inputs = referenceModels().pipeline.inputs;
+      await target.registry.registerVersion(
+        'credit',
+        sampleMetadata(1, {
+          artifact: { sha256: artifact.sha256, uri: artifact.uri, sizeBytes: artifact.sizeBytes },
+          inputSchema: inputs.map((i) => ({
+            name: i.name,
+            type: i.type === 'numeric' ? 'number' : 'string',
+            nullable: true,
+            pii: false,
+          })),
+        }),
+        { actor: 'test' },
+      );
+      await target.registry.approve('credit', 1, { actor: 'test', reason: 'ok' });
+    } finally {
+      await target.close();
+    }
+
+    // Act
+    let out = '';
+    const code = await main(
+      [
+        'node',
+        'keel',
+        '--config',
+        configFile,
+        'deploy',
+        'credit@1',
+        '--shift',
+        'all-at-once',
+        '--wait',
+        '--json',
+      ],
+      { out: (t) => (out += t), err: (t) => (out += `ERR ${t}`) },
+    );
+    const instance = Object.fromEntries(
+      referenceModels().pipeline.inputs.map((i) => [i.name, i.type === 'numeric' ? 1000 : 'north']),
+    );
+    const served = await fetch(`${up.url}/v1/models/credit:predict`, {
+      method: 'POST',
+      body: JSON.stringify({ instances: [instance] }),
+    });
+    const body = (await served.json()) as { model_version: string };
+    child.kill('SIGINT');
+    await once(child, 'exit');
+
+    // Assess
+    expect(code, out).toBe(0);
+    expect(JSON.parse(out)).toMatchObject({ model: 'credit', version: 1, status: 'Succeeded' });
+    expect(body.model_version).toBe('1');
   });
 
   it('lets other keel commands work on the running runtime’s state', async () => {
