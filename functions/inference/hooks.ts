@@ -62,14 +62,25 @@ export function checkGoldenResponse(
 }
 
 /** The Lambda AppSpec of a deployment: which function version is being rolled out. */
-export function targetOf(appSpec: string): { functionName: string; targetVersion: string } {
+export function targetOf(appSpec: string): {
+  functionName: string;
+  targetVersion: string;
+  currentVersion?: string;
+} {
   const spec = JSON.parse(appSpec) as {
-    Resources?: Record<string, { Properties?: { Name?: string; TargetVersion?: string } }>[];
+    Resources?: Record<
+      string,
+      { Properties?: { Name?: string; TargetVersion?: string; CurrentVersion?: string } }
+    >[];
   };
   const properties = Object.values(spec.Resources?.[0] ?? {})[0]?.Properties;
   if (!properties?.Name || !properties.TargetVersion)
     throw new Error('the deployment has no Lambda AppSpec target');
-  return { functionName: properties.Name, targetVersion: properties.TargetVersion };
+  return {
+    functionName: properties.Name,
+    targetVersion: properties.TargetVersion,
+    ...(properties.CurrentVersion ? { currentVersion: properties.CurrentVersion } : {}),
+  };
 }
 
 export interface HookDependencies {
@@ -115,12 +126,83 @@ export async function preTraffic(
 ): Promise<SmokeResult> {
   let result: SmokeResult;
   try {
-    const { functionName, targetVersion } = targetOf(await deps.platform.appSpec(event.DeploymentId));
+    const { functionName, targetVersion } = targetOf(
+      (await deps.platform.deployment(event.DeploymentId)).appSpec,
+    );
     result = await smokeTest(deps, functionName, targetVersion);
   } catch (error) {
     result = { passed: false, failures: [error instanceof Error ? error.message : String(error)] };
   }
   logger.info('Pre-traffic smoke test', { deploymentId: event.DeploymentId, ...result });
+  await deps.platform.report(
+    event.DeploymentId,
+    event.LifecycleEventHookExecutionId,
+    result.passed ? 'Succeeded' : 'Failed',
+  );
+  return result;
+}
+
+/** Tolerated rise of the canary's fallback rate over the baseline's (share of requests). */
+export const FALLBACK_RATE_MARGIN = 0.02;
+/** PSI of the canary's predictions against the baseline's above which a rollout fails. */
+export const PREDICTION_SHIFT_LIMIT = 0.25;
+
+/**
+ * CodeDeploy's AfterAllowTraffic check: over the rollout's window, the new version's share of
+ * requests not answered by its own model must not exceed the previous version's by more than
+ * {@link FALLBACK_RATE_MARGIN}, and its predictions must not have shifted from the previous
+ * version's beyond {@link PREDICTION_SHIFT_LIMIT} (the capture monitor's PSI).
+ */
+export async function postTraffic(
+  deps: Pick<HookDependencies, 'platform'>,
+  event: { readonly DeploymentId: string; readonly LifecycleEventHookExecutionId: string },
+  now: () => Date = () => new Date(),
+): Promise<SmokeResult> {
+  let result: SmokeResult;
+  try {
+    const { appSpec, createdAt } = await deps.platform.deployment(event.DeploymentId);
+    const { functionName, targetVersion, currentVersion } = targetOf(appSpec);
+    const pinned = async (version: string) => {
+      const env = await deps.platform.environment(functionName, version);
+      return { model: env[INFERENCE_ENV.modelName] ?? '', version: env[INFERENCE_ENV.modelVersion] ?? '' };
+    };
+    const target = await pinned(targetVersion);
+    const to = now();
+    const fallbackRate = async ({ model, version }: { model: string; version: string }) => {
+      const dims = { service: `${model}-inference`, model, version };
+      const sum = (name: string) => deps.platform.metric('Keel', name, dims, 'Sum', createdAt, to);
+      const [primary, fallback, safe] = await Promise.all([
+        sum('ServedByPrimary'),
+        sum('ServedByFallback'),
+        sum('ServedByDefault'),
+      ]);
+      const total = primary + fallback + safe;
+      return { rate: total > 0 ? (fallback + safe) / total : 0, total };
+    };
+    const failures: string[] = [];
+    const canary = await fallbackRate(target);
+    if (currentVersion && currentVersion !== targetVersion) {
+      const baseline = await fallbackRate(await pinned(currentVersion));
+      if (canary.total > 0 && canary.rate > baseline.rate + FALLBACK_RATE_MARGIN)
+        failures.push(
+          `fallback rate ${(100 * canary.rate).toFixed(1)} % against the baseline's ${(100 * baseline.rate).toFixed(1)} %`,
+        );
+    }
+    const shift = await deps.platform.metric(
+      'Keel',
+      'PredictionShiftPsi',
+      { service: `${target.model}-monitor`, model: target.model, version: target.version },
+      'Maximum',
+      createdAt,
+      to,
+    );
+    if (shift > PREDICTION_SHIFT_LIMIT)
+      failures.push(`predictions shifted from the baseline's: PSI ${shift.toFixed(3)}`);
+    result = { passed: failures.length === 0, failures };
+  } catch (error) {
+    result = { passed: false, failures: [error instanceof Error ? error.message : String(error)] };
+  }
+  logger.info('Post-traffic comparison', { deploymentId: event.DeploymentId, ...result });
   await deps.platform.report(
     event.DeploymentId,
     event.LifecycleEventHookExecutionId,

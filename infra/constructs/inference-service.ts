@@ -265,10 +265,52 @@ export class KeelInferenceService extends Construct {
       reason: 'GetDeployment authorises on the deployment group, whose generated name is not known here.',
     });
 
+    // After the shift: the new version's fallback rate and prediction shift against the old one's.
+    const postTraffic = new KeelFunction(this, 'PostTraffic', {
+      entry: 'functions/inference/post-traffic.ts',
+      description: `Keel: canary against baseline comparison of ${props.modelName} rollouts`,
+      timeout: Duration.minutes(2),
+      serviceName: `${props.modelName}-post-traffic`,
+    });
+    postTraffic.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['lambda:GetFunctionConfiguration'],
+        resources: [this.function.functionArn, `${this.function.functionArn}:*`],
+      }),
+    );
+    postTraffic.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['cloudwatch:GetMetricStatistics'], resources: ['*'] }),
+    );
+    postTraffic.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['codedeploy:GetDeployment'],
+        resources: [
+          Stack.of(this).formatArn({
+            service: 'codedeploy',
+            resource: 'deploymentgroup',
+            resourceName: '*',
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ],
+      }),
+    );
+    for (const fn of [postTraffic]) {
+      Validations.of(fn).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.function.node.defaultChild as CfnElement)}.Arn>:*]`,
+        reason:
+          'The hook reads the configuration of whichever version of this one function a rollout deploys.',
+      });
+      Validations.of(fn).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codedeploy:${nagValue(Stack.of(this).region, 'AWS::Region')}:${nagValue(Stack.of(this).account, 'AWS::AccountId')}:deploymentgroup:*]`,
+        reason: 'GetDeployment authorises on the deployment group, whose generated name is not known here.',
+      });
+    }
+
     this.deploymentGroup = new codedeploy.LambdaDeploymentGroup(this, 'Deployment', {
       alias: this.alias,
       deploymentConfig,
       preHook: preTraffic,
+      postHook: postTraffic,
       alarms: [...this.alarms],
       autoRollback: { failedDeployment: true, stoppedDeployment: true, deploymentInAlarm: true },
     });
@@ -276,6 +318,10 @@ export class KeelInferenceService extends Construct {
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited]',
       reason:
         "AWS's scoped service policy for CodeDeploy Lambda deployments (alias updates, hook invocations).",
+    });
+    Validations.of(this.deploymentGroup).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(postTraffic.node.defaultChild as CfnElement)}.Arn>:*]`,
+      reason: 'CodeDeploy invokes the post-traffic hook function (any of its versions); CDK grants it so.',
     });
     Validations.of(this.deploymentGroup).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(preTraffic.node.defaultChild as CfnElement)}.Arn>:*]`,

@@ -72,6 +72,16 @@ describe('KeelServingStack', () => {
       Description: Match.stringLikeRegexp('golden-set smoke test'),
       Handler: 'index.handler',
     });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('canary against baseline'),
+    });
+    const aliasResource = Object.values(template.findResources('AWS::Lambda::Alias'))[0] as {
+      UpdatePolicy: {
+        CodeDeployLambdaAliasUpdate: { BeforeAllowTrafficHook: unknown; AfterAllowTrafficHook: unknown };
+      };
+    };
+    expect(aliasResource.UpdatePolicy.CodeDeployLambdaAliasUpdate.BeforeAllowTrafficHook).toBeDefined();
+    expect(aliasResource.UpdatePolicy.CodeDeployLambdaAliasUpdate.AfterAllowTrafficHook).toBeDefined();
     const group = Object.values(template.findResources('AWS::CodeDeploy::DeploymentGroup'))[0] as {
       Properties: { AlarmConfiguration: { Alarms: unknown[] } };
     };

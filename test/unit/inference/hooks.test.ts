@@ -1,3 +1,4 @@
+import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import {
   CodeDeployClient,
   GetDeploymentCommand,
@@ -10,7 +11,12 @@ import { AwsRolloutPlatform } from '../../../functions/commons/adapters/aws/roll
 import { OnnxModel } from '../../../functions/core/onnx/runtime.ts';
 import { generateCredit } from '../../../functions/core/synthetic/credit.ts';
 import { train } from '../../../functions/core/training/train.ts';
-import { checkGoldenResponse, preTraffic, targetOf } from '../../../functions/inference/hooks.ts';
+import {
+  checkGoldenResponse,
+  postTraffic,
+  preTraffic,
+  targetOf,
+} from '../../../functions/inference/hooks.ts';
 import { handleHttp } from '../../../functions/inference/routes.ts';
 import { onnxScorer } from '../../../functions/inference/scorers.ts';
 import { InferenceService } from '../../../functions/inference/service.ts';
@@ -22,7 +28,12 @@ import { MemoryRegistryStore } from '../../support/memory-registry-store.ts';
 
 const codeDeploy = mockClient(CodeDeployClient);
 const lambda = mockClient(LambdaClient);
-const platform = new AwsRolloutPlatform(new CodeDeployClient({}), new LambdaClient({}));
+const cloudWatch = mockClient(CloudWatchClient);
+const platform = new AwsRolloutPlatform(
+  new CodeDeployClient({}),
+  new LambdaClient({}),
+  new CloudWatchClient({}),
+);
 const result = train(generateCredit({ rows: 1500, seed: 4 }), {
   label: 'default',
   protected: ['sex'],
@@ -86,6 +97,7 @@ beforeAll(async () => {
 afterEach(() => {
   codeDeploy.reset();
   lambda.reset();
+  cloudWatch.reset();
 });
 
 afterAll(async () => {
@@ -164,6 +176,86 @@ describe('pre-traffic hook', () => {
   });
 });
 
+describe('post-traffic hook', () => {
+  /** Metric sums per (name, version), as CloudWatch would return them. */
+  function prepareMetrics(sums: Record<string, number>, psi = 0.05) {
+    codeDeploy.on(GetDeploymentCommand).resolves({
+      deploymentInfo: {
+        createTime: new Date('2026-11-26T10:00:00Z'),
+        revision: { revisionType: 'AppSpecContent', appSpecContent: { content: appSpec } },
+      },
+    });
+    codeDeploy.on(PutLifecycleEventHookExecutionStatusCommand).resolves({});
+    lambda.on(GetFunctionConfigurationCommand).callsFake((input) => ({
+      Environment: {
+        Variables: { KEEL_MODEL_NAME: 'credit', KEEL_MODEL_VERSION: input.Qualifier === '5' ? '7' : '6' },
+      },
+    }));
+    cloudWatch.on(GetMetricStatisticsCommand).callsFake((input) => {
+      const version = input.Dimensions?.find((d: { Name: string }) => d.Name === 'version')?.Value;
+      if (input.MetricName === 'PredictionShiftPsi') return { Datapoints: [{ Maximum: psi }] };
+      return { Datapoints: [{ Sum: sums[`${input.MetricName}@${version}`] ?? 0 }] };
+    });
+  }
+  const event = { DeploymentId: 'd-9', LifecycleEventHookExecutionId: 'h-9' };
+  const now = () => new Date('2026-11-26T10:12:00Z');
+
+  it('passes when the new version falls back no more than the old one and its predictions did not shift', async () => {
+    // Prepare
+    prepareMetrics({
+      'ServedByPrimary@7': 990,
+      'ServedByFallback@7': 10,
+      'ServedByPrimary@6': 985,
+      'ServedByFallback@6': 15,
+    });
+
+    // Act
+    const outcome = await postTraffic({ platform }, event, now);
+
+    // Assess
+    expect(outcome).toEqual({ passed: true, failures: [] });
+    expect(cloudWatch).toHaveReceivedCommandWith(GetMetricStatisticsCommand, {
+      MetricName: 'ServedByFallback',
+      Dimensions: expect.arrayContaining([
+        { Name: 'version', Value: '7' },
+        { Name: 'service', Value: 'credit-inference' },
+      ]),
+      Period: 720,
+    });
+    expect(codeDeploy).toHaveReceivedCommandWith(PutLifecycleEventHookExecutionStatusCommand, {
+      status: 'Succeeded',
+    });
+  });
+
+  it.each([
+    [
+      'falls back more than the baseline',
+      {
+        'ServedByPrimary@7': 900,
+        'ServedByDefault@7': 100,
+        'ServedByPrimary@6': 990,
+        'ServedByFallback@6': 10,
+      },
+      0.05,
+      /fallback rate 10.0 %/,
+    ],
+    ['shifted its predictions', { 'ServedByPrimary@7': 1000, 'ServedByPrimary@6': 1000 }, 0.4, /PSI 0.400/],
+  ])('fails a version that %s', async (_, sums, psi, message) => {
+    // Prepare
+    prepareMetrics(sums, psi);
+
+    // Act
+    const outcome = await postTraffic({ platform }, event, now);
+
+    // Assess
+    expect(outcome.passed).toBe(false);
+    expect(outcome.failures.join('; ')).toMatch(message);
+    expect(codeDeploy).toHaveReceivedCommandWith(PutLifecycleEventHookExecutionStatusCommand, {
+      status: 'Failed',
+    });
+  });
+});
+
 describe('checkGoldenResponse', () => {
   const golden = { instances: [{}, {}], probabilities: [0.1, 0.9] };
   const body = (p: number[], extra: Record<string, unknown> = {}) =>
@@ -190,6 +282,10 @@ describe('checkGoldenResponse', () => {
   });
 
   it('reads the target of a Lambda AppSpec', () => {
-    expect(targetOf(appSpec)).toEqual({ functionName: 'keel-credit-inference', targetVersion: '5' });
+    expect(targetOf(appSpec)).toEqual({
+      functionName: 'keel-credit-inference',
+      targetVersion: '5',
+      currentVersion: '4',
+    });
   });
 });

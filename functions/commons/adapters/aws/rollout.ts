@@ -2,6 +2,8 @@
  * What a CodeDeploy lifecycle hook needs from AWS: the function version a deployment rolls
  * out, that version's configuration, an invocation of it, and the verdict back to CodeDeploy.
  */
+
+import { type CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import {
   type CodeDeployClient,
   GetDeploymentCommand,
@@ -10,8 +12,17 @@ import {
 import { GetFunctionConfigurationCommand, InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 
 export interface RolloutPlatform {
-  /** The Lambda AppSpec content of a deployment. */
-  appSpec(deploymentId: string): Promise<string>;
+  /** The Lambda AppSpec content of a deployment, and when it started. */
+  deployment(deploymentId: string): Promise<{ readonly appSpec: string; readonly createdAt: Date }>;
+  /** A statistic (`Sum` or `Maximum`) of a metric between two times; 0 without data. */
+  metric(
+    namespace: string,
+    name: string,
+    dimensions: Readonly<Record<string, string>>,
+    statistic: 'Sum' | 'Maximum',
+    from: Date,
+    to: Date,
+  ): Promise<number>;
   /** Environment of one published version of a function. */
   environment(functionName: string, version: string): Promise<Readonly<Record<string, string>>>;
   /** Invokes one published version synchronously; rejects when the function itself failed. */
@@ -22,15 +33,47 @@ export interface RolloutPlatform {
 export class AwsRolloutPlatform implements RolloutPlatform {
   readonly #codeDeploy: CodeDeployClient;
   readonly #lambda: LambdaClient;
+  readonly #cloudWatch: CloudWatchClient | undefined;
 
-  constructor(codeDeploy: CodeDeployClient, lambda: LambdaClient) {
+  constructor(codeDeploy: CodeDeployClient, lambda: LambdaClient, cloudWatch?: CloudWatchClient) {
     this.#codeDeploy = codeDeploy;
     this.#lambda = lambda;
+    this.#cloudWatch = cloudWatch;
   }
 
-  async appSpec(deploymentId: string): Promise<string> {
+  async deployment(deploymentId: string): Promise<{ appSpec: string; createdAt: Date }> {
     const deployment = await this.#codeDeploy.send(new GetDeploymentCommand({ deploymentId }));
-    return deployment.deploymentInfo?.revision?.appSpecContent?.content ?? '';
+    return {
+      appSpec: deployment.deploymentInfo?.revision?.appSpecContent?.content ?? '',
+      createdAt: deployment.deploymentInfo?.createTime ?? new Date(),
+    };
+  }
+
+  async metric(
+    namespace: string,
+    name: string,
+    dimensions: Readonly<Record<string, string>>,
+    statistic: 'Sum' | 'Maximum',
+    from: Date,
+    to: Date,
+  ): Promise<number> {
+    if (!this.#cloudWatch) throw new Error('AwsRolloutPlatform was built without a CloudWatch client');
+    // One period over the whole window, rounded up to whole minutes.
+    const period = Math.max(60, Math.ceil((to.getTime() - from.getTime()) / 60_000) * 60);
+    const result = await this.#cloudWatch.send(
+      new GetMetricStatisticsCommand({
+        Namespace: namespace,
+        MetricName: name,
+        Dimensions: Object.entries(dimensions).map(([Name, Value]) => ({ Name, Value })),
+        StartTime: from,
+        EndTime: to,
+        Period: period,
+        Statistics: [statistic],
+      }),
+    );
+    const values = (result.Datapoints ?? []).map((d) => (statistic === 'Sum' ? d.Sum : d.Maximum) ?? 0);
+    if (values.length === 0) return 0;
+    return statistic === 'Sum' ? values.reduce((a, b) => a + b, 0) : Math.max(...values);
   }
 
   async environment(functionName: string, version: string): Promise<Readonly<Record<string, string>>> {
