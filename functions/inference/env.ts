@@ -6,4 +6,5 @@ export const INFERENCE_ENV = {
   timeoutMs: 'KEEL_TIMEOUT_MS',
   maxBatch: 'KEEL_MAX_BATCH',
   piiSalt: 'KEEL_PII_SALT',
+  sagemakerEndpoint: 'KEEL_SAGEMAKER_ENDPOINT',
 } as const;

@@ -32,12 +32,16 @@ export interface InferenceSettings {
   readonly maxBatch?: number;
   /** Salt for hashing PII fields in captures; without it they are dropped. @default none */
   readonly piiSalt?: string;
+  /** Serve the primary from this SageMaker endpoint instead of an in-process session. @default in-process */
+  readonly sagemakerEndpoint?: string;
 }
 
 export interface InferenceDependencies {
   readonly registry: ModelRegistry;
   readonly lineage: LineageStore;
   readonly capture: CaptureSink;
+  /** Builds the scorer of a SageMaker endpoint (see `sagemakerEndpoint`). @default none */
+  readonly endpointScorer?: (endpoint: string, version: string, inputs: readonly ModelInput[]) => Scorer;
 }
 
 export interface LoadedModel {
@@ -86,7 +90,17 @@ export async function createInferenceService(
   settings: InferenceSettings,
   deps: InferenceDependencies,
 ): Promise<InferenceService> {
-  const primary = await loadModel(deps, settings.modelName, settings.modelVersion);
+  const primary: LoadedModel =
+    settings.sagemakerEndpoint && deps.endpointScorer
+      ? await (async () => {
+          const version = await deps.registry.get(settings.modelName, settings.modelVersion);
+          const endpoint = settings.sagemakerEndpoint as string;
+          return {
+            version,
+            scorer: deps.endpointScorer?.(endpoint, String(version.version), inputsOf(version)) as Scorer,
+          };
+        })()
+      : await loadModel(deps, settings.modelName, settings.modelVersion);
   if (primary.error)
     logger.error('Primary model unavailable; serving the fallback', { error: primary.error });
   let fallback: LoadedModel | undefined;

@@ -5,9 +5,12 @@
  * when a variable is missing.
  */
 import { z } from 'zod';
+import { SageMakerScorer } from '../commons/adapters/aws/sagemaker-scorer.ts';
+import { sageMakerRuntimeClient } from '../commons/clients.ts';
 import { createLineageStore, createRegistry, ports } from '../commons/composition.ts';
 import { ConfigError } from '../commons/errors.ts';
 import { requireEnv } from '../commons/helpers/env.ts';
+import type { ModelInput } from '../core/onnx/runtime.ts';
 import { INFERENCE_ENV } from './env.ts';
 import { makeInferenceHandler } from './handler.ts';
 
@@ -32,6 +35,9 @@ function settingsFromEnv(env: NodeJS.ProcessEnv) {
     ...(timeout ? { timeoutMs: timeout.value } : {}),
     ...(batch ? { maxBatch: batch.value } : {}),
     ...(env[INFERENCE_ENV.piiSalt] ? { piiSalt: env[INFERENCE_ENV.piiSalt] as string } : {}),
+    ...(env[INFERENCE_ENV.sagemakerEndpoint]
+      ? { sagemakerEndpoint: env[INFERENCE_ENV.sagemakerEndpoint] as string }
+      : {}),
   };
 }
 
@@ -40,6 +46,8 @@ const dependencies = {
   registry: createRegistry(),
   lineage: createLineageStore(),
   capture: ports().captureSink,
+  endpointScorer: (endpoint: string, version: string, inputs: readonly ModelInput[]) =>
+    new SageMakerScorer(sageMakerRuntimeClient(), endpoint, version, inputs),
 };
 
 export const handler = makeInferenceHandler(settings, () => dependencies);
