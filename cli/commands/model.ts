@@ -14,7 +14,7 @@ import { transformSchema } from '../../functions/commons/config/schema.ts';
 import { KeelError, ValidationError } from '../../functions/commons/errors.ts';
 import { type AuditReport, auditTable } from '../../functions/core/audit/audit.ts';
 import { readCsv } from '../../functions/core/data/csv.ts';
-import { type Table, toCsv } from '../../functions/core/data/table.ts';
+import { columnStrings, type Table, toCsv } from '../../functions/core/data/table.ts';
 import { evaluate } from '../../functions/core/evaluation/report.ts';
 import { OnnxModel } from '../../functions/core/onnx/runtime.ts';
 import { generateCredit } from '../../functions/core/synthetic/credit.ts';
@@ -156,16 +156,9 @@ async function loadModelDir(dir: string): Promise<{ manifest: Manifest; model: O
 }
 
 function columnValues(table: Table, name: string): (string | null)[] {
-  const column = table.columns.get(name);
-  if (!column) throw new ValidationError('Missing column', [{ path: name, message: 'not in the data' }]);
-  return Array.from({ length: table.rowCount }, (_, i) => {
-    if (column.kind === 'numeric') {
-      const v = column.values[i] as number;
-      return Number.isNaN(v) ? null : String(v);
-    }
-    const code = column.codes[i] as number;
-    return code < 0 ? null : (column.dictionary[code] as string);
-  });
+  if (!table.columns.has(name))
+    throw new ValidationError('Missing column', [{ path: name, message: 'not in the data' }]);
+  return columnStrings(table, name);
 }
 
 function binaryLabels(table: Table, label: string): Float64Array {

@@ -83,6 +83,12 @@ export function targetOf(appSpec: string): {
   };
 }
 
+/** The model and registry version a published function version is pinned to (its environment). */
+async function pinnedModel(platform: RolloutPlatform, functionName: string, version: string) {
+  const env = await platform.environment(functionName, version);
+  return { model: env[INFERENCE_ENV.modelName] ?? '', version: env[INFERENCE_ENV.modelVersion] ?? '' };
+}
+
 export interface HookDependencies {
   readonly registry: ModelRegistry;
   readonly lineage: LineageStore;
@@ -95,10 +101,9 @@ export async function smokeTest(
   functionName: string,
   targetVersion: string,
 ): Promise<SmokeResult> {
-  const env = await deps.platform.environment(functionName, targetVersion);
-  const model = env[INFERENCE_ENV.modelName];
-  const modelVersion = Number(env[INFERENCE_ENV.modelVersion]);
-  if (!model || !Number.isSafeInteger(modelVersion))
+  const { model, version: pinnedVersion } = await pinnedModel(deps.platform, functionName, targetVersion);
+  const modelVersion = Number(pinnedVersion);
+  if (!model || !Number.isSafeInteger(modelVersion) || modelVersion < 1)
     return { passed: false, failures: [`${functionName}:${targetVersion} is not pinned to a model version`] };
   const version = await deps.registry.get(model, modelVersion);
   const goldenHash = version.metadata.tags.goldenSet;
@@ -162,10 +167,7 @@ export async function postTraffic(
   try {
     const { appSpec, createdAt } = await deps.platform.deployment(event.DeploymentId);
     const { functionName, targetVersion, currentVersion } = targetOf(appSpec);
-    const pinned = async (version: string) => {
-      const env = await deps.platform.environment(functionName, version);
-      return { model: env[INFERENCE_ENV.modelName] ?? '', version: env[INFERENCE_ENV.modelVersion] ?? '' };
-    };
+    const pinned = (version: string) => pinnedModel(deps.platform, functionName, version);
     const target = await pinned(targetVersion);
     const to = now();
     const fallbackRate = async ({ model, version }: { model: string; version: string }) => {

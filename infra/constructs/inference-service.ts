@@ -237,34 +237,6 @@ export class KeelInferenceService extends Construct {
       timeout: Duration.minutes(2),
       serviceName: `${props.modelName}-pre-traffic`,
     }).bindServingRead(props.storage);
-    preTraffic.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['lambda:InvokeFunction', 'lambda:GetFunctionConfiguration'],
-        resources: [this.function.functionArn, `${this.function.functionArn}:*`],
-      }),
-    );
-    preTraffic.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['codedeploy:GetDeployment'],
-        resources: [
-          Stack.of(this).formatArn({
-            service: 'codedeploy',
-            resource: 'deploymentgroup',
-            resourceName: '*',
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        ],
-      }),
-    );
-    Validations.of(preTraffic).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.function.node.defaultChild as CfnElement)}.Arn>:*]`,
-      reason: 'The hook invokes whichever version of this one function a rollout deploys.',
-    });
-    Validations.of(preTraffic).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codedeploy:${nagValue(Stack.of(this).region, 'AWS::Region')}:${nagValue(Stack.of(this).account, 'AWS::AccountId')}:deploymentgroup:*]`,
-      reason: 'GetDeployment authorises on the deployment group, whose generated name is not known here.',
-    });
-
     // After the shift: the new version's fallback rate and prediction shift against the old one's.
     const postTraffic = new KeelFunction(this, 'PostTraffic', {
       entry: 'functions/inference/post-traffic.ts',
@@ -273,38 +245,10 @@ export class KeelInferenceService extends Construct {
       serviceName: `${props.modelName}-post-traffic`,
     });
     postTraffic.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['lambda:GetFunctionConfiguration'],
-        resources: [this.function.functionArn, `${this.function.functionArn}:*`],
-      }),
-    );
-    postTraffic.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['cloudwatch:GetMetricStatistics'], resources: ['*'] }),
     );
-    postTraffic.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['codedeploy:GetDeployment'],
-        resources: [
-          Stack.of(this).formatArn({
-            service: 'codedeploy',
-            resource: 'deploymentgroup',
-            resourceName: '*',
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        ],
-      }),
-    );
-    for (const fn of [postTraffic]) {
-      Validations.of(fn).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.function.node.defaultChild as CfnElement)}.Arn>:*]`,
-        reason:
-          'The hook reads the configuration of whichever version of this one function a rollout deploys.',
-      });
-      Validations.of(fn).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codedeploy:${nagValue(Stack.of(this).region, 'AWS::Region')}:${nagValue(Stack.of(this).account, 'AWS::AccountId')}:deploymentgroup:*]`,
-        reason: 'GetDeployment authorises on the deployment group, whose generated name is not known here.',
-      });
-    }
+    this.#grantHook(preTraffic, ['lambda:InvokeFunction', 'lambda:GetFunctionConfiguration']);
+    this.#grantHook(postTraffic, ['lambda:GetFunctionConfiguration']);
 
     this.deploymentGroup = new codedeploy.LambdaDeploymentGroup(this, 'Deployment', {
       alias: this.alias,
@@ -326,6 +270,38 @@ export class KeelInferenceService extends Construct {
     Validations.of(this.deploymentGroup).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(preTraffic.node.defaultChild as CfnElement)}.Arn>:*]`,
       reason: 'CodeDeploy invokes the pre-traffic hook function (any of its versions); CDK grants it so.',
+    });
+  }
+
+  /** What a rollout hook needs on this service's function versions and on CodeDeploy. */
+  #grantHook(hook: KeelFunction, lambdaActions: readonly string[]): void {
+    const stack = Stack.of(this);
+    hook.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: [...lambdaActions],
+        resources: [this.function.functionArn, `${this.function.functionArn}:*`],
+      }),
+    );
+    hook.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['codedeploy:GetDeployment'],
+        resources: [
+          stack.formatArn({
+            service: 'codedeploy',
+            resource: 'deploymentgroup',
+            resourceName: '*',
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ],
+      }),
+    );
+    Validations.of(hook).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(this.function.node.defaultChild as CfnElement)}.Arn>:*]`,
+      reason: 'The hook addresses whichever version of this one function a rollout deploys.',
+    });
+    Validations.of(hook).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codedeploy:${nagValue(stack.region, 'AWS::Region')}:${nagValue(stack.account, 'AWS::AccountId')}:deploymentgroup:*]`,
+      reason: 'GetDeployment authorises on the deployment group, whose generated name is not known here.',
     });
   }
 }

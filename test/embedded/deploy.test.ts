@@ -8,8 +8,7 @@ import { type DeployDependencies, deployAndWait } from '../../functions/inferenc
 import type { ModelRegistry } from '../../functions/registry/registry.ts';
 import { LocalRuntime } from '../../local/runtime.ts';
 import { inferenceFunctionName } from '../../local/serving.ts';
-import { referenceModels } from '../support/onnx-reference.ts';
-import { sampleMetadata } from '../support/registry-fixtures.ts';
+import { referenceModels, registerModelBytes } from '../support/onnx-reference.ts';
 
 const reference = referenceModels();
 let runtime: LocalRuntime;
@@ -33,24 +32,11 @@ beforeAll(async () => {
   registry = createRegistry();
   const lineage = createLineageStore();
   const [lr, gbdt] = reference.models;
-  for (const { name, bytes } of [lr, gbdt, lr].filter((m) => m !== undefined)) {
-    const artifact = await lineage.putBytes('models', bytes);
-    await registry.registerVersion(
-      'credit',
-      sampleMetadata(name === 'lr' ? 1 : 2, {
-        artifact: { sha256: artifact.sha256, uri: artifact.uri, sizeBytes: artifact.sizeBytes },
-        inputSchema: reference.pipeline.inputs.map((i) => ({
-          name: i.name,
-          type: i.type === 'numeric' ? 'number' : 'string',
-          nullable: true,
-          pii: false,
-        })),
-      }),
-      { actor: 'test' },
-    );
+  for (const [k, model] of [lr, gbdt, lr].entries()) {
+    if (!model) throw new Error('reference models missing');
+    // Versions 1 and 2 approved; version 3 left a candidate.
+    await registerModelBytes(registry, lineage, model.bytes, { seed: k + 1, approve: k < 2 });
   }
-  await registry.approve('credit', 1, { actor: 'test', reason: 'ok' });
-  await registry.approve('credit', 2, { actor: 'test', reason: 'ok' });
   deps = {
     registry,
     deployer: runtime.deployer,

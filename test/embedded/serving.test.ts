@@ -5,10 +5,8 @@ import { s3Client } from '../../functions/commons/clients.ts';
 import { createLineageStore, createRegistry } from '../../functions/commons/composition.ts';
 import { parseConfig } from '../../functions/commons/config/load.ts';
 import { cell } from '../../functions/core/data/table.ts';
-import type { VersionMetadataInput } from '../../functions/registry/schema.ts';
 import { LocalRuntime } from '../../local/runtime.ts';
-import { referenceModels } from '../support/onnx-reference.ts';
-import { sampleMetadata } from '../support/registry-fixtures.ts';
+import { referenceModels, registerModelBytes } from '../support/onnx-reference.ts';
 
 // onnxruntime for Python's outputs for the reference models (test/fixtures/reference/generate_onnx.py).
 const python = JSON.parse(readFileSync('test/fixtures/reference/onnx.json', 'utf8')) as {
@@ -46,21 +44,8 @@ beforeAll(async () => {
   const registry = createRegistry();
   const lineage = createLineageStore();
   // v1: the LR reference model (the fallback), v2: the GBDT one (production).
-  for (const { name, bytes } of reference.models) {
-    const artifact = await lineage.putBytes('models', bytes);
-    const metadata: VersionMetadataInput = sampleMetadata(name === 'lr' ? 1 : 2, {
-      framework: `onnx/keel-${name}`,
-      artifact: { sha256: artifact.sha256, uri: artifact.uri, sizeBytes: artifact.sizeBytes },
-      inputSchema: reference.pipeline.inputs.map((i) => ({
-        name: i.name,
-        type: i.type === 'numeric' ? 'number' : 'string',
-        nullable: true,
-        pii: false,
-      })),
-    });
-    const { version } = await registry.registerVersion('credit', metadata, { actor: 'test' });
-    await registry.approve('credit', version, { actor: 'test', reason: 'reference model' });
-  }
+  for (const { name, bytes } of reference.models)
+    await registerModelBytes(registry, lineage, bytes, { seed: name === 'lr' ? 1 : 2 });
   await registry.moveAlias(
     'credit',
     'fallback',
@@ -242,21 +227,12 @@ describe('local serving over HTTP', () => {
   it('rolls a canary back when its fallback-rate alarm fires, computed from local metrics', async () => {
     // Prepare: version 3's artifact is not a model, so the fallback answers for it.
     const registry = createRegistry();
-    const garbage = await createLineageStore().putBytes(
-      'models',
+    const version = await registerModelBytes(
+      registry,
+      createLineageStore(),
       new TextEncoder().encode('not an onnx model'),
+      { seed: 3 },
     );
-    const metadata = sampleMetadata(3, {
-      artifact: { sha256: garbage.sha256, uri: garbage.uri, sizeBytes: garbage.sizeBytes },
-      inputSchema: reference.pipeline.inputs.map((i) => ({
-        name: i.name,
-        type: i.type === 'numeric' ? 'number' : 'string',
-        nullable: true,
-        pii: false,
-      })),
-    });
-    const { version } = await registry.registerVersion('credit', metadata, { actor: 'test' });
-    await registry.approve('credit', version, { actor: 'test', reason: 'looks fine on paper' });
     const before = (await post('/v1/models/credit:predict', { instances: instances(0, 1) })).body
       .model_version;
 

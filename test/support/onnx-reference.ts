@@ -12,6 +12,9 @@ import { fitLogistic } from '../../functions/core/models/logistic.ts';
 import type { TrainedModel } from '../../functions/core/models/model.ts';
 import { exportOnnx } from '../../functions/core/onnx/export.ts';
 import { generateCredit } from '../../functions/core/synthetic/credit.ts';
+import type { LineageStore } from '../../functions/lineage/store.ts';
+import type { ModelRegistry } from '../../functions/registry/registry.ts';
+import { sampleMetadata } from './registry-fixtures.ts';
 
 export const REFERENCE_SPEC = [
   {
@@ -30,6 +33,9 @@ export const REFERENCE_SPEC = [
   { type: 'one-hot', column: 'employment', maxCategories: 3 },
   { type: 'one-hot', column: 'region', maxCategories: 4 },
 ].map((s) => transformSchema.parse(s));
+
+/** The raw inputs of the reference pipeline (fitted on the reference training data). */
+export const REFERENCE_INPUTS = fitPipeline(REFERENCE_SPEC, generateCredit({ rows: 200, seed: 11 })).inputs;
 
 /** Numeric columns rounded to float32, as they reach the graph. */
 export function asFloat32(table: Table): Table {
@@ -78,4 +84,33 @@ export function referenceModels(): {
       }),
     })),
   };
+}
+
+/**
+ * Registers model bytes (a reference model, or anything) as a version of `model`: the artifact
+ * into lineage, metadata whose input schema is the reference pipeline's. Returns the version.
+ */
+export async function registerModelBytes(
+  registry: ModelRegistry,
+  lineage: LineageStore,
+  bytes: Uint8Array,
+  options: { readonly model?: string; readonly seed?: number; readonly approve?: boolean } = {},
+): Promise<number> {
+  const artifact = await lineage.putBytes('models', bytes);
+  const { version } = await registry.registerVersion(
+    options.model ?? 'credit',
+    sampleMetadata(options.seed ?? 1, {
+      artifact: { sha256: artifact.sha256, uri: artifact.uri, sizeBytes: artifact.sizeBytes },
+      inputSchema: REFERENCE_INPUTS.map((i) => ({
+        name: i.name,
+        type: i.type === 'numeric' ? 'number' : 'string',
+        nullable: true,
+        pii: false,
+      })),
+    }),
+    { actor: 'test' },
+  );
+  if (options.approve ?? true)
+    await registry.approve(options.model ?? 'credit', version, { actor: 'test', reason: 'reference model' });
+  return version;
 }

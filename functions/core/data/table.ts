@@ -41,6 +41,16 @@ export function cell(column: Column, row: number): number | string | null {
   return code < 0 ? null : (column.dictionary[code] as string);
 }
 
+/** A column's values as strings (numbers printed), null where missing: group labels for metrics. */
+export function columnStrings(table: Table, name: string): (string | null)[] {
+  const column = table.columns.get(name);
+  if (column === undefined) throw new RangeError(`no column ${name}`);
+  return Array.from({ length: table.rowCount }, (_, i) => {
+    const value = cell(column, i);
+    return value === null ? null : String(value);
+  });
+}
+
 /** Grows a Float64Array by doubling, so appends are amortised O(1) without JS arrays. */
 export class NumericBuilder {
   #values = new Float64Array(1024);

@@ -9,7 +9,7 @@ import type { Transform } from '../../commons/config/schema.ts';
 import { type FieldIssue, ValidationError } from '../../commons/errors.ts';
 import { canonicalJson } from '../../lineage/canonical-json.ts';
 import { type AuditReport, auditTable } from '../audit/audit.ts';
-import { type Column, schemaOf, type Table } from '../data/table.ts';
+import { type Column, columnStrings, schemaOf, type Table } from '../data/table.ts';
 import { type EvaluationOptions, type EvaluationReport, evaluate } from '../evaluation/report.ts';
 import { type FittedPipeline, fitPipeline, pipelineHash, transform } from '../features/pipeline.ts';
 import type { Matrix } from '../linalg.ts';
@@ -275,18 +275,6 @@ export function takeRows(table: Table, rows: readonly number[]): Table {
   };
 }
 
-function groupValues(table: Table, name: string): (string | null)[] {
-  const column = table.columns.get(name) as Column;
-  return Array.from({ length: table.rowCount }, (_, i) => {
-    if (column.kind === 'numeric') {
-      const v = column.values[i] as number;
-      return Number.isNaN(v) ? null : String(v);
-    }
-    const code = column.codes[i] as number;
-    return code < 0 ? null : (column.dictionary[code] as string);
-  });
-}
-
 function fitModel(
   algorithm: ModelKind,
   x: Matrix,
@@ -401,7 +389,7 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
   const metrics = evaluate(holdoutY, scores, {
     ...(options.costs ? { costs: options.costs } : {}),
     protected: Object.fromEntries(
-      (options.protected ?? []).map((name) => [name, groupValues(holdoutTable, name)]),
+      (options.protected ?? []).map((name) => [name, columnStrings(holdoutTable, name)]),
     ),
     bootstrap: { samples: options.bootstrapSamples ?? 1000, seed },
   });
