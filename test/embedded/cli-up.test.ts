@@ -9,8 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.ts';
 import { openTarget } from '../../cli/target.ts';
 import { isListening } from '../support/net.ts';
-import { referenceModels } from '../support/onnx-reference.ts';
-import { sampleMetadata } from '../support/registry-fixtures.ts';
+import { referenceModels, registerModelBytes } from '../support/onnx-reference.ts';
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -90,22 +89,7 @@ describe('keel up', () => {
     const [lr] = referenceModels().models;
     const target = await openTarget(configFile);
     try {
-      const artifact = await target.lineage.putBytes('models', lr?.bytes as Uint8Array);
-      const inputs = referenceModels().pipeline.inputs;
-      await target.registry.registerVersion(
-        'credit',
-        sampleMetadata(1, {
-          artifact: { sha256: artifact.sha256, uri: artifact.uri, sizeBytes: artifact.sizeBytes },
-          inputSchema: inputs.map((i) => ({
-            name: i.name,
-            type: i.type === 'numeric' ? 'number' : 'string',
-            nullable: true,
-            pii: false,
-          })),
-        }),
-        { actor: 'test' },
-      );
-      await target.registry.approve('credit', 1, { actor: 'test', reason: 'ok' });
+      await registerModelBytes(target.registry, target.lineage, lr?.bytes as Uint8Array);
     } finally {
       await target.close();
     }

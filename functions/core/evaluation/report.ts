@@ -3,6 +3,7 @@
  * gates use, as one JSON-ready object with camelCase keys (`auc`, `logLoss`, `brier`, `ece`,
  * `fairness.<attribute>.demographicParityRatio`, …).
  */
+import { percentileInterval } from '../metrics/bootstrap.ts';
 import { calibration, type ReliabilityBin } from '../metrics/calibration.ts';
 import {
   auc,
@@ -256,17 +257,7 @@ export function bootstrapIntervals(
     draws.recall.push(r.recall);
     draws.f1.push(r.f1);
   }
-  const interval = (values: number[]): Interval => {
-    values.sort((a, b) => a - b);
-    const at = (q: number) => {
-      if (values.length === 0) return Number.NaN;
-      const pos = q * (values.length - 1);
-      const lo = Math.floor(pos);
-      const hi = Math.ceil(pos);
-      return (values[lo] as number) + ((values[hi] as number) - (values[lo] as number)) * (pos - lo);
-    };
-    return { lower: at(alpha / 2), upper: at(1 - alpha / 2) };
-  };
+  const interval = (values: number[]): Interval => percentileInterval(values, alpha);
   return {
     level: 1 - alpha,
     samples,

@@ -42,6 +42,14 @@ export function bootstrap(
     const v = metric(ys, ps);
     if (!Number.isNaN(v)) values.push(v);
   }
+  return { estimate: metric(y, p), ...percentileInterval(values, alpha) };
+}
+
+/**
+ * The two-sided percentile interval of resampled values (numpy's linear interpolation), NaN
+ * bounds without values. Sorts `values` in place.
+ */
+export function percentileInterval(values: number[], alpha: number): { lower: number; upper: number } {
   values.sort((a, b) => a - b);
   const quantile = (q: number) => {
     if (values.length === 0) return Number.NaN;
@@ -50,5 +58,5 @@ export function bootstrap(
     const hi = Math.ceil(pos);
     return (values[lo] as number) + ((values[hi] as number) - (values[lo] as number)) * (pos - lo);
   };
-  return { estimate: metric(y, p), lower: quantile(alpha / 2), upper: quantile(1 - alpha / 2) };
+  return { lower: quantile(alpha / 2), upper: quantile(1 - alpha / 2) };
 }
