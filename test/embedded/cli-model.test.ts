@@ -1,33 +1,21 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../cli/main.ts';
-import type { Io } from '../../cli/output.ts';
 import { openTarget } from '../../cli/target.ts';
 import { readCsv } from '../../functions/core/data/csv.ts';
 import { OnnxModel } from '../../functions/core/onnx/runtime.ts';
 import { canonicalJson } from '../../functions/lineage/canonical-json.ts';
+import { runKeel, tempProject } from '../support/cli.ts';
 
 let dir: string;
 let configFile: string;
 const path = (...parts: string[]) => join(dir, ...parts);
 
-async function keel(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => (out += `${t}\n`), err: (t) => (err += `${t}\n`) };
-  const code = await main(['node', 'keel', '--config', configFile, ...args], io);
-  return { code, out, err };
-}
+const keel = (...args: string[]) => runKeel(configFile, ...args);
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'keel-cli-model-'));
-  const config = JSON.parse(await readFile('keel.config.json', 'utf8'));
-  config.local.stateDir = path('state');
-  configFile = path('keel.config.json');
-  await writeFile(configFile, JSON.stringify(config));
+  ({ dir, configFile } = await tempProject('keel-cli-model-'));
   expect(
     (
       await keel(

@@ -1,29 +1,16 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../cli/main.ts';
-import type { Io } from '../../cli/output.ts';
 import { openTarget } from '../../cli/target.ts';
+import { runKeel, tempProject } from '../support/cli.ts';
 import { sampleMetadata } from '../support/registry-fixtures.ts';
 
 let dir: string;
 let configFile: string;
 
-async function keel(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => (out += `${t}\n`), err: (t) => (err += `${t}\n`) };
-  const code = await main(['node', 'keel', '--config', configFile, ...args], io);
-  return { code, out, err };
-}
+const keel = (...args: string[]) => runKeel(configFile, ...args);
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'keel-cli-'));
-  const config = JSON.parse(await readFile('keel.config.json', 'utf8'));
-  config.local.stateDir = join(dir, 'state');
-  configFile = join(dir, 'keel.config.json');
-  await writeFile(configFile, JSON.stringify(config));
+  ({ dir, configFile } = await tempProject('keel-cli-'));
   // Seed the local state the way the pipeline will: register, approve, store the artifact.
   const target = await openTarget(configFile);
   try {

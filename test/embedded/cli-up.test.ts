@@ -1,13 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.ts';
 import { openTarget } from '../../cli/target.ts';
+import { tempProject } from '../support/cli.ts';
 import { isListening } from '../support/net.ts';
 import { referenceModels, registerModelBytes } from '../support/onnx-reference.ts';
 
@@ -49,6 +50,10 @@ describe('keel up', () => {
     const stateDir = await mkdtemp(join(tmpdir(), 'keel-up-'));
     dirs.push(stateDir);
     const child = keel(['up', '--json', '--port', '0', '--state-dir', stateDir]);
+    let stderr = '';
+    child.stderr?.on('data', (d) => {
+      stderr += d;
+    });
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     const iterator = lines[Symbol.asyncIterator]();
 
@@ -68,21 +73,18 @@ describe('keel up', () => {
       aws: { mode: 'embedded' },
       resources: { table: 'keel-registry', lineageBucket: 'keel-lineage' },
     });
-    expect(second).toEqual({ status: 'stopped' });
-    expect(code).toBe(0);
-    expect(await isListening(first.aws.dynamodb)).toBe(false);
-    expect(await isListening(first.aws.s3)).toBe(false);
-    expect(await isListening(first.url)).toBe(false);
+    // The child's stderr explains a failure here (a stop that threw, a warning on shutdown).
+    expect(second, stderr).toEqual({ status: 'stopped' });
+    expect(code, stderr).toBe(0);
+    expect(await isListening(first.aws.dynamodb), 'DynamoDB port after stop').toBe(false);
+    expect(await isListening(first.aws.s3), 'S3 port after stop').toBe(false);
+    expect(await isListening(first.url), 'API port after stop').toBe(false);
   });
 
   it('keel deploy rolls a registered version out on the running runtime, which then serves it', async () => {
     // Prepare: a project brought up in another process, and a model version registered in it.
-    const dir = await mkdtemp(join(tmpdir(), 'keel-up-deploy-'));
+    const { dir, configFile } = await tempProject('keel-up-deploy-');
     dirs.push(dir);
-    const config = JSON.parse(await readFile('keel.config.json', 'utf8'));
-    config.local.stateDir = join(dir, 'state');
-    const configFile = join(dir, 'keel.config.json');
-    await writeFile(configFile, JSON.stringify(config));
     const child = keel(['--config', configFile, 'up', '--json', '--port', '0']);
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
     const up = JSON.parse((await lines.next()).value as string);
@@ -130,12 +132,8 @@ describe('keel up', () => {
 
   it('lets other keel commands work on the running runtime’s state', async () => {
     // Prepare: a project whose state lives in a temp dir, brought up in another process.
-    const dir = await mkdtemp(join(tmpdir(), 'keel-up-cli-'));
+    const { dir, configFile } = await tempProject('keel-up-cli-');
     dirs.push(dir);
-    const config = JSON.parse(await readFile('keel.config.json', 'utf8'));
-    config.local.stateDir = join(dir, 'state');
-    const configFile = join(dir, 'keel.config.json');
-    await writeFile(configFile, JSON.stringify(config));
     const child = keel(['--config', configFile, 'up', '--json', '--port', '0']);
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
     const up = JSON.parse((await lines.next()).value as string);
