@@ -131,7 +131,8 @@ export class LocalRuntime {
     this.#stateDir = init.stateDir;
     this.timeScale = init.timeScale;
     this.resources = localResourceNames(init.config.project);
-    this.metrics = new LocalMetrics();
+    // Alarms look back one (scaled) minute; keep a quarter hour, not the default hour, under load.
+    this.metrics = new LocalMetrics({ retentionMs: 15 * 60_000 });
     this.eventBus = new LocalEventBus({
       onDeliveryError: (error, event) =>
         process.emitWarning(`Event ${event.detailType} delivery failed: ${(error as Error).message}`),
@@ -147,7 +148,8 @@ export class LocalRuntime {
     });
     // Shadow scoring taps the capture stream, off the request path, as in AWS.
     const capture = new TeeCaptureSink(this.capture, (records) => {
-      this.serving.observeCapture(records);
+      // Off the request path, like everything the capture stream feeds.
+      setImmediate(() => this.serving.observeCapture(records));
       const byModel = new Map<string, CaptureRecord[]>();
       for (const r of records) {
         if (r.type !== 'prediction' || r.served_by !== 'primary') continue;

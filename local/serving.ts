@@ -86,6 +86,7 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
 export class LocalServing {
   readonly #options: LocalServingOptions;
   readonly #shift = new VersionShiftMonitor();
+  #shiftPublishedAt = 0;
   readonly #registered = new Set<string>();
   #server: Server | undefined;
 
@@ -213,6 +214,10 @@ export class LocalServing {
     const metrics = this.#options.metrics;
     if (!metrics) return;
     this.#shift.observe(records);
+    // Comparing distributions sorts thousands of scores: at most once per (scaled) second.
+    const now = Date.now();
+    if (now - this.#shiftPublishedAt < Math.max(50, 1000 * (this.#options.timeScale ?? 1))) return;
+    this.#shiftPublishedAt = now;
     const data = this.#shift.shifts().map((s) => ({
       name: 'PredictionShiftPsi',
       value: s.psi,
