@@ -17,7 +17,7 @@ import { referencePython } from './python.ts';
 
 const ROWS = 100_000;
 const COLS = 20;
-const REPEATS = 3;
+const REPEATS = 5;
 const GBDT = { trees: 100, maxDepth: 6, maxLeaves: 31, learningRate: 0.1, threads: 1 };
 
 /** A nonlinear problem with interactions, so trees have real splits to find. */

@@ -129,16 +129,28 @@ export async function preTraffic(
   deps: HookDependencies,
   event: { readonly DeploymentId: string; readonly LifecycleEventHookExecutionId: string },
 ): Promise<SmokeResult> {
-  let result: SmokeResult;
-  try {
+  return runHook(deps, event, 'Pre-traffic smoke test', async () => {
     const { functionName, targetVersion } = targetOf(
       (await deps.platform.deployment(event.DeploymentId)).appSpec,
     );
-    result = await smokeTest(deps, functionName, targetVersion);
+    return smokeTest(deps, functionName, targetVersion);
+  });
+}
+
+/** Runs a hook's check, logs the verdict and reports it to CodeDeploy; a check that throws fails. */
+async function runHook(
+  deps: Pick<HookDependencies, 'platform'>,
+  event: { readonly DeploymentId: string; readonly LifecycleEventHookExecutionId: string },
+  label: string,
+  check: () => Promise<SmokeResult>,
+): Promise<SmokeResult> {
+  let result: SmokeResult;
+  try {
+    result = await check();
   } catch (error) {
     result = { passed: false, failures: [error instanceof Error ? error.message : String(error)] };
   }
-  logger.info('Pre-traffic smoke test', { deploymentId: event.DeploymentId, ...result });
+  logger.info(label, { deploymentId: event.DeploymentId, ...result });
   await deps.platform.report(
     event.DeploymentId,
     event.LifecycleEventHookExecutionId,
@@ -163,8 +175,7 @@ export async function postTraffic(
   event: { readonly DeploymentId: string; readonly LifecycleEventHookExecutionId: string },
   now: () => Date = () => new Date(),
 ): Promise<SmokeResult> {
-  let result: SmokeResult;
-  try {
+  return runHook(deps, event, 'Post-traffic comparison', async () => {
     const { appSpec, createdAt } = await deps.platform.deployment(event.DeploymentId);
     const { functionName, targetVersion, currentVersion } = targetOf(appSpec);
     const pinned = (version: string) => pinnedModel(deps.platform, functionName, version);
@@ -200,15 +211,6 @@ export async function postTraffic(
     );
     if (shift > PREDICTION_SHIFT_LIMIT)
       failures.push(`predictions shifted from the baseline's: PSI ${shift.toFixed(3)}`);
-    result = { passed: failures.length === 0, failures };
-  } catch (error) {
-    result = { passed: false, failures: [error instanceof Error ? error.message : String(error)] };
-  }
-  logger.info('Post-traffic comparison', { deploymentId: event.DeploymentId, ...result });
-  await deps.platform.report(
-    event.DeploymentId,
-    event.LifecycleEventHookExecutionId,
-    result.passed ? 'Succeeded' : 'Failed',
-  );
-  return result;
+    return { passed: failures.length === 0, failures };
+  });
 }

@@ -8,6 +8,7 @@
  */
 import gammainc from '@stdlib/math-base-special-gammainc';
 import type { Column } from '../data/table.ts';
+import { bucketOf } from '../search.ts';
 
 export interface TestResult {
   readonly statistic: number;
@@ -134,14 +135,8 @@ export function bucketCounts(values: ArrayLike<number>, edges: readonly number[]
       counts[edges.length + 1] = (counts[edges.length + 1] as number) + 1;
       continue;
     }
-    let lo = 0;
-    let hi = edges.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (v <= (edges[mid] as number)) hi = mid;
-      else lo = mid + 1;
-    }
-    counts[lo] = (counts[lo] as number) + 1;
+    const k = bucketOf(edges, v);
+    counts[k] = (counts[k] as number) + 1;
   }
   return counts;
 }

@@ -11,6 +11,7 @@
 import { ValidationError } from '../../commons/errors.ts';
 import type { Matrix } from '../linalg.ts';
 import { Rng } from '../random.ts';
+import { bucketOf } from '../search.ts';
 
 export interface GbdtOptions {
   /** @default 100 */
@@ -136,14 +137,7 @@ function quantise(x: Matrix, edges: readonly Float64Array[]): Uint8Array {
         codes[i * d + j] = missing;
         continue;
       }
-      let lo = 0;
-      let hi = e.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (v <= (e[mid] as number)) hi = mid;
-        else lo = mid + 1;
-      }
-      codes[i * d + j] = lo;
+      codes[i * d + j] = bucketOf(e, v);
     }
   }
   return codes;
