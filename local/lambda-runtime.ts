@@ -82,7 +82,7 @@ export class LocalLambdaRuntime implements FunctionInvoker {
       );
     }
     const requestText = JSON.stringify(payload ?? null);
-    if (Buffer.byteLength(requestText) > MAX_PAYLOAD_BYTES) {
+    if (exceedsPayloadLimit(requestText)) {
       throw new FunctionInvocationError(
         name,
         'RequestEntityTooLargeException',
@@ -119,7 +119,7 @@ export class LocalLambdaRuntime implements FunctionInvoker {
       clearTimeout(timer);
     }
     const responseText = result === undefined ? undefined : JSON.stringify(result);
-    if (responseText !== undefined && Buffer.byteLength(responseText) > MAX_PAYLOAD_BYTES) {
+    if (responseText !== undefined && exceedsPayloadLimit(responseText)) {
       throw new FunctionInvocationError(
         name,
         'Function.ResponseSizeTooLarge',
@@ -149,4 +149,9 @@ export class LocalLambdaRuntime implements FunctionInvoker {
       succeed: unsupported('succeed'),
     };
   }
+}
+
+/** UTF-8 takes at most 3 bytes per UTF-16 unit, so short texts need no byte count (a hot path). */
+function exceedsPayloadLimit(text: string): boolean {
+  return text.length * 3 > MAX_PAYLOAD_BYTES && Buffer.byteLength(text) > MAX_PAYLOAD_BYTES;
 }

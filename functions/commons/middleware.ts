@@ -1,6 +1,8 @@
 /**
  * The middy pipeline every Keel handler runs in, and the HTTP error mapping of the API.
  */
+// First, so that it runs before the X-Ray SDK loads (see there).
+import './xray-mode.ts';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { ParseError } from '@aws-lambda-powertools/parser';

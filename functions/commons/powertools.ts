@@ -1,3 +1,5 @@
+// First, so that it runs before the X-Ray SDK loads (see there).
+import './xray-mode.ts';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';

@@ -19,10 +19,11 @@ export interface LocalAlarm {
   readonly comparison: '>' | '>=' | '<' | '<=';
 }
 
-interface StoredDatum {
-  readonly key: string;
-  readonly value: number;
-  readonly at: number;
+/** One series' points in arrival order; `start` skips the expired ones until compaction. */
+interface Series {
+  values: number[];
+  at: number[];
+  start: number;
 }
 
 /**
@@ -31,7 +32,9 @@ interface StoredDatum {
  * injectable so accelerated local time and tests agree.
  */
 export class LocalMetrics implements MetricsSink, AlarmMonitor {
-  readonly #data: StoredDatum[] = [];
+  // Per series, so an alarm reads its own points only: at a thousand predictions a second a
+  // rollout's alarms would otherwise scan millions of points of every other series.
+  readonly #series = new Map<string, Series>();
   readonly #alarms = new Map<string, LocalAlarm>();
   readonly #now: () => number;
   readonly #retentionMs: number;
@@ -43,15 +46,24 @@ export class LocalMetrics implements MetricsSink, AlarmMonitor {
 
   async publish(namespace: string, data: readonly MetricDatum[]): Promise<void> {
     const now = this.#now();
-    for (const datum of data) {
-      this.#data.push({
-        key: seriesKey(namespace, datum.name, datum.dimensions),
-        value: datum.value,
-        at: datum.timestamp?.getTime() ?? now,
-      });
-    }
     const horizon = now - this.#retentionMs;
-    while (this.#data.length > 0 && (this.#data[0]?.at ?? now) < horizon) this.#data.shift();
+    for (const datum of data) {
+      const key = seriesKey(namespace, datum.name, datum.dimensions);
+      let series = this.#series.get(key);
+      if (series === undefined) {
+        series = { values: [], at: [], start: 0 };
+        this.#series.set(key, series);
+      }
+      series.values.push(datum.value);
+      series.at.push(datum.timestamp?.getTime() ?? now);
+      while (series.start < series.at.length && (series.at[series.start] as number) < horizon) series.start++;
+      // Drop expired points in one splice once they are half the series (amortised O(1)).
+      if (series.start > 1024 && series.start * 2 > series.at.length) {
+        series.values.splice(0, series.start);
+        series.at.splice(0, series.start);
+        series.start = 0;
+      }
+    }
   }
 
   /** The statistic of a series over the last `periodMs`, or `undefined` without data. */
@@ -62,9 +74,13 @@ export class LocalMetrics implements MetricsSink, AlarmMonitor {
     statistic: Statistic,
     periodMs: number,
   ): number | undefined {
-    const key = seriesKey(namespace, metric, dimensions);
+    const series = this.#series.get(seriesKey(namespace, metric, dimensions));
+    if (series === undefined) return undefined;
     const since = this.#now() - periodMs;
-    const values = this.#data.filter((d) => d.key === key && d.at >= since).map((d) => d.value);
+    const values: number[] = [];
+    for (let i = series.start; i < series.at.length; i++) {
+      if ((series.at[i] as number) >= since) values.push(series.values[i] as number);
+    }
     return aggregate(values, statistic);
   }
 
@@ -120,10 +136,11 @@ export function aggregate(values: readonly number[], statistic: Statistic): numb
       return values.reduce((a, b) => a + b, 0);
     case 'Average':
       return values.reduce((a, b) => a + b, 0) / values.length;
+    // Not Math.max(...values): spreading a large array overflows the stack.
     case 'Maximum':
-      return Math.max(...values);
+      return values.reduce((a, b) => (b > a ? b : a), -Infinity);
     case 'Minimum':
-      return Math.min(...values);
+      return values.reduce((a, b) => (b < a ? b : a), Infinity);
     case 'SampleCount':
       return values.length;
     default: {

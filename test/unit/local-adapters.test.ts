@@ -24,6 +24,14 @@ describe('aggregate', () => {
   it('has no value without data', () => {
     expect(aggregate([], 'Sum')).toBeUndefined();
   });
+
+  it.each([
+    ['Maximum', 199_999],
+    ['Minimum', 0],
+  ] as const)('%s of more values than a call can take as arguments', (statistic, expected) => {
+    const many = Array.from({ length: 200_000 }, (_, i) => i);
+    expect(aggregate(many, statistic)).toBe(expected);
+  });
 });
 
 describe('LocalMetrics', () => {
@@ -57,6 +65,23 @@ describe('LocalMetrics', () => {
     expect(await metrics.alarming(['errors', 'unknown'])).toEqual(['errors']);
     now += 61_000;
     expect(metrics.state('errors')).toBe('INSUFFICIENT_DATA');
+  });
+
+  it('forgets points older than the retention, and keeps the ones within it', async () => {
+    // Prepare: one point a second for 3 000 s, with a retention of 1 000 s
+    let now = 0;
+    const metrics = new LocalMetrics({ now: () => now, retentionMs: 1_000_000 });
+
+    // Act
+    for (let second = 0; second < 3000; second++) {
+      now = second * 1000;
+      await metrics.publish('Keel', [{ name: 'Requests', value: second, unit: 'Count' }]);
+    }
+
+    // Assess: a period longer than the retention sees only the retained points, all of them
+    expect(metrics.statistic('Keel', 'Requests', undefined, 'SampleCount', 5_000_000)).toBe(1001);
+    expect(metrics.statistic('Keel', 'Requests', undefined, 'Minimum', 5_000_000)).toBe(1999);
+    expect(metrics.statistic('Keel', 'Requests', undefined, 'Maximum', 5_000_000)).toBe(2999);
   });
 });
 

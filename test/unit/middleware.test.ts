@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -84,5 +85,48 @@ describe('toHttpError', () => {
       statusCode: 500,
       body: { error: 'InternalError', message: 'An internal error occurred' },
     });
+  });
+});
+
+describe('X-Ray context tracking', () => {
+  // A fresh process per case: the SDK picks its mode once, when it loads.
+  function loadMiddleware(env: Record<string, string>): { manual: string | undefined; namespace: boolean } {
+    const script = [
+      "await import('./functions/commons/middleware.ts');",
+      'const ns = process.namespaces?.AWSXRay;',
+      'console.log(JSON.stringify({ manual: process.env.AWS_XRAY_MANUAL_MODE, namespace: Boolean(ns) }));',
+    ].join('\n');
+    const base = Object.fromEntries(
+      Object.entries(process.env).filter(
+        ([k]) => !['AWS_EXECUTION_ENV', 'POWERTOOLS_TRACE_ENABLED', 'AWS_XRAY_MANUAL_MODE'].includes(k),
+      ),
+    );
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...base, ...env },
+    });
+    return JSON.parse(out.trim().split('\n').at(-1) as string);
+  }
+
+  it.each([
+    ['outside Lambda', {}],
+    [
+      'in Lambda with tracing disabled',
+      { AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x', POWERTOOLS_TRACE_ENABLED: 'false' },
+    ],
+  ])('installs no per-promise hooks %s', (_, env) => {
+    // Act
+    const state = loadMiddleware(env);
+
+    // Assess
+    expect(state).toEqual({ manual: 'true', namespace: false });
+  });
+
+  it('keeps automatic mode in Lambda with tracing on, where Tracer needs the context', () => {
+    // Act
+    const state = loadMiddleware({ AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x' });
+
+    // Assess
+    expect(state).toEqual({ namespace: true });
   });
 });
