@@ -4,6 +4,7 @@ import { registerDeploy } from './commands/deploy.ts';
 import { registerLineage } from './commands/lineage.ts';
 import { registerModel } from './commands/model.ts';
 import { registerRegistry } from './commands/registry.ts';
+import { registerRetrain } from './commands/retrain.ts';
 import { registerUp } from './commands/up.ts';
 import { EXIT, type Io, processIo, reportError } from './output.ts';
 
@@ -22,6 +23,7 @@ export function buildProgram(io: Io = processIo): Command {
   registerRegistry(program, io);
   registerLineage(program, io);
   registerDeploy(program, io);
+  registerRetrain(program, io);
   return program;
 }
 

@@ -2,11 +2,13 @@ import { type App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { KeelConfig } from '../functions/commons/config/schema.ts';
 import { KeelDataStack } from './stacks/data-stack.ts';
+import { KeelPipelineStack } from './stacks/pipeline-stack.ts';
 import { KeelServingStack } from './stacks/serving-stack.ts';
 
 export interface KeelStacks {
   readonly data: KeelDataStack;
   readonly serving: KeelServingStack;
+  readonly pipeline: KeelPipelineStack;
 }
 
 /**
@@ -14,7 +16,8 @@ export interface KeelStacks {
  * checks on every synth. Shared by `infra/app.ts` and the tests, so both build the same app.
  *
  * Context: `keel:objectLockRetentionDays` turns on Object Lock for the lineage bucket;
- * `keel:modelVersions` (`{"credit": 3}`) pins the registry version each model serves.
+ * `keel:modelVersions` (`{"credit": 3}`) pins the registry version each model serves;
+ * `keel:codeVersion` gives the commit the pipeline records when git cannot (a source archive).
  */
 export function composeKeel(app: App, config: KeelConfig): KeelStacks {
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
@@ -40,5 +43,12 @@ export function composeKeel(app: App, config: KeelConfig): KeelStacks {
       ? { modelVersions: typeof versions === 'string' ? JSON.parse(versions) : versions }
       : {}),
   });
-  return { data, serving };
+  const pipeline = new KeelPipelineStack(app, `${config.project}-pipeline`, {
+    config,
+    storage: data.storage,
+    serving,
+    env,
+    description: 'Keel retraining: Step Functions pipeline with gates, approvals and canary rollout',
+  });
+  return { data, serving, pipeline };
 }

@@ -61,6 +61,14 @@ export class LocalLambdaRuntime implements FunctionInvoker {
     return this;
   }
 
+  /** Replaces a registered function's code, as `UpdateFunctionCode` does; later invokes run it. */
+  updateCode(name: string, handler: LocalFunction['handler']): this {
+    const fn = this.#functions.get(name);
+    if (fn === undefined) throw new NotFoundError(`Function not found: ${name}`);
+    this.#functions.set(name, { ...fn, handler });
+    return this;
+  }
+
   has(nameOrArn: string): boolean {
     return this.#functions.has(functionNameOf(nameOrArn));
   }

@@ -32,6 +32,7 @@ import {
 } from '../functions/inference/deploy.ts';
 import { type InferenceDependencies, loadModel } from '../functions/inference/handler.ts';
 import { type ShadowReport, ShadowScorer } from '../functions/inference/shadow.ts';
+import { approvalApiFunctionName, retrainingPipelineName } from '../functions/retraining/settings.ts';
 import { LocalDeployer } from './adapters/deployer.ts';
 import { LocalEventBus } from './adapters/event-bus.ts';
 import { LocalMetrics } from './adapters/metrics.ts';
@@ -39,6 +40,11 @@ import { LocalPipelineRunner } from './adapters/pipeline-runner.ts';
 import { EmbeddedAws } from './embedded-aws.ts';
 import { LocalLambdaRuntime } from './lambda-runtime.ts';
 import { provision } from './provision.ts';
+import {
+  registerRetrainingFunctions,
+  registerRetrainingPipelines,
+  subscribeDriftTrigger,
+} from './retraining.ts';
 import { inferenceFunctionName, LocalServing } from './serving.ts';
 
 export interface LocalRuntimeOptions {
@@ -71,6 +77,16 @@ export interface RuntimeDescription {
   /** Models with a live version, and which. */
   readonly serving: Readonly<Record<string, string>>;
 }
+
+const retrainBodySchema = z.strictObject({
+  model: z.string().min(1),
+  trigger: z
+    .object({ type: z.enum(['drift', 'schedule', 'manual']), reason: z.string().optional() })
+    .optional(),
+  requestedBy: z.string().min(1).optional(),
+  asOf: z.iso.datetime({ offset: true }).optional(),
+  source: z.string().min(1).optional(),
+});
 
 const deployBodySchema = z.strictObject({
   model: z.string().min(1),
@@ -139,7 +155,19 @@ export class LocalRuntime {
     });
     this.lambda = new LocalLambdaRuntime({ timeScale: 1 });
     this.pipelines = new LocalPipelineRunner();
-    this.deployer = new LocalDeployer({ alarms: this.metrics, timeScale: init.timeScale });
+    this.deployer = new LocalDeployer({
+      alarms: this.metrics,
+      timeScale: init.timeScale,
+      // The deployed stack's deployment groups carry each model's rollback alarms.
+      groupAlarms: (functionName, version) => {
+        const model = Object.keys(init.config.models).find(
+          (m) => inferenceFunctionName(init.config.project, m) === functionName,
+        );
+        return model ? this.serving.rollbackAlarms(model, version) : [];
+      },
+    });
+    registerRetrainingFunctions(this.lambda, init.config.project);
+    subscribeDriftTrigger(this.eventBus, this.pipelines, init.config);
     this.capture = new S3CaptureSink({
       client: s3Client(),
       bucket: this.resources.captureBucket,
@@ -172,6 +200,7 @@ export class LocalRuntime {
       metrics: this.metrics,
       timeScale: init.timeScale,
       admin: (event) => this.#admin(event),
+      routes: { '/v1/approvals': approvalApiFunctionName(init.config.project) },
       dependencies: () => {
         dependencies ??= {
           registry: createRegistry(init.env, this.eventBus),
@@ -241,7 +270,10 @@ export class LocalRuntime {
     return started;
   }
 
-  /** The local control API: `POST /_keel/deploy`, `GET /_keel/deployments/{id}`. */
+  /**
+   * The local control API: `POST /_keel/deploy`, `GET /_keel/deployments/{id}`,
+   * `POST /_keel/retrain`, `GET /_keel/executions/{id}` (description and steps so far).
+   */
   async #admin(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
     const method = event.requestContext.http.method;
     try {
@@ -249,6 +281,24 @@ export class LocalRuntime {
         const request = deployBodySchema.parse(JSON.parse(event.body ?? '{}'));
         const started = await this.deployModel(request);
         return { statusCode: 202, body: JSON.stringify(started) };
+      }
+      if (method === 'POST' && event.rawPath === '/_keel/retrain') {
+        const { model, ...request } = retrainBodySchema.parse(JSON.parse(event.body ?? '{}'));
+        if (!this.config.models[model]) throw new NotFoundError(`no model named ${model}`);
+        const started = await this.pipelines.start(
+          retrainingPipelineName(this.config.project, model),
+          request,
+        );
+        return { statusCode: 202, body: JSON.stringify(started) };
+      }
+      const execution = /^\/_keel\/executions\/([^/]+)$/.exec(event.rawPath);
+      if (method === 'GET' && execution) {
+        const id = decodeURIComponent(execution[1] as string);
+        const [description, steps] = await Promise.all([
+          this.pipelines.describe(id),
+          this.pipelines.history(id),
+        ]);
+        return { statusCode: 200, body: JSON.stringify({ description, steps }) };
       }
       const m = /^\/_keel\/deployments\/([^/]+)$/.exec(event.rawPath);
       if (method === 'GET' && m) {
@@ -339,6 +389,18 @@ export class LocalRuntime {
       deployer: runtime.deployer,
       captureSink: runtime.capture,
     });
+    try {
+      await registerRetrainingPipelines({
+        config: options.config,
+        lambda: runtime.lambda,
+        pipelines: runtime.pipelines,
+        timeScale,
+        lineageBucket: runtime.resources.lineageBucket,
+      });
+    } catch (error) {
+      await runtime.stop();
+      throw error;
+    }
     if (options.port !== undefined) {
       try {
         await runtime.syncServing();

@@ -37,6 +37,11 @@ export interface LocalServingOptions {
   readonly timeScale?: number;
   /** Handles `/_keel/...` (the local control API `keel deploy` uses). @default 404 for them */
   readonly admin?: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+  /**
+   * Other API routes served by local functions, by path prefix (e.g. `/v1/approvals` → the
+   * approval API function), as further API Gateway integrations are in AWS. @default none
+   */
+  readonly routes?: Readonly<Record<string, string>>;
   /** @default Math.random, for the alias weights */
   readonly random?: () => number;
 }
@@ -255,6 +260,16 @@ export class LocalServing {
       return this.#options.admin
         ? this.#options.admin(event)
         : { statusCode: 404, body: JSON.stringify({ error: 'NotFoundError', message: 'no control API' }) };
+    }
+    for (const [prefix, fn] of Object.entries(this.#options.routes ?? {})) {
+      if (path === prefix || path.startsWith(`${prefix}/`)) {
+        return this.#options.lambda
+          .invoke<APIGatewayProxyStructuredResultV2>(fn, event)
+          .catch((error: Error) => ({
+            statusCode: 503,
+            body: JSON.stringify({ error: error.name, message: error.message }),
+          }));
+      }
     }
     const named = /^\/v[12]\/models\/([^/:]+)/.exec(path)?.[1];
     const models = Object.keys(this.#options.config.models);

@@ -8,7 +8,8 @@
  *   the {@link LocalLambdaRuntime} (with the integration's `{Payload, StatusCode}` envelope),
  *   other integrations to handlers given by the caller;
  * - `.waitForTaskToken` tasks get a real token that {@link TaskTokens} completes;
- * - Wait states and retry intervals are scaled by `timeScale`.
+ * - Wait states, retry intervals and the timeouts of `.waitForTaskToken` tasks (waits for
+ *   someone else, like an approval) are scaled by `timeScale`; compute tasks keep theirs.
  */
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -118,16 +119,23 @@ function fillToken(input: unknown, token: string): unknown {
   return JSON.parse(JSON.stringify(input).replaceAll(TOKEN_MARKER, token));
 }
 
-/** Deep-copies a definition, marking task-token parameters (aws-local-stepfunctions has no `$$.Task`). */
-function prepare(definition: AslDefinition): AslDefinition {
+/**
+ * Deep-copies a definition, marking task-token parameters (aws-local-stepfunctions has no
+ * `$$.Task`) and scaling the timeouts of task-token waits.
+ */
+function prepare(definition: AslDefinition, scale: number): AslDefinition {
   const copy = structuredClone(definition) as AslDefinition;
   walkStates(copy, (_name, state) => {
-    if (
-      state.Type === 'Task' &&
-      state.Resource?.endsWith(WAIT_FOR_TASK_TOKEN) &&
-      state.Parameters !== undefined
-    ) {
+    if (state.Type !== 'Task' || !state.Resource?.endsWith(WAIT_FOR_TASK_TOKEN)) return;
+    if (state.Parameters !== undefined) {
       (state as { Parameters: unknown }).Parameters = withTokenMarker(state.Parameters);
+    }
+    if (typeof state.TimeoutSeconds === 'number') {
+      // Step Functions takes whole seconds only.
+      (state as unknown as { TimeoutSeconds: number }).TimeoutSeconds = Math.max(
+        1,
+        Math.round(state.TimeoutSeconds * scale),
+      );
     }
   });
   return copy;
@@ -146,7 +154,7 @@ export class LocalStateMachine {
 
   constructor(options: LocalStateMachineOptions) {
     this.name = options.name;
-    this.definition = prepare(options.definition);
+    this.definition = prepare(options.definition, options.timeScale ?? 1);
     this.#lambda = options.lambda;
     this.#tokens = options.tokens ?? new TaskTokens();
     this.#integrations = options.integrations ?? {};

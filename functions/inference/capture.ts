@@ -43,6 +43,36 @@ export interface CaptureSink {
   flush(): Promise<void>;
 }
 
+export interface CaptureWindow {
+  readonly from: Date;
+  readonly to: Date;
+}
+
+export interface CapturedRecords {
+  readonly predictions: PredictionRecord[];
+  readonly feedback: FeedbackRecord[];
+}
+
+/** Reads a model's captured predictions and outcomes back (retraining, outcome monitoring). */
+export interface CaptureReader {
+  read(model: string, window: CaptureWindow): Promise<CapturedRecords>;
+}
+
+/** Parses JSON lines, skipping blank and malformed ones (a half-written line must not stop a reader). */
+export function parseCaptureLines(text: string): Record<string, unknown>[] {
+  const records: Record<string, unknown>[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      const { [CAPTURE_MARKER]: _marker, ...record } = JSON.parse(line) as Record<string, unknown>;
+      records.push(record);
+    } catch {
+      /* skipped */
+    }
+  }
+  return records;
+}
+
 /**
  * PII in captured inputs: hashed with HMAC-SHA-256 under a secret salt (joinable, not
  * reversible by guessing without the salt), or dropped when no salt is configured.

@@ -56,26 +56,62 @@ export function registryEvaluation(metrics: EvaluationReport, report?: ArtifactR
   };
 }
 
-export async function publishTrainingResult(
-  registry: ModelRegistry,
+/** A training run's artifacts as stored in lineage, and what registering it needs. */
+export interface StoredTraining {
+  readonly manifest: TrainingResult['manifest'];
+  readonly inputs: TrainingResult['pipeline']['inputs'];
+  readonly auditPassed: boolean;
+  readonly refs: {
+    readonly model: ArtifactRef;
+    readonly pipeline: ArtifactRef;
+    readonly evaluation: ArtifactRef;
+    readonly audit: ArtifactRef;
+    readonly goldenSet: ArtifactRef;
+    readonly manifest: ArtifactRef;
+    readonly data?: ArtifactRef;
+  };
+}
+
+/** Stores a run's model, pipeline, evaluation, audit, golden set and manifest (and data file). */
+export async function storeTrainingResult(
   lineage: LineageStore,
   result: TrainingResult,
-  options: PublishOptions,
-): Promise<{ version: number; refs: Record<string, ArtifactRef> }> {
-  const ref = (r: ArtifactRef) => ({ sha256: r.sha256, uri: r.uri, sizeBytes: r.sizeBytes });
+  options: { readonly trainingDataFile?: string } = {},
+): Promise<StoredTraining> {
   const model = await lineage.putBytes('models', result.onnx);
   const pipeline = await lineage.putJson('pipelines', result.pipeline);
   const evaluation = await lineage.putJson('evaluations', result.metrics);
   const audit = await lineage.putJson('audits', result.audit);
   const goldenSet = await lineage.putJson('evaluations', result.goldenSet);
+  const manifest = await lineage.putJson('records', result.manifest);
   const data = options.trainingDataFile
     ? await lineage.putFile('datasets', options.trainingDataFile)
     : undefined;
+  return {
+    manifest: result.manifest,
+    inputs: result.pipeline.inputs,
+    auditPassed: result.audit.passed,
+    refs: { model, pipeline, evaluation, audit, goldenSet, manifest, ...(data ? { data } : {}) },
+  };
+}
+
+/**
+ * Registers a stored run as a new `candidate` version. Idempotent per model file: registering
+ * the same model again returns the version it created first.
+ */
+export async function registerStoredTraining(
+  registry: ModelRegistry,
+  stored: StoredTraining,
+  evaluation: ReturnType<typeof registryEvaluation>,
+  options: PublishOptions & { readonly tags?: Readonly<Record<string, string>> },
+): Promise<{ version: number }> {
+  const ref = (r: ArtifactRef) => ({ sha256: r.sha256, uri: r.uri, sizeBytes: r.sizeBytes });
+  const { manifest, refs } = stored;
   const pii = new Set(options.piiFields ?? []);
   const metadata: VersionMetadataInput = {
-    framework: `onnx/keel-${result.manifest.algorithm}`,
-    artifact: ref(model),
-    inputSchema: result.pipeline.inputs.map((i) => ({
+    framework: `onnx/keel-${manifest.algorithm}`,
+    artifact: ref(refs.model),
+    inputSchema: stored.inputs.map((i) => ({
       name: i.name,
       type: i.type === 'numeric' ? 'number' : 'string',
       nullable: true,
@@ -85,35 +121,56 @@ export async function publishTrainingResult(
       { name: 'label', type: 'number', min: 0, max: 1 },
       { name: 'probabilities', type: 'number', min: 0, max: 1 },
     ],
-    featurePipeline: { version: result.manifest.hashes.pipeline, uri: pipeline.uri },
+    featurePipeline: { version: manifest.hashes.pipeline, uri: refs.pipeline.uri },
     trainingData: [
       {
         name: 'training',
-        sha256: result.manifest.hashes.trainingData,
-        uri: data?.uri ?? `sha256:${result.manifest.hashes.trainingData}`,
-        rows: result.manifest.rows.train + result.manifest.rows.validation + result.manifest.rows.holdout,
+        sha256: manifest.hashes.trainingData,
+        uri: refs.data?.uri ?? `sha256:${manifest.hashes.trainingData}`,
+        rows: manifest.rows.train + manifest.rows.validation + manifest.rows.holdout,
       },
     ],
-    hyperparameters: { algorithm: result.manifest.algorithm, ...result.manifest.hyperparameters },
-    seed: result.manifest.seed,
+    hyperparameters: { algorithm: manifest.algorithm, ...manifest.hyperparameters },
+    seed: manifest.seed,
     codeVersion: options.codeVersion,
-    evaluation: registryEvaluation(result.metrics, evaluation),
+    evaluation,
     owner: options.owner,
     intendedUse: options.intendedUse,
     limitations: [...(options.limitations ?? [])],
     ...(options.parent ? { parent: options.parent } : {}),
     ...(options.pipelineExecution ? { pipelineExecution: options.pipelineExecution } : {}),
     tags: {
-      manifestId: result.manifest.id,
-      auditPassed: String(result.audit.passed),
-      audit: audit.sha256,
-      goldenSet: goldenSet.sha256,
+      manifestId: manifest.id,
+      auditPassed: String(stored.auditPassed),
+      audit: refs.audit.sha256,
+      goldenSet: refs.goldenSet.sha256,
+      manifest: refs.manifest.sha256,
+      ...options.tags,
     },
   };
-  const { version } = await registry.registerVersion(options.model, metadata, {
+  return registry.registerVersion(options.model, metadata, {
     actor: options.actor,
-    reason: options.reason ?? `trained ${result.manifest.id}`,
-    idempotencyKey: `${options.model}:${result.manifest.hashes.model}`,
+    reason: options.reason ?? `trained ${manifest.id}`,
+    idempotencyKey: `${options.model}:${manifest.hashes.model}`,
   });
-  return { version, refs: { model, pipeline, evaluation, audit, goldenSet, ...(data ? { data } : {}) } };
+}
+
+export async function publishTrainingResult(
+  registry: ModelRegistry,
+  lineage: LineageStore,
+  result: TrainingResult,
+  options: PublishOptions,
+): Promise<{ version: number; refs: Record<string, ArtifactRef> }> {
+  const stored = await storeTrainingResult(
+    lineage,
+    result,
+    options.trainingDataFile ? { trainingDataFile: options.trainingDataFile } : {},
+  );
+  const { version } = await registerStoredTraining(
+    registry,
+    stored,
+    registryEvaluation(result.metrics, stored.refs.evaluation),
+    options,
+  );
+  return { version, refs: { ...stored.refs } };
 }

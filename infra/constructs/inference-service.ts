@@ -68,6 +68,10 @@ export class KeelInferenceService extends Construct {
   readonly alias: lambda.Alias;
   readonly deploymentGroup: codedeploy.LambdaDeploymentGroup;
   readonly alarms: readonly cloudwatch.Alarm[];
+  /** CodeDeploy's BeforeAllowTraffic hook: the golden-set smoke test. */
+  readonly preTrafficHook: KeelFunction;
+  /** CodeDeploy's AfterAllowTraffic hook: canary against baseline. */
+  readonly postTrafficHook: KeelFunction;
 
   constructor(scope: Construct, id: string, props: KeelInferenceServiceProps) {
     super(scope, id);
@@ -247,6 +251,8 @@ export class KeelInferenceService extends Construct {
     postTraffic.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['cloudwatch:GetMetricStatistics'], resources: ['*'] }),
     );
+    this.preTrafficHook = preTraffic;
+    this.postTrafficHook = postTraffic;
     this.#grantHook(preTraffic, ['lambda:InvokeFunction', 'lambda:GetFunctionConfiguration']);
     this.#grantHook(postTraffic, ['lambda:GetFunctionConfiguration']);
 
@@ -271,6 +277,80 @@ export class KeelInferenceService extends Construct {
       id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(preTraffic.node.defaultChild as CfnElement)}.Arn>:*]`,
       reason: 'CodeDeploy invokes the pre-traffic hook function (any of its versions); CDK grants it so.',
     });
+  }
+
+  /**
+   * How the deploy API's CodeDeploy adapter finds this service's deployment group and hooks
+   * (an entry of `KEEL_DEPLOYMENT_GROUPS`).
+   */
+  get deploymentGroupRef() {
+    return {
+      application: this.deploymentGroup.application.applicationName,
+      deploymentGroup: this.deploymentGroup.deploymentGroupName,
+      hooks: {
+        beforeAllowTraffic: this.preTrafficHook.functionName,
+        afterAllowTraffic: this.postTrafficHook.functionName,
+      },
+    };
+  }
+
+  #rolloutPolicy: iam.ManagedPolicy | undefined;
+
+  /**
+   * Lets `role` roll a new version out: publish a version of the function pinned by its
+   * environment, and start and follow a deployment in this service's group. The policy lives
+   * in this stack, beside the resources it names.
+   */
+  grantRollout(role: iam.IRole): void {
+    if (!this.#rolloutPolicy) {
+      const stack = Stack.of(this);
+      const codedeployArn = (resource: string, resourceName: string) =>
+        stack.formatArn({
+          service: 'codedeploy',
+          resource,
+          resourceName,
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        });
+      this.#rolloutPolicy = new iam.ManagedPolicy(this, 'RolloutPolicy', {
+        description: `Keel: roll out new versions of ${this.function.node.path}`,
+        statements: [
+          new iam.PolicyStatement({
+            actions: [
+              'lambda:GetFunctionConfiguration',
+              'lambda:UpdateFunctionConfiguration',
+              'lambda:PublishVersion',
+              'lambda:GetAlias',
+            ],
+            resources: [this.function.functionArn, `${this.function.functionArn}:*`],
+          }),
+          new iam.PolicyStatement({
+            actions: ['codedeploy:CreateDeployment', 'codedeploy:GetDeployment'],
+            resources: [this.deploymentGroup.deploymentGroupArn],
+          }),
+          new iam.PolicyStatement({
+            actions: ['codedeploy:GetDeploymentConfig'],
+            resources: [codedeployArn('deploymentconfig', '*')],
+          }),
+          new iam.PolicyStatement({
+            actions: ['codedeploy:RegisterApplicationRevision', 'codedeploy:GetApplicationRevision'],
+            resources: [codedeployArn('application', this.deploymentGroup.application.applicationName)],
+          }),
+        ],
+      });
+      const region = nagValue(stack.region, 'AWS::Region');
+      const account = nagValue(stack.account, 'AWS::AccountId');
+      Validations.of(this.#rolloutPolicy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(this.function.node.defaultChild as CfnElement)}.Arn>:*]`,
+        reason:
+          'A rollout publishes and addresses a new version of this one function; versions are numbered at run time.',
+      });
+      Validations.of(this.#rolloutPolicy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codedeploy:${region}:${account}:deploymentconfig:*]`,
+        reason:
+          'Deployment configurations (predefined CodeDeploy ones and Keel custom ones) are read by name.',
+      });
+    }
+    role.addManagedPolicy(this.#rolloutPolicy);
   }
 
   /** What a rollout hook needs on this service's function versions and on CodeDeploy. */

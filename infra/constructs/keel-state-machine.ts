@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -80,6 +80,19 @@ export class KeelStateMachine extends Construct {
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
     });
-    for (const fn of Object.values(props.functions ?? {})) fn.grantInvoke(this.stateMachine);
+    const stack = Stack.of(this);
+    for (const fn of Object.values(props.functions ?? {})) {
+      fn.grantInvoke(this.stateMachine);
+      if (Stack.of(fn) === stack && fn.node.defaultChild) {
+        Validations.of(this.stateMachine).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(fn.node.defaultChild as CfnElement)}.Arn>:*]`,
+          reason: 'The state machine invokes its step functions, qualified or not, as Lambda grants it.',
+        });
+      }
+    }
+    Validations.of(this.stateMachine).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'X-Ray trace writes and CloudWatch Logs delivery setup have no resource-level permissions.',
+    });
   }
 }

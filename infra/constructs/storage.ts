@@ -154,4 +154,99 @@ export class KeelStorage extends Construct {
     );
     ack(`<${logicalId(this.table)}.Arn>/index/*`, "The registry table's own secondary index.");
   }
+  /**
+   * A managed policy, in this stack beside the resources it names, granting exactly: reads of
+   * some lineage prefixes, writes (new objects only: lineage is write-once) to others, reads of
+   * the capture records, and the registry table. Pipeline steps attach one each.
+   */
+  accessPolicy(
+    id: string,
+    spec: {
+      readonly description: string;
+      readonly lineageRead?: readonly string[];
+      readonly lineageWrite?: readonly string[];
+      readonly captureRead?: boolean;
+      readonly table?: 'read' | 'readWrite';
+    },
+  ): iam.ManagedPolicy {
+    const reads = [...new Set([...(spec.lineageRead ?? []), ...(spec.lineageWrite ?? [])])];
+    const writes = spec.lineageWrite ?? [];
+    const statements: iam.PolicyStatement[] = [];
+    if (reads.length > 0) {
+      statements.push(
+        new iam.PolicyStatement({
+          actions: ['s3:GetObject'],
+          resources: reads.map((p) => this.lineageBucket.arnForObjects(`${p}/*`)),
+        }),
+        // Without it a missing object reads as 403, not 404, and "store if absent" cannot tell.
+        new iam.PolicyStatement({
+          actions: ['s3:ListBucket'],
+          resources: [this.lineageBucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': reads.map((p) => `${p}/*`) } },
+        }),
+      );
+    }
+    if (writes.length > 0) {
+      statements.push(
+        new iam.PolicyStatement({
+          actions: ['s3:PutObject'],
+          resources: writes.map((p) => this.lineageBucket.arnForObjects(`${p}/*`)),
+        }),
+      );
+    }
+    if (spec.captureRead) {
+      statements.push(
+        new iam.PolicyStatement({
+          actions: ['s3:GetObject'],
+          resources: [this.captureBucket.arnForObjects('capture/*')],
+        }),
+        new iam.PolicyStatement({
+          actions: ['s3:ListBucket'],
+          resources: [this.captureBucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': ['capture/*'] } },
+        }),
+      );
+    }
+    if (spec.table) {
+      statements.push(
+        new iam.PolicyStatement({
+          actions: [
+            'dynamodb:GetItem',
+            'dynamodb:BatchGetItem',
+            'dynamodb:Query',
+            'dynamodb:DescribeTable',
+            ...(spec.table === 'readWrite' ? ['dynamodb:PutItem', 'dynamodb:UpdateItem'] : []),
+          ],
+          resources: [this.table.tableArn, `${this.table.tableArn}/index/*`],
+        }),
+      );
+    }
+    statements.push(
+      new iam.PolicyStatement({
+        actions:
+          writes.length > 0 || spec.table === 'readWrite'
+            ? ['kms:Decrypt', 'kms:GenerateDataKey']
+            : ['kms:Decrypt'],
+        resources: [this.key.keyArn],
+      }),
+    );
+    const policy = new iam.ManagedPolicy(this, id, { description: spec.description, statements });
+    const logicalId = (c: Construct) => Stack.of(this).getLogicalId(c.node.defaultChild as CfnElement);
+    const ack = (resource: string, reason: string) =>
+      Validations.of(policy).acknowledge({ id: `AwsSolutions-IAM5[Resource::${resource}]`, reason });
+    for (const p of reads) {
+      ack(
+        `<${logicalId(this.lineageBucket)}.Arn>/${p}/*`,
+        `Lineage under ${p}/ is content-addressed: keys are hashes known only at run time.`,
+      );
+    }
+    if (spec.captureRead)
+      ack(
+        `<${logicalId(this.captureBucket)}.Arn>/capture/*`,
+        'Capture objects are partitioned by model, date and hour, named by Firehose.',
+      );
+    if (spec.table)
+      ack(`<${logicalId(this.table)}.Arn>/index/*`, "The registry table's own secondary index.");
+    return policy;
+  }
 }

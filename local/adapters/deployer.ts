@@ -15,6 +15,11 @@ export interface LocalDeployerOptions {
   readonly timeScale?: number;
   /** How often traffic and alarms are re-evaluated, in real milliseconds. @default 250 */
   readonly tickMs?: number;
+  /**
+   * Alarms of a function's deployment group: used when a request names none, as CodeDeploy uses
+   * the group's alarm configuration. @default none
+   */
+  readonly groupAlarms?: (functionName: string, version: string) => readonly string[];
   /** Called on every change of a deployment, e.g. to refresh a status panel. */
   readonly onChange?: (state: DeploymentState) => void;
 }
@@ -32,8 +37,8 @@ interface Running {
  * does. Versions are immutable numbered snapshots, like published Lambda versions.
  */
 export class LocalDeployer implements Deployer {
-  readonly #options: Required<Omit<LocalDeployerOptions, 'onChange'>> &
-    Pick<LocalDeployerOptions, 'onChange'>;
+  readonly #options: Required<Omit<LocalDeployerOptions, 'onChange' | 'groupAlarms'>> &
+    Pick<LocalDeployerOptions, 'onChange' | 'groupAlarms'>;
   readonly #versions = new Map<
     string,
     { version: string; description: string; environment: Readonly<Record<string, string>> }[]
@@ -95,8 +100,9 @@ export class LocalDeployer implements Deployer {
     const key = aliasKey(functionName, alias);
     const fromVersion = this.#aliases.get(key)?.version;
     const deploymentId = `d-${randomUUID().slice(0, 8).toUpperCase()}`;
+    const alarms = request.alarms ?? this.#options.groupAlarms?.(functionName, targetVersion);
     const running: Running = {
-      request,
+      request: alarms ? { ...request, alarms: [...alarms] } : request,
       startedAt: Date.now(),
       state: {
         deploymentId,

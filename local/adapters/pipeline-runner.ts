@@ -1,12 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import { NotFoundError } from '../../functions/commons/errors.ts';
-import type { ExecutionDescription, PipelineRunner } from '../../functions/commons/ports/pipeline-runner.ts';
+import type {
+  ExecutionDescription,
+  ExecutionStep,
+  PipelineRunner,
+} from '../../functions/commons/ports/pipeline-runner.ts';
 import { type LocalExecution, type LocalStateMachine, TaskTokens } from '../step-functions.ts';
 
 interface TrackedExecution {
   description: ExecutionDescription;
   readonly execution: LocalExecution;
+  readonly steps: ExecutionStep[];
 }
+
+const STEP_EVENTS: Readonly<Record<string, ExecutionStep['event']>> = {
+  StateEntered: 'entered',
+  StateExited: 'exited',
+  StateFailed: 'failed',
+  StateRetried: 'retried',
+  StateCaught: 'caught',
+};
 
 /** {@link PipelineRunner} over {@link LocalStateMachine}s, with Step Functions' execution semantics. */
 export class LocalPipelineRunner implements PipelineRunner {
@@ -48,8 +61,19 @@ export class LocalPipelineRunner implements PipelineRunner {
     const tracked: TrackedExecution = {
       execution,
       description: { executionId: execution.executionId, status: 'RUNNING', startedAt: new Date() },
+      steps: [],
     };
     this.#executions.set(execution.executionId, tracked);
+    void (async () => {
+      for await (const event of execution.events) {
+        const kind = STEP_EVENTS[event.type];
+        if (!kind || !('state' in event)) continue;
+        const error = 'Error' in event ? { error: String(event.Error) } : {};
+        tracked.steps.push({ state: event.state.name, event: kind, at: new Date(event.timestamp), ...error });
+      }
+    })().catch(() => {
+      /* the history is for display; the execution's own result reports failures */
+    });
     execution.result.then(
       (output) => {
         tracked.description = { ...tracked.description, status: 'SUCCEEDED', output, stoppedAt: new Date() };
@@ -77,6 +101,12 @@ export class LocalPipelineRunner implements PipelineRunner {
     const tracked = this.#executions.get(executionId);
     if (tracked === undefined) throw new NotFoundError(`Execution ${executionId} does not exist`);
     return tracked.description;
+  }
+
+  async history(executionId: string): Promise<readonly ExecutionStep[]> {
+    const tracked = this.#executions.get(executionId);
+    if (tracked === undefined) throw new NotFoundError(`Execution ${executionId} does not exist`);
+    return [...tracked.steps];
   }
 
   /** Resolves with the final description once the execution stops. */

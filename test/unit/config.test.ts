@@ -40,7 +40,13 @@ describe('parseConfig', () => {
     expect(churn?.gates.maxEqualizedOddsDifference).toBe(0.1);
     expect(churn?.serving.shift).toBe('canary10-5m');
     expect(churn?.schedules.driftCheck).toBe('rate(1 hour)');
-    expect(churn?.training).toEqual({ algorithm: 'gbdt', seed: 42, holdout: 0.2, hyperparameters: {} });
+    expect(churn?.training).toEqual({
+      algorithm: 'gbdt',
+      candidates: [],
+      seed: 42,
+      holdout: 0.2,
+      hyperparameters: {},
+    });
     expect(config.local).toEqual({ port: 3000, stateDir: '.keel', timeScale: 1 });
   });
 

@@ -119,6 +119,19 @@ export const modelConfigSchema = z.object({
       seed: z.number().int().default(42),
       holdout: z.number().gt(0).lt(1).default(0.2),
       hyperparameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).default({}),
+      /**
+       * Further configurations the retraining pipeline trains beside the main one; the one with
+       * the best validation AUC becomes the candidate. @default none
+       */
+      candidates: z
+        .array(
+          z.object({
+            algorithm: z.enum(['lr', 'gbdt']),
+            hyperparameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).default({}),
+          }),
+        )
+        .max(8)
+        .default([]),
     })
     .prefault({}),
   costs: z.object({
@@ -140,6 +153,46 @@ export const modelConfigSchema = z.object({
       bootstrapSamples: z.number().int().min(100).max(10_000).default(1000),
       requireApproval: z.boolean().default(false),
       approvalTimeoutHours: z.number().positive().default(72),
+      /** Largest change of a probability (95th percentile over rows) when numeric inputs move by `perturbation` of their spread. */
+      maxPerturbationDelta: probability.default(0.1),
+      /** Size of the stability check's nudges, as a share of each numeric input's standard deviation. */
+      perturbation: z.number().positive().max(1).default(0.01),
+      /** Time limit for scoring one batch of `latencyBatchRows` rows. */
+      maxBatchLatencyMs: z.number().positive().default(500),
+      latencyBatchRows: z.number().int().min(1).max(100_000).default(1000),
+      /** Largest difference from the golden set's recorded probabilities. */
+      goldenSetTolerance: z.number().positive().default(1e-4),
+      /**
+       * Declared monotone relations (input column → 1 increasing, -1 decreasing) the candidate's
+       * probabilities must respect, on top of the GBDT `monotone.*` constraints it trained with.
+       */
+      monotone: z.record(columnName, z.union([z.literal(1), z.literal(-1)])).default({}),
+    })
+    .prefault({}),
+  retraining: z
+    .object({
+      /** Labelled production predictions (captures joined with feedback) from this many days back. */
+      productionWindowDays: z.number().int().min(1).max(366).default(30),
+      /** At most this many labelled production rows, the most recent first. */
+      maxProductionRows: z.number().int().min(0).default(50_000),
+      /** Share of the labelled production rows held out to evaluate on (never trained on). */
+      productionEvaluationShare: z.number().gt(0).lt(1).default(0.5),
+      /** Fewer labelled production rows than this are not evaluated on separately. */
+      minProductionRows: z.number().int().min(10).default(100),
+      /** How often the rollout is polled, in seconds. */
+      rolloutPollSeconds: z.number().int().min(1).max(3600).default(30),
+      /** Training jobs on more rows than this go to SageMaker (needs `sagemaker.image`). */
+      sagemaker: z
+        .object({
+          image: z.string().min(1).optional(),
+          instanceType: z
+            .string()
+            .regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'expected ml.<family>.<size>')
+            .default('ml.m5.xlarge'),
+          rowThreshold: z.number().int().positive().default(1_000_000),
+          maxRuntimeHours: z.number().positive().max(120).default(4),
+        })
+        .prefault({}),
     })
     .prefault({}),
   alerts: z

@@ -11,6 +11,15 @@ export interface ExecutionDescription {
   readonly stoppedAt?: Date;
 }
 
+/** One step of an execution's history: a state entered, left, failed, retried or caught. */
+export interface ExecutionStep {
+  readonly state: string;
+  readonly event: 'entered' | 'exited' | 'failed' | 'retried' | 'caught';
+  readonly at: Date;
+  /** Error name, for failed, retried and caught steps. */
+  readonly error?: string;
+}
+
 /** Port: Step Functions executions and task tokens. */
 export interface PipelineRunner {
   /**
@@ -19,6 +28,8 @@ export interface PipelineRunner {
    */
   start(pipeline: string, input: unknown, options?: { name?: string }): Promise<{ executionId: string }>;
   describe(executionId: string): Promise<ExecutionDescription>;
+  /** The states the execution went through so far, oldest first (progress display). */
+  history(executionId: string): Promise<readonly ExecutionStep[]>;
   /** Completes a `.waitForTaskToken` task successfully with `output`. */
   sendTaskSuccess(taskToken: string, output: unknown): Promise<void>;
   /** Fails a `.waitForTaskToken` task with an error name and cause. */

@@ -32,6 +32,12 @@ export interface CreditScenario {
    * as in labels produced by a biased past process. @default 0
    */
   readonly groupBias?: number;
+  /**
+   * How strongly `region` gives `sex` away, in [0, 1]: that share of women live in "north" and of
+   * men in "south" (on top of the usual spread), so a model can learn a group effect through a
+   * proxy without ever seeing the protected attribute. @default 0
+   */
+  readonly groupProxy?: number;
 }
 
 const EMPLOYMENT = ['salaried', 'self-employed', 'unemployed', 'retired'] as const;
@@ -110,7 +116,10 @@ export function generateCredit(scenario: CreditScenario): Table {
       0.25 * (1 - harmless),
       0.25 * (1 - harmless),
     ];
-    const region = REGIONS[rng.weighted(regionWeights)] as string;
+    const drawn = REGIONS[rng.weighted(regionWeights)] as string;
+    // No draw at all without a proxy, so the seeded populations of earlier releases stay the same.
+    const proxied = (scenario.groupProxy ?? 0) > 0 && rng.bernoulli(scenario.groupProxy ?? 0);
+    const region = proxied ? (sex === 'female' ? 'north' : 'south') : drawn;
 
     let logOdds = trueLogOdds(
       { income, debt, latePayments, historyYears, loanAmount, employment },

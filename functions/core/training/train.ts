@@ -237,7 +237,7 @@ function checkHyperparameters(algorithm: ModelKind, given: Hyperparameters): voi
 }
 
 /** Row indices of a stratified split: the holdout takes `share` of each class. */
-function stratifiedSplit(
+export function stratifiedSplit(
   labels: Float64Array,
   share: number,
   rng: Rng,

@@ -1,12 +1,42 @@
 import {
   DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  type HistoryEvent,
   SendTaskFailureCommand,
   SendTaskSuccessCommand,
   type SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { NotFoundError } from '../../errors.ts';
-import type { ExecutionDescription, PipelineRunner } from '../../ports/pipeline-runner.ts';
+import type { ExecutionDescription, ExecutionStep, PipelineRunner } from '../../ports/pipeline-runner.ts';
+
+/** A history event as a step, or none for events that are not about a state. */
+function stepOf(event: HistoryEvent, names: Map<number, string>): ExecutionStep | undefined {
+  const type = event.type ?? '';
+  const at = event.timestamp ?? new Date(0);
+  const entered = event.stateEnteredEventDetails;
+  if (entered?.name) {
+    names.set(event.id ?? 0, entered.name);
+    return { state: entered.name, event: 'entered', at };
+  }
+  const exited = event.stateExitedEventDetails;
+  if (exited?.name) return { state: exited.name, event: 'exited', at };
+  // Failures of a task or Lambda point back at the event that scheduled them, whose state entered first.
+  if (/(Failed|TimedOut)$/.test(type) && type !== 'ExecutionFailed' && type !== 'ExecutionTimedOut') {
+    let previous = event.previousEventId ?? 0;
+    while (previous > 0 && !names.has(previous)) previous -= 1;
+    const details = Object.values(event).find(
+      (v): v is { error?: string } => typeof v === 'object' && v !== null && 'error' in v,
+    );
+    return {
+      state: names.get(previous) ?? 'unknown',
+      event: 'failed',
+      at,
+      ...(details?.error ? { error: details.error } : {}),
+    };
+  }
+  return undefined;
+}
 
 /** {@link PipelineRunner} on AWS Step Functions. */
 export class StepFunctionsPipelineRunner implements PipelineRunner {
@@ -49,6 +79,27 @@ export class StepFunctionsPipelineRunner implements PipelineRunner {
       startedAt: execution.startDate ?? new Date(0),
       stoppedAt: execution.stopDate,
     };
+  }
+
+  async history(executionId: string): Promise<readonly ExecutionStep[]> {
+    const steps: ExecutionStep[] = [];
+    const names = new Map<number, string>();
+    let nextToken: string | undefined;
+    do {
+      const page = await this.#client.send(
+        new GetExecutionHistoryCommand({
+          executionArn: executionId,
+          maxResults: 1000,
+          ...(nextToken ? { nextToken } : {}),
+        }),
+      );
+      for (const event of page.events ?? []) {
+        const step = stepOf(event, names);
+        if (step) steps.push(step);
+      }
+      nextToken = page.nextToken;
+    } while (nextToken);
+    return steps;
   }
 
   async sendTaskSuccess(taskToken: string, output: unknown): Promise<void> {

@@ -1,0 +1,197 @@
+/**
+ * The retraining dataset: the base training data, plus labelled production data (captured
+ * predictions joined with their fed-back outcomes), split into the parts the pipeline needs.
+ * Pure functions over tables and capture records; reading S3 and lineage is the caller's.
+ */
+import { ValidationError } from '../commons/errors.ts';
+import {
+  CategoricalBuilder,
+  type Column,
+  cell,
+  NumericBuilder,
+  type Schema,
+  type Table,
+} from '../core/data/table.ts';
+import { Rng } from '../core/random.ts';
+import type { CreditScenario } from '../core/synthetic/credit.ts';
+import { stratifiedSplit, takeRows } from '../core/training/train.ts';
+import type { FeedbackRecord, PredictionRecord } from '../inference/capture.ts';
+
+/** A prediction whose outcome came back. */
+export interface LabelledPrediction {
+  readonly predictionId: string;
+  readonly timestamp: string;
+  readonly inputs: Readonly<Record<string, number | string | null>>;
+  readonly outcome: 0 | 1;
+}
+
+/**
+ * Joins predictions with outcomes by prediction id. Shadow scores are not predictions anyone
+ * acted on and are skipped; when an outcome was reported twice, the latest report counts.
+ * Returns the most recent `limit` labelled predictions, oldest first.
+ */
+export function joinOutcomes(
+  predictions: readonly PredictionRecord[],
+  feedback: readonly FeedbackRecord[],
+  limit = Number.POSITIVE_INFINITY,
+): LabelledPrediction[] {
+  const outcomes = new Map<string, FeedbackRecord>();
+  for (const f of feedback) {
+    const seen = outcomes.get(f.prediction_id);
+    if (!seen || seen.timestamp <= f.timestamp) outcomes.set(f.prediction_id, f);
+  }
+  const joined: LabelledPrediction[] = [];
+  const served = new Set<string>();
+  for (const p of predictions) {
+    if (p.shadow_of !== undefined || served.has(p.prediction_id)) continue;
+    const outcome = outcomes.get(p.prediction_id);
+    if (!outcome) continue;
+    served.add(p.prediction_id);
+    joined.push({
+      predictionId: p.prediction_id,
+      timestamp: p.timestamp,
+      inputs: p.inputs,
+      outcome: outcome.outcome,
+    });
+  }
+  joined.sort((a, b) => (a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0));
+  return Number.isFinite(limit) ? joined.slice(Math.max(0, joined.length - limit)) : joined;
+}
+
+/**
+ * Labelled predictions as rows of a table with `schema`: inputs the capture lacks (protected
+ * attributes are never model inputs) are missing, the outcome fills the label column, and a
+ * value of the wrong type is missing rather than an error (captures are validated at serving).
+ */
+export function labelledTable(rows: readonly LabelledPrediction[], schema: Schema, label: string): Table {
+  const columns = new Map<string, Column>();
+  for (const [name, kind] of Object.entries(schema)) {
+    if (kind === 'numeric') {
+      const builder = new NumericBuilder();
+      for (const row of rows) {
+        const value = name === label ? row.outcome : row.inputs[name];
+        builder.push(typeof value === 'number' ? value : Number.NaN);
+      }
+      columns.set(name, builder.build());
+    } else {
+      const builder = new CategoricalBuilder();
+      for (const row of rows) {
+        const value = name === label ? String(row.outcome) : row.inputs[name];
+        builder.push(value === null || value === undefined ? null : String(value));
+      }
+      columns.set(name, builder.build());
+    }
+  }
+  return { rowCount: rows.length, columns };
+}
+
+/** Rows of `b` appended to `a`, in `a`'s columns (a column `b` lacks is missing there). */
+export function concatTables(a: Table, b: Table): Table {
+  const rowCount = a.rowCount + b.rowCount;
+  const columns = new Map<string, Column>();
+  for (const [name, column] of a.columns) {
+    const other = b.columns.get(name);
+    if (column.kind === 'numeric') {
+      const values = new Float64Array(rowCount).fill(Number.NaN);
+      values.set(column.values);
+      if (other?.kind === 'numeric') values.set(other.values, a.rowCount);
+      columns.set(name, { kind: 'numeric', values });
+    } else {
+      const builder = new CategoricalBuilder();
+      for (let r = 0; r < a.rowCount; r++) builder.push(cell(column, r) as string | null);
+      for (let r = 0; r < b.rowCount; r++) {
+        const value = other ? cell(other, r) : null;
+        builder.push(value === null ? null : String(value));
+      }
+      columns.set(name, builder.build());
+    }
+  }
+  return { rowCount, columns };
+}
+
+export interface DatasetSplit {
+  /** What the candidates train on (their own holdout for early stopping comes out of it). */
+  readonly train: Table;
+  /** Base rows no candidate sees: candidate and production are compared on them. */
+  readonly holdout: Table;
+  /** Labelled production rows no candidate sees, or none when too few came back. */
+  readonly production: Table | undefined;
+}
+
+/**
+ * Splits base and labelled production data: a stratified holdout of the base data, and a
+ * share of the production rows kept for evaluation (the most recent ones: the traffic the
+ * model will meet next); the rest of both is training data.
+ */
+export function splitDataset(
+  base: Table,
+  production: Table,
+  options: {
+    readonly label: string;
+    readonly holdout: number;
+    readonly productionEvaluationShare: number;
+    readonly minProductionRows: number;
+    readonly seed: number;
+  },
+): DatasetSplit {
+  const labels = base.columns.get(options.label);
+  if (labels?.kind !== 'numeric') {
+    throw new ValidationError('The base data has no numeric label column', [
+      { path: 'data.label', message: `no numeric column "${options.label}"` },
+    ]);
+  }
+  const split = stratifiedSplit(labels.values, options.holdout, new Rng(options.seed));
+  const baseTrain = takeRows(base, split.train);
+  const holdout = takeRows(base, split.holdout);
+  if (production.rowCount === 0) return { train: baseTrain, holdout, production: undefined };
+  const kept = Math.round(production.rowCount * options.productionEvaluationShare);
+  if (kept < options.minProductionRows) {
+    // Too few to judge on: they still teach the candidate something.
+    return { train: concatTables(baseTrain, production), holdout, production: undefined };
+  }
+  const cut = production.rowCount - kept;
+  const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+  return {
+    train: concatTables(baseTrain, takeRows(production, range(0, cut))),
+    holdout,
+    production: takeRows(production, range(cut, production.rowCount)),
+  };
+}
+
+const SCENARIO_KEYS = [
+  'rows',
+  'seed',
+  'covariateDrift',
+  'harmlessDrift',
+  'conceptDrift',
+  'labelNoise',
+  'missingIncome',
+  'groupBias',
+  'groupProxy',
+] as const;
+
+/**
+ * Parses `synthetic:credit?rows=5000&seed=7&groupBias=2` (the config's synthetic data source)
+ * into a scenario; unknown or non-numeric knobs are a validation error naming them.
+ */
+export function syntheticScenario(source: string): CreditScenario {
+  const match = /^synthetic:credit(?:\?(.*))?$/.exec(source);
+  if (!match) {
+    throw new ValidationError('Unknown synthetic data source', [
+      { path: 'data.source', message: `expected synthetic:credit[?knob=value&…], got "${source}"` },
+    ]);
+  }
+  const params = new URLSearchParams(match[1] ?? '');
+  const scenario: Record<string, number> = { rows: 5000, seed: 42 };
+  const issues = [];
+  for (const [key, value] of params) {
+    const n = Number(value);
+    if (!(SCENARIO_KEYS as readonly string[]).includes(key))
+      issues.push({ path: `data.source.${key}`, message: `unknown knob; use ${SCENARIO_KEYS.join(', ')}` });
+    else if (value.trim() === '' || !Number.isFinite(n))
+      issues.push({ path: `data.source.${key}`, message: `expected a number, got "${value}"` });
+    else scenario[key] = n;
+  }
+  if (issues.length > 0) throw new ValidationError('Invalid synthetic data source', issues);
+  return scenario as unknown as CreditScenario;
+}

@@ -1,0 +1,703 @@
+/**
+ * The retraining pipeline's steps, one function per Task state of
+ * `state-machines/retraining.asl.json`. Each takes the execution state (settings, request and
+ * what earlier steps returned) and its dependencies, does its work, and returns what the state
+ * machine stores at the state's `ResultPath`: references into lineage, never data.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import type { Transform } from '../commons/config/schema.ts';
+import { ConflictError, KeelError, ValidationError } from '../commons/errors.ts';
+import type { Deployer, TrafficShift } from '../commons/ports/deployer.ts';
+import type { EventBus } from '../commons/ports/event-bus.ts';
+import type { MetricsSink } from '../commons/ports/metrics-sink.ts';
+import { auditTable } from '../core/audit/audit.ts';
+import { readCsv } from '../core/data/csv.ts';
+import { columnStrings, type Schema, schemaOf, type Table, toCsv } from '../core/data/table.ts';
+import { type EvaluationReport, evaluate } from '../core/evaluation/report.ts';
+import { optimalThreshold } from '../core/metrics/cost.ts';
+import { OnnxModel } from '../core/onnx/runtime.ts';
+import { generateCredit } from '../core/synthetic/credit.ts';
+import { type GoldenSet, type Manifest, train } from '../core/training/train.ts';
+import type { CaptureReader } from '../inference/capture.ts';
+import { settleDeployment, startDeployment } from '../inference/deploy.ts';
+import type { ArtifactRef, LineageStore } from '../lineage/store.ts';
+import {
+  registerStoredTraining,
+  registryEvaluation,
+  type StoredTraining,
+  storeTrainingResult,
+} from '../registry/publish.ts';
+import type { ModelRegistry } from '../registry/registry.ts';
+import type { ApprovalStore } from './approvals.ts';
+import { joinOutcomes, labelledTable, splitDataset, syntheticScenario } from './data.ts';
+import {
+  type FairnessMeasure,
+  fairnessGate,
+  type GateRow,
+  type PerformanceComparison,
+  pairedAucDifference,
+  performanceGate,
+  safetyGate,
+} from './gates.ts';
+import { safetyChecks } from './safety.ts';
+import type { RetrainingSettings } from './settings.ts';
+
+export const PIPELINE_ACTOR = 'keel-retraining';
+export const RETRAINING_EVENT_SOURCE = 'keel.retraining';
+
+/** The data failed its audit: a critical finding stops the pipeline (not retried). */
+export class DataAuditFailedError extends KeelError {}
+
+export interface RetrainingDependencies {
+  readonly registry: ModelRegistry;
+  readonly lineage: LineageStore;
+  /** Captured predictions and outcomes. */
+  readonly captured: CaptureReader;
+  /** Reads an `s3://bucket/key` object (data sources, SageMaker outputs). */
+  readonly readObject: (uri: string) => Promise<Uint8Array>;
+  readonly deployer: Deployer;
+  readonly eventBus: EventBus;
+  readonly metrics: MetricsSink;
+  readonly approvals: ApprovalStore;
+  /** The inference function of a model. */
+  readonly functionName: (model: string) => string;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+}
+
+/** Why retraining runs, as the triggers (drift rule, schedule, `keel retrain`) say it. */
+export interface RetrainingRequest {
+  readonly trigger?: { readonly type?: 'drift' | 'schedule' | 'manual'; readonly reason?: string };
+  /** Who asked (the CLI's user). @default the pipeline */
+  readonly requestedBy?: string;
+  /** Snapshot time: production data up to it. @default the execution's start */
+  readonly asOf?: string;
+  /** Base data instead of the configured source (a path, `s3://…`, `lineage:<sha256>`, `synthetic:…`). */
+  readonly source?: string;
+}
+
+export interface DatasetRef {
+  readonly ref: ArtifactRef;
+  readonly uri: string;
+  readonly rows: number;
+}
+
+export interface PreparedData {
+  readonly asOf: string;
+  readonly trigger: { readonly type: 'drift' | 'schedule' | 'manual'; readonly reason: string };
+  readonly requestedBy: string;
+  readonly source: string;
+  readonly schema: Schema;
+  readonly baseRows: number;
+  readonly productionRows: number;
+  readonly trainingRows: number;
+  readonly train: DatasetRef;
+  readonly holdout: DatasetRef;
+  readonly production: DatasetRef | null;
+  /** Everything a SageMaker training container needs besides the data. */
+  readonly spec: DatasetRef;
+  /** A SageMaker training job name derived from the execution (≤ 63 characters). */
+  readonly jobName: string;
+}
+
+export interface CandidateRefs extends StoredTraining {
+  readonly algorithm: string;
+  readonly hyperparameters: Readonly<Record<string, unknown>>;
+  readonly validationAuc: number;
+}
+
+export interface TrainingOutput {
+  readonly candidate: CandidateRefs;
+  readonly configurations: readonly {
+    readonly algorithm: string;
+    readonly hyperparameters: Readonly<Record<string, unknown>>;
+    readonly validationAuc: number;
+    readonly manifestId: string;
+  }[];
+}
+
+export interface EvaluationOutput {
+  readonly gates: {
+    readonly performance: { readonly passed: boolean; readonly reason: string };
+    readonly fairness: { readonly passed: boolean; readonly reason: string };
+    readonly safety: { readonly passed: boolean; readonly reason: string };
+  };
+  readonly table: readonly GateRow[];
+  readonly report: ArtifactRef;
+  readonly production: { readonly version: number } | null;
+  /** Decision thresholds the threshold metrics and fairness were judged at. */
+  readonly thresholds: { readonly candidate?: number; readonly production?: number };
+  /** Headline numbers for the registry. */
+  readonly registry: ReturnType<typeof registryEvaluation>;
+}
+
+/** The execution state as the Task states receive it. */
+export interface RetrainingState {
+  readonly settings: RetrainingSettings;
+  readonly request: RetrainingRequest;
+  readonly execution: string;
+  readonly startedAt: string;
+  readonly data?: PreparedData;
+  readonly audit?: { readonly passed: boolean; readonly report: ArtifactRef };
+  readonly training?: TrainingOutput;
+  readonly evaluation?: EvaluationOutput;
+  readonly rejection?: { readonly gate: string; readonly reason: string; readonly actor?: string };
+  readonly approval?: { readonly decision: string; readonly actor: string; readonly reason: string };
+  readonly registered?: { readonly version: number; readonly status: string };
+  readonly rollout?: {
+    readonly deploymentId: string;
+    readonly functionVersion: string;
+    readonly status: string;
+    readonly reason?: string;
+  };
+  readonly failure?: { readonly Error?: string; readonly Cause?: string };
+}
+
+const now = (deps: RetrainingDependencies) => (deps.now ?? (() => new Date()))();
+
+function need<K extends keyof RetrainingState>(
+  state: RetrainingState,
+  key: K,
+): NonNullable<RetrainingState[K]> {
+  const value = state[key];
+  if (value === undefined || value === null)
+    throw new ValidationError(`The execution state has no ${String(key)}`, [
+      { path: String(key), message: 'missing' },
+    ]);
+  return value as NonNullable<RetrainingState[K]>;
+}
+
+async function putTable(lineage: LineageStore, table: Table): Promise<DatasetRef> {
+  const ref = await lineage.putBytes('datasets', new TextEncoder().encode(toCsv(table)));
+  return { ref, uri: ref.uri, rows: table.rowCount };
+}
+
+async function getTable(lineage: LineageStore, dataset: DatasetRef, schema: Schema): Promise<Table> {
+  const bytes = await lineage.getBytes(dataset.ref);
+  return readCsv(Readable.from([Buffer.from(bytes)]), { schema, source: dataset.uri });
+}
+
+/** The base data: a CSV file, an S3 object, a lineage dataset, or a synthetic population. */
+export async function loadBaseData(
+  source: string,
+  deps: Pick<RetrainingDependencies, 'readObject' | 'lineage'>,
+): Promise<Table> {
+  if (source.startsWith('synthetic:')) return generateCredit(syntheticScenario(source));
+  if (source.startsWith('lineage:')) {
+    const bytes = await deps.lineage.getBytes({ kind: 'datasets', sha256: source.slice('lineage:'.length) });
+    return readCsv(Readable.from([Buffer.from(bytes)]), { source });
+  }
+  if (source.startsWith('s3://')) {
+    return readCsv(Readable.from([Buffer.from(await deps.readObject(source))]), { source });
+  }
+  await readFile(source).catch((cause: unknown) => {
+    throw new ValidationError('Cannot read the base data', [
+      { path: 'data.source', message: `${source}: ${(cause as Error).message}` },
+    ]);
+  });
+  return readCsv(source, { source });
+}
+
+// ── PrepareData ────────────────────────────────────────────────────────────────
+
+export async function prepareData(
+  state: RetrainingState,
+  deps: RetrainingDependencies,
+): Promise<PreparedData> {
+  const { settings, request } = state;
+  const asOf = new Date(request.asOf ?? state.startedAt);
+  if (Number.isNaN(asOf.getTime()))
+    throw new ValidationError('Invalid request', [
+      { path: 'asOf', message: `not a timestamp: ${request.asOf}` },
+    ]);
+  const source = request.source ?? settings.data.source;
+  const base = await loadBaseData(source, deps);
+  const schema = schemaOf(base);
+  const from = new Date(asOf.getTime() - settings.sampling.productionWindowDays * 86_400_000);
+  const captured = await deps.captured.read(settings.model, { from, to: asOf });
+  const labelled = joinOutcomes(captured.predictions, captured.feedback, settings.sampling.maxProductionRows);
+  const production = labelledTable(labelled, schema, settings.data.label);
+  const split = splitDataset(base, production, {
+    label: settings.data.label,
+    holdout: settings.training.holdout,
+    productionEvaluationShare: settings.sampling.productionEvaluationShare,
+    minProductionRows: settings.sampling.minProductionRows,
+    seed: settings.training.seed,
+  });
+  const [train, holdout, productionRef] = await Promise.all([
+    putTable(deps.lineage, split.train),
+    putTable(deps.lineage, split.holdout),
+    split.production ? putTable(deps.lineage, split.production) : Promise.resolve(null),
+  ]);
+  const specRef = await deps.lineage.putJson('records', {
+    settings,
+    schema,
+    train: train.ref,
+    holdout: holdout.ref,
+  });
+  const type = request.trigger?.type ?? 'manual';
+  return {
+    asOf: asOf.toISOString(),
+    trigger: { type, reason: request.trigger?.reason ?? `${type} retraining` },
+    requestedBy: request.requestedBy ?? PIPELINE_ACTOR,
+    source,
+    schema,
+    baseRows: base.rowCount,
+    productionRows: production.rowCount,
+    trainingRows: split.train.rowCount,
+    train,
+    holdout,
+    production: productionRef,
+    spec: { ref: specRef, uri: specRef.uri, rows: 0 },
+    jobName: `${settings.model.slice(0, 30)}-${createHash('sha256').update(state.execution).digest('hex').slice(0, 16)}`,
+  };
+}
+
+// ── AuditData ──────────────────────────────────────────────────────────────────
+
+export async function auditData(
+  state: RetrainingState,
+  deps: RetrainingDependencies,
+): Promise<{ passed: boolean; critical: string[]; warnings: number; report: ArtifactRef }> {
+  const data = need(state, 'data');
+  const train = await getTable(deps.lineage, data.train, data.schema);
+  const holdout = await getTable(deps.lineage, data.holdout, data.schema);
+  const report = auditTable(train, {
+    label: state.settings.data.label,
+    ignore: [...state.settings.data.piiFields],
+    reference: holdout,
+  });
+  const ref = await deps.lineage.putJson('audits', report);
+  const critical = report.findings.filter((f) => f.severity === 'critical').map((f) => f.message);
+  if (critical.length > 0) {
+    throw new DataAuditFailedError(
+      `The data audit found ${critical.length} critical problem(s): ${critical.join('; ')} (report ${ref.uri})`,
+    );
+  }
+  return { passed: report.passed, critical, warnings: report.findings.length, report: ref };
+}
+
+// ── Train ──────────────────────────────────────────────────────────────────────
+
+export async function trainCandidates(
+  state: RetrainingState,
+  deps: RetrainingDependencies,
+): Promise<TrainingOutput> {
+  const { settings } = state;
+  const data = need(state, 'data');
+  const table = await getTable(deps.lineage, data.train, data.schema);
+  const dataHash = data.train.ref.sha256;
+  const trained: CandidateRefs[] = [];
+  for (const configuration of settings.training.configurations) {
+    const result = train(table, {
+      label: settings.data.label,
+      protected: settings.data.protectedAttributes,
+      exclude: settings.data.piiFields,
+      algorithm: configuration.algorithm,
+      seed: settings.training.seed,
+      holdout: settings.training.holdout,
+      ...(settings.features.length > 0 ? { features: settings.features as unknown as Transform[] } : {}),
+      hyperparameters: configuration.hyperparameters,
+      costs: settings.costs,
+      bootstrapSamples: 200,
+      dataHash,
+      codeVersion: settings.codeVersion,
+    });
+    const stored = await storeTrainingResult(deps.lineage, result);
+    trained.push({
+      ...stored,
+      algorithm: configuration.algorithm,
+      hyperparameters: configuration.hyperparameters,
+      validationAuc: result.metrics.auc,
+    });
+  }
+  const best = trained.reduce((a, b) => (b.validationAuc > a.validationAuc ? b : a));
+  return {
+    candidate: best,
+    configurations: trained.map((t) => ({
+      algorithm: t.algorithm,
+      hyperparameters: t.hyperparameters,
+      validationAuc: t.validationAuc,
+      manifestId: t.manifest.id,
+    })),
+  };
+}
+
+// ── Evaluate ───────────────────────────────────────────────────────────────────
+
+async function loadProduction(deps: RetrainingDependencies, model: string) {
+  const production = (await deps.registry.aliases(model).catch(() => ({}) as Record<string, number>))
+    .production;
+  if (production === undefined) return undefined;
+  const version = await deps.registry.get(model, production);
+  const bytes = await deps.lineage.getBytes({ kind: 'models', sha256: version.metadata.artifact.sha256 });
+  return { version: production, model: await OnnxModel.load(bytes) };
+}
+
+function fairnessOf(report: EvaluationReport, attribute: string) {
+  const f = report.fairness[attribute];
+  return f
+    ? { demographicParityRatio: f.demographicParityRatio, equalizedOddsDifference: f.equalizedOddsDifference }
+    : undefined;
+}
+
+/** The cost-minimising threshold; 0.5 when flagging nobody is cheapest (no finite threshold). */
+function decisionThreshold(
+  y: Float64Array,
+  p: ArrayLike<number>,
+  costs: RetrainingSettings['costs'],
+): number {
+  const { threshold } = optimalThreshold(y, p, costs);
+  return Number.isFinite(threshold) ? threshold : 0.5;
+}
+
+/** Rows where every protected attribute is known: fairness is judged on those only. */
+function hasGroups(table: Table, attributes: readonly string[]): boolean {
+  return attributes.every((a) => columnStrings(table, a).some((v) => v !== null));
+}
+
+export async function evaluateCandidate(
+  state: RetrainingState,
+  deps: RetrainingDependencies,
+): Promise<EvaluationOutput> {
+  const { settings } = state;
+  const data = need(state, 'data');
+  const { candidate } = need(state, 'training');
+  const label = settings.data.label;
+  const holdout = await getTable(deps.lineage, data.holdout, data.schema);
+  const productionData = data.production
+    ? await getTable(deps.lineage, data.production, data.schema)
+    : undefined;
+  const candidateModel = await OnnxModel.load(await deps.lineage.getBytes(candidate.refs.model));
+  const production = await loadProduction(deps, settings.model);
+  try {
+    const datasets: ['holdout' | 'production', Table][] = [
+      ['holdout', holdout],
+      ...(productionData ? [['production', productionData] as ['production', Table]] : []),
+    ];
+    const reports: Record<string, { candidate: EvaluationReport; production: EvaluationReport | null }> = {};
+    const comparisons: PerformanceComparison[] = [];
+    const fairness: FairnessMeasure[] = [];
+    const thresholds: { candidate?: number; production?: number } = {};
+    for (const [name, table] of datasets) {
+      const y = (table.columns.get(label) as { values: Float64Array }).values;
+      const protectedGroups = hasGroups(table, settings.data.protectedAttributes)
+        ? Object.fromEntries(settings.data.protectedAttributes.map((a) => [a, columnStrings(table, a)]))
+        : {};
+      const options = {
+        costs: settings.costs,
+        protected: protectedGroups,
+        bootstrap: { samples: settings.gates.bootstrapSamples, seed: settings.training.seed },
+      };
+      const c = (await candidateModel.scoreTable(table)).probabilities;
+      const p = production ? (await production.model.scoreTable(table)).probabilities : undefined;
+      const cScores = c.map((v) => (Number.isFinite(v) ? v : 0.5));
+      // Threshold metrics and fairness at each model's cost-minimising threshold on the holdout:
+      // the decisions the business takes with it, not an arbitrary 0.5 (at a 15 % prevalence
+      // 0.5 selects a few percent, and a ratio of tiny selection rates is mostly noise).
+      thresholds.candidate ??= decisionThreshold(y, cScores, settings.costs);
+      if (p) thresholds.production ??= decisionThreshold(y, p, settings.costs);
+      const candidateReport = evaluate(y, cScores, { ...options, threshold: thresholds.candidate });
+      const productionReport = p
+        ? evaluate(y, p, { ...options, threshold: thresholds.production ?? 0.5 })
+        : null;
+      reports[name] = { candidate: candidateReport, production: productionReport };
+      const finite = c.every((v) => Number.isFinite(v));
+      comparisons.push({
+        dataset: name,
+        candidateAuc: finite ? candidateReport.auc : Number.NaN,
+        productionAuc: productionReport?.auc ?? null,
+        paired:
+          p && finite
+            ? pairedAucDifference(y, c, p, {
+                samples: settings.gates.bootstrapSamples,
+                seed: settings.training.seed,
+              })
+            : null,
+      });
+      for (const attribute of Object.keys(protectedGroups)) {
+        const cf = fairnessOf(candidateReport, attribute);
+        if (!cf) continue;
+        fairness.push({
+          attribute,
+          dataset: name,
+          candidate: cf,
+          production: productionReport ? (fairnessOf(productionReport, attribute) ?? null) : null,
+        });
+      }
+    }
+    const goldenSet = await deps.lineage.getJson<GoldenSet>(candidate.refs.goldenSet);
+    const manifest = await deps.lineage.getJson<Manifest>(candidate.refs.manifest);
+    const monotone: Record<string, 1 | -1> = { ...settings.gates.monotone };
+    for (const [key, value] of Object.entries(manifest.hyperparameters)) {
+      const column = key.startsWith('monotone.') ? key.slice('monotone.'.length) : undefined;
+      if (column && data.schema[column] === 'numeric' && (value === 1 || value === -1))
+        monotone[column] ??= value;
+    }
+    const safety = await safetyChecks(
+      (table) => candidateModel.scoreTable(table),
+      {
+        holdout,
+        ...(productionData ? { production: productionData } : {}),
+        inputs: candidateModel.inputs,
+        goldenSet,
+      },
+      { ...settings.gates, monotone, seed: settings.training.seed },
+    );
+    const performanceResult = performanceGate(comparisons, {
+      tolerance: settings.gates.performanceTolerance,
+      driftMargin: settings.gates.driftMargin,
+      drift: data.trigger.type === 'drift',
+    });
+    const fairnessResult = fairnessGate(fairness, settings.gates);
+    const safetyResult = safetyGate(safety);
+    const table = [...performanceResult.rows, ...fairnessResult.rows, ...safetyResult.rows];
+    const report = await deps.lineage.putJson('evaluations', {
+      model: settings.model,
+      execution: state.execution,
+      candidate: { manifestId: candidate.manifest.id, algorithm: candidate.algorithm },
+      production: production ? { version: production.version } : null,
+      reports,
+      comparisons,
+      thresholds,
+      fairness,
+      safety,
+      gates: { performance: performanceResult, fairness: fairnessResult, safety: safetyResult },
+    });
+    const holdoutReport = (reports.holdout as { candidate: EvaluationReport }).candidate;
+    const registry = registryEvaluation(holdoutReport, report);
+    const productionReport = reports.production?.candidate;
+    return {
+      gates: {
+        performance: { passed: performanceResult.passed, reason: performanceResult.reason },
+        fairness: { passed: fairnessResult.passed, reason: fairnessResult.reason },
+        safety: { passed: safetyResult.passed, reason: safetyResult.reason },
+      },
+      table,
+      report,
+      production: production ? { version: production.version } : null,
+      thresholds,
+      registry: {
+        ...registry,
+        metrics: {
+          ...registry.metrics,
+          ...(productionReport && Number.isFinite(productionReport.auc)
+            ? { 'production.auc': productionReport.auc }
+            : {}),
+        },
+        safety: { ...registry.safety, ...Object.fromEntries(safety.map((c) => [c.check, c.passed])) },
+      },
+    };
+  } finally {
+    await candidateModel.release();
+    await production?.model.release();
+  }
+}
+
+// ── Register / RecordRejection ─────────────────────────────────────────────────
+
+async function registerCandidate(state: RetrainingState, deps: RetrainingDependencies, reason: string) {
+  const { settings } = state;
+  const { candidate } = need(state, 'training');
+  const evaluation = need(state, 'evaluation');
+  const data = need(state, 'data');
+  return registerStoredTraining(
+    deps.registry,
+    { ...candidate, refs: { ...candidate.refs, data: data.train.ref } },
+    evaluation.registry,
+    {
+      model: settings.model,
+      owner: settings.owner,
+      intendedUse: settings.intendedUse,
+      limitations: settings.limitations,
+      codeVersion: settings.codeVersion,
+      piiFields: settings.data.piiFields,
+      ...(evaluation.production
+        ? { parent: { model: settings.model, version: evaluation.production.version } }
+        : {}),
+      pipelineExecution: state.execution,
+      actor: PIPELINE_ACTOR,
+      reason,
+      tags: { trigger: data.trigger.type, gates: evaluation.report.sha256 },
+    },
+  );
+}
+
+export async function recordRejection(
+  state: RetrainingState,
+  deps: RetrainingDependencies,
+): Promise<{ version: number; status: 'rejected' }> {
+  const rejection = need(state, 'rejection');
+  const { version } = await registerCandidate(state, deps, `retraining candidate (${state.execution})`);
+  const current = await deps.registry.get(state.settings.model, version);
+  if (current.status === 'candidate') {
+    await deps.registry.reject(state.settings.model, version, {
+      actor: rejection.actor ?? PIPELINE_ACTOR,
+      reason: `${rejection.gate} gate: ${rejection.reason}`,
+    });
+  }
+  return { version, status: 'rejected' };
+}
+
+export async function registerApproved(
+  state: RetrainingState,
+  deps: RetrainingDependencies,
+): Promise<{ version: number; status: 'approved' }> {
+  const { settings } = state;
+  const { version } = await registerCandidate(state, deps, `retraining candidate (${state.execution})`);
+  const current = await deps.registry.get(settings.model, version);
+  if (current.status === 'candidate') {
+    const approval = state.approval;
+    await deps.registry.approve(settings.model, version, {
+      actor: approval?.actor ?? PIPELINE_ACTOR,
+      reason: approval
+        ? `approved by ${approval.actor}: ${approval.reason}`
+        : `passed the performance, fairness and safety gates (${state.execution})`,
+    });
+  } else if (current.status !== 'approved') {
+    throw new ConflictError(`${settings.model}@${version} is ${current.status}; it cannot be promoted`);
+  }
+  const aliases = await deps.registry.aliases(settings.model);
+  if (aliases.candidate !== version) {
+    await deps.registry.moveAlias(
+      settings.model,
+      'candidate',
+      { to: version, expected: aliases.candidate ?? null },
+      { actor: PIPELINE_ACTOR, reason: `retraining candidate of ${state.execution}` },
+    );
+  }
+  return { version, status: 'approved' };
+}
+
+// ── RequestApproval ────────────────────────────────────────────────────────────
+
+export async function requestApproval(
+  payload: Pick<RetrainingState, 'execution' | 'settings' | 'training' | 'evaluation'> & {
+    readonly taskToken: string;
+    readonly timeoutSeconds: number;
+  },
+  deps: RetrainingDependencies,
+): Promise<{ requested: true }> {
+  const at = now(deps);
+  const candidate = payload.training?.candidate;
+  await deps.approvals.put({
+    execution: payload.execution,
+    model: payload.settings.model,
+    taskToken: payload.taskToken,
+    requestedAt: at.toISOString(),
+    expiresAt: new Date(at.getTime() + payload.timeoutSeconds * 1000).toISOString(),
+    candidate: {
+      algorithm: candidate?.algorithm ?? 'unknown',
+      manifestId: candidate?.manifest.id ?? 'unknown',
+      validationAuc: candidate?.validationAuc ?? Number.NaN,
+    },
+    gates: payload.evaluation?.table ?? [],
+    status: 'pending',
+  });
+  await deps.eventBus.publish([
+    {
+      source: RETRAINING_EVENT_SOURCE,
+      detailType: 'Retraining Approval Requested',
+      detail: {
+        model: payload.settings.model,
+        execution: payload.execution,
+        expiresInSeconds: payload.timeoutSeconds,
+      },
+    },
+  ]);
+  return { requested: true };
+}
+
+// ── Rollout ────────────────────────────────────────────────────────────────────
+
+function deployDeps(deps: RetrainingDependencies) {
+  return { registry: deps.registry, deployer: deps.deployer, functionName: deps.functionName };
+}
+
+export async function startRollout(state: RetrainingState, deps: RetrainingDependencies) {
+  const { settings } = state;
+  const { version } = need(state, 'registered');
+  const started = await startDeployment(deployDeps(deps), {
+    model: settings.model,
+    version,
+    shift: settings.deploy.shift as TrafficShift,
+    actor: PIPELINE_ACTOR,
+    reason: `retraining ${state.execution}`,
+  });
+  return { ...started, status: 'InProgress' };
+}
+
+export async function checkRollout(state: RetrainingState, deps: RetrainingDependencies) {
+  const { version } = need(state, 'registered');
+  const rollout = need(state, 'rollout');
+  const settled = await settleDeployment(deployDeps(deps), {
+    model: state.settings.model,
+    version,
+    deploymentId: rollout.deploymentId,
+    actor: PIPELINE_ACTOR,
+  });
+  return {
+    deploymentId: rollout.deploymentId,
+    functionVersion: rollout.functionVersion,
+    status: settled.status,
+    ...(settled.reason ? { reason: settled.reason } : {}),
+  };
+}
+
+// ── Notify / RecordFailure ─────────────────────────────────────────────────────
+
+export type RetrainingOutcome = 'promoted' | 'rolled-back' | 'rejected' | 'failed';
+
+export function outcomeOf(state: RetrainingState): RetrainingOutcome {
+  if (state.failure) return 'failed';
+  if (state.rejection) return 'rejected';
+  if (state.rollout?.status === 'Succeeded') return 'promoted';
+  return 'rolled-back';
+}
+
+export async function notify(
+  state: RetrainingState,
+  deps: RetrainingDependencies,
+): Promise<{ outcome: RetrainingOutcome }> {
+  const outcome = outcomeOf(state);
+  const detail = {
+    model: state.settings.model,
+    execution: state.execution,
+    outcome,
+    trigger: state.data?.trigger ?? state.request.trigger ?? { type: 'manual' },
+    ...(state.registered ? { version: state.registered.version } : {}),
+    ...(state.rejection ? { gate: state.rejection.gate, reason: state.rejection.reason } : {}),
+    ...(state.rollout ? { deploymentId: state.rollout.deploymentId, rollout: state.rollout.status } : {}),
+    ...(state.failure ? { error: state.failure.Error ?? 'Error', cause: state.failure.Cause ?? '' } : {}),
+    ...(state.evaluation ? { report: state.evaluation.report.uri } : {}),
+  };
+  await deps.eventBus.publish([
+    { source: RETRAINING_EVENT_SOURCE, detailType: 'Retraining Finished', detail },
+  ]);
+  await deps.metrics.publish('Keel/Retraining', [
+    { name: `Retraining_${outcome}`, value: 1, unit: 'Count', dimensions: { model: state.settings.model } },
+  ]);
+  return { outcome };
+}
+
+export async function recordFailure(
+  state: RetrainingState,
+  deps: RetrainingDependencies,
+): Promise<{ record: ArtifactRef }> {
+  const failure = state.failure ?? {};
+  const record = await deps.lineage.putJson('records', {
+    type: 'retraining-failure',
+    model: state.settings.model,
+    execution: state.execution,
+    at: now(deps).toISOString(),
+    error: failure.Error ?? 'Error',
+    cause: failure.Cause ?? '',
+    reached: Object.keys(state).filter((k) => !['settings', 'request', 'failure'].includes(k)),
+  });
+  await deps.metrics.publish('Keel/Retraining', [
+    { name: 'RetrainingFailures', value: 1, unit: 'Count', dimensions: { model: state.settings.model } },
+  ]);
+  return { record };
+}

@@ -1,0 +1,416 @@
+import { execFileSync } from 'node:child_process';
+import { Duration, Stack, type StackProps, Token, Validations } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import * as authorizers from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
+import { PORT_ENV } from '../../functions/commons/composition.ts';
+import type { KeelConfig } from '../../functions/commons/config/schema.ts';
+import { RESOURCE_ENV } from '../../functions/commons/resources.ts';
+import {
+  approvalApiFunctionName,
+  DRIFT_EVENT,
+  RETRAINING_FUNCTIONS,
+  type RetrainingStep,
+  retrainingFunctionName,
+  retrainingPipelineName,
+  retrainingSettings,
+  retrainingSubstitutions,
+} from '../../functions/retraining/settings.ts';
+import { RETRAINING_EVENT_SOURCE } from '../../functions/retraining/steps.ts';
+import { KeelFunction } from '../constructs/keel-function.ts';
+import { KeelStateMachine } from '../constructs/keel-state-machine.ts';
+import type { KeelStorage } from '../constructs/storage.ts';
+import type { ApiAuth, KeelServingStack } from './serving-stack.ts';
+
+export interface KeelPipelineStackProps extends StackProps {
+  readonly config: KeelConfig;
+  readonly storage: KeelStorage;
+  readonly serving: KeelServingStack;
+  /**
+   * Git commit recorded with every version the pipeline registers.
+   * @default `git rev-parse HEAD` at synth, or context `keel:codeVersion`
+   */
+  readonly codeVersion?: string;
+  /** Authorisation of the approvals routes. @default IAM (SigV4), as the serving API */
+  readonly auth?: ApiAuth;
+}
+
+const HANDLERS: Readonly<Record<RetrainingStep, string>> = {
+  'prepare-data': 'prepareDataHandler',
+  'audit-data': 'auditDataHandler',
+  train: 'trainHandler',
+  'collect-sagemaker-model': 'collectSageMakerModelHandler',
+  evaluate: 'evaluateHandler',
+  'record-rejection': 'recordRejectionHandler',
+  'request-approval': 'requestApprovalHandler',
+  register: 'registerHandler',
+  'start-rollout': 'startRolloutHandler',
+  'check-rollout': 'checkRolloutHandler',
+  notify: 'notifyHandler',
+  'record-failure': 'recordFailureHandler',
+};
+
+function gitCommit(): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The retraining pipeline: one Lambda function per step with least-privilege grants, and per
+ * model a state machine from `state-machines/retraining.asl.json` (its settings substituted
+ * from the config), the drift and schedule rules that start it, an alarm on failed executions,
+ * the SageMaker training role, the approvals API routes, and an SNS topic with every outcome.
+ */
+export class KeelPipelineStack extends Stack {
+  readonly functions: Readonly<Record<RetrainingStep, KeelFunction>>;
+  readonly approvalApi: KeelFunction;
+  readonly stateMachines: Readonly<Record<string, KeelStateMachine>>;
+  readonly outcomes: sns.Topic;
+  readonly sageMakerRole: iam.Role;
+
+  constructor(scope: Construct, id: string, props: KeelPipelineStackProps) {
+    super(scope, id, props);
+    const { config, storage } = props;
+    const codeVersion =
+      props.codeVersion ?? (this.node.tryGetContext('keel:codeVersion') as string | undefined) ?? gitCommit();
+    if (!codeVersion || !/^[0-9a-f]{7,40}$/.test(codeVersion))
+      throw new Error(
+        `KeelPipelineStack ${id}: codeVersion must be a git commit sha, got ${JSON.stringify(codeVersion)}`,
+      );
+
+    // One bundle holds every step; it imports onnxruntime-node, which the layer provides.
+    const onnx = { layers: [props.serving.layer], externalModules: ['onnxruntime-node'] };
+    const fn = (step: RetrainingStep, options: { memorySize?: number; timeout?: Duration } = {}) =>
+      new KeelFunction(this, `Step-${step}`, {
+        entry: 'functions/retraining/lambda.ts',
+        handler: HANDLERS[step],
+        functionName: retrainingFunctionName(config.project, step),
+        description: `Keel retraining: ${step}`,
+        memorySize: options.memorySize ?? 1024,
+        timeout: options.timeout ?? Duration.minutes(1),
+        serviceName: `retraining-${step}`,
+        ...onnx,
+      });
+    const long = Duration.minutes(15);
+    const f: Record<RetrainingStep, KeelFunction> = {
+      'prepare-data': fn('prepare-data', { memorySize: 3008, timeout: long }),
+      'audit-data': fn('audit-data', { memorySize: 3008, timeout: long }),
+      train: fn('train', { memorySize: 10_240, timeout: long }),
+      'collect-sagemaker-model': fn('collect-sagemaker-model', {
+        memorySize: 2048,
+        timeout: Duration.minutes(5),
+      }),
+      evaluate: fn('evaluate', { memorySize: 3008, timeout: long }),
+      'record-rejection': fn('record-rejection'),
+      'request-approval': fn('request-approval'),
+      register: fn('register'),
+      'start-rollout': fn('start-rollout', { timeout: Duration.minutes(5) }),
+      'check-rollout': fn('check-rollout'),
+      notify: fn('notify'),
+      'record-failure': fn('record-failure'),
+    };
+    this.functions = f;
+
+    // Least privilege per step: each reads and writes only what its step touches (lineage is
+    // write-once: no step may delete or overwrite), through policies defined beside the resources.
+    const ALL_ARTIFACTS = ['models', 'pipelines', 'evaluations', 'audits', 'records'];
+    const access: Record<RetrainingStep | 'approvals', Parameters<KeelStorage['accessPolicy']>[1]> = {
+      'prepare-data': {
+        description: 'prepare data',
+        lineageWrite: ['datasets', 'records'],
+        captureRead: true,
+      },
+      'audit-data': { description: 'audit data', lineageRead: ['datasets'], lineageWrite: ['audits'] },
+      train: { description: 'train', lineageRead: ['datasets'], lineageWrite: ALL_ARTIFACTS },
+      'collect-sagemaker-model': {
+        description: 'collect SageMaker models',
+        lineageRead: ['sagemaker'],
+        lineageWrite: ALL_ARTIFACTS,
+      },
+      evaluate: {
+        description: 'evaluate',
+        lineageRead: ['datasets', 'models', 'records'],
+        lineageWrite: ['evaluations'],
+        table: 'read',
+      },
+      'record-rejection': { description: 'record rejections', table: 'readWrite' },
+      'request-approval': { description: 'request approvals', table: 'readWrite' },
+      register: { description: 'register candidates', table: 'readWrite' },
+      'start-rollout': { description: 'start rollouts', table: 'readWrite' },
+      'check-rollout': { description: 'check rollouts', table: 'readWrite' },
+      notify: { description: 'notify' },
+      'record-failure': { description: 'record failures', lineageWrite: ['records'] },
+      approvals: { description: 'decide approvals', table: 'readWrite' },
+    };
+    const bind = (target: KeelFunction, key: keyof typeof access) => {
+      const spec = access[key];
+      target.role?.addManagedPolicy(
+        storage.accessPolicy(`Retraining-${key}`, {
+          ...spec,
+          description: `Keel retraining: ${spec.description}`,
+        }),
+      );
+      if (spec.lineageRead || spec.lineageWrite)
+        target.addEnvironment(RESOURCE_ENV.lineageBucket, lineage.bucketName);
+      if (spec.captureRead)
+        target.addEnvironment(RESOURCE_ENV.captureBucket, storage.captureBucket.bucketName);
+      if (spec.table) target.addEnvironment(RESOURCE_ENV.table, storage.table.tableName);
+    };
+    const lineage = storage.lineageBucket;
+    for (const step of Object.keys(f) as RetrainingStep[]) bind(f[step], step);
+    // Every handler builds the same dependencies: give each the resource names (access stays per step).
+    for (const step of Object.keys(f) as RetrainingStep[]) {
+      f[step].addEnvironment(RESOURCE_ENV.lineageBucket, lineage.bucketName);
+      f[step].addEnvironment(RESOURCE_ENV.captureBucket, storage.captureBucket.bucketName);
+      f[step].addEnvironment(RESOURCE_ENV.table, storage.table.tableName);
+    }
+    const sources = Object.values(config.models)
+      .map((m) => m.data.source)
+      .filter((s) => s.startsWith('s3://'));
+    if (sources.length > 0) {
+      f['prepare-data'].addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['s3:GetObject'],
+          resources: sources.map((s) => `arn:${this.partition}:s3:::${s.slice('s3://'.length)}`),
+        }),
+      );
+    }
+    for (const step of [
+      'record-rejection',
+      'register',
+      'request-approval',
+      'start-rollout',
+      'check-rollout',
+      'notify',
+    ] as const)
+      f[step].bindEventBus(storage.eventBus);
+    for (const step of ['notify', 'record-failure'] as const) {
+      f[step].addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['cloudwatch:PutMetricData'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'cloudwatch:namespace': 'Keel/Retraining' } },
+        }),
+      );
+      Validations.of(f[step]).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'PutMetricData has no resource-level permissions; the condition limits it to the Keel/Retraining namespace.',
+      });
+    }
+    const groups = Object.fromEntries(
+      Object.values(props.serving.services).map((service) => [
+        service.function.functionName,
+        service.deploymentGroupRef,
+      ]),
+    );
+    for (const step of ['start-rollout', 'check-rollout'] as const) {
+      for (const service of Object.values(props.serving.services))
+        service.grantRollout(f[step].role as iam.IRole);
+      f[step].addEnvironment(PORT_ENV.deploymentGroups, Stack.of(this).toJsonString(groups));
+    }
+
+    // SageMaker trains large datasets with the user's image: reads the job's inputs, writes its outputs.
+    this.sageMakerRole = new iam.Role(this, 'SageMakerTraining', {
+      assumedBy: new iam.ServicePrincipal('sagemaker.amazonaws.com'),
+      description: 'Keel retraining: SageMaker training jobs',
+    });
+    this.sageMakerRole.addManagedPolicy(
+      storage.accessPolicy('Retraining-sagemaker', {
+        description: 'Keel retraining: SageMaker training jobs',
+        lineageRead: ['datasets', 'records'],
+        lineageWrite: ['sagemaker'],
+      }),
+    );
+    this.sageMakerRole.addToPolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'ecr:GetAuthorizationToken',
+          'cloudwatch:PutMetricData',
+          'logs:CreateLogStream',
+          'logs:CreateLogGroup',
+          'logs:PutLogEvents',
+          'logs:DescribeLogStreams',
+        ],
+        resources: ['*'],
+      }),
+    );
+    this.sageMakerRole.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'],
+        resources: [this.formatArn({ service: 'ecr', resource: 'repository', resourceName: '*' })],
+      }),
+    );
+    const region = Token.isUnresolved(this.region) ? '<AWS::Region>' : this.region;
+    const account = Token.isUnresolved(this.account) ? '<AWS::AccountId>' : this.account;
+    Validations.of(this.sageMakerRole).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'ecr:GetAuthorizationToken and the CloudWatch writes of a training job have no resource-level permissions.',
+    });
+    Validations.of(this.sageMakerRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:${region}:${account}:repository/*]`,
+      reason:
+        "The training image is the user's, named in keel.config.json per model; any repository of this account.",
+    });
+
+    this.outcomes = new sns.Topic(this, 'Outcomes', {
+      displayName: 'Keel retraining outcomes',
+      masterKey: storage.key,
+      enforceSSL: true,
+    });
+    new events.Rule(this, 'OutcomesToSns', {
+      eventBus: storage.eventBus,
+      description: 'Every retraining outcome, to the outcomes topic',
+      eventPattern: { source: [RETRAINING_EVENT_SOURCE] },
+      targets: [new targets.SnsTopic(this.outcomes)],
+    });
+
+    const machines: Record<string, KeelStateMachine> = {};
+    for (const [model, modelConfig] of Object.entries(config.models)) {
+      const settings = retrainingSettings(config, model, { codeVersion });
+      const machine = new KeelStateMachine(this, `Retraining-${model}`, {
+        definitionFile: 'state-machines/retraining.asl.json',
+        stateMachineName: retrainingPipelineName(config.project, model),
+        timeout: Duration.seconds(settings.approval.timeoutSeconds).plus(Duration.days(1)),
+        functions: Object.fromEntries(
+          Object.entries(RETRAINING_FUNCTIONS).map(([placeholder, step]) => [placeholder, f[step]]),
+        ),
+        substitutions: retrainingSubstitutions(settings, {
+          rolloutPollSeconds: modelConfig.retraining.rolloutPollSeconds,
+          sageMakerRoleArn: this.sageMakerRole.roleArn,
+          sageMakerOutputUri: lineage.s3UrlForObject('sagemaker/'),
+        }),
+      });
+      const sm = machine.stateMachine;
+      // `createTrainingJob.sync`: start, follow (through an EventBridge rule Step Functions manages), stop.
+      sm.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: [
+            'sagemaker:CreateTrainingJob',
+            'sagemaker:DescribeTrainingJob',
+            'sagemaker:StopTrainingJob',
+            'sagemaker:AddTags',
+          ],
+          resources: [
+            this.formatArn({
+              service: 'sagemaker',
+              resource: 'training-job',
+              resourceName: `${model.slice(0, 30)}-*`,
+            }),
+          ],
+        }),
+      );
+      sm.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+          resources: [
+            this.formatArn({
+              service: 'events',
+              resource: 'rule',
+              resourceName: 'StepFunctionsGetEventsForSageMakerTrainingJobsRule',
+            }),
+          ],
+        }),
+      );
+      this.sageMakerRole.grantPassRole(sm.role);
+      Validations.of(sm).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:${region}:${account}:training-job/${model.slice(0, 30)}-*]`,
+        reason: "Training jobs are named per execution (model + hash); only this model's.",
+      });
+
+      // Triggers: drift reported by monitoring, and the model's retraining schedule.
+      new events.Rule(this, `DriftTrigger-${model}`, {
+        eventBus: storage.eventBus,
+        description: `Retrain ${model} when monitoring reports drift`,
+        eventPattern: {
+          source: [DRIFT_EVENT.source],
+          detailType: [DRIFT_EVENT.detailType],
+          detail: { model: [model] },
+        },
+        targets: [
+          new targets.SfnStateMachine(sm, {
+            input: events.RuleTargetInput.fromObject({
+              trigger: { type: 'drift', reason: events.EventField.fromPath('$.detail.reason') },
+            }),
+          }),
+        ],
+      });
+      if (modelConfig.schedules.retrain) {
+        new events.Rule(this, `ScheduleTrigger-${model}`, {
+          description: `Retrain ${model} on its schedule`,
+          schedule: events.Schedule.expression(modelConfig.schedules.retrain),
+          targets: [
+            new targets.SfnStateMachine(sm, {
+              input: events.RuleTargetInput.fromObject({
+                trigger: { type: 'schedule', reason: `scheduled ${modelConfig.schedules.retrain}` },
+              }),
+            }),
+          ],
+        });
+      }
+      for (const [metric, name] of [
+        [sm.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }), 'Failed'],
+        [sm.metricTimedOut({ period: Duration.minutes(5), statistic: 'Sum' }), 'TimedOut'],
+      ] as const) {
+        new cloudwatch.Alarm(this, `Executions${name}-${model}`, {
+          alarmDescription: `A ${model} retraining execution ${name === 'Failed' ? 'failed (a gate rejection, a rollback or a broken step)' : 'timed out'}`,
+          metric,
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }).addAlarmAction(new cloudwatchActions.SnsAction(this.outcomes));
+      }
+      machines[model] = machine;
+    }
+    this.stateMachines = machines;
+
+    // The approvals API, on the serving API: `GET /v1/approvals`, `POST /v1/approvals/{execution}`.
+    this.approvalApi = new KeelFunction(this, 'ApprovalApi', {
+      entry: 'functions/retraining/lambda.ts',
+      handler: 'approvalApiHandler',
+      functionName: approvalApiFunctionName(config.project),
+      description: 'Keel: approve or reject retraining candidates',
+      serviceName: 'approvals-api',
+      ...onnx,
+    });
+    bind(this.approvalApi, 'approvals');
+    this.approvalApi.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
+        resources: Object.values(machines).map((m) => m.stateMachine.stateMachineArn),
+      }),
+    );
+    const auth = props.auth ?? { type: 'iam' };
+    const authorizer =
+      auth.type === 'iam'
+        ? new authorizers.HttpIamAuthorizer()
+        : new authorizers.HttpJwtAuthorizer('ApprovalsJwt', auth.issuer, { jwtAudience: [...auth.audience] });
+    const integration = new integrations.HttpLambdaIntegration('Approvals', this.approvalApi);
+    for (const [path, method] of [
+      ['/v1/approvals', apigw.HttpMethod.GET],
+      ['/v1/approvals/{execution}', apigw.HttpMethod.POST],
+    ] as const) {
+      new apigw.HttpRoute(this, `Route${method}${path.replaceAll(/[^A-Za-z]/g, '')}`, {
+        httpApi: props.serving.api,
+        routeKey: apigw.HttpRouteKey.with(path, method),
+        integration,
+        authorizer,
+      });
+    }
+  }
+}

@@ -1,0 +1,87 @@
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runKeel, tempProject } from '../support/cli.ts';
+
+let dir: string;
+let configFile: string;
+const keel = (...args: string[]) => runKeel(configFile, ...args);
+
+beforeAll(async () => {
+  ({ dir, configFile } = await tempProject('keel-retrain-'));
+  const config = JSON.parse(await readFile(configFile, 'utf8'));
+  const credit = config.models.credit;
+  credit.data = { ...credit.data, source: 'synthetic:credit?rows=3000&seed=5', protectedAttributes: ['sex'] };
+  credit.training = { ...credit.training, hyperparameters: { trees: 40 } };
+  credit.gates = { ...credit.gates, bootstrapSamples: 200 };
+  credit.retraining = { rolloutPollSeconds: 1 };
+  config.local.timeScale = 0.002;
+  delete config.stages;
+  await writeFile(configFile, JSON.stringify(config));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('keel retrain', () => {
+  it('runs the pipeline locally, shows each state, and prints the gate table', async () => {
+    // Act
+    const result = await keel('retrain', 'credit', '--reason', 'first model');
+
+    // Assess
+    expect(result, result.err + result.out).toMatchObject({ code: 0 });
+    for (const state of [
+      'PrepareData',
+      'AuditData',
+      'TrainCandidates',
+      'Evaluate',
+      'Register',
+      'StartRollout',
+      'CheckRollout',
+    ])
+      expect(result.err).toContain(`✓ ${state}`);
+    expect(result.out).toMatch(/^GATE\s+CHECK\s+CANDIDATE\s+PRODUCTION\s+THRESHOLD\s+RESULT$/m);
+    expect(result.out).toMatch(
+      /^fairness\s+demographic-parity ratio, sex \(holdout\)\s+0\.\d+\s+—\s+≥ 0\.8\s+pass$/m,
+    );
+    expect(result.out).toMatch(/^report: s3:\/\/\S+\/evaluations\/\S*[0-9a-f]{64}$/m);
+    expect(result.out).toContain('credit: promoted');
+    const registry = await keel('registry', 'show', 'credit@production', '--json');
+    expect(JSON.parse(registry.out)).toMatchObject({ version: 1, status: 'approved' });
+  }, 120_000);
+
+  it('reports a rejection with the gate, and exits 1', async () => {
+    // Act: a much weaker model, which also cannot score missing values (raw inputs into a
+    // logistic regression); the first gate that fails ends the run, the table shows them all.
+    const config = JSON.parse(await readFile(configFile, 'utf8'));
+    config.models.credit.features = [{ type: 'log', column: 'debt', offset: 1 }];
+    config.models.credit.training = { algorithm: 'lr', seed: 42, holdout: 0.2 };
+    await writeFile(configFile, JSON.stringify(config));
+    const result = await keel('retrain', '--json');
+
+    // Assess
+    expect(result.code).toBe(1);
+    const body = JSON.parse(result.out);
+    expect(body).toMatchObject({ model: 'credit', status: 'FAILED', error: 'Keel.PerformanceGateFailed' });
+    const gate = (check: RegExp) => body.gates.find((g: { check: string }) => check.test(g.check));
+    expect(gate(/^AUC difference on holdout/)).toMatchObject({ gate: 'performance', passed: false });
+    expect(gate(/^valid outputs \(edge cases\)/)).toMatchObject({ gate: 'safety', passed: false });
+  }, 120_000);
+
+  it.each([
+    [['retrain', 'nope'], /model: nope is not in the config/],
+    [['retrain', 'credit', '--trigger', 'whim'], /trigger: expected manual, drift or schedule/],
+    [['retrain', 'credit', '--as-of', 'yesterday'], /as-of: not an ISO 8601 time/],
+    [['approve', 'some-execution', '--reason', 'ok'], /decision: give exactly one of --approve and --reject/],
+  ])('refuses %j with exit 2', async (args, message) => {
+    const result = await keel(...args);
+    expect(result.code).toBe(2);
+    expect(result.err).toMatch(message);
+  });
+
+  it('says where approvals live when nothing is running', async () => {
+    const result = await keel('approvals');
+    expect(result.code).toBe(1);
+    expect(result.err).toMatch(/No running keel up/);
+  });
+});

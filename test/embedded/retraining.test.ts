@@ -1,0 +1,320 @@
+/**
+ * The retraining state machine end to end on the local runtime: the same ASL file CDK deploys,
+ * run by aws-local-stepfunctions with the real handlers, on synthetic scenarios that each gate
+ * must catch.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoApprovalStore } from '../../functions/commons/adapters/aws/approval-store.ts';
+import { documentClient } from '../../functions/commons/clients.ts';
+import { createLineageStore, createRegistry } from '../../functions/commons/composition.ts';
+import { parseConfig } from '../../functions/commons/config/load.ts';
+import { RESOURCE_ENV } from '../../functions/commons/resources.ts';
+import { generateCredit } from '../../functions/core/synthetic/credit.ts';
+import { train } from '../../functions/core/training/train.ts';
+import { publishTrainingResult } from '../../functions/registry/publish.ts';
+import type { ModelRegistry } from '../../functions/registry/registry.ts';
+import { decideApproval } from '../../functions/retraining/approvals.ts';
+import * as handlers from '../../functions/retraining/handlers.ts';
+import { retrainingFunctionName, retrainingPipelineName } from '../../functions/retraining/settings.ts';
+import { LocalRuntime } from '../../local/runtime.ts';
+
+const MODELS = {
+  // Promotion and the performance gate.
+  credit: {},
+  // The fairness gate, judged on sex only (age legitimately drives risk in this population);
+  // region is a feature, and the biased scenario makes it a proxy for sex.
+  lending: { extraFeatures: [{ type: 'one-hot', column: 'region', maxCategories: 10 }] },
+  // Safety: a logistic regression fed raw numbers, without imputation, answers NaN for a missing value.
+  'raw-lr': {
+    features: [{ type: 'log', column: 'debt', offset: 1 }],
+    training: { algorithm: 'lr', seed: 42, holdout: 0.2, hyperparameters: {} },
+  },
+  // Safety: a declared relation that does not hold (risk must not rise with debt; it does).
+  monotone: { gates: { monotone: { debt: -1 } } },
+  // The performance gate: a configuration too small to learn much.
+  weak: {
+    training: { algorithm: 'gbdt', seed: 42, holdout: 0.2, hyperparameters: { trees: 3, maxDepth: 1 } },
+  },
+  // Human approval, with a short timeout.
+  reviewed: { gates: { requireApproval: true, approvalTimeoutHours: 1 } },
+} as const;
+
+let runtime: LocalRuntime;
+let registry: ModelRegistry;
+let approvals: DynamoApprovalStore;
+
+function source(rows: number, seed: number, knobs = ''): string {
+  return `synthetic:credit?rows=${rows}&seed=${seed}${knobs}`;
+}
+
+async function retrain(model: string, request: Record<string, unknown>) {
+  const { executionId } = await runtime.pipelines.start(retrainingPipelineName('keel', model), {
+    trigger: { type: 'manual', reason: 'test' },
+    ...request,
+  });
+  return { executionId, done: runtime.pipelines.wait(executionId) };
+}
+
+async function pendingApproval(execution: string) {
+  for (let i = 0; i < 500; i++) {
+    const found = (await approvals.list()).find((a) => a.execution === execution);
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`no approval requested for ${execution}`);
+}
+
+beforeAll(async () => {
+  const raw = JSON.parse(readFileSync('keel.config.json', 'utf8'));
+  const base = raw.models.credit;
+  raw.models = Object.fromEntries(
+    Object.entries(MODELS).map(([name, overrides]) => [
+      name,
+      {
+        ...base,
+        ...Object.fromEntries(Object.entries(overrides).filter(([k]) => k !== 'extraFeatures')),
+        features: [
+          ...('features' in overrides ? overrides.features : base.features),
+          ...('extraFeatures' in overrides ? overrides.extraFeatures : []),
+        ],
+        data: { ...base.data, source: source(4000, 1), protectedAttributes: ['sex'] },
+        training: Object.assign(
+          {},
+          base.training,
+          { hyperparameters: { trees: 60 } },
+          'training' in overrides ? overrides.training : {},
+        ),
+        gates: { ...base.gates, bootstrapSamples: 300, ...('gates' in overrides ? overrides.gates : {}) },
+        retraining: { rolloutPollSeconds: 1 },
+      },
+    ]),
+  );
+  delete raw.stages;
+  // Rollouts, waits and the approval timeout (1 h → 7 s) run 500 times faster.
+  runtime = await LocalRuntime.start({
+    config: parseConfig(raw),
+    ephemeral: true,
+    timeScale: 0.002,
+    port: 0,
+  });
+  registry = createRegistry();
+  approvals = new DynamoApprovalStore(documentClient(), process.env[RESOURCE_ENV.table] as string);
+}, 60_000);
+
+afterAll(async () => {
+  await runtime?.stop();
+});
+
+describe('retraining pipeline: performance gate', () => {
+  it('promotes a better candidate: registered, approved, rolled out, production moved', async () => {
+    // Prepare: a weak production model, trained on 400 rows.
+    const first = await (await retrain('credit', { source: source(400, 11) })).done;
+    expect(first.status).toBe('SUCCEEDED');
+    expect((await registry.aliases('credit')).production).toBe(1);
+
+    // Act: retrain on 10 000 rows.
+    const second = await (await retrain('credit', { source: source(10_000, 12) })).done;
+
+    // Assess
+    expect(second.status).toBe('SUCCEEDED');
+    const aliases = await registry.aliases('credit');
+    expect(aliases).toMatchObject({ production: 2, candidate: 2 });
+    const v2 = await registry.get('credit', 2);
+    expect(v2.status).toBe('approved');
+    expect(v2.metadata.parent).toEqual({ model: 'credit', version: 1 });
+    const output = second.output as {
+      evaluation: { table: { check: string; candidate: number; production: number | null }[] };
+    };
+    const auc = output.evaluation.table.find((r) => r.check === 'AUC on holdout');
+    expect(auc?.candidate).toBeGreaterThan(auc?.production as number);
+    const trail = await registry.auditTrail('credit', 2);
+    expect(trail.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['VersionRegistered', 'VersionStatusChanged', 'AliasMoved']),
+    );
+  }, 120_000);
+
+  it('is idempotent: the same input again registers no new version', async () => {
+    // Prepare
+    const request = { source: source(10_000, 12), asOf: '2026-11-01T00:00:00.000Z' };
+    const before = (await registry.listVersions('credit')).items.length;
+
+    // Act
+    const again = await (await retrain('credit', request)).done;
+
+    // Assess
+    expect(again.status).toBe('SUCCEEDED');
+    expect((await registry.listVersions('credit')).items.length).toBe(before);
+  }, 120_000);
+
+  it('rejects a worse candidate at the performance gate and keeps production', async () => {
+    // Prepare: a 60-tree production model, published directly.
+    const config = runtime.config.models.weak as NonNullable<typeof runtime.config.models.weak>;
+    const strong = train(generateCredit({ rows: 10_000, seed: 14 }), {
+      label: 'default',
+      protected: ['sex'],
+      exclude: ['applicant_id'],
+      features: config.features,
+      hyperparameters: { trees: 60 },
+      dataHash: 'a'.repeat(64),
+      codeVersion: 'abc1234',
+    });
+    const { version } = await publishTrainingResult(registry, createLineageStore(), strong, {
+      model: 'weak',
+      owner: 'risk',
+      intendedUse: 'test',
+      codeVersion: 'abc1234',
+      actor: 'test',
+    });
+    await registry.approve('weak', version, { actor: 'test', reason: 'baseline' });
+    await registry.moveAlias(
+      'weak',
+      'production',
+      { to: version, expected: null },
+      { actor: 't', reason: 'baseline' },
+    );
+
+    // Act: the configured three stumps, on as much data.
+    const worse = await (await retrain('weak', { source: source(10_000, 15) })).done;
+
+    // Assess
+    expect(worse).toMatchObject({ status: 'FAILED', error: 'Keel.PerformanceGateFailed' });
+    const rejected = await registry.get('weak', version + 1);
+    expect(rejected.status).toBe('rejected');
+    expect(rejected.statusReason).toMatch(
+      /^performance gate: on holdout the candidate is worse than production by 0\.\d+ AUC/,
+    );
+    expect(rejected.metadata.evaluation.report?.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect((await registry.aliases('weak')).production).toBe(version);
+  }, 120_000);
+});
+
+describe('retraining pipeline: fairness and safety gates', () => {
+  it('rejects a candidate trained on group-biased labels at the fairness gate', async () => {
+    // Act: past decisions recorded women as defaulting more at equal risk, and where someone
+    // lives gives their sex away.
+    const biased = await (
+      await retrain('lending', { source: source(6000, 21, '&groupBias=1.5&groupProxy=0.6') })
+    ).done;
+
+    // Assess
+    expect(biased).toMatchObject({ status: 'FAILED', error: 'Keel.FairnessGateFailed' });
+    const version = await registry.get('lending', 1);
+    expect(version.status).toBe('rejected');
+    expect(version.statusReason).toMatch(/^fairness gate: sex on holdout/);
+  }, 120_000);
+
+  it('promotes the same configuration trained on unbiased labels', async () => {
+    const fair = await (await retrain('lending', { source: source(6000, 22) })).done;
+    expect(fair.status).toBe('SUCCEEDED');
+  }, 120_000);
+
+  it('rejects a model that answers NaN at the safety gate', async () => {
+    // Act
+    const nan = await (await retrain('raw-lr', { source: source(3000, 31) })).done;
+
+    // Assess
+    expect(nan).toMatchObject({ status: 'FAILED', error: 'Keel.SafetyGateFailed' });
+    expect((await registry.get('raw-lr', 1)).statusReason).toMatch(
+      /valid outputs \(edge cases\): \d+ of \d+ rows gave NaN/,
+    );
+  }, 120_000);
+
+  it('rejects a model that breaks a declared monotone relation at the safety gate', async () => {
+    // Act
+    const mono = await (await retrain('monotone', { source: source(3000, 41) })).done;
+
+    // Assess
+    expect(mono).toMatchObject({ status: 'FAILED', error: 'Keel.SafetyGateFailed' });
+    expect((await registry.get('monotone', 1)).statusReason).toMatch(
+      /monotone in debt: \d+ of \d+ rows move up/,
+    );
+  }, 120_000);
+});
+
+describe('retraining pipeline: retries and approval', () => {
+  it('retries a transient task failure', async () => {
+    // Prepare: the training function fails once with a throttling error, then works.
+    const name = retrainingFunctionName('keel', 'train');
+    let calls = 0;
+    runtime.lambda.updateCode(name, async (event: unknown, context: unknown) => {
+      calls++;
+      if (calls === 1) {
+        const error = new Error('Rate exceeded');
+        error.name = 'ThrottlingException';
+        throw error;
+      }
+      return handlers.trainHandler(event as never, context as never);
+    });
+
+    // Act
+    const run = await (await retrain('lending', { source: source(6000, 23) })).done;
+
+    // Assess
+    expect(calls).toBe(2);
+    expect(run.status).toBe('SUCCEEDED');
+    runtime.lambda.updateCode(name, handlers.trainHandler as never);
+  }, 120_000);
+
+  it('waits for approval, and an approval through the API records who and why', async () => {
+    // Act
+    const { executionId, done } = await retrain('reviewed', { source: source(4000, 51) });
+    const request = await pendingApproval(executionId);
+    const response = await fetch(`${runtime.url}/v1/approvals/${encodeURIComponent(executionId)}`, {
+      method: 'POST',
+      body: JSON.stringify({ approve: true, reason: 'gates and report reviewed', actor: 'ana@example.com' }),
+    });
+    const result = await done;
+
+    // Assess
+    expect(request.gates.length).toBeGreaterThan(0);
+    expect(response.status).toBe(200);
+    expect(result.status).toBe('SUCCEEDED');
+    const trail = await registry.auditTrail('reviewed', 1);
+    const approved = trail.find((e) => e.type === 'VersionStatusChanged');
+    expect(approved).toMatchObject({
+      actor: 'ana@example.com',
+      reason: 'approved by ana@example.com: gates and report reviewed',
+    });
+  }, 120_000);
+
+  it('records a reviewer rejection as the candidate rejected by that reviewer', async () => {
+    // Act
+    const { executionId, done } = await retrain('reviewed', { source: source(4000, 53) });
+    await pendingApproval(executionId);
+    await decideApproval(
+      { approvals, pipelines: runtime.pipelines },
+      { execution: executionId, approve: false, actor: 'bo@example.com', reason: 'not this quarter' },
+    );
+    const result = await done;
+
+    // Assess
+    expect(result).toMatchObject({ status: 'FAILED', error: 'Keel.ApprovalNotGiven' });
+    const versions = (await registry.listVersions('reviewed')).items;
+    const last = Math.max(...versions.map((v) => v.version));
+    expect(await registry.get('reviewed', last)).toMatchObject({
+      status: 'rejected',
+      statusChangedBy: 'bo@example.com',
+      statusReason: 'approval gate: not this quarter',
+    });
+    const second = decideApproval(
+      { approvals, pipelines: runtime.pipelines },
+      { execution: executionId, approve: true, actor: 'cy@example.com', reason: 'changed my mind' },
+    );
+    await expect(second).rejects.toThrow(/already decided: rejected by bo@example.com/);
+  }, 120_000);
+
+  it('rejects the candidate when nobody decides before the timeout', async () => {
+    // Act
+    const { executionId, done } = await retrain('reviewed', { source: source(4000, 52) });
+    await pendingApproval(executionId);
+    const result = await done;
+
+    // Assess
+    expect(result).toMatchObject({ status: 'FAILED', error: 'Keel.ApprovalNotGiven' });
+    const versions = (await registry.listVersions('reviewed')).items;
+    const last = await registry.get('reviewed', Math.max(...versions.map((v) => v.version)));
+    expect(last.status).toBe('rejected');
+    expect(last.statusReason).toBe('approval gate: no decision before the approval timed out');
+  }, 120_000);
+});

@@ -1,0 +1,195 @@
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../functions/commons/config/load.ts';
+import { retrainingSettingsSchema } from '../../functions/retraining/settings.ts';
+import { KeelDataStack } from '../../infra/stacks/data-stack.ts';
+import { KeelPipelineStack } from '../../infra/stacks/pipeline-stack.ts';
+import { KeelServingStack } from '../../infra/stacks/serving-stack.ts';
+
+let pipeline: Template;
+let data: Template;
+let serving: Template;
+
+beforeAll(async () => {
+  const app = new App();
+  const config = await loadConfig('keel.config.json');
+  const credit = config.models.credit;
+  if (!credit) throw new Error('the shipped config declares credit');
+  const withSchedule = {
+    ...config,
+    models: { credit: { ...credit, schedules: { ...credit.schedules, retrain: 'rate(7 days)' } } },
+  };
+  const dataStack = new KeelDataStack(app, 'data', { config: withSchedule });
+  const servingStack = new KeelServingStack(app, 'serving', {
+    config: withSchedule,
+    storage: dataStack.storage,
+  });
+  const stack = new KeelPipelineStack(app, 'pipeline', {
+    config: withSchedule,
+    storage: dataStack.storage,
+    serving: servingStack,
+    codeVersion: 'abc1234',
+  });
+  pipeline = Template.fromStack(stack);
+  data = Template.fromStack(dataStack);
+  serving = Template.fromStack(servingStack);
+}, 120_000);
+
+function policiesOf(template: Template, description: RegExp) {
+  return Object.values(template.findResources('AWS::IAM::ManagedPolicy')).filter((p) =>
+    description.test(String((p as { Properties: { Description?: string } }).Properties.Description)),
+  ) as {
+    Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } };
+  }[];
+}
+
+const actionsOf = (policy: ReturnType<typeof policiesOf>[number]) =>
+  policy.Properties.PolicyDocument.Statement.flatMap((s) =>
+    Array.isArray(s.Action) ? s.Action : [s.Action],
+  );
+
+describe('KeelPipelineStack', () => {
+  it('deploys the ASL file per model with its settings, ALL logging and X-Ray', () => {
+    const [machine] = Object.values(pipeline.findResources('AWS::StepFunctions::StateMachine')) as {
+      Properties: {
+        StateMachineName: string;
+        DefinitionSubstitutions: Record<string, unknown>;
+        TracingConfiguration: unknown;
+        LoggingConfiguration: { Level: string };
+      };
+    }[];
+    expect(machine?.Properties.StateMachineName).toBe('keel-credit-retraining');
+    expect(machine?.Properties.TracingConfiguration).toEqual({ Enabled: true });
+    expect(machine?.Properties.LoggingConfiguration.Level).toBe('ALL');
+    const substitutions = machine?.Properties.DefinitionSubstitutions ?? {};
+    const settings = retrainingSettingsSchema.parse(JSON.parse(String(substitutions.Settings)));
+    expect(settings).toMatchObject({
+      model: 'credit',
+      codeVersion: 'abc1234',
+      gates: { minDemographicParityRatio: 0.8 },
+    });
+    expect(substitutions.ApprovalTimeoutSeconds).toBe(String(72 * 3600));
+    expect(Object.keys(substitutions)).toEqual(
+      expect.arrayContaining([
+        'PrepareDataFunction',
+        'EvaluateFunction',
+        'SageMakerRoleArn',
+        'SageMakerOutputUri',
+      ]),
+    );
+  });
+
+  it('starts retraining on drift events for the model and on its schedule', () => {
+    pipeline.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['keel.monitoring'],
+        'detail-type': ['Model Drift Detected'],
+        detail: { model: ['credit'] },
+      },
+      Targets: [
+        Match.objectLike({
+          InputTransformer: Match.objectLike({ InputTemplate: Match.stringLikeRegexp('"type":"drift"') }),
+        }),
+      ],
+    });
+    pipeline.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(7 days)',
+      Targets: [Match.objectLike({ Input: Match.stringLikeRegexp('"type":"schedule"') })],
+    });
+  });
+
+  it('alarms on failed and timed-out executions, to the outcomes topic', () => {
+    for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut']) {
+      pipeline.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: metric,
+        Namespace: 'AWS/States',
+        Threshold: 1,
+        AlarmActions: [Match.objectLike({ Ref: Match.stringLikeRegexp('Outcomes') })],
+      });
+    }
+    pipeline.hasResourceProperties('AWS::Events::Rule', { EventPattern: { source: ['keel.retraining'] } });
+  });
+
+  it('gives each step only what it touches, and no step may delete lineage', () => {
+    const train = policiesOf(data, /Keel retraining: train$/)[0];
+    expect(train && actionsOf(train)).toEqual(expect.arrayContaining(['s3:GetObject', 's3:PutObject']));
+    const all = policiesOf(data, /^Keel retraining/);
+    expect(all.length).toBeGreaterThanOrEqual(13);
+    for (const policy of all) expect(actionsOf(policy).filter((a) => /Delete|\*/.test(a))).toEqual([]);
+    const notify = policiesOf(data, /Keel retraining: notify$/)[0];
+    expect(notify && actionsOf(notify)).toEqual(['kms:Decrypt']);
+    const rollout = policiesOf(serving, /roll out new versions/)[0];
+    expect(rollout && actionsOf(rollout)).toEqual(
+      expect.arrayContaining([
+        'lambda:PublishVersion',
+        'codedeploy:CreateDeployment',
+        'codedeploy:GetDeployment',
+      ]),
+    );
+  });
+
+  it('lets the state machine run SageMaker jobs for this model only, as the SageMaker role', () => {
+    pipeline.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: [
+              'sagemaker:CreateTrainingJob',
+              'sagemaker:DescribeTrainingJob',
+              'sagemaker:StopTrainingJob',
+              'sagemaker:AddTags',
+            ],
+            Resource: {
+              'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(':training-job/credit-\\*$')])],
+            },
+          }),
+          Match.objectLike({
+            Action: 'iam:PassRole',
+            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('SageMakerTraining'), 'Arn'] },
+          }),
+        ]),
+      },
+    });
+    pipeline.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [Match.objectLike({ Principal: { Service: 'sagemaker.amazonaws.com' } })],
+      },
+    });
+  });
+
+  it('serves the approvals API on the serving API with IAM auth, completing only its own tasks', () => {
+    for (const route of ['GET /v1/approvals', 'POST /v1/approvals/{execution}']) {
+      pipeline.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+        RouteKey: route,
+        AuthorizationType: 'AWS_IAM',
+      });
+    }
+    pipeline.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
+            Resource: { Ref: Match.stringLikeRegexp('Retrainingcredit') },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('refuses a code version that is not a commit', async () => {
+    const app = new App();
+    const config = await loadConfig('keel.config.json');
+    const dataStack = new KeelDataStack(app, 'd', { config });
+    const servingStack = new KeelServingStack(app, 's', { config, storage: dataStack.storage });
+    expect(
+      () =>
+        new KeelPipelineStack(app, 'p', {
+          config,
+          storage: dataStack.storage,
+          serving: servingStack,
+          codeVersion: 'v1.2',
+        }),
+    ).toThrow(/codeVersion must be a git commit sha, got "v1.2"/);
+  });
+});
