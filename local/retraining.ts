@@ -6,12 +6,12 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { KeelConfig } from '../functions/commons/config/schema.ts';
-import * as handlers from '../functions/retraining/handlers.ts';
+import * as entry from '../functions/retraining/lambda.ts';
 import {
   approvalApiFunctionName,
   DRIFT_EVENT,
   RETRAINING_FUNCTIONS,
-  type RetrainingStep,
+  RETRAINING_HANDLERS,
   retrainingFunctionName,
   retrainingPipelineName,
   retrainingSettings,
@@ -23,21 +23,6 @@ import type { LocalLambdaRuntime } from './lambda-runtime.ts';
 import { LocalStateMachine, loadDefinition } from './step-functions.ts';
 
 export const RETRAINING_DEFINITION = join(import.meta.dirname, '..', 'state-machines', 'retraining.asl.json');
-
-const HANDLERS: Readonly<Record<RetrainingStep, (event: never, context: never) => Promise<unknown>>> = {
-  'prepare-data': handlers.prepareDataHandler as never,
-  'audit-data': handlers.auditDataHandler as never,
-  train: handlers.trainHandler as never,
-  'collect-sagemaker-model': handlers.collectSageMakerModelHandler as never,
-  evaluate: handlers.evaluateHandler as never,
-  'record-rejection': handlers.recordRejectionHandler as never,
-  'request-approval': handlers.requestApprovalHandler as never,
-  register: handlers.registerHandler as never,
-  'start-rollout': handlers.startRolloutHandler as never,
-  'check-rollout': handlers.checkRolloutHandler as never,
-  notify: handlers.notifyHandler as never,
-  'record-failure': handlers.recordFailureHandler as never,
-};
 
 /** The commit of the working tree, as CDK records it at synth; a placeholder outside git. */
 export function localCodeVersion(cwd = join(import.meta.dirname, '..')): string {
@@ -54,13 +39,15 @@ export function localCodeVersion(cwd = join(import.meta.dirname, '..')): string 
 
 export function registerRetrainingFunctions(lambda: LocalLambdaRuntime, project: string): void {
   for (const step of Object.values(RETRAINING_FUNCTIONS)) {
+    // The export the deployed function runs (its CDK `handler`), from the same entry module.
+    const handler = entry[RETRAINING_HANDLERS[step] as keyof typeof entry];
     lambda.register({
       name: retrainingFunctionName(project, step),
-      handler: HANDLERS[step] as never,
+      handler: handler as never,
       timeoutMs: 900_000,
     });
   }
-  lambda.register({ name: approvalApiFunctionName(project), handler: handlers.approvalApiHandler as never });
+  lambda.register({ name: approvalApiFunctionName(project), handler: entry.approvalApiHandler as never });
 }
 
 /** Registers each model's retraining state machine with the pipeline runner. */

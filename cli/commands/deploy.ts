@@ -13,6 +13,7 @@ import type { DeploymentState, TrafficShift } from '../../functions/commons/port
 import { RESOURCE_ENV } from '../../functions/commons/resources.ts';
 import { deployAndWait, inferenceFunctionName, startDeployment } from '../../functions/inference/deploy.ts';
 import { runningRuntime } from '../../local/runtime.ts';
+import { controlApi } from '../control-api.ts';
 import type { Io } from '../output.ts';
 import { defaultActor, parseModelRef } from './registry.ts';
 
@@ -22,22 +23,6 @@ function parseShift(value: string): TrafficShift {
       `expected one of ${Object.keys(PREDEFINED_SHIFTS).join(', ')}, got "${value}"`,
     );
   return PREDEFINED_SHIFTS[value as keyof typeof PREDEFINED_SHIFTS];
-}
-
-async function controlApi<T>(url: string, path: string, init?: RequestInit): Promise<T> {
-  const response = await fetch(`${url}${path}`, {
-    ...init,
-    headers: { 'content-type': 'application/json' },
-  });
-  const body = (await response.json()) as T & {
-    message?: string;
-    issues?: { path: string; message: string }[];
-  };
-  if (response.status >= 400) {
-    if (response.status < 500) throw new ValidationError(body.message ?? 'Refused', body.issues ?? []);
-    throw new KeelError(body.message ?? `control API answered ${response.status}`);
-  }
-  return body;
 }
 
 export function registerDeploy(program: Command, io: Io): void {

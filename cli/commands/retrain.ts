@@ -26,6 +26,7 @@ import { retrainingPipelineName } from '../../functions/retraining/settings.ts';
 import type { RetrainingRequest } from '../../functions/retraining/steps.ts';
 import { LocalEventBus } from '../../local/adapters/event-bus.ts';
 import { LocalRuntime, runningRuntime } from '../../local/runtime.ts';
+import { controlApi } from '../control-api.ts';
 import { table as formatTable } from '../format.ts';
 import type { Io } from '../output.ts';
 import { defaultActor } from './registry.ts';
@@ -38,19 +39,6 @@ interface PipelineDriver {
   readonly registry: ModelRegistry;
   readonly lineage: LineageStore;
   close(): Promise<void>;
-}
-
-async function controlApi<T>(url: string, path: string, init?: RequestInit): Promise<T> {
-  const response = await fetch(`${url}${path}`, { ...init, headers: { 'content-type': 'application/json' } });
-  const body = (await response.json()) as T & {
-    message?: string;
-    issues?: { path: string; message: string }[];
-  };
-  if (response.status >= 400) {
-    if (response.status < 500) throw new ValidationError(body.message ?? 'Refused', body.issues ?? []);
-    throw new KeelError(body.message ?? `keel up answered ${response.status}`);
-  }
-  return body;
 }
 
 /** Points this process's SDK clients at a running `keel up`'s emulators until `restore`. */
@@ -135,15 +123,38 @@ function pickModel(config: KeelConfig, model: string | undefined): string {
 
 const seconds = (from: Date, to: Date) => `${((to.getTime() - from.getTime()) / 1000).toFixed(1)} s`;
 
-/** One line per state as it finishes (and per retry or failure), on stderr. */
-function describeStep(step: ExecutionStep, entered: Map<string, Date>): string | undefined {
+/** The main path's work, in order: progress counts these. */
+const MAIN_STEPS = [
+  'PrepareData',
+  'AuditData',
+  'TrainCandidates',
+  'Evaluate',
+  'Register',
+  'StartRollout',
+  'CheckRollout',
+  'NotifyPromoted',
+] as const;
+const STEP_ALIASES: Readonly<Record<string, (typeof MAIN_STEPS)[number]>> = {
+  TrainOnSageMaker: 'TrainCandidates',
+  CollectSageMakerModel: 'TrainCandidates',
+};
+
+/** One line per state as it finishes (and per retry or failure), on stderr, with `[k/n]` progress. */
+function describeStep(
+  step: ExecutionStep,
+  entered: Map<string, Date>,
+  done: Set<string>,
+): string | undefined {
   switch (step.event) {
     case 'entered':
       entered.set(step.state, step.at);
       return undefined;
     case 'exited': {
       const since = entered.get(step.state);
-      return `  ✓ ${step.state}${since ? `  ${seconds(since, step.at)}` : ''}`;
+      const main = STEP_ALIASES[step.state] ?? step.state;
+      if (!(MAIN_STEPS as readonly string[]).includes(main)) return undefined;
+      done.add(main);
+      return `  [${done.size}/${MAIN_STEPS.length}] ✓ ${step.state}${since ? `  ${seconds(since, step.at)}` : ''}`;
     }
     case 'retried':
       return `  ↻ ${step.state} retried after ${step.error ?? 'an error'}`;
@@ -228,13 +239,14 @@ export function registerRetrain(program: Command, io: Io): void {
         }
         if (!options.json) io.err(`Retraining ${model} on ${driver.where}\n  execution ${executionId}`);
         const entered = new Map<string, Date>();
+        const done = new Set<string>();
         let shown = 0;
         let waiting = false;
         let final: ExecutionDescription;
         for (;;) {
           const { description, steps } = await driver.poll(executionId);
           for (const step of steps.slice(shown)) {
-            const line = describeStep(step, entered);
+            const line = describeStep(step, entered, done);
             if (line && !options.json) io.err(line);
             if (step.state === 'RequestApproval' && step.event === 'entered' && !waiting && !options.json) {
               waiting = true;

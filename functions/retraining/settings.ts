@@ -160,6 +160,22 @@ export const RETRAINING_FUNCTIONS = {
 
 export type RetrainingStep = (typeof RETRAINING_FUNCTIONS)[keyof typeof RETRAINING_FUNCTIONS];
 
+/** The export of `functions/retraining/lambda.ts` that runs each step. */
+export const RETRAINING_HANDLERS: Readonly<Record<RetrainingStep, string>> = {
+  'prepare-data': 'prepareDataHandler',
+  'audit-data': 'auditDataHandler',
+  train: 'trainHandler',
+  'collect-sagemaker-model': 'collectSageMakerModelHandler',
+  evaluate: 'evaluateHandler',
+  'record-rejection': 'recordRejectionHandler',
+  'request-approval': 'requestApprovalHandler',
+  register: 'registerHandler',
+  'start-rollout': 'startRolloutHandler',
+  'check-rollout': 'checkRolloutHandler',
+  notify: 'notifyHandler',
+  'record-failure': 'recordFailureHandler',
+};
+
 /** Function name of a pipeline step (shared by all models of a project). */
 export const retrainingFunctionName = (project: string, step: RetrainingStep) =>
   `${project}-retraining-${step}`;

@@ -616,9 +616,16 @@ function deployDeps(deps: RetrainingDependencies) {
   return { registry: deps.registry, deployer: deps.deployer, functionName: deps.functionName };
 }
 
+/** The deployment id of a rollout that was not needed: the version already serves all traffic. */
+export const ALREADY_LIVE = 'already-live';
+
 export async function startRollout(state: RetrainingState, deps: RetrainingDependencies) {
   const { settings } = state;
   const { version } = need(state, 'registered');
+  // A re-run of an execution whose version already went out deploys nothing again.
+  if ((await deps.registry.aliases(settings.model)).production === version) {
+    return { deploymentId: ALREADY_LIVE, functionVersion: '', status: 'Succeeded' };
+  }
   const started = await startDeployment(deployDeps(deps), {
     model: settings.model,
     version,
@@ -632,6 +639,7 @@ export async function startRollout(state: RetrainingState, deps: RetrainingDepen
 export async function checkRollout(state: RetrainingState, deps: RetrainingDependencies) {
   const { version } = need(state, 'registered');
   const rollout = need(state, 'rollout');
+  if (rollout.deploymentId === ALREADY_LIVE) return rollout;
   const settled = await settleDeployment(deployDeps(deps), {
     model: state.settings.model,
     version,

@@ -8,6 +8,7 @@ import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { PORT_ENV } from '../../functions/commons/composition.ts';
@@ -17,6 +18,7 @@ import {
   approvalApiFunctionName,
   DRIFT_EVENT,
   RETRAINING_FUNCTIONS,
+  RETRAINING_HANDLERS,
   type RetrainingStep,
   retrainingFunctionName,
   retrainingPipelineName,
@@ -41,21 +43,6 @@ export interface KeelPipelineStackProps extends StackProps {
   /** Authorisation of the approvals routes. @default IAM (SigV4), as the serving API */
   readonly auth?: ApiAuth;
 }
-
-const HANDLERS: Readonly<Record<RetrainingStep, string>> = {
-  'prepare-data': 'prepareDataHandler',
-  'audit-data': 'auditDataHandler',
-  train: 'trainHandler',
-  'collect-sagemaker-model': 'collectSageMakerModelHandler',
-  evaluate: 'evaluateHandler',
-  'record-rejection': 'recordRejectionHandler',
-  'request-approval': 'requestApprovalHandler',
-  register: 'registerHandler',
-  'start-rollout': 'startRolloutHandler',
-  'check-rollout': 'checkRolloutHandler',
-  notify: 'notifyHandler',
-  'record-failure': 'recordFailureHandler',
-};
 
 function gitCommit(): string | undefined {
   try {
@@ -96,7 +83,7 @@ export class KeelPipelineStack extends Stack {
     const fn = (step: RetrainingStep, options: { memorySize?: number; timeout?: Duration } = {}) =>
       new KeelFunction(this, `Step-${step}`, {
         entry: 'functions/retraining/lambda.ts',
-        handler: HANDLERS[step],
+        handler: RETRAINING_HANDLERS[step],
         functionName: retrainingFunctionName(config.project, step),
         description: `Keel retraining: ${step}`,
         memorySize: options.memorySize ?? 1024,
@@ -267,9 +254,16 @@ export class KeelPipelineStack extends Stack {
         "The training image is the user's, named in keel.config.json per model; any repository of this account.",
     });
 
+    // Its own key: EventBridge and CloudWatch alarms must be able to encrypt to the topic.
+    const outcomesKey = new kms.Key(this, 'OutcomesKey', {
+      description: 'Keel retraining outcomes topic',
+      enableKeyRotation: true,
+    });
+    for (const service of ['events.amazonaws.com', 'cloudwatch.amazonaws.com'])
+      outcomesKey.grant(new iam.ServicePrincipal(service), 'kms:Decrypt', 'kms:GenerateDataKey');
     this.outcomes = new sns.Topic(this, 'Outcomes', {
       displayName: 'Keel retraining outcomes',
-      masterKey: storage.key,
+      masterKey: outcomesKey,
       enforceSSL: true,
     });
     new events.Rule(this, 'OutcomesToSns', {

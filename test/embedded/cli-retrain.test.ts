@@ -30,7 +30,7 @@ describe('keel retrain', () => {
 
     // Assess
     expect(result, result.err + result.out).toMatchObject({ code: 0 });
-    for (const state of [
+    const steps = [
       'PrepareData',
       'AuditData',
       'TrainCandidates',
@@ -38,8 +38,11 @@ describe('keel retrain', () => {
       'Register',
       'StartRollout',
       'CheckRollout',
-    ])
-      expect(result.err).toContain(`✓ ${state}`);
+      'NotifyPromoted',
+    ];
+    for (const [k, state] of steps.entries()) {
+      expect(result.err).toMatch(new RegExp(`\\[${k + 1}/8\\] ✓ ${state}  \\d+\\.\\d s`));
+    }
     expect(result.out).toMatch(/^GATE\s+CHECK\s+CANDIDATE\s+PRODUCTION\s+THRESHOLD\s+RESULT$/m);
     expect(result.out).toMatch(
       /^fairness\s+demographic-parity ratio, sex \(holdout\)\s+0\.\d+\s+—\s+≥ 0\.8\s+pass$/m,

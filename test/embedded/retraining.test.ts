@@ -10,6 +10,7 @@ import { documentClient } from '../../functions/commons/clients.ts';
 import { createLineageStore, createRegistry } from '../../functions/commons/composition.ts';
 import { parseConfig } from '../../functions/commons/config/load.ts';
 import { RESOURCE_ENV } from '../../functions/commons/resources.ts';
+import { cell } from '../../functions/core/data/table.ts';
 import { generateCredit } from '../../functions/core/synthetic/credit.ts';
 import { train } from '../../functions/core/training/train.ts';
 import { publishTrainingResult } from '../../functions/registry/publish.ts';
@@ -142,9 +143,47 @@ describe('retraining pipeline: performance gate', () => {
     // Act
     const again = await (await retrain('credit', request)).done;
 
-    // Assess
+    // Assess: nothing registered, nothing rolled out again
     expect(again.status).toBe('SUCCEEDED');
     expect((await registry.listVersions('credit')).items.length).toBe(before);
+    expect((again.output as { rollout: { deploymentId: string } }).rollout.deploymentId).toBe('already-live');
+  }, 120_000);
+
+  it('joins served predictions with fed-back outcomes, trains on part and judges on the rest', async () => {
+    // Prepare: 400 live predictions through the API, each with its outcome reported back.
+    const traffic = generateCredit({ rows: 400, seed: 16 });
+    const inputs = ['income', 'debt', 'age', 'employment'];
+    const instances = Array.from({ length: traffic.rowCount }, (_, r) =>
+      Object.fromEntries(inputs.map((name) => [name, cell(traffic.columns.get(name) as never, r)])),
+    );
+    const response = await fetch(`${runtime.url}/v1/models/credit:predict`, {
+      method: 'POST',
+      body: JSON.stringify({ instances }),
+    });
+    const { predictions } = (await response.json()) as { predictions: { prediction_id: string }[] };
+    const outcomes = (traffic.columns.get('default') as { values: Float64Array }).values;
+    for (const [r, p] of predictions.entries()) {
+      const fed = await fetch(`${runtime.url}/v1/feedback`, {
+        method: 'POST',
+        body: JSON.stringify({ prediction_id: p.prediction_id, outcome: outcomes[r] }),
+      });
+      expect(fed.status).toBe(202);
+    }
+    await runtime.capture.flush();
+
+    // Act
+    const run = await (await retrain('credit', { source: source(10_000, 12) })).done;
+
+    // Assess: half the labelled rows trained the candidate, the latest half judged it.
+    const output = run.output as {
+      data: { productionRows: number; production: { rows: number } | null };
+      evaluation: { table: { check: string }[] };
+    };
+    expect(output.data.productionRows).toBe(400);
+    expect(output.data.production?.rows).toBe(200);
+    expect(output.evaluation.table.map((r) => r.check)).toEqual(
+      expect.arrayContaining(['AUC on production', 'valid outputs (production)']),
+    );
   }, 120_000);
 
   it('rejects a worse candidate at the performance gate and keeps production', async () => {
