@@ -8,6 +8,8 @@ import type {
 import { type LocalExecution, type LocalStateMachine, TaskTokens } from '../step-functions.ts';
 
 interface TrackedExecution {
+  readonly pipeline: string;
+  readonly input: unknown;
   description: ExecutionDescription;
   readonly execution: LocalExecution;
   readonly steps: ExecutionStep[];
@@ -59,6 +61,8 @@ export class LocalPipelineRunner implements PipelineRunner {
 
     const execution = machine.run(input, { executionName: name });
     const tracked: TrackedExecution = {
+      pipeline,
+      input,
       execution,
       description: { executionId: execution.executionId, status: 'RUNNING', startedAt: new Date() },
       steps: [],
@@ -101,6 +105,17 @@ export class LocalPipelineRunner implements PipelineRunner {
     const tracked = this.#executions.get(executionId);
     if (tracked === undefined) throw new NotFoundError(`Execution ${executionId} does not exist`);
     return tracked.description;
+  }
+
+  /** Executions started here (of one pipeline, or all), oldest first, with their input. */
+  async list(
+    pipeline?: string,
+  ): Promise<
+    { readonly pipeline: string; readonly input: unknown; readonly description: ExecutionDescription }[]
+  > {
+    return [...this.#executions.values()]
+      .filter((t) => pipeline === undefined || t.pipeline === pipeline)
+      .map((t) => ({ pipeline: t.pipeline, input: t.input, description: t.description }));
   }
 
   async history(executionId: string): Promise<readonly ExecutionStep[]> {

@@ -19,6 +19,7 @@ import { decideApproval } from '../../functions/retraining/approvals.ts';
 import * as handlers from '../../functions/retraining/handlers.ts';
 import { retrainingFunctionName, retrainingPipelineName } from '../../functions/retraining/settings.ts';
 import { LocalRuntime } from '../../local/runtime.ts';
+import { inferenceFunctionName } from '../../local/serving.ts';
 
 const MODELS = {
   // Promotion and the performance gate.
@@ -37,6 +38,8 @@ const MODELS = {
   weak: {
     training: { algorithm: 'gbdt', seed: 42, holdout: 0.2, hyperparameters: { trees: 3, maxDepth: 1 } },
   },
+  // A long canary (30 min → 3.6 s here), to fail it while it runs.
+  canaried: { serving: { shift: 'canary10-30m', safeDefault: { probability: 0.5, label: 0 } } },
   // Human approval, with a short timeout.
   reviewed: { gates: { requireApproval: true, approvalTimeoutHours: 1 } },
 } as const;
@@ -268,6 +271,58 @@ describe('retraining pipeline: fairness and safety gates', () => {
     expect((await registry.get('monotone', 1)).statusReason).toMatch(
       /monotone in debt: \d+ of \d+ rows move up/,
     );
+  }, 120_000);
+});
+
+describe('retraining pipeline: rollout and triggers', () => {
+  it('records a rolled-back canary and keeps production', async () => {
+    // Prepare: a first version goes live at once (nothing served before).
+    const first = await (await retrain('canaried', { source: source(4000, 61) })).done;
+    expect(first.status).toBe('SUCCEEDED');
+    const fn = inferenceFunctionName('keel', 'canaried');
+    const published = runtime.deployer.versions(fn).length;
+
+    // Act: the next candidate's canary answers from its fallback; its rollback alarm fires.
+    const { done } = await retrain('canaried', { source: source(4000, 62) });
+    let canary: string | undefined;
+    for (let i = 0; i < 500 && !canary; i++) {
+      canary = runtime.deployer.versions(fn)[published]?.version;
+      if (!canary) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await runtime.metrics.publish('Keel/Local', [
+      { name: 'Fallback', value: 1, unit: 'None', dimensions: { function: fn, version: canary as string } },
+    ]);
+    const result = await done;
+
+    // Assess
+    expect(result).toMatchObject({ status: 'FAILED', error: 'Keel.RolloutRolledBack' });
+    expect((await registry.aliases('canaried')).production).toBe(1);
+    const trail = await registry.auditTrail('canaried', 2);
+    const outcome = trail.filter((e) => e.type === 'DeploymentRecorded').at(-1);
+    expect(outcome?.details).toMatchObject({ status: 'RolledBack' });
+    expect(String(outcome?.reason)).toMatch(/fallback-rate/);
+  }, 120_000);
+
+  it('starts retraining when monitoring reports drift', async () => {
+    // Act
+    await runtime.eventBus.publish([
+      {
+        source: 'keel.monitoring',
+        detailType: 'Model Drift Detected',
+        detail: { model: 'lending', reason: 'income PSI 0.31' },
+      },
+    ]);
+
+    // Assess: an execution with the drift trigger, which then asks the candidate to beat production.
+    let started: Awaited<ReturnType<typeof runtime.pipelines.list>>[number] | undefined;
+    for (let i = 0; i < 200 && !started; i++) {
+      const runs = await runtime.pipelines.list(retrainingPipelineName('keel', 'lending'));
+      started = runs.find((r) => JSON.stringify(r.input).includes('income PSI'));
+      if (!started) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(started?.input).toEqual({ trigger: { type: 'drift', reason: 'income PSI 0.31' } });
+    const finished = await runtime.pipelines.wait(started?.description.executionId as string);
+    expect(finished.status).not.toBe('RUNNING');
   }, 120_000);
 });
 

@@ -85,6 +85,28 @@ describe('retraining.asl.json', () => {
     );
   });
 
+  it('sends datasets above the configured size to a SageMaker training job with the user image', () => {
+    const choose = definition.States.ChooseTrainer as AslState;
+    expect(choose.Choices).toEqual([
+      {
+        Variable: '$.data.trainingRows',
+        NumericGreaterThanPath: '$.settings.sagemaker.rowThreshold',
+        Next: 'TrainOnSageMaker',
+      },
+    ]);
+    const job = definition.States.TrainOnSageMaker as AslState & { Parameters: Record<string, unknown> };
+    expect(job.Resource).toBe('arn:aws:states:::sagemaker:createTrainingJob.sync');
+    expect(job.Parameters).toMatchObject({
+      'TrainingJobName.$': '$.data.jobName',
+      AlgorithmSpecification: { 'TrainingImage.$': '$.settings.sagemaker.image', TrainingInputMode: 'File' },
+      RoleArn: 'arn:aws:iam::1:role/r',
+      OutputDataConfig: { S3OutputPath: 's3://b/sagemaker/' },
+      StoppingCondition: { 'MaxRuntimeInSeconds.$': '$.settings.sagemaker.maxRuntimeSeconds' },
+    });
+    expect(job.Next).toBe('CollectSageMakerModel');
+    expect((definition.States.CollectSageMakerModel as AslState).Next).toBe('Evaluate');
+  });
+
   it('points every Next and Default at a state that exists', () => {
     const names = new Set(Object.keys(definition.States));
     const targets = states.flatMap(([, s]) => [
