@@ -9,6 +9,7 @@
 import gammainc from '@stdlib/math-base-special-gammainc';
 import type { Column } from '../data/table.ts';
 import { bucketOf } from '../search.ts';
+import { ks2ExactPValue, kstwoSf } from './kolmogorov.ts';
 
 export interface TestResult {
   readonly statistic: number;
@@ -28,15 +29,20 @@ export function kolmogorovSurvival(lambda: number): number {
   return Math.min(1, Math.max(0, 2 * sum));
 }
 
+/** Samples up to this size get the exact KS p-value, as scipy's `ks_2samp(method="auto")`. */
+export const KS_EXACT_MAX_N = 10_000;
+
 /**
- * Two-sample KS test: D = sup |F_ref − F_cur| (exactly scipy's `ks_2samp` statistic) and the
- * asymptotic p-value Q(√(n·m/(n+m))·D), as `ks_2samp(method="asymp")` gave before scipy 1.5 —
- * for the sample sizes of drift checks (thousands of rows) within 1e-3 of the exact one.
- * NaN values are ignored.
+ * Two-sample KS test, as `scipy.stats.ks_2samp(method="auto")`: D = sup |F_ref − F_cur|; the
+ * p-value exact (lattice-path counting) when both samples have at most {@link KS_EXACT_MAX_N}
+ * values, else asymptotic: `kstwo.sf(D, round(n·m/(n+m)))`. NaN values are ignored.
  */
 export function ks2(reference: ArrayLike<number>, current: ArrayLike<number>): TestResult {
-  const a = presentSorted(reference);
-  const b = presentSorted(current);
+  return ks2Sorted(presentSorted(reference), presentSorted(current));
+}
+
+/** {@link ks2} on sorted samples without NaN (profiles keep theirs sorted). */
+export function ks2Sorted(a: ArrayLike<number>, b: ArrayLike<number>): TestResult {
   const n = a.length;
   const m = b.length;
   if (n === 0 || m === 0) return { statistic: Number.NaN, pValue: Number.NaN };
@@ -49,7 +55,17 @@ export function ks2(reference: ArrayLike<number>, current: ArrayLike<number>): T
     while (j < m && (b[j] as number) <= x) j++;
     d = Math.max(d, Math.abs(i / n - j / m));
   }
-  return { statistic: d, pValue: kolmogorovSurvival(Math.sqrt((n * m) / (n + m)) * d) };
+  return { statistic: d, pValue: ks2PValue(n, m, d) };
+}
+
+/** The two-sided p-value of a two-sample KS statistic, by scipy's rule for exact or asymptotic. */
+export function ks2PValue(n: number, m: number, d: number): number {
+  if (Math.max(n, m) <= KS_EXACT_MAX_N) {
+    const exact = ks2ExactPValue(n, m, d);
+    if (exact !== undefined) return exact;
+  }
+  const [big, small] = n >= m ? [n, m] : [m, n];
+  return kstwoSf(Math.round((big * small) / (big + small)), d);
 }
 
 function presentSorted(values: ArrayLike<number>): Float64Array {
@@ -110,6 +126,60 @@ export function psi(reference: readonly number[], current: readonly number[], ep
 }
 
 /**
+ * Wasserstein-1 (earth mover's) distance between two samples, scipy's
+ * `stats.wasserstein_distance`: ∫ |F_ref(x) − F_cur(x)| dx over the merged sorted values.
+ * NaN values are ignored; NaN when either sample is empty.
+ */
+export function wasserstein(reference: ArrayLike<number>, current: ArrayLike<number>): number {
+  return wassersteinSorted(presentSorted(reference), presentSorted(current));
+}
+
+/** {@link wasserstein} on sorted samples without NaN. */
+export function wassersteinSorted(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = a.length;
+  const m = b.length;
+  if (n === 0 || m === 0) return Number.NaN;
+  let i = 0;
+  let j = 0;
+  let total = 0;
+  let x = Math.min(a[0] as number, b[0] as number);
+  while (i < n || j < m) {
+    // Step both CDFs past x, then integrate their gap up to the next value.
+    while (i < n && (a[i] as number) <= x) i++;
+    while (j < m && (b[j] as number) <= x) j++;
+    if (i === n && j === m) break;
+    const next = Math.min(
+      i < n ? (a[i] as number) : Number.POSITIVE_INFINITY,
+      j < m ? (b[j] as number) : Number.POSITIVE_INFINITY,
+    );
+    total += Math.abs(i / n - j / m) * (next - x);
+    x = next;
+  }
+  return total;
+}
+
+/**
+ * Jensen–Shannon distance with base-2 logarithms between two count (or share) vectors over the
+ * same buckets, scipy's `spatial.distance.jensenshannon(p, q, base=2)`: both normalised to sum
+ * 1, then √(½·KL(p‖m) + ½·KL(q‖m)) with m = (p + q)/2 and 0·log 0 = 0. In [0, 1]; NaN when a
+ * vector is all zeros.
+ */
+export function jensenShannon(p: readonly number[], q: readonly number[]): number {
+  const sp = p.reduce((a, b) => a + b, 0);
+  const sq = q.reduce((a, b) => a + b, 0);
+  if (!(sp > 0 && sq > 0)) return Number.NaN;
+  let divergence = 0;
+  for (let k = 0; k < p.length; k++) {
+    const pk = (p[k] as number) / sp;
+    const qk = (q[k] ?? 0) / sq;
+    const mk = (pk + qk) / 2;
+    if (pk > 0) divergence += pk * Math.log(pk / mk);
+    if (qk > 0) divergence += qk * Math.log(qk / mk);
+  }
+  return Math.sqrt(Math.max(0, divergence / Math.LN2 / 2));
+}
+
+/**
  * Decile edges of the reference's present values (numpy's linear-interpolation quantiles),
  * deduplicated: bucket k holds values in (edges[k-1], edges[k]].
  */
@@ -146,6 +216,10 @@ export type ColumnShift =
       readonly kind: 'numeric';
       readonly psi: number;
       readonly ks: TestResult;
+      /** Wasserstein-1 distance, raw and divided by the reference's standard deviation (ddof 0). */
+      readonly wasserstein: { readonly raw: number; readonly normalized: number };
+      /** On the same buckets as the PSI (the missing bucket included). */
+      readonly jensenShannon: number;
       readonly missingRate: { readonly reference: number; readonly current: number };
       readonly mean: { readonly reference: number; readonly current: number };
     }
@@ -153,10 +227,25 @@ export type ColumnShift =
       readonly kind: 'categorical';
       readonly psi: number;
       readonly chiSquare: TestResult & { readonly df: number };
+      /** On the category frequencies (missing as a category, unseen ones counted). */
+      readonly jensenShannon: number;
       readonly missingRate: { readonly reference: number; readonly current: number };
       /** Categories in the current data the reference never had. */
       readonly unseen: readonly string[];
     };
+
+/** Population standard deviation (ddof 0, numpy's default) of the present values. */
+function stdOf(values: Float64Array): number {
+  const mean = meanOf(values);
+  let sum = 0;
+  let n = 0;
+  for (const v of values)
+    if (!Number.isNaN(v)) {
+      sum += (v - mean) ** 2;
+      n++;
+    }
+  return n === 0 ? Number.NaN : Math.sqrt(sum / n);
+}
 
 function meanOf(values: Float64Array): number {
   let sum = 0;
@@ -175,10 +264,16 @@ export function columnShift(reference: Column, current: Column): ColumnShift {
     const edges = quantileEdges(reference.values);
     const ref = bucketCounts(reference.values, edges);
     const cur = bucketCounts(current.values, edges);
+    const a = presentSorted(reference.values);
+    const b = presentSorted(current.values);
+    const raw = wassersteinSorted(a, b);
+    const sd = stdOf(reference.values);
     return {
       kind: 'numeric',
       psi: psi(ref, cur),
-      ks: ks2(reference.values, current.values),
+      ks: ks2Sorted(a, b),
+      wasserstein: { raw, normalized: sd > 0 ? raw / sd : raw === 0 ? 0 : Number.POSITIVE_INFINITY },
+      jensenShannon: jensenShannon(ref, cur),
       missingRate: {
         reference: (ref.at(-1) as number) / Math.max(1, reference.values.length),
         current: (cur.at(-1) as number) / Math.max(1, current.values.length),
@@ -207,6 +302,7 @@ export function columnShift(reference: Column, current: Column): ColumnShift {
       kind: 'categorical',
       psi: psi([...ref.counts, ref.missing], [...cur.counts, cur.missing]),
       chiSquare: chiSquare(ref.counts, cur.counts),
+      jensenShannon: jensenShannon([...ref.counts, ref.missing], [...cur.counts, cur.missing]),
       missingRate: {
         reference: ref.missing / Math.max(1, reference.codes.length),
         current: cur.missing / Math.max(1, current.codes.length),
