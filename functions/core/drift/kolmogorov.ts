@@ -20,10 +20,8 @@ const SQRT3 = Math.sqrt(3);
 const PI2 = Math.PI ** 2;
 const PI4 = Math.PI ** 4;
 const PI6 = Math.PI ** 6;
-const STIRLING = [
-  -2.955065359477124183e-2, 6.4102564102564102564e-3, -1.9175269175269175269e-3, 8.4175084175084175084e-4,
-  -5.952380952380952381e-4, 7.9365079365079365079e-4, -2.7777777777777777778e-3, 8.3333333333333333333e-2,
-];
+// B₂ⱼ / (2j(2j − 1)) for j = 8…1, the Stirling series coefficients (as scipy's _STIRLING_COEFFS).
+const STIRLING = [-3617 / 122_400, 7 / 1092, -691 / 360_360, 1 / 1188, -1 / 1680, 1 / 1260, -1 / 360, 1 / 12];
 
 const clip = (p: number) => Math.min(1, Math.max(0, p));
 
