@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { DEFAULT_CONFIG_FILE } from '../functions/commons/config/load.ts';
 import { registerDeploy } from './commands/deploy.ts';
+import { registerDrift } from './commands/drift.ts';
 import { registerLineage } from './commands/lineage.ts';
 import { registerModel } from './commands/model.ts';
 import { registerRegistry } from './commands/registry.ts';
@@ -24,6 +25,7 @@ export function buildProgram(io: Io = processIo): Command {
   registerLineage(program, io);
   registerDeploy(program, io);
   registerRetrain(program, io);
+  registerDrift(program, io);
   return program;
 }
 

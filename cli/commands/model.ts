@@ -61,7 +61,7 @@ async function codeVersion(): Promise<string> {
 }
 
 /** Reads a CSV file and the SHA-256 of its bytes (the data version recorded in the model). */
-async function readData(path: string): Promise<{ table: Table; sha256: string }> {
+export async function readData(path: string): Promise<{ table: Table; sha256: string }> {
   const info = await stat(path).catch(() => undefined);
   if (!info?.isFile())
     throw new ValidationError('Cannot read the data', [{ path: 'data', message: `${path} is not a file` }]);

@@ -68,6 +68,8 @@ export interface StoredTraining {
     readonly audit: ArtifactRef;
     readonly goldenSet: ArtifactRef;
     readonly manifest: ArtifactRef;
+    /** The drift baseline (inputs and scores on the holdout); absent for models trained elsewhere. */
+    readonly profile?: ArtifactRef;
     readonly data?: ArtifactRef;
   };
 }
@@ -84,6 +86,7 @@ export async function storeTrainingResult(
   const audit = await lineage.putJson('audits', result.audit);
   const goldenSet = await lineage.putJson('evaluations', result.goldenSet);
   const manifest = await lineage.putJson('records', result.manifest);
+  const profile = await lineage.putJson('profiles', result.baseline);
   const data = options.trainingDataFile
     ? await lineage.putFile('datasets', options.trainingDataFile)
     : undefined;
@@ -91,7 +94,7 @@ export async function storeTrainingResult(
     manifest: result.manifest,
     inputs: result.pipeline.inputs,
     auditPassed: result.audit.passed,
-    refs: { model, pipeline, evaluation, audit, goldenSet, manifest, ...(data ? { data } : {}) },
+    refs: { model, pipeline, evaluation, audit, goldenSet, manifest, profile, ...(data ? { data } : {}) },
   };
 }
 
@@ -145,6 +148,7 @@ export async function registerStoredTraining(
       audit: refs.audit.sha256,
       goldenSet: refs.goldenSet.sha256,
       manifest: refs.manifest.sha256,
+      ...(refs.profile ? { profile: refs.profile.sha256 } : {}),
       ...options.tags,
     },
   };

@@ -3,7 +3,7 @@
  * the `train` channel (CSV) and the `spec` channel (the pipeline's settings and schema), trains
  * with Keel's core (or anything producing the same files), and writes to `/opt/ml/model`:
  * `model.onnx`, `manifest.json`, `pipeline.json`, `metrics.json`, `audit.json` and
- * `golden-set.json`. SageMaker packs that directory as `model.tar.gz`; `CollectSageMakerModel`
+ * `golden-set.json` (and, for drift monitoring, `profile.json`). SageMaker packs that directory as `model.tar.gz`; `CollectSageMakerModel`
  * unpacks it into lineage, in the shape `TrainCandidates` returns, so evaluation and gates are
  * the same whichever trained.
  */
@@ -75,6 +75,10 @@ export async function collectSageMakerModel(
   const pipeline = json<FittedPipeline>('pipeline.json');
   const metrics = json<EvaluationReport>('metrics.json');
   const audit = json<AuditReport>('audit.json');
+  // The drift baseline is optional from an image: without it, monitoring has nothing to compare.
+  const profile = files.has('profile.json')
+    ? await deps.lineage.putBytes('profiles', files.get('profile.json') as Buffer)
+    : undefined;
   const [model, pipelineRef, evaluation, auditRef, goldenSet, manifestRef] = await Promise.all([
     deps.lineage.putBytes('models', files.get('model.onnx') as Buffer),
     deps.lineage.putJson('pipelines', pipeline),
@@ -92,7 +96,15 @@ export async function collectSageMakerModel(
     manifest,
     inputs: pipeline.inputs,
     auditPassed: audit.passed,
-    refs: { model, pipeline: pipelineRef, evaluation, audit: auditRef, goldenSet, manifest: manifestRef },
+    refs: {
+      model,
+      pipeline: pipelineRef,
+      evaluation,
+      audit: auditRef,
+      goldenSet,
+      manifest: manifestRef,
+      ...(profile ? { profile } : {}),
+    },
     algorithm: manifest.algorithm,
     hyperparameters: manifest.hyperparameters,
     validationAuc: metrics.auc,

@@ -10,6 +10,7 @@ import { type FieldIssue, ValidationError } from '../../commons/errors.ts';
 import { canonicalJson } from '../../lineage/canonical-json.ts';
 import { type AuditReport, auditTable } from '../audit/audit.ts';
 import { type Column, columnStrings, schemaOf, type Table } from '../data/table.ts';
+import { type Profile, profileTable } from '../drift/profile.ts';
 import { type EvaluationOptions, type EvaluationReport, evaluate } from '../evaluation/report.ts';
 import { type FittedPipeline, fitPipeline, pipelineHash, transform } from '../features/pipeline.ts';
 import type { Matrix } from '../linalg.ts';
@@ -116,7 +117,15 @@ export interface TrainingResult {
    * pass before it takes traffic (its predictions must match these).
    */
   readonly goldenSet: GoldenSet;
+  /**
+   * Profile of the holdout's model inputs and the model's scores on them (column
+   * {@link SCORE_COLUMN}): the baseline every drift check compares current traffic with.
+   */
+  readonly baseline: Profile;
 }
+
+/** The profile column holding the model's predicted probabilities (prediction drift). */
+export const SCORE_COLUMN = '__score__';
 
 export interface GoldenSet {
   readonly instances: readonly Readonly<Record<string, number | string | null>>[];
@@ -469,5 +478,19 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
     ...goldenSet,
     probabilities: Array.from(predictProba(model, transform(pipeline, roundedGolden).matrix)),
   };
-  return { manifest, pipeline, model, onnx, metrics, audit: auditReport, goldenSet: golden };
+  // The drift checks' baseline: the holdout's model inputs and the model's scores on them.
+  const baseline = profileTable(
+    {
+      rowCount: holdoutTable.rowCount,
+      columns: new Map<string, Column>([
+        ...pipeline.inputs.map(({ name }): [string, Column] => [
+          name,
+          holdoutTable.columns.get(name) as Column,
+        ]),
+        [SCORE_COLUMN, { kind: 'numeric', values: Float64Array.from(scores) }],
+      ]),
+    },
+    { keyPrefix: `baseline:${modelHash}` },
+  );
+  return { manifest, pipeline, model, onnx, metrics, audit: auditReport, goldenSet: golden, baseline };
 }

@@ -11,7 +11,7 @@ import { transform } from '../../../functions/core/features/pipeline.ts';
 import { predictProba } from '../../../functions/core/models/model.ts';
 import { OnnxModel } from '../../../functions/core/onnx/runtime.ts';
 import { generateCredit } from '../../../functions/core/synthetic/credit.ts';
-import { type TrainOptions, takeRows, train } from '../../../functions/core/training/train.ts';
+import { SCORE_COLUMN, type TrainOptions, takeRows, train } from '../../../functions/core/training/train.ts';
 import { asFloat32 } from '../../support/onnx-reference.ts';
 
 const data = asFloat32(generateCredit({ rows: 3000, seed: 21, missingIncome: 0.1 }));
@@ -60,6 +60,16 @@ describe('train', () => {
       });
       expect(model.metadata['keel.pipeline_hash']).toBe(manifest.hashes.pipeline);
       expect(model.metadata['keel.training_data_hash']).toBe('a'.repeat(64));
+      // The drift baseline: every model input and the scores, over the holdout rows.
+      expect(Object.keys(result.baseline.columns)).toEqual([
+        ...manifest.schema.inputs.map((i) => i.name),
+        SCORE_COLUMN,
+      ]);
+      expect(result.baseline.rows).toBe(600);
+      const score = result.baseline.columns[SCORE_COLUMN];
+      expect(score?.kind === 'numeric' && score.n).toBe(600);
+      // A calibrated model's mean score is near the prevalence.
+      expect(score?.kind === 'numeric' && score.sum / score.n).toBeCloseTo(metrics.prevalence, 1);
     },
   );
 

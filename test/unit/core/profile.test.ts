@@ -1,0 +1,264 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { CategoricalBuilder, NumericBuilder, type Table } from '../../../functions/core/data/table.ts';
+import {
+  addRow,
+  dkwEpsilon,
+  emptyProfileLike,
+  finish,
+  mergeProfiles,
+  type Profile,
+  profileTable,
+} from '../../../functions/core/drift/profile.ts';
+import { driftReport } from '../../../functions/core/drift/report.ts';
+import { ks2 } from '../../../functions/core/drift/statistics.ts';
+
+type Sample = (number | null)[] | { sequence: { n: number; shift: number; scale: number; phase: number } };
+const fixture = JSON.parse(readFileSync('test/fixtures/reference/drift.json', 'utf8')) as {
+  numeric: {
+    name: string;
+    reference: Sample;
+    current: Sample;
+    ksStatistic: number;
+    ksPValue: number;
+    psi: number;
+    wasserstein: number;
+    wassersteinNormalized: number | null;
+    jensenShannon: number;
+  }[];
+  categorical: {
+    name: string;
+    reference: number[];
+    current: number[];
+    statistic: number;
+    pValue: number;
+    df: number;
+    jensenShannon: number;
+  }[];
+};
+const GOLDEN = 0.6180339887498949;
+function sample(s: Sample): (number | null)[] {
+  if (Array.isArray(s)) return s;
+  const { n, shift, scale, phase } = s.sequence;
+  return Array.from({ length: n }, (_, i) => {
+    const u = ((i + phase) * GOLDEN) % 1;
+    return shift + scale * Math.log(u / (1 - u));
+  });
+}
+
+function numericTable(values: (number | null)[]): Table {
+  const b = new NumericBuilder();
+  for (const v of values) b.push(v ?? Number.NaN);
+  return { rowCount: values.length, columns: new Map([['x', b.build()]]) };
+}
+
+/** Baseline and current profiles of one column, exact (samples hold every value). */
+function profiles(reference: (number | null)[], current: (number | null)[]) {
+  const sampleSize = Math.max(reference.length, current.length);
+  const baseline = profileTable(numericTable(reference), { sampleSize });
+  const now = emptyProfileLike(baseline);
+  for (const [i, v] of current.entries()) addRow(now, { x: v }, `current:${i}`);
+  return { baseline, current: finish(now) };
+}
+
+describe('driftReport on exact profiles', () => {
+  it.each(fixture.numeric)('$name: PSI, KS, Wasserstein and Jensen-Shannon equal scipy', (c) => {
+    // Prepare
+    const { baseline, current } = profiles(sample(c.reference), sample(c.current));
+
+    // Act
+    const feature = driftReport(baseline, current).features.x;
+
+    // Assess
+    expect(feature?.psi).toBeCloseTo(c.psi, 12);
+    expect(feature?.jensenShannon).toBeCloseTo(c.jensenShannon, 12);
+    expect(feature?.ks?.statistic).toBeCloseTo(c.ksStatistic, 10);
+    expect(feature?.ks?.pValue).toBeCloseTo(c.ksPValue, 6);
+    expect(feature?.ks?.exact).toBe(true);
+    expect(feature?.wasserstein?.raw).toBeCloseTo(c.wasserstein, 9);
+    if (c.wassersteinNormalized !== null)
+      expect(feature?.wasserstein?.normalized).toBeCloseTo(c.wassersteinNormalized, 8);
+  });
+
+  it.each(fixture.categorical)(
+    '$name: chi-square, PSI and Jensen-Shannon on category counts equal scipy',
+    (c) => {
+      // Prepare: the counts as rows, categories named by index
+      const rows = (counts: number[]) => counts.flatMap((n, k) => Array.from({ length: n }, () => `c${k}`));
+      const build = (values: string[]) => {
+        const b = new CategoricalBuilder();
+        for (const v of values) b.push(v);
+        return { rowCount: values.length, columns: new Map([['x', b.build()]]) } as Table;
+      };
+      const baseline = profileTable(build(rows(c.reference)));
+      const current = profileTable(build(rows(c.current)));
+
+      // Act
+      const feature = driftReport(baseline, current).features.x;
+
+      // Assess
+      expect(feature?.chi2?.statistic).toBeCloseTo(c.statistic, 10);
+      expect(feature?.chi2?.pValue).toBeCloseTo(c.pValue, 12);
+      expect(feature?.chi2?.dof).toBe(c.df);
+      expect(feature?.jensenShannon).toBeCloseTo(c.jensenShannon, 12);
+    },
+  );
+
+  it('counts unseen categories and a single category', () => {
+    const build = (values: string[]) => {
+      const b = new CategoricalBuilder();
+      for (const v of values) b.push(v);
+      return { rowCount: values.length, columns: new Map([['x', b.build()]]) } as Table;
+    };
+    const same = driftReport(profileTable(build(['a', 'a'])), profileTable(build(['a', 'a', 'a']))).features
+      .x;
+    expect(same).toMatchObject({
+      psi: 0,
+      jensenShannon: 0,
+      chi2: { statistic: 0, pValue: 1, dof: 0 },
+      drifted: false,
+    });
+    const unseen = driftReport(profileTable(build(['a', 'b'])), profileTable(build(['a', 'z', 'z']))).features
+      .x;
+    expect(unseen?.unseen).toEqual(['z']);
+    expect(unseen?.psi).toBeGreaterThan(0.2);
+  });
+});
+
+describe('drift flags', () => {
+  it('flags a material shift, warns on a significant immaterial one, and sums the dataset', () => {
+    // Prepare: 20,000 rows; b moves by 0.05 sd (significant, immaterial), c by 1 sd.
+    const n = 20_000;
+    const base = (shift: number, i: number) =>
+      shift + Math.log((((i + 0.5) * GOLDEN) % 1) / (1 - (((i + 0.5) * GOLDEN) % 1)));
+    const table = (shifts: number[]) => {
+      const columns = new Map();
+      shifts.forEach((s, k) => {
+        const b = new NumericBuilder();
+        for (let i = 0; i < n; i++) b.push(base(s, i * 7 + k));
+        columns.set(`f${k}`, b.build());
+      });
+      return { rowCount: n, columns } as Table;
+    };
+    const baseline = profileTable(table([0, 0, 0]));
+    const current = emptyProfileLike(baseline);
+    const shifted = table([0, 0.1, 1.8]);
+    for (let i = 0; i < n; i++) {
+      addRow(
+        current,
+        Object.fromEntries(
+          [...shifted.columns].map(([name, col]) => [
+            name,
+            (col as { values: Float64Array }).values[i] as number,
+          ]),
+        ),
+        `now:${i}`,
+      );
+    }
+
+    // Act
+    const report = driftReport(baseline, finish(current));
+
+    // Assess
+    expect(report.features.f0).toMatchObject({ drifted: false });
+    expect(report.features.f1).toMatchObject({ drifted: false, warning: true });
+    expect(report.features.f2).toMatchObject({ drifted: true });
+    expect(report.shareDrifted).toBeCloseTo(1 / 3, 12);
+    expect(report.datasetDrift).toBe(false);
+  });
+});
+
+describe('sampled profiles', () => {
+  it('keep KS within the stated bound of the exact statistic', () => {
+    // Prepare: 60,000 values a side, samples of 5,000.
+    const n = 60_000;
+    const a = Array.from({ length: n }, (_, i) =>
+      Math.log((((i + 0.5) * GOLDEN) % 1) / (1 - (((i + 0.5) * GOLDEN) % 1))),
+    );
+    const b = a.map((v) => v * 1.1 + 0.05);
+    const baseline = profileTable(numericTable(a), { sampleSize: 5000 });
+    const current = emptyProfileLike(baseline);
+    for (const [i, v] of b.entries()) addRow(current, { x: v }, `now:${i}`);
+
+    // Act
+    const feature = driftReport(baseline, finish(current)).features.x;
+
+    // Assess
+    const exact = ks2(a, b).statistic;
+    expect(feature?.ks?.exact).toBe(false);
+    expect(feature?.ks?.errorBound).toBeCloseTo(2 * dkwEpsilon(5000), 12);
+    expect(Math.abs((feature?.ks?.statistic as number) - exact)).toBeLessThanOrEqual(
+      feature?.ks?.errorBound as number,
+    );
+    expect(current.columns.x?.kind === 'numeric' && current.columns.x.sample.values.length).toBe(5000);
+  });
+});
+
+describe('mergeProfiles', () => {
+  const baseline = profileTable(numericTable(Array.from({ length: 200 }, (_, i) => (i % 17) - 3)), {
+    sampleSize: 25,
+  });
+  const part = (rows: { key: string; x: number | null; c: string | null }[]): Profile => {
+    const p = emptyProfileLike({
+      ...baseline,
+      columns: { ...baseline.columns, c: { kind: 'categorical', counts: {}, missing: 0 } },
+    });
+    for (const r of rows) addRow(p, { x: r.x, c: r.c }, r.key);
+    return finish(p);
+  };
+  const rowsArb = fc.array(
+    fc.record({
+      key: fc.uuid(),
+      x: fc.option(fc.double({ min: -50, max: 50, noNaN: true }), { nil: null }),
+      c: fc.option(fc.constantFrom('a', 'b', 'c'), { nil: null }),
+    }),
+    { maxLength: 60 },
+  );
+
+  /** Equal profiles: counts, samples and extremes exactly; float sums (not associative) to 1e-12. */
+  function expectSame(actual: Profile, expected: Profile) {
+    const strip = (p: Profile) =>
+      JSON.parse(JSON.stringify(p, (k, v) => (k === 'sum' || k === 'sumSquares' ? undefined : v)));
+    expect(strip(actual)).toEqual(strip(expected));
+    for (const [name, column] of Object.entries(expected.columns)) {
+      const other = actual.columns[name];
+      if (column.kind !== 'numeric' || other?.kind !== 'numeric') continue;
+      for (const key of ['sum', 'sumSquares'] as const) {
+        expect(Math.abs(other[key] - column[key])).toBeLessThanOrEqual(
+          1e-12 * Math.max(1, Math.abs(column[key])),
+        );
+      }
+    }
+  }
+
+  it('is associative and commutative, and equals profiling all rows at once', () => {
+    fc.assert(
+      fc.property(rowsArb, rowsArb, rowsArb, (r1, r2, r3) => {
+        const [p1, p2, p3] = [part(r1), part(r2), part(r3)];
+        const left = mergeProfiles(mergeProfiles(p1, p2), p3);
+        expectSame(mergeProfiles(p1, mergeProfiles(p3, p2)), left);
+        expectSame(part([...r1, ...r2, ...r3]), left);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('survives a JSON round trip, empty columns included', () => {
+    const empty = part([{ key: 'k', x: null, c: null }]);
+    const again = JSON.parse(JSON.stringify(empty)) as Profile;
+    expect(again).toEqual(empty);
+    expectSame(
+      mergeProfiles(again, part([{ key: 'j', x: 4, c: 'a' }])),
+      part([
+        { key: 'k', x: null, c: null },
+        { key: 'j', x: 4, c: 'a' },
+      ]),
+    );
+  });
+
+  it('refuses profiles of different baselines', () => {
+    const other = profileTable(numericTable([1, 2, 3]), { sampleSize: 25 });
+    expect(() => mergeProfiles(baseline, other)).toThrow(/different baselines/);
+  });
+});
