@@ -18,7 +18,7 @@ import {
 import { type DriftReport, driftReport } from '../../functions/core/drift/report.ts';
 import { table as formatTable } from '../format.ts';
 import type { Io } from '../output.ts';
-import { readData } from './model.ts';
+import { number, readData } from './model.ts';
 
 function positiveInteger(value: string): number {
   const n = Number(value);
@@ -97,9 +97,9 @@ export function registerDrift(program: Command, io: Io): void {
       'values kept per numeric feature for KS and Wasserstein (default: all of both files, so exact)',
       positiveInteger,
     )
-    .option('--psi-warning <x>', 'PSI from which a significant shift is drift', Number, 0.1)
-    .option('--psi-drift <x>', 'PSI that is drift by itself', Number, 0.2)
-    .option('--p-value <x>', 'significance level of the tests', Number, 0.01)
+    .option('--psi-warning <x>', 'PSI from which a significant shift is drift', number, 0.1)
+    .option('--psi-drift <x>', 'PSI that is drift by itself', number, 0.2)
+    .option('--p-value <x>', 'significance level of the tests', number, 0.01)
     .option('--json', 'print JSON')
     .action(async (options) => {
       const current = await readData(options.current);

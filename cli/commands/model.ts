@@ -46,7 +46,7 @@ function share(value: string): number {
   return n;
 }
 
-function number(value: string): number {
+export function number(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n))
     throw new InvalidArgumentError(`expected a number, got "${value}"`);

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CategoricalBuilder, NumericBuilder, type Table } from '../../../functions/core/data/table.ts';
@@ -13,39 +12,10 @@ import {
 } from '../../../functions/core/drift/profile.ts';
 import { driftReport } from '../../../functions/core/drift/report.ts';
 import { ks2 } from '../../../functions/core/drift/statistics.ts';
+import { driftReference, logisticSequence } from '../../support/drift-reference.ts';
 
-type Sample = (number | null)[] | { sequence: { n: number; shift: number; scale: number; phase: number } };
-const fixture = JSON.parse(readFileSync('test/fixtures/reference/drift.json', 'utf8')) as {
-  numeric: {
-    name: string;
-    reference: Sample;
-    current: Sample;
-    ksStatistic: number;
-    ksPValue: number;
-    psi: number;
-    wasserstein: number;
-    wassersteinNormalized: number | null;
-    jensenShannon: number;
-  }[];
-  categorical: {
-    name: string;
-    reference: number[];
-    current: number[];
-    statistic: number;
-    pValue: number;
-    df: number;
-    jensenShannon: number;
-  }[];
-};
-const GOLDEN = 0.6180339887498949;
-function sample(s: Sample): (number | null)[] {
-  if (Array.isArray(s)) return s;
-  const { n, shift, scale, phase } = s.sequence;
-  return Array.from({ length: n }, (_, i) => {
-    const u = ((i + phase) * GOLDEN) % 1;
-    return shift + scale * Math.log(u / (1 - u));
-  });
-}
+const fixture = driftReference;
+const sample = (xs: (number | null)[]) => xs;
 
 function numericTable(values: (number | null)[]): Table {
   const b = new NumericBuilder();
@@ -128,10 +98,10 @@ describe('driftReport on exact profiles', () => {
 
 describe('drift flags', () => {
   it('flags a material shift, warns on a significant immaterial one, and sums the dataset', () => {
-    // Prepare: 20,000 rows; b moves by 0.05 sd (significant, immaterial), c by 1 sd.
+    // Prepare: 20,000 rows; f1 moves a little (significant, immaterial), f2 a lot.
     const n = 20_000;
-    const base = (shift: number, i: number) =>
-      shift + Math.log((((i + 0.5) * GOLDEN) % 1) / (1 - (((i + 0.5) * GOLDEN) % 1)));
+    const sequence = logisticSequence(7 * n + 3);
+    const base = (shift: number, i: number) => shift + (sequence[i] as number);
     const table = (shifts: number[]) => {
       const columns = new Map();
       shifts.forEach((s, k) => {
@@ -173,9 +143,7 @@ describe('sampled profiles', () => {
   it('keep KS within the stated bound of the exact statistic', () => {
     // Prepare: 60,000 values a side, samples of 5,000.
     const n = 60_000;
-    const a = Array.from({ length: n }, (_, i) =>
-      Math.log((((i + 0.5) * GOLDEN) % 1) / (1 - (((i + 0.5) * GOLDEN) % 1))),
-    );
+    const a = logisticSequence(n);
     const b = a.map((v) => v * 1.1 + 0.05);
     const baseline = profileTable(numericTable(a), { sampleSize: 5000 });
     const current = emptyProfileLike(baseline);
