@@ -63,8 +63,11 @@ describe('keel up', () => {
     expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(await isListening(first.url)).toBe(true);
     child.kill('SIGINT');
-    const second = JSON.parse((await iterator.next()).value as string);
+    const next = (await iterator.next()).value as string | undefined;
     const [code] = await once(child, 'exit');
+    // The child's stderr explains a missing line (a stop that threw, a crash on shutdown).
+    expect(next, `no line after SIGINT (exit ${code}); stderr: ${stderr}`).toBeDefined();
+    const second = JSON.parse(next as string);
 
     // Assess
     expect(first).toMatchObject({
