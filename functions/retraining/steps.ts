@@ -5,7 +5,7 @@
  * machine stores at the state's `ResultPath`: references into lineage, never data.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Transform } from '../commons/config/schema.ts';
 import { ConflictError, KeelError, ValidationError } from '../commons/errors.ts';
@@ -192,11 +192,15 @@ export async function loadBaseData(
   if (source.startsWith('s3://')) {
     return readCsv(Readable.from([Buffer.from(await deps.readObject(source))]), { source });
   }
-  await readFile(source).catch((cause: unknown) => {
+  const info = await stat(source).catch((cause: unknown) => {
     throw new ValidationError('Cannot read the base data', [
       { path: 'data.source', message: `${source}: ${(cause as Error).message}` },
     ]);
   });
+  if (!info.isFile())
+    throw new ValidationError('Cannot read the base data', [
+      { path: 'data.source', message: `${source} is not a file` },
+    ]);
   return readCsv(source, { source });
 }
 
@@ -301,6 +305,7 @@ export async function trainCandidates(
       ...(settings.features.length > 0 ? { features: settings.features as unknown as Transform[] } : {}),
       hyperparameters: configuration.hyperparameters,
       costs: settings.costs,
+      // Training's own holdout report only ranks the configurations; the gates bootstrap in Evaluate.
       bootstrapSamples: 200,
       dataHash,
       codeVersion: settings.codeVersion,
@@ -528,16 +533,16 @@ async function registerCandidate(state: RetrainingState, deps: RetrainingDepende
 export async function recordRejection(
   state: RetrainingState,
   deps: RetrainingDependencies,
-): Promise<{ version: number; status: 'rejected' }> {
+): Promise<{ version: number; status: string }> {
   const rejection = need(state, 'rejection');
   const { version } = await registerCandidate(state, deps, `retraining candidate (${state.execution})`);
   const current = await deps.registry.get(state.settings.model, version);
-  if (current.status === 'candidate') {
-    await deps.registry.reject(state.settings.model, version, {
-      actor: rejection.actor ?? PIPELINE_ACTOR,
-      reason: `${rejection.gate} gate: ${rejection.reason}`,
-    });
-  }
+  // The same model file may have been decided before (a re-run): its earlier decision stands.
+  if (current.status !== 'candidate') return { version, status: current.status };
+  await deps.registry.reject(state.settings.model, version, {
+    actor: rejection.actor ?? PIPELINE_ACTOR,
+    reason: `${rejection.gate} gate: ${rejection.reason}`,
+  });
   return { version, status: 'rejected' };
 }
 

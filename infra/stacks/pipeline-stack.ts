@@ -142,6 +142,7 @@ export class KeelPipelineStack extends Stack {
       'record-failure': { description: 'record failures', lineageWrite: ['records'] },
       approvals: { description: 'decide approvals', table: 'readWrite' },
     };
+    const lineage = storage.lineageBucket;
     const bind = (target: KeelFunction, key: keyof typeof access) => {
       const spec = access[key];
       target.role?.addManagedPolicy(
@@ -150,20 +151,12 @@ export class KeelPipelineStack extends Stack {
           description: `Keel retraining: ${spec.description}`,
         }),
       );
-      if (spec.lineageRead || spec.lineageWrite)
-        target.addEnvironment(RESOURCE_ENV.lineageBucket, lineage.bucketName);
-      if (spec.captureRead)
-        target.addEnvironment(RESOURCE_ENV.captureBucket, storage.captureBucket.bucketName);
-      if (spec.table) target.addEnvironment(RESOURCE_ENV.table, storage.table.tableName);
+      // Every handler builds the same dependencies, so each gets the resource names; its access stays its own.
+      target.addEnvironment(RESOURCE_ENV.lineageBucket, lineage.bucketName);
+      target.addEnvironment(RESOURCE_ENV.captureBucket, storage.captureBucket.bucketName);
+      target.addEnvironment(RESOURCE_ENV.table, storage.table.tableName);
     };
-    const lineage = storage.lineageBucket;
     for (const step of Object.keys(f) as RetrainingStep[]) bind(f[step], step);
-    // Every handler builds the same dependencies: give each the resource names (access stays per step).
-    for (const step of Object.keys(f) as RetrainingStep[]) {
-      f[step].addEnvironment(RESOURCE_ENV.lineageBucket, lineage.bucketName);
-      f[step].addEnvironment(RESOURCE_ENV.captureBucket, storage.captureBucket.bucketName);
-      f[step].addEnvironment(RESOURCE_ENV.table, storage.table.tableName);
-    }
     const sources = Object.values(config.models)
       .map((m) => m.data.source)
       .filter((s) => s.startsWith('s3://'));
