@@ -82,7 +82,17 @@ async function openDriver(config: KeelConfig): Promise<PipelineDriver> {
             body: JSON.stringify({ model, ...request }),
           })
         ).executionId,
-      poll: (id) => controlApi(url, `/_keel/executions/${encodeURIComponent(id)}`),
+      poll: async (id) => {
+        const body = await controlApi<{
+          description: ExecutionDescription;
+          steps: (Omit<ExecutionStep, 'at'> & { at: string })[];
+        }>(url, `/_keel/executions/${encodeURIComponent(id)}`);
+        // Times arrive as JSON strings.
+        return {
+          description: body.description,
+          steps: body.steps.map((s) => ({ ...s, at: new Date(s.at) })),
+        };
+      },
       registry: createRegistry(process.env, new LocalEventBus()),
       lineage: createLineageStore(),
       close: async () => restore(),

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -132,6 +132,59 @@ describe('keel up', () => {
     expect(JSON.parse(out)).toMatchObject({ model: 'credit', version: 1, status: 'Succeeded' });
     expect(body.model_version).toBe('1');
   });
+
+  it('keel retrain and keel approve drive the pipeline of the running runtime', async () => {
+    // Prepare: a small synthetic model that needs approval, brought up in another process.
+    const { dir, configFile } = await tempProject('keel-up-retrain-');
+    dirs.push(dir);
+    const config = JSON.parse(await readFile(configFile, 'utf8'));
+    const credit = config.models.credit;
+    credit.data = {
+      ...credit.data,
+      source: 'synthetic:credit?rows=2000&seed=5',
+      protectedAttributes: ['sex'],
+    };
+    credit.training = { ...credit.training, hyperparameters: { trees: 30 } };
+    credit.gates = { ...credit.gates, bootstrapSamples: 200, requireApproval: true };
+    credit.retraining = { rolloutPollSeconds: 1 };
+    config.local.timeScale = 0.002;
+    delete config.stages;
+    await writeFile(configFile, JSON.stringify(config));
+    const child = keel(['--config', configFile, 'up', '--json', '--port', '0']);
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
+    await lines.next();
+
+    // Act: retrain (it waits for approval), and approve from another command once it asks;
+    // separate processes, as a person at two terminals would run them.
+    const retrain = run(['--config', configFile, 'retrain', 'credit', '--reason', 'weekly']);
+    let pending: { execution: string }[] = [];
+    for (let i = 0; i < 30 && pending.length === 0; i++) {
+      const listed = await run(['--config', configFile, 'approvals', '--json']);
+      pending = listed.code === 0 ? (JSON.parse(listed.stdout) as { execution: string }[]) : [];
+    }
+    const approved = await run([
+      '--config',
+      configFile,
+      'approve',
+      pending[0]?.execution ?? 'none',
+      '--approve',
+      '--reason',
+      'report read',
+      '--actor',
+      'ana',
+    ]);
+    const result = await retrain;
+    child.kill('SIGINT');
+    await once(child, 'exit');
+
+    // Assess
+    expect(approved.code, approved.stderr).toBe(0);
+    expect(approved.stdout).toMatch(/^credit: approved by ana/);
+    expect(result.code, result.stderr + result.stdout).toBe(0);
+    expect(result.stderr).toMatch(/\[1\/8\] ✓ PrepareData {2}\d+\.\d s/);
+    expect(result.stderr).toMatch(/waiting for approval: keel approve \S+ --approve\|--reject/);
+    expect(result.stdout).toContain('credit: promoted');
+  }, 120_000);
 
   it('lets other keel commands work on the running runtime’s state', async () => {
     // Prepare: a project whose state lives in a temp dir, brought up in another process.
