@@ -216,13 +216,157 @@ export function profileTable(
   return finish(profile);
 }
 
-/** Adds every row of a table (row keys: `keyPrefix` + row number). */
+/**
+ * Adds every row of a table (row keys: `keyPrefix` + row number), column by column: the same
+ * profile as adding the rows one by one, at typed-array speed (a drift check's hot path). Row
+ * priorities are hashed once and ordered once; each numeric column's sample is then its first
+ * k present values in that order.
+ */
 export function addTable(profile: Profile, table: Table, keyPrefix: string): void {
-  const present = Object.entries(profile.columns).map(([name, p]) => [p, table.columns.get(name)] as const);
-  for (let r = 0; r < table.rowCount; r++) {
-    const priority = rowPriority(`${keyPrefix}:${r}`);
-    for (const [p, column] of present) addValue(p, column ? cell(column as Column, r) : null, priority);
-    profile.rows++;
+  const n = table.rowCount;
+  const priorities = new Float64Array(n);
+  for (let r = 0; r < n; r++) priorities[r] = rowPriority(`${keyPrefix}:${r}`);
+  const candidates = new CandidateRows(priorities);
+  for (const [name, target] of Object.entries(profile.columns)) {
+    const column = table.columns.get(name);
+    if (target.kind === 'categorical') {
+      const counts: Record<string, number> = {};
+      let missing = 0;
+      if (column?.kind === 'categorical') {
+        const byCode = countCodes(column.codes, column.dictionary.length);
+        missing = n - byCode.reduce((a, b) => a + b, 0);
+        column.dictionary.forEach((category, code) => {
+          if ((byCode[code] as number) > 0)
+            counts[category] = (counts[category] ?? 0) + (byCode[code] as number);
+        });
+      } else if (column?.kind === 'numeric') {
+        for (let r = 0; r < n; r++) addValue({ kind: 'categorical', counts, missing: 0 }, cell(column, r), 0);
+        for (let r = 0; r < n; r++) if (Number.isNaN(column.values[r] as number)) missing++;
+      } else missing = n;
+      profile.columns[name] = mergeColumn(target, { kind: 'categorical', counts, missing }, name);
+      continue;
+    }
+    const fresh = emptyColumn(target) as NumericProfile;
+    if (column?.kind === 'numeric') {
+      const values = column.values;
+      const { counts, present, sum, sumSquares, min, max } = countNumeric(values, target.edges);
+      fresh.counts = Array.from(counts);
+      fresh.missing = n - present;
+      fresh.n = present;
+      fresh.sum = sum;
+      fresh.sumSquares = sumSquares;
+      fresh.min = present > 0 ? min : null;
+      fresh.max = present > 0 ? max : null;
+      fresh.sample = firstPresent(values, priorities, target.sampleSize, candidates);
+    } else {
+      fresh.missing = n;
+    }
+    profile.columns[name] = mergeColumn(target, fresh, name);
+  }
+  profile.rows += n;
+}
+
+/**
+ * Bucket counts and moments of one numeric column: the drift check's hot loop, kept in a small
+ * function of its own so V8 optimises it on its own.
+ */
+function countNumeric(values: Float64Array, edgeList: readonly number[]) {
+  const edges = Float64Array.from(edgeList);
+  const counts = new Float64Array(edges.length + 1);
+  let present = 0;
+  let sum = 0;
+  let sumSquares = 0;
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let r = 0; r < values.length; r++) {
+    const v = values[r] as number;
+    if (Number.isNaN(v)) continue;
+    let lo = 0;
+    let hi = edges.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (v <= (edges[mid] as number)) hi = mid;
+      else lo = mid + 1;
+    }
+    counts[lo] = (counts[lo] as number) + 1;
+    present++;
+    sum += v;
+    sumSquares += v * v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return { counts, present, sum, sumSquares, min, max };
+}
+
+/** Count per dictionary code of one categorical column (missing codes, −1, skipped). */
+function countCodes(codes: Int32Array, size: number): Float64Array {
+  const counts = new Float64Array(size);
+  for (let r = 0; r < codes.length; r++) {
+    const code = codes[r] as number;
+    if (code >= 0) counts[code] = (counts[code] as number) + 1;
+  }
+  return counts;
+}
+
+/**
+ * Rows in priority order, found without sorting them all: priorities are uniform in [0, 1), so
+ * the rows below a threshold t are about t·n; take t for twice the rows needed, sort those,
+ * and widen only when a column's missing values leave too few.
+ */
+class CandidateRows {
+  readonly #priorities: Float64Array;
+  #threshold = 0;
+  #rows = new Uint32Array(0);
+
+  constructor(priorities: Float64Array) {
+    this.#priorities = priorities;
+  }
+
+  /** At least `wanted` rows in priority order, or every row. */
+  ordered(wanted: number): Uint32Array {
+    const n = this.#priorities.length;
+    if (this.#rows.length >= wanted || this.#threshold >= 1) return this.#rows;
+    let threshold = Math.min(1, Math.max(this.#threshold * 2, (2 * wanted + 64) / Math.max(1, n)));
+    for (;;) {
+      const rows: number[] = [];
+      for (let r = 0; r < n; r++) if ((this.#priorities[r] as number) < threshold) rows.push(r);
+      if (rows.length >= Math.min(wanted, n) || threshold >= 1) {
+        this.#threshold = threshold;
+        this.#rows = Uint32Array.from(rows).sort(
+          (a, b) => (this.#priorities[a] as number) - (this.#priorities[b] as number) || a - b,
+        );
+        return this.#rows;
+      }
+      threshold = Math.min(1, threshold * 2);
+    }
+  }
+
+  /** Whether the rows returned so far are every row. */
+  get complete(): boolean {
+    return this.#threshold >= 1;
+  }
+}
+
+/** The first `k` present values in priority order, with their priorities. */
+function firstPresent(
+  values: Float64Array,
+  priorities: Float64Array,
+  k: number,
+  candidates: CandidateRows,
+): { priorities: number[]; values: number[] } {
+  let wanted = k;
+  for (;;) {
+    const rows = candidates.ordered(wanted);
+    const sample: { priorities: number[]; values: number[] } = { priorities: [], values: [] };
+    for (const r of rows) {
+      const v = values[r] as number;
+      if (Number.isNaN(v)) continue;
+      sample.priorities.push(priorities[r] as number);
+      sample.values.push(v);
+      if (sample.values.length === k) return sample;
+    }
+    if (candidates.complete) return sample;
+    wanted = rows.length * 2;
   }
 }
 
@@ -242,10 +386,16 @@ function mergeColumn(a: ColumnProfile, b: ColumnProfile, name: string): ColumnPr
         { path: name, message: 'bucket edges or sample size differ' },
       ]);
     }
-    const sample = {
-      priorities: [...a.sample.priorities, ...b.sample.priorities],
-      values: [...a.sample.values, ...b.sample.values],
-    };
+    // Merging into an empty profile (every check's first chunk) needs no sort.
+    const sample =
+      a.sample.values.length === 0
+        ? { priorities: [...b.sample.priorities], values: [...b.sample.values] }
+        : b.sample.values.length === 0
+          ? { priorities: [...a.sample.priorities], values: [...a.sample.values] }
+          : {
+              priorities: [...a.sample.priorities, ...b.sample.priorities],
+              values: [...a.sample.values, ...b.sample.values],
+            };
     truncate(sample, a.sampleSize);
     return {
       kind: 'numeric',

@@ -43,9 +43,18 @@ export function ks2(reference: ArrayLike<number>, current: ArrayLike<number>): T
 
 /** {@link ks2} on sorted samples without NaN (profiles keep theirs sorted). */
 export function ks2Sorted(a: ArrayLike<number>, b: ArrayLike<number>): TestResult {
+  const statistic = ksStatistic(a, b);
+  return {
+    statistic,
+    pValue: Number.isNaN(statistic) ? Number.NaN : ks2PValue(a.length, b.length, statistic),
+  };
+}
+
+/** sup |F_a − F_b| of two sorted samples without NaN (NaN when one is empty). */
+export function ksStatistic(a: ArrayLike<number>, b: ArrayLike<number>): number {
   const n = a.length;
   const m = b.length;
-  if (n === 0 || m === 0) return { statistic: Number.NaN, pValue: Number.NaN };
+  if (n === 0 || m === 0) return Number.NaN;
   let i = 0;
   let j = 0;
   let d = 0;
@@ -55,7 +64,7 @@ export function ks2Sorted(a: ArrayLike<number>, b: ArrayLike<number>): TestResul
     while (j < m && (b[j] as number) <= x) j++;
     d = Math.max(d, Math.abs(i / n - j / m));
   }
-  return { statistic: d, pValue: ks2PValue(n, m, d) };
+  return d;
 }
 
 /** The two-sided p-value of a two-sample KS statistic, by scipy's rule for exact or asymptotic. */

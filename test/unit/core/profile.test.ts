@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CategoricalBuilder, NumericBuilder, type Table } from '../../../functions/core/data/table.ts';
+import { CategoricalBuilder, cell, NumericBuilder, type Table } from '../../../functions/core/data/table.ts';
 import {
   addRow,
+  addTable,
   dkwEpsilon,
   emptyProfileLike,
   finish,
@@ -12,6 +13,7 @@ import {
 } from '../../../functions/core/drift/profile.ts';
 import { driftReport } from '../../../functions/core/drift/report.ts';
 import { ks2 } from '../../../functions/core/drift/statistics.ts';
+import { generateCredit } from '../../../functions/core/synthetic/credit.ts';
 import { driftReference, logisticSequence } from '../../support/drift-reference.ts';
 
 const fixture = driftReference;
@@ -223,6 +225,27 @@ describe('mergeProfiles', () => {
         { key: 'j', x: 4, c: 'a' },
       ]),
     );
+  });
+
+  it('profiles a table column by column exactly as row by row', () => {
+    // Prepare: missing values, categories and more rows than the sample keeps.
+    const table = generateCredit({ rows: 3000, seed: 8, missingIncome: 0.2 });
+    const base = profileTable(table, { sampleSize: 500 });
+    const byColumn = emptyProfileLike(base);
+    const byRow = emptyProfileLike(base);
+
+    // Act
+    addTable(byColumn, table, 'now');
+    for (let r = 0; r < table.rowCount; r++) {
+      addRow(
+        byRow,
+        Object.fromEntries([...table.columns].map(([name, c]) => [name, cell(c, r)])),
+        `now:${r}`,
+      );
+    }
+
+    // Assess
+    expectSame(finish(byColumn), finish(byRow));
   });
 
   it('refuses profiles of different baselines', () => {
