@@ -36,29 +36,37 @@ export function describeRuntime(d: RuntimeDescription): string {
  */
 export async function up(options: UpOptions, io: Io, signal?: AbortSignal): Promise<void> {
   const config = await loadConfig(options.config);
-  const runtime = await LocalRuntime.start({
-    config,
-    ...(options.stateDir ? { stateDir: options.stateDir } : {}),
-    ...(options.ephemeral ? { ephemeral: true } : {}),
-    ...(options.timeScale ? { timeScale: options.timeScale } : {}),
-    port: options.port ?? (process.env.PORT ? Number(process.env.PORT) : config.local.port),
-  });
-  const description = runtime.describe();
-  io.out(options.json ? JSON.stringify({ status: 'up', ...description }) : describeRuntime(description));
-
+  // Handlers first: a Ctrl-C that arrives while starting, or just after the "up" line is
+  // printed (a busy machine may not run this process again for a while), must stop cleanly,
+  // not kill it with the default action. A second one during the stop forces the exit.
   const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const onSignal = () => {
+    if (stop.signal.aborted) process.exit(130);
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   signal?.addEventListener('abort', onSignal, { once: true });
   try {
-    if (!stop.signal.aborted) await once(stop.signal, 'abort');
+    const runtime = await LocalRuntime.start({
+      config,
+      ...(options.stateDir ? { stateDir: options.stateDir } : {}),
+      ...(options.ephemeral ? { ephemeral: true } : {}),
+      ...(options.timeScale ? { timeScale: options.timeScale } : {}),
+      port: options.port ?? (process.env.PORT ? Number(process.env.PORT) : config.local.port),
+    });
+    try {
+      const description = runtime.describe();
+      io.out(options.json ? JSON.stringify({ status: 'up', ...description }) : describeRuntime(description));
+      if (!stop.signal.aborted) await once(stop.signal, 'abort');
+    } finally {
+      await runtime.stop();
+      io.out(options.json ? JSON.stringify({ status: 'stopped' }) : 'Keel stopped.');
+    }
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     signal?.removeEventListener('abort', onSignal);
-    await runtime.stop();
-    io.out(options.json ? JSON.stringify({ status: 'stopped' }) : 'Keel stopped.');
   }
 }
 

@@ -64,9 +64,9 @@ describe('keel up', () => {
     expect(await isListening(first.url)).toBe(true);
     child.kill('SIGINT');
     const next = (await iterator.next()).value as string | undefined;
-    const [code] = await once(child, 'exit');
+    const [code, signal] = await once(child, 'exit');
     // The child's stderr explains a missing line (a stop that threw, a crash on shutdown).
-    expect(next, `no line after SIGINT (exit ${code}); stderr: ${stderr}`).toBeDefined();
+    expect(next, `no line after SIGINT (exit ${code}, signal ${signal}); stderr: ${stderr}`).toBeDefined();
     const second = JSON.parse(next as string);
 
     // Assess
