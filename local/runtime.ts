@@ -32,6 +32,7 @@ import {
 } from '../functions/inference/deploy.ts';
 import { type InferenceDependencies, loadModel } from '../functions/inference/handler.ts';
 import { type ShadowReport, ShadowScorer } from '../functions/inference/shadow.ts';
+import type { CheckSummary } from '../functions/monitoring/check.ts';
 import { approvalApiFunctionName, retrainingPipelineName } from '../functions/retraining/settings.ts';
 import { LocalDeployer } from './adapters/deployer.ts';
 import { LocalEventBus } from './adapters/event-bus.ts';
@@ -39,12 +40,19 @@ import { LocalMetrics } from './adapters/metrics.ts';
 import { LocalPipelineRunner } from './adapters/pipeline-runner.ts';
 import { EmbeddedAws } from './embedded-aws.ts';
 import { LocalLambdaRuntime } from './lambda-runtime.ts';
+import {
+  registerDriftCheckPipelines,
+  registerMonitoringFunctions,
+  runDriftCheck,
+  scheduledJobs,
+} from './monitoring.ts';
 import { provision } from './provision.ts';
 import {
   registerRetrainingFunctions,
   registerRetrainingPipelines,
   subscribeDriftTrigger,
 } from './retraining.ts';
+import { LocalScheduler, type ScheduleRun } from './scheduler.ts';
 import { inferenceFunctionName, LocalServing } from './serving.ts';
 
 export interface LocalRuntimeOptions {
@@ -88,6 +96,11 @@ const retrainBodySchema = z.strictObject({
   source: z.string().min(1).optional(),
 });
 
+const monitorBodySchema = z.strictObject({
+  model: z.string().min(1),
+  asOf: z.iso.datetime({ offset: true }).optional(),
+});
+
 const deployBodySchema = z.strictObject({
   model: z.string().min(1),
   version: z.number().int().positive(),
@@ -128,6 +141,10 @@ export class LocalRuntime {
   readonly #savedEnv: Record<string, string | undefined>;
   readonly #lockFile: string | undefined;
   readonly #stateDir: string | undefined;
+  #scheduler: LocalScheduler | undefined;
+  /** The last drift check of each model, and the last run of each schedule (status displays). */
+  readonly lastChecks = new Map<string, CheckSummary & { readonly at: Date }>();
+  readonly lastRuns = new Map<string, ScheduleRun>();
   #stopped = false;
 
   private constructor(init: {
@@ -167,6 +184,7 @@ export class LocalRuntime {
       },
     });
     registerRetrainingFunctions(this.lambda, init.config.project);
+    registerMonitoringFunctions(this.lambda, init.config.project);
     subscribeDriftTrigger(this.eventBus, this.pipelines, init.config);
     this.capture = new S3CaptureSink({
       client: s3Client(),
@@ -272,7 +290,8 @@ export class LocalRuntime {
 
   /**
    * The local control API: `POST /_keel/deploy`, `GET /_keel/deployments/{id}`,
-   * `POST /_keel/retrain`, `GET /_keel/executions/{id}` (description and steps so far).
+   * `POST /_keel/retrain`, `GET /_keel/executions/{id}` (description and steps so far),
+   * `POST /_keel/monitor` (`{model, asOf?}`: runs the drift check once, answers its summary).
    */
   async #admin(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
     const method = event.requestContext.http.method;
@@ -290,6 +309,11 @@ export class LocalRuntime {
           request,
         );
         return { statusCode: 202, body: JSON.stringify(started) };
+      }
+      if (method === 'POST' && event.rawPath === '/_keel/monitor') {
+        const { model, asOf } = monitorBodySchema.parse(JSON.parse(event.body ?? '{}'));
+        const summary = await this.runDriftCheck(model, asOf ? { asOf } : {});
+        return { statusCode: 200, body: JSON.stringify(summary) };
       }
       const execution = /^\/_keel\/executions\/([^/]+)$/.exec(event.rawPath);
       if (method === 'GET' && execution) {
@@ -309,6 +333,33 @@ export class LocalRuntime {
       const { statusCode, body } = toHttpError(error);
       return { statusCode, body: JSON.stringify(body) };
     }
+  }
+
+  /** Runs a model's drift check once, as its schedule would (the function, or the distributed state machine). */
+  async runDriftCheck(model: string, request: { readonly asOf?: string } = {}): Promise<CheckSummary> {
+    if (!this.config.models[model]) throw new NotFoundError(`no model named ${model}`);
+    const summary = await runDriftCheck(this, model, request);
+    this.lastChecks.set(model, { ...summary, at: new Date() });
+    return summary;
+  }
+
+  /**
+   * Starts the config's schedules (drift checks, and retraining where `schedules.retrain` is
+   * set) on the runtime's time scale, as the EventBridge rules run them in AWS.
+   */
+  startSchedules(onRun?: (run: ScheduleRun) => void): LocalScheduler {
+    this.#scheduler ??= new LocalScheduler(
+      scheduledJobs(this, (summary) => this.lastChecks.set(summary.model, { ...summary, at: new Date() })),
+      {
+        timeScale: this.timeScale,
+        onRun: (run) => {
+          this.lastRuns.set(run.name, run);
+          if (run.error) process.emitWarning(`Scheduled ${run.name} failed: ${run.error}`);
+          onRun?.(run);
+        },
+      },
+    ).start();
+    return this.#scheduler;
   }
 
   /** Forgets loaded shadow scorers, after the `shadow` alias moved. */
@@ -397,6 +448,12 @@ export class LocalRuntime {
         timeScale,
         lineageBucket: runtime.resources.lineageBucket,
       });
+      await registerDriftCheckPipelines({
+        config: options.config,
+        lambda: runtime.lambda,
+        pipelines: runtime.pipelines,
+        timeScale,
+      });
     } catch (error) {
       await runtime.stop();
       throw error;
@@ -456,6 +513,7 @@ export class LocalRuntime {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    await this.#scheduler?.stop();
     this.deployer.close();
     this.pipelines.abortAll();
     await this.serving.close();

@@ -58,6 +58,25 @@ export interface CaptureReader {
   read(model: string, window: CaptureWindow): Promise<CapturedRecords>;
 }
 
+/**
+ * Capture files of a model, read one at a time: how a drift check streams through millions of
+ * records with memory for one file.
+ */
+export interface CapturePartitions {
+  /** Keys of the capture files of `type` in the hour partitions that overlap the window. */
+  files(model: string, type: CaptureRecord['type'], window: CaptureWindow): Promise<string[]>;
+  /** The records of one file (malformed lines skipped). */
+  readFile(key: string): Promise<Record<string, unknown>[]>;
+}
+
+/** Whether a capture key's hour partition (`…/date=…/hour=…/`) overlaps the window. */
+export function partitionOverlaps(key: string, window: CaptureWindow): boolean {
+  const match = /\/date=(\d{4}-\d{2}-\d{2})\/hour=(\d{2})\//.exec(key);
+  if (!match) return false;
+  const start = Date.parse(`${match[1]}T${match[2]}:00:00Z`);
+  return start <= window.to.getTime() && start + 3_600_000 > window.from.getTime();
+}
+
 /** Parses JSON lines, skipping blank and malformed ones (a half-written line must not stop a reader). */
 export function parseCaptureLines(text: string): Record<string, unknown>[] {
   const records: Record<string, unknown>[] = [];

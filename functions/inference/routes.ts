@@ -166,8 +166,11 @@ async function route(event: APIGatewayProxyEventV2, ctx: RouteContext): Promise<
       },
     };
   }
-  if (path === '/v1/feedback') {
+  // Per model (`/v1/models/{m}/feedback`), or the shared `/v1/feedback` of a single-model API.
+  const feedbackFor = /^\/v1\/models\/([^/:]+)\/feedback$/.exec(path);
+  if (path === '/v1/feedback' || feedbackFor) {
     only('POST');
+    if (feedbackFor) checkModel(service, segment(feedbackFor[1] ?? ''));
     const feedback = parseFeedback(readBody(event));
     const now = new Date((ctx.now ?? Date.now)()).toISOString();
     const record: FeedbackRecord = {

@@ -30,6 +30,8 @@ export const retrainingSettingsSchema = z.object({
     seed: z.number().int(),
     holdout: z.number(),
     configurations: z.array(z.object({ algorithm: z.enum(['lr', 'gbdt']), hyperparameters })).min(1),
+    /** Quantile buckets per numeric column of the drift baseline. */
+    profileBins: z.number().int().min(2),
   }),
   costs: z.object({
     currency: z.string(),
@@ -103,6 +105,7 @@ export function retrainingSettings(
         { algorithm: training.algorithm, hyperparameters: training.hyperparameters },
         ...training.candidates,
       ],
+      profileBins: m.monitoring.bins,
     },
     costs: m.costs,
     decisionsPerDay: m.decisionsPerDay,
@@ -181,7 +184,7 @@ export const retrainingFunctionName = (project: string, step: RetrainingStep) =>
   `${project}-retraining-${step}`;
 
 /** The event monitoring publishes when a model drifts; an EventBridge rule starts retraining on it. */
-export const DRIFT_EVENT = { source: 'keel.monitoring', detailType: 'Model Drift Detected' } as const;
+export const DRIFT_EVENT = { source: 'keel.monitoring', detailType: 'keel.drift.detected' } as const;
 
 /** Function name of the approvals API (`GET /v1/approvals`, `POST /v1/approvals/{execution}`). */
 export const approvalApiFunctionName = (project: string) => `${project}-approvals-api`;

@@ -307,6 +307,7 @@ export async function trainCandidates(
       costs: settings.costs,
       // Training's own holdout report only ranks the configurations; the gates bootstrap in Evaluate.
       bootstrapSamples: 200,
+      profileBins: settings.training.profileBins,
       dataHash,
       codeVersion: settings.codeVersion,
     });

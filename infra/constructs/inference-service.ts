@@ -131,6 +131,7 @@ export class KeelInferenceService extends Construct {
       props.api.addRoutes({ path, methods: [method], integration, authorizer });
     const m = props.modelName;
     route(`/v1/models/${m}:predict`, apigw.HttpMethod.POST);
+    route(`/v1/models/${m}/feedback`, apigw.HttpMethod.POST);
     route(`/v2/models/${m}`, apigw.HttpMethod.GET);
     route(`/v2/models/${m}/ready`, apigw.HttpMethod.GET);
     route(`/v2/models/${m}/infer`, apigw.HttpMethod.POST);

@@ -308,7 +308,7 @@ describe('retraining pipeline: rollout and triggers', () => {
     await runtime.eventBus.publish([
       {
         source: 'keel.monitoring',
-        detailType: 'Model Drift Detected',
+        detailType: 'keel.drift.detected',
         detail: { model: 'lending', reason: 'income PSI 0.31' },
       },
     ]);

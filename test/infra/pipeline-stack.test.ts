@@ -84,7 +84,7 @@ describe('KeelPipelineStack', () => {
     pipeline.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
         source: ['keel.monitoring'],
-        'detail-type': ['Model Drift Detected'],
+        'detail-type': ['keel.drift.detected'],
         detail: { model: ['credit'] },
       },
       Targets: [

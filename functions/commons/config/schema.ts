@@ -197,16 +197,48 @@ export const modelConfigSchema = z.object({
     .prefault({}),
   alerts: z
     .object({
-      /** Money at risk per day above which an alert fires and retraining starts. */
+      /**
+       * Money at risk per day above which an alert fires and retraining starts: the increase of
+       * the decisions' cost over the training holdout's, times `decisionsPerDay`, judged on the
+       * lower end of its confidence interval so that noise alone never alerts.
+       */
       dailyBudget: z.number().nonnegative(),
+      /**
+       * What alerts: `impact` (money at risk over budget; statistical drift alone is a warning),
+       * `drift` (dataset drift or prediction drift, as classic monitors do) or `either`.
+       */
+      on: z.enum(['impact', 'drift', 'either']).default('impact'),
+      /** Two-sided confidence level of money at risk's interval. */
+      confidence: z.number().gt(0.5).lt(1).default(0.95),
+      /** Whether an alert starts the retraining pipeline (a `keel.drift.detected` event). */
+      retrain: z.boolean().default(true),
       psiWarning: z.number().positive().default(0.1),
       psiDrift: z.number().positive().default(0.2),
       pValue: probability.default(0.01),
+      /** Share of drifted input features from which the dataset has drifted. */
+      datasetShare: probability.default(0.5),
     })
     .refine((a) => a.psiDrift >= a.psiWarning, {
       message: 'psiDrift must be at least psiWarning',
       path: ['psiDrift'],
     }),
+  monitoring: z
+    .object({
+      /** Captured traffic of this many hours before each check is compared with the baseline. */
+      windowHours: z.number().int().min(1).max(8784).default(24),
+      /** Labelled decisions needed before money at risk comes from outcomes rather than from drift. */
+      minLabelledRows: z.number().int().min(1).default(200),
+      /** Quantile buckets per numeric column of the baseline profile (PSI, Jensen–Shannon), fixed at training. */
+      bins: z.number().int().min(2).max(100).default(10),
+      /**
+       * Fan each check out over the capture's hour partitions with a Step Functions Distributed
+       * Map (`state-machines/drift-check.asl.json`), past tens of millions of rows per window.
+       */
+      distributed: z.boolean().default(false),
+      /** Partitions profiled at once by the Distributed Map. */
+      maxConcurrency: z.number().int().min(1).max(10_000).default(40),
+    })
+    .prefault({}),
   schedules: z
     .object({
       driftCheck: scheduleExpression.default('rate(1 hour)'),

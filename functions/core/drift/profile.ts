@@ -16,6 +16,7 @@
  */
 import { ValidationError } from '../../commons/errors.ts';
 import { type Column, cell, type Table } from '../data/table.ts';
+import type { OutcomeBaseline } from '../monitoring/impact.ts';
 import { bucketOf } from '../search.ts';
 import { quantileEdges } from './statistics.ts';
 
@@ -52,6 +53,8 @@ export interface Profile {
   readonly format: 'keel.profile/v1';
   rows: number;
   readonly columns: Record<string, ColumnProfile>;
+  /** A training baseline's holdout decisions per score bucket, for impact estimates. */
+  outcomes?: OutcomeBaseline;
 }
 
 /**

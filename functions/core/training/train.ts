@@ -17,6 +17,7 @@ import type { Matrix } from '../linalg.ts';
 import { fitGbdt, type GbdtOptions } from '../models/gbdt.ts';
 import { fitLogistic, type LogisticOptions } from '../models/logistic.ts';
 import { type ModelKind, predictProba, type TrainedModel } from '../models/model.ts';
+import { outcomeBaseline } from '../monitoring/outcomes.ts';
 import { exportOnnx, OPSETS, OUTPUTS } from '../onnx/export.ts';
 import { Rng } from '../random.ts';
 
@@ -42,6 +43,8 @@ export interface TrainOptions {
   readonly costs?: EvaluationOptions['costs'];
   /** Bootstrap resamples for the holdout's confidence intervals. @default 1000 */
   readonly bootstrapSamples?: number;
+  /** Quantile buckets per numeric column of the drift baseline profile. @default 10 */
+  readonly profileBins?: number;
   /** SHA-256 of the training data as read (the caller hashes the bytes). */
   readonly dataHash: string;
   /** Keel's version, recorded in the model and the manifest. */
@@ -490,7 +493,9 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
         [SCORE_COLUMN, { kind: 'numeric', values: Float64Array.from(scores) }],
       ]),
     },
-    { keyPrefix: `baseline:${modelHash}` },
+    { keyPrefix: `baseline:${modelHash}`, ...(options.profileBins ? { bins: options.profileBins } : {}) },
   );
+  // Its decisions per score bucket: what money at risk is measured against.
+  baseline.outcomes = outcomeBaseline(holdoutY, scores);
   return { manifest, pipeline, model, onnx, metrics, audit: auditReport, goldenSet: golden, baseline };
 }

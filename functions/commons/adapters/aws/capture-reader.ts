@@ -4,11 +4,14 @@
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import {
   type CapturedRecords,
+  type CapturePartitions,
   type CaptureReader,
+  type CaptureRecord,
   type CaptureWindow,
   type FeedbackRecord,
   type PredictionRecord,
   parseCaptureLines,
+  partitionOverlaps,
 } from '../../../inference/capture.ts';
 
 const DAY_MS = 86_400_000;
@@ -42,7 +45,7 @@ async function keysUnder(s3: S3Client, bucket: string, prefix: string): Promise<
  * or the local capture sink put them as JSON lines under
  * `capture/<type>/model=<m>/date=<yyyy-mm-dd>/hour=<hh>/`. Only the days in the window are listed.
  */
-export class S3CaptureReader implements CaptureReader {
+export class S3CaptureReader implements CaptureReader, CapturePartitions {
   readonly #s3: S3Client;
   readonly #bucket: string;
 
@@ -54,6 +57,21 @@ export class S3CaptureReader implements CaptureReader {
   read(model: string, window: CaptureWindow): Promise<CapturedRecords> {
     return readCaptured(this.#s3, this.#bucket, model, window);
   }
+
+  readFile(key: string): Promise<Record<string, unknown>[]> {
+    return readObject(this.#s3, this.#bucket, key);
+  }
+
+  async files(model: string, type: CaptureRecord['type'], window: CaptureWindow): Promise<string[]> {
+    const prefixes = days(window.from, window.to).map((d) => `capture/${type}/model=${model}/date=${d}/`);
+    const keys = (await Promise.all(prefixes.map((p) => keysUnder(this.#s3, this.#bucket, p)))).flat();
+    return keys.filter((key) => partitionOverlaps(key, window)).sort();
+  }
+}
+
+async function readObject(s3: S3Client, bucket: string, key: string): Promise<Record<string, unknown>[]> {
+  const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return parseCaptureLines((await object.Body?.transformToString('utf8')) ?? '');
 }
 
 async function readCaptured(
@@ -66,10 +84,7 @@ async function readCaptured(
     const prefixes = days(window.from, window.to).map((d) => `capture/${type}/model=${model}/date=${d}/`);
     const keys = (await Promise.all(prefixes.map((p) => keysUnder(s3, bucket, p)))).flat();
     const records: Record<string, unknown>[] = [];
-    for (const key of keys) {
-      const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      records.push(...parseCaptureLines((await object.Body?.transformToString('utf8')) ?? ''));
-    }
+    for (const key of keys) records.push(...(await readObject(s3, bucket, key)));
     const from = window.from.toISOString();
     const to = window.to.toISOString();
     return records.filter((r) => typeof r.timestamp === 'string' && r.timestamp >= from && r.timestamp <= to);

@@ -1,0 +1,138 @@
+/**
+ * The drift check in the local runtime: its handlers as local functions, one drift-check state
+ * machine per model from `state-machines/drift-check.asl.json` (the Distributed Map runs inline
+ * under aws-local-stepfunctions), and the schedules that run checks and retraining as the
+ * EventBridge rules do in AWS.
+ */
+import { join } from 'node:path';
+import type { KeelConfig } from '../functions/commons/config/schema.ts';
+import type { CheckSummary } from '../functions/monitoring/check.ts';
+import * as entry from '../functions/monitoring/lambda.ts';
+import {
+  DRIFT_CHECK_FUNCTIONS,
+  DRIFT_CHECK_HANDLERS,
+  type DriftCheckStep,
+  driftCheckFunctionName,
+  driftCheckPipelineName,
+  driftCheckSubstitutions,
+  monitoringSettings,
+} from '../functions/monitoring/settings.ts';
+import { retrainingPipelineName } from '../functions/retraining/settings.ts';
+import type { LocalPipelineRunner } from './adapters/pipeline-runner.ts';
+import type { LocalLambdaRuntime } from './lambda-runtime.ts';
+import type { ScheduledJob } from './scheduler.ts';
+import { LocalStateMachine, loadDefinition } from './step-functions.ts';
+
+export const DRIFT_CHECK_DEFINITION = join(
+  import.meta.dirname,
+  '..',
+  'state-machines',
+  'drift-check.asl.json',
+);
+
+export function registerMonitoringFunctions(lambda: LocalLambdaRuntime, project: string): void {
+  for (const step of Object.keys(DRIFT_CHECK_HANDLERS) as DriftCheckStep[]) {
+    const handler = entry[DRIFT_CHECK_HANDLERS[step] as keyof typeof entry];
+    lambda.register({
+      name: driftCheckFunctionName(project, step),
+      handler: handler as never,
+      timeoutMs: 900_000,
+    });
+  }
+}
+
+/** Registers each model's drift-check state machine with the pipeline runner. */
+export async function registerDriftCheckPipelines(options: {
+  readonly config: KeelConfig;
+  readonly lambda: LocalLambdaRuntime;
+  readonly pipelines: LocalPipelineRunner;
+  readonly timeScale: number;
+}): Promise<string[]> {
+  const { config, lambda } = options;
+  const names: string[] = [];
+  for (const [model, modelConfig] of Object.entries(config.models)) {
+    const functionArns = Object.fromEntries(
+      Object.entries(DRIFT_CHECK_FUNCTIONS).map(([placeholder, step]) => [
+        placeholder,
+        lambda.arnOf(driftCheckFunctionName(config.project, step)),
+      ]),
+    );
+    const definition = await loadDefinition(DRIFT_CHECK_DEFINITION, {
+      ...functionArns,
+      ...driftCheckSubstitutions(monitoringSettings(config, model), {
+        maxConcurrency: modelConfig.monitoring.maxConcurrency,
+      }),
+    });
+    const name = driftCheckPipelineName(config.project, model);
+    options.pipelines.register(
+      name,
+      new LocalStateMachine({ definition, name, lambda, timeScale: options.timeScale }),
+    );
+    names.push(name);
+  }
+  return names;
+}
+
+/**
+ * Runs one model's drift check as its schedule would: the function, or the state machine when
+ * the model's check is distributed.
+ */
+export async function runDriftCheck(
+  options: {
+    readonly config: KeelConfig;
+    readonly lambda: LocalLambdaRuntime;
+    readonly pipelines: LocalPipelineRunner;
+  },
+  model: string,
+  request: { readonly asOf?: string } = {},
+): Promise<CheckSummary> {
+  const { config } = options;
+  const settings = monitoringSettings(config, model);
+  if (config.models[model]?.monitoring.distributed) {
+    const { executionId } = await options.pipelines.start(
+      driftCheckPipelineName(config.project, model),
+      request,
+    );
+    const done = await options.pipelines.wait(executionId);
+    if (done.status !== 'SUCCEEDED')
+      throw new Error(
+        `drift check ${executionId} ${done.status}: ${done.error ?? ''} ${done.cause ?? ''}`.trim(),
+      );
+    return done.output as CheckSummary;
+  }
+  return options.lambda.invoke<CheckSummary>(driftCheckFunctionName(config.project), {
+    settings,
+    ...request,
+  });
+}
+
+/** The config's schedules: every model's drift check, and its retraining where one is set. */
+export function scheduledJobs(
+  options: {
+    readonly config: KeelConfig;
+    readonly lambda: LocalLambdaRuntime;
+    readonly pipelines: LocalPipelineRunner;
+  },
+  onCheck?: (summary: CheckSummary) => void,
+): ScheduledJob[] {
+  const { config } = options;
+  return Object.entries(config.models).flatMap(([model, m]): ScheduledJob[] => [
+    {
+      name: `${model}:drift-check`,
+      expression: m.schedules.driftCheck,
+      run: async () => onCheck?.(await runDriftCheck(options, model)),
+    },
+    ...(m.schedules.retrain
+      ? [
+          {
+            name: `${model}:retrain`,
+            expression: m.schedules.retrain,
+            run: () =>
+              options.pipelines.start(retrainingPipelineName(config.project, model), {
+                trigger: { type: 'schedule', reason: `schedule ${m.schedules.retrain}` },
+              }),
+          },
+        ]
+      : []),
+  ]);
+}
