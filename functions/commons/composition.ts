@@ -13,7 +13,7 @@ import { LogCaptureSink } from './adapters/aws/capture.ts';
 import { CodeDeployDeployer } from './adapters/aws/deployer.ts';
 import { EventBridgeEventBus } from './adapters/aws/event-bus.ts';
 import { LambdaFunctionInvoker } from './adapters/aws/function-invoker.ts';
-import { CloudWatchAlarmMonitor, CloudWatchMetricsSink } from './adapters/aws/metrics.ts';
+import { CloudWatchAlarmMonitor, CloudWatchMetricsSink, EmfMetricsSink } from './adapters/aws/metrics.ts';
 import { StepFunctionsPipelineRunner } from './adapters/aws/pipeline-runner.ts';
 import { DynamoRegistryStore } from './adapters/aws/registry-store.ts';
 import { S3BlobStore } from './adapters/aws/s3-blob-store.ts';
@@ -85,7 +85,10 @@ export function awsPorts(env: NodeJS.ProcessEnv = process.env): Ports {
       );
     },
     get metricsSink() {
-      return lazy('metricsSink', () => new CloudWatchMetricsSink(cloudWatchClient()));
+      // Inside Lambda, EMF log lines (no API call, no permission); elsewhere (the CLI) PutMetricData.
+      return lazy('metricsSink', () =>
+        env.AWS_LAMBDA_FUNCTION_NAME ? new EmfMetricsSink() : new CloudWatchMetricsSink(cloudWatchClient()),
+      );
     },
     get alarmMonitor() {
       return lazy('alarmMonitor', () => new CloudWatchAlarmMonitor(cloudWatchClient()));

@@ -28,6 +28,7 @@ import {
 import { RETRAINING_EVENT_SOURCE } from '../../functions/retraining/steps.ts';
 import { KeelFunction } from '../constructs/keel-function.ts';
 import { KeelStateMachine } from '../constructs/keel-state-machine.ts';
+import { KeelMonitoring } from '../constructs/monitoring.ts';
 import type { KeelStorage } from '../constructs/storage.ts';
 import type { ApiAuth, KeelServingStack } from './serving-stack.ts';
 
@@ -59,7 +60,8 @@ function gitCommit(): string | undefined {
  * The retraining pipeline: one Lambda function per step with least-privilege grants, and per
  * model a state machine from `state-machines/retraining.asl.json` (its settings substituted
  * from the config), the drift and schedule rules that start it, an alarm on failed executions,
- * the SageMaker training role, the approvals API routes, and an SNS topic with every outcome.
+ * the SageMaker training role, the approvals API routes, and an SNS topic with every outcome;
+ * and monitoring ({@link KeelMonitoring}), whose alarms go to the same topic.
  */
 export class KeelPipelineStack extends Stack {
   readonly functions: Readonly<Record<RetrainingStep, KeelFunction>>;
@@ -67,6 +69,8 @@ export class KeelPipelineStack extends Stack {
   readonly stateMachines: Readonly<Record<string, KeelStateMachine>>;
   readonly outcomes: sns.Topic;
   readonly sageMakerRole: iam.Role;
+  /** Drift checks, their schedules, alarms and dashboards. */
+  readonly monitoring: KeelMonitoring;
 
   constructor(scope: Construct, id: string, props: KeelPipelineStackProps) {
     super(scope, id, props);
@@ -177,20 +181,7 @@ export class KeelPipelineStack extends Stack {
       'notify',
     ] as const)
       f[step].bindEventBus(storage.eventBus);
-    for (const step of ['notify', 'record-failure'] as const) {
-      f[step].addToRolePolicy(
-        new iam.PolicyStatement({
-          actions: ['cloudwatch:PutMetricData'],
-          resources: ['*'],
-          conditions: { StringEquals: { 'cloudwatch:namespace': 'Keel/Retraining' } },
-        }),
-      );
-      Validations.of(f[step]).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason:
-          'PutMetricData has no resource-level permissions; the condition limits it to the Keel/Retraining namespace.',
-      });
-    }
+    // Metrics: EMF log lines in Lambda (the metrics port's adapter there), so no PutMetricData grant.
     const groups = Object.fromEntries(
       Object.values(props.serving.services).map((service) => [
         service.function.functionName,
@@ -264,6 +255,14 @@ export class KeelPipelineStack extends Stack {
       description: 'Every retraining outcome, to the outcomes topic',
       eventPattern: { source: [RETRAINING_EVENT_SOURCE] },
       targets: [new targets.SnsTopic(this.outcomes)],
+    });
+
+    this.monitoring = new KeelMonitoring(this, 'Monitoring', {
+      config,
+      storage,
+      alarmTopic: this.outcomes,
+      services: props.serving.services,
+      ...onnx,
     });
 
     const machines: Record<string, KeelStateMachine> = {};

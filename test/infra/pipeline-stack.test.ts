@@ -51,14 +51,16 @@ const actionsOf = (policy: ReturnType<typeof policiesOf>[number]) =>
 
 describe('KeelPipelineStack', () => {
   it('deploys the ASL file per model with its settings, ALL logging and X-Ray', () => {
-    const [machine] = Object.values(pipeline.findResources('AWS::StepFunctions::StateMachine')) as {
-      Properties: {
-        StateMachineName: string;
-        DefinitionSubstitutions: Record<string, unknown>;
-        TracingConfiguration: unknown;
-        LoggingConfiguration: { Level: string };
-      };
-    }[];
+    const machine = (
+      Object.values(pipeline.findResources('AWS::StepFunctions::StateMachine')) as {
+        Properties: {
+          StateMachineName: string;
+          DefinitionSubstitutions: Record<string, unknown>;
+          TracingConfiguration: unknown;
+          LoggingConfiguration: { Level: string };
+        };
+      }[]
+    ).find((m) => m.Properties.StateMachineName.endsWith('-retraining'));
     expect(machine?.Properties.StateMachineName).toBe('keel-credit-retraining');
     expect(machine?.Properties.TracingConfiguration).toEqual({ Enabled: true });
     expect(machine?.Properties.LoggingConfiguration.Level).toBe('ALL');

@@ -129,6 +129,7 @@ describe('KeelServingStack', () => {
         'GET /v2/models/credit/ready',
         'POST /v1/feedback',
         'POST /v1/models/credit:predict',
+        'POST /v1/models/credit/feedback',
         'POST /v2/models/credit/infer',
         'POST /v2/models/credit/versions/{version}/infer',
       ].sort(),
