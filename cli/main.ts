@@ -4,6 +4,7 @@ import { registerDeploy } from './commands/deploy.ts';
 import { registerDrift } from './commands/drift.ts';
 import { registerLineage } from './commands/lineage.ts';
 import { registerModel } from './commands/model.ts';
+import { registerMonitor } from './commands/monitor.ts';
 import { registerRegistry } from './commands/registry.ts';
 import { registerRetrain } from './commands/retrain.ts';
 import { registerUp } from './commands/up.ts';
@@ -26,6 +27,7 @@ export function buildProgram(io: Io = processIo): Command {
   registerDeploy(program, io);
   registerRetrain(program, io);
   registerDrift(program, io);
+  registerMonitor(program, io);
   return program;
 }
 

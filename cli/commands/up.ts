@@ -58,6 +58,21 @@ export async function up(options: UpOptions, io: Io, signal?: AbortSignal): Prom
     try {
       const description = runtime.describe();
       io.out(options.json ? JSON.stringify({ status: 'up', ...description }) : describeRuntime(description));
+      // The config's schedules run as EventBridge runs them in AWS: each check's outcome is one line.
+      const schedules = runtime.startSchedules((run) => {
+        const [model, job] = run.name.split(':');
+        const check = job === 'drift-check' ? runtime.lastChecks.get(model as string) : undefined;
+        if (options.json) io.out(JSON.stringify({ event: 'schedule', ...run, ...(check ? { check } : {}) }));
+        else if (run.error) io.err(`${run.finishedAt.toISOString()}  ${run.name} failed: ${run.error}`);
+        else if (check)
+          io.out(
+            `${run.finishedAt.toISOString()}  ${model} drift check: ${check.status}; ${check.reasons[0] ?? ''}`,
+          );
+        else io.out(`${run.finishedAt.toISOString()}  ${run.name} started`);
+      });
+      if (!options.json)
+        for (const [name, at] of Object.entries(schedules.next))
+          io.out(`  Next ${name} at ${at.toISOString()}`);
       if (!stop.signal.aborted) await once(stop.signal, 'abort');
     } finally {
       await runtime.stop();

@@ -45,7 +45,7 @@ describe('KeelMonitoring', () => {
     const wide = rules.find((r) => String(r.Properties.Description).includes('of wide'));
     expect(credit?.Properties.ScheduleExpression).toBe('cron(15 * * * ? *)');
     expect(wide?.Properties.ScheduleExpression).toBe('rate(1 hour)');
-    const [creditTarget] = credit?.Properties.Targets as { Arn: unknown; Input: string }[];
+    const [creditTarget] = (credit?.Properties.Targets ?? []) as { Arn: unknown; Input: string }[];
     const settings = monitoringSettingsSchema.parse(JSON.parse(creditTarget?.Input ?? '{}').settings);
     expect(settings).toMatchObject({
       model: 'credit',
@@ -53,7 +53,7 @@ describe('KeelMonitoring', () => {
       alerts: { dailyBudget: expect.any(Number), on: 'impact' },
     });
     expect(JSON.stringify(creditTarget?.Arn)).toMatch(/Stepcheck/);
-    const [wideTarget] = wide?.Properties.Targets as { Arn: unknown }[];
+    const [wideTarget] = (wide?.Properties.Targets ?? []) as { Arn: unknown }[];
     expect(JSON.stringify(wideTarget?.Arn)).toMatch(/DriftCheckwide/);
   });
 

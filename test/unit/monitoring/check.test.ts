@@ -1,0 +1,248 @@
+import { describe, expect, it } from 'vitest';
+import { EmfMetricsSink } from '../../../functions/commons/adapters/aws/metrics.ts';
+import type { DriftReport, FeatureDrift } from '../../../functions/core/drift/report.ts';
+import type { Impact } from '../../../functions/core/monitoring/impact.ts';
+import { partitionOverlaps } from '../../../functions/inference/capture.ts';
+import { type CheckReport, checkMetrics, judge } from '../../../functions/monitoring/check.ts';
+import { renderReportHtml } from '../../../functions/monitoring/html.ts';
+import type { MonitoringSettings } from '../../../functions/monitoring/settings.ts';
+
+const settings = (on: MonitoringSettings['alerts']['on'] = 'impact'): MonitoringSettings => ({
+  project: 'keel',
+  model: 'credit',
+  windowHours: 24,
+  minLabelledRows: 200,
+  thresholds: { psiWarning: 0.1, psiDrift: 0.2, pValue: 0.01, datasetShare: 0.5 },
+  costs: { currency: 'USD', falsePositive: 150, falseNegative: 2500, truePositiveBenefit: 0 },
+  decisionsPerDay: 20_000,
+  alerts: { dailyBudget: 250_000, on, confidence: 0.95, retrain: true },
+});
+
+const feature = (psi: number, drifted: boolean, warning = false): FeatureDrift => ({
+  type: 'numeric',
+  psi,
+  jensenShannon: psi / 4,
+  ks: { statistic: 0.1, pValue: drifted ? 1e-9 : 0.5, exact: true, errorBound: 0 },
+  wasserstein: { raw: 1, normalized: 0.1 },
+  drifted,
+  warning,
+  rows: { baseline: 1000, current: 2000 },
+});
+
+const drift = (features: Record<string, FeatureDrift>, datasetDrift = false): DriftReport => ({
+  features,
+  shareDrifted: Object.values(features).filter((f) => f.drifted).length / Object.keys(features).length,
+  datasetDrift,
+});
+
+const impact = (change: number, lower: number): Impact => ({
+  basis: 'drift',
+  costPerDecision: { current: 300 + change / 20_000, baseline: 300 },
+  costChangePerDay: change,
+  interval: { lower, upper: change + (change - lower), confidence: 0.95 },
+  moneyAtRisk: Math.max(0, change),
+  dailyBudget: 250_000,
+  overBudget: lower > 250_000,
+  rows: 2000,
+});
+
+describe('judge', () => {
+  it.each([
+    ['quiet', drift({ a: feature(0.01, false) }), impact(10_000, -50_000), 'impact', 'ok'],
+    [
+      'a drifted feature, cheap',
+      drift({ a: feature(0.5, true) }),
+      impact(10_000, -50_000),
+      'impact',
+      'warning',
+    ],
+    [
+      'a shift below the threshold but significant',
+      drift({ a: feature(0.05, false, true) }),
+      impact(0, -1),
+      'impact',
+      'warning',
+    ],
+    [
+      'money at risk over budget, significantly',
+      drift({ a: feature(0.01, false) }),
+      impact(900_000, 400_000),
+      'impact',
+      'alert',
+    ],
+    [
+      'money at risk over budget, not significantly',
+      drift({ a: feature(0.01, false) }),
+      impact(300_000, -10_000),
+      'impact',
+      'warning',
+    ],
+    [
+      'dataset drift, cheap, alerting on drift',
+      drift({ a: feature(0.5, true) }, true),
+      impact(0, -1),
+      'drift',
+      'alert',
+    ],
+    [
+      'dataset drift, cheap, alerting on impact',
+      drift({ a: feature(0.5, true) }, true),
+      impact(0, -1),
+      'impact',
+      'warning',
+    ],
+    [
+      'costly, alerting on drift only',
+      drift({ a: feature(0.01, false) }),
+      impact(900_000, 400_000),
+      'drift',
+      'warning',
+    ],
+    [
+      'costly, alerting on either',
+      drift({ a: feature(0.01, false) }),
+      impact(900_000, 400_000),
+      'either',
+      'alert',
+    ],
+  ] as const)('%s → %s', (_name, report, estimate, on, status) => {
+    expect(judge(settings(on), report, null, estimate, 0).status).toBe(status);
+  });
+
+  it('says why, in business terms first', () => {
+    const { reasons } = judge(
+      settings(),
+      drift({ income: feature(0.5, true) }),
+      feature(0.3, true),
+      impact(900_000, 400_000),
+      0,
+    );
+    expect(reasons).toEqual([
+      'money at risk USD 900,000/day (USD 400,000 to USD 1,400,000, from the score distribution) is over the budget of USD 250,000',
+      'drifted: income (100 % of features)',
+      'the score distribution drifted (PSI 0.300)',
+    ]);
+  });
+});
+
+const report: CheckReport = {
+  format: 'keel.drift-report/v1',
+  model: 'credit',
+  version: 3,
+  checkedAt: '2026-11-26T12:00:00.000Z',
+  window: { from: '2026-11-25T12:00:00.000Z', to: '2026-11-26T12:00:00.000Z' },
+  status: 'warning',
+  reasons: ['drifted: <script>alert(1)</script>'],
+  rows: { predictions: 2000, scored: 1900, files: 3 },
+  drift: drift({ '<script>': feature(0.5, true), debt: feature(0.01, false) }),
+  predictionDrift: feature(0.05, false),
+  outcomes: null,
+  impact: impact(10_000, -50_000),
+  impacts: { outcomes: null, drift: impact(10_000, -50_000) },
+  currency: 'USD',
+  thresholds: {
+    psiWarning: 0.1,
+    psiDrift: 0.2,
+    pValue: 0.01,
+    datasetShare: 0.5,
+    alertOn: 'impact',
+    minLabelledRows: 200,
+  },
+};
+
+describe('checkMetrics', () => {
+  it('emits the headline numbers by model and each feature PSI by feature, skipping what is unknown', () => {
+    const data = checkMetrics(report);
+    const byName = (name: string) => data.filter((d) => d.name === name);
+    expect(byName('MoneyAtRisk')).toEqual([
+      { name: 'MoneyAtRisk', value: 10_000, unit: 'None', dimensions: { model: 'credit' } },
+    ]);
+    expect(byName('DriftAlert')[0]?.value).toBe(0);
+    expect(byName('FeaturePsi').map((d) => d.dimensions)).toEqual([
+      { model: 'credit', feature: '<script>' },
+      { model: 'credit', feature: 'debt' },
+    ]);
+    expect(byName('OutcomeAuc')).toEqual([]);
+  });
+});
+
+describe('renderReportHtml', () => {
+  it('is one self-contained page: inline SVG charts, no script, every name escaped', () => {
+    const column = {
+      kind: 'numeric' as const,
+      edges: [1, 2],
+      counts: [1, 2, 3],
+      missing: 0,
+      n: 6,
+      sum: 9,
+      sumSquares: 20,
+      min: 0,
+      max: 3,
+      sample: { priorities: [], values: [] },
+      sampleSize: 10,
+    };
+    const profile = {
+      format: 'keel.profile/v1' as const,
+      rows: 6,
+      columns: { debt: column, '<script>': column },
+    };
+    const html = renderReportHtml(report, { baseline: profile, current: profile });
+    expect(html.startsWith('<!doctype html>')).toBe(true);
+    expect(html).not.toMatch(/<script>/);
+    expect(html).toContain('&lt;script&gt;');
+    expect(html).not.toMatch(/\s(src|href)=/);
+    expect(html.match(/<svg/g)?.length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('partitionOverlaps', () => {
+  const window = { from: new Date('2026-11-26T10:30:00Z'), to: new Date('2026-11-26T12:00:00Z') };
+  it.each([
+    ['capture/prediction/model=m/date=2026-11-26/hour=09/a.jsonl', false],
+    ['capture/prediction/model=m/date=2026-11-26/hour=10/a.jsonl', true],
+    ['capture/prediction/model=m/date=2026-11-26/hour=12/a.jsonl', true],
+    ['capture/prediction/model=m/date=2026-11-26/hour=13/a.jsonl', false],
+    ['capture/prediction/model=m/other/a.jsonl', false],
+  ])('%s → %s', (key, expected) => {
+    expect(partitionOverlaps(key, window)).toBe(expected);
+  });
+});
+
+describe('EmfMetricsSink', () => {
+  it('writes one EMF line per dimension set, with exactly the given dimensions', async () => {
+    const lines: string[] = [];
+    const sink = new EmfMetricsSink((line) => lines.push(line));
+    const at = new Date('2026-11-26T12:00:00Z');
+    await sink.publish('Keel/Monitoring', [
+      { name: 'MoneyAtRisk', value: 10, unit: 'None', dimensions: { model: 'credit' }, timestamp: at },
+      { name: 'DriftAlert', value: 1, unit: 'Count', dimensions: { model: 'credit' }, timestamp: at },
+      {
+        name: 'FeaturePsi',
+        value: 0.3,
+        unit: 'None',
+        dimensions: { model: 'credit', feature: 'debt' },
+        timestamp: at,
+      },
+    ]);
+    expect(lines).toHaveLength(2);
+    expect(JSON.parse(lines[0] as string)).toEqual({
+      _aws: {
+        Timestamp: at.getTime(),
+        CloudWatchMetrics: [
+          {
+            Namespace: 'Keel/Monitoring',
+            Dimensions: [['model']],
+            Metrics: [
+              { Name: 'MoneyAtRisk', Unit: 'None' },
+              { Name: 'DriftAlert', Unit: 'Count' },
+            ],
+          },
+        ],
+      },
+      model: 'credit',
+      MoneyAtRisk: 10,
+      DriftAlert: 1,
+    });
+    expect(JSON.parse(lines[1] as string)).toMatchObject({ feature: 'debt', FeaturePsi: 0.3 });
+  });
+});
