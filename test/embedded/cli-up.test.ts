@@ -210,6 +210,35 @@ describe('keel up', () => {
     expect(existsSync(join(dir, 'state', 'runtime.json'))).toBe(false);
   });
 
+  it('runs the drift check on the configured schedule, and keel monitor run reaches the same runtime', async () => {
+    // Prepare: an hourly check at a time scale that makes it every 0.72 s.
+    const { dir, configFile } = await tempProject('keel-up-monitor-');
+    dirs.push(dir);
+    const config = JSON.parse(await readFile(configFile, 'utf8'));
+    config.models.credit.schedules = { driftCheck: 'rate(1 hour)' };
+    await writeFile(configFile, JSON.stringify(config));
+    const child = keel(['--config', configFile, 'up', '--json', '--port', '0', '--time-scale', '0.0002']);
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
+    JSON.parse((await lines.next()).value as string);
+
+    // Act: the first scheduled run, then a run on demand from another process.
+    const scheduled = JSON.parse((await lines.next()).value as string);
+    let out = '';
+    const code = await main(['node', 'keel', '--config', configFile, 'monitor', 'run', 'credit', '--json'], {
+      out: (t) => (out += t),
+      err: (t) => (out += `ERR ${t}`),
+    });
+    child.kill('SIGINT');
+    await once(child, 'exit');
+
+    // Assess: nothing is in production yet, which both runs say rather than fail.
+    expect(scheduled).toMatchObject({ event: 'schedule', name: 'credit:drift-check', check: { status: 'no-model' } });
+    expect(code, out).toBe(0);
+    const answer = JSON.parse(out) as { where: string; checks: { model: string; status: string }[] };
+    expect(answer.where).toMatch(/^keel up \(pid \d+\)$/);
+    expect(answer.checks).toMatchObject([{ model: 'credit', status: 'no-model', retrainingRequested: false }]);
+  });
+
   it('shows help for every verb', async () => {
     const result = await run(['up', '--help']);
     expect(result.code).toBe(0);
