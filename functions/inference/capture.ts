@@ -77,14 +77,22 @@ export function partitionOverlaps(key: string, window: CaptureWindow): boolean {
   return start <= window.to.getTime() && start + 3_600_000 > window.from.getTime();
 }
 
+const MARKER_PREFIX = `{"${CAPTURE_MARKER}":1,`;
+
 /** Parses JSON lines, skipping blank and malformed ones (a half-written line must not stop a reader). */
 export function parseCaptureLines(text: string): Record<string, unknown>[] {
   const records: Record<string, unknown>[] = [];
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
     try {
-      const { [CAPTURE_MARKER]: _marker, ...record } = JSON.parse(line) as Record<string, unknown>;
-      records.push(record);
+      // The log marker is routing, not data. The capture sink writes it first: cut it from the
+      // text (copying the parsed record without it, or deleting it, costs more than the parse).
+      const text = line.startsWith(MARKER_PREFIX) ? `{${line.slice(MARKER_PREFIX.length)}` : line;
+      const record = JSON.parse(text) as Record<string, unknown>;
+      if (CAPTURE_MARKER in record) {
+        const { [CAPTURE_MARKER]: _marker, ...rest } = record;
+        records.push(rest);
+      } else records.push(record);
     } catch {
       /* skipped */
     }

@@ -14,14 +14,8 @@
  *    `keel.drift.detected` event that starts retraining.
  */
 import type { EventBus, KeelEvent, MetricDatum, MetricsSink } from '../commons/ports/index.ts';
-import {
-  addValue,
-  emptyProfileLike,
-  finish,
-  mergeProfiles,
-  type Profile,
-  rowPriority,
-} from '../core/drift/profile.ts';
+import { CategoricalBuilder, NumericBuilder } from '../core/data/table.ts';
+import { addTable, emptyProfileLike, finish, mergeProfiles, type Profile } from '../core/drift/profile.ts';
 import { type DriftReport, driftReport, type FeatureDrift } from '../core/drift/report.ts';
 import { type Impact, impactFromDrift, impactFromOutcomes } from '../core/monitoring/impact.ts';
 import { type LabelledDecision, type OutcomeMetrics, outcomeMetrics } from '../core/monitoring/outcomes.ts';
@@ -214,31 +208,48 @@ export async function profilePartitions(
     });
     for (const key of keys) {
       files++;
+      // One file at a time, as columns: the profile's column-wise path (typed arrays, row
+      // priorities hashed from the file and row) — the path the drift benchmark measures.
+      const builders = columns.map(([name, c]) => [
+        name,
+        c.kind === 'numeric' ? new NumericBuilder() : new CategoricalBuilder(),
+      ]) as [string, NumericBuilder | CategoricalBuilder][];
+      const scored = new NumericBuilder();
+      let rows = 0;
+      let scoredRows = 0;
       for (const r of await deps.captures.readFile(key)) {
         // Shadow scores are nobody's decision; other models' records never belong here.
         if (r.type !== 'prediction' || r.model !== plan.settings.model || r.shadow_of !== undefined) continue;
         const at = r.timestamp;
         if (typeof at !== 'string' || at < from || at > to || typeof r.prediction_id !== 'string') continue;
-        const row = (r.inputs ?? {}) as Record<string, number | string | null>;
+        const row = (r.inputs ?? {}) as Record<string, unknown>;
         const out = r.outputs as { probability?: unknown; label?: unknown } | undefined;
-        const priority = rowPriority(r.prediction_id);
-        predictions++;
-        inputs.rows++;
-        for (const [name, column] of columns) addValue(column, row[name], priority);
+        rows++;
+        for (const [name, builder] of builders) {
+          const value = row[name];
+          if (builder instanceof NumericBuilder) builder.push(typeof value === 'number' ? value : Number.NaN);
+          else builder.push(value === null || value === undefined || value === '' ? null : String(value));
+        }
         const probability = typeof out?.probability === 'number' ? out.probability : Number.NaN;
         // Score drift is the production model's: a canary's or the fallback's scores are another model's.
-        if (r.model_version === version && r.served_by === 'primary' && scoreColumn) {
-          addValue(scoreColumn, probability, priority);
-          scores.rows++;
-          if (Number.isFinite(probability)) {
-            const k = bucketOf(outcomeEdges, probability);
-            scoreCounts[k] = (scoreCounts[k] as number) + 1;
-          }
+        if (r.model_version === version && r.served_by === 'primary' && Number.isFinite(probability)) {
+          scored.push(probability);
+          scoredRows++;
+          const k = bucketOf(outcomeEdges, probability);
+          scoreCounts[k] = (scoreCounts[k] as number) + 1;
         }
         const outcome = outcomes.get(r.prediction_id);
         if (outcome !== undefined && Number.isFinite(probability))
           labelled.push([probability, out?.label === 1 ? 1 : 0, outcome]);
       }
+      predictions += rows;
+      addTable(
+        inputs,
+        { rowCount: rows, columns: new Map(builders.map(([name, b]) => [name, b.build()])) },
+        key,
+      );
+      if (scoreColumn)
+        addTable(scores, { rowCount: scoredRows, columns: new Map([[SCORE_COLUMN, scored.build()]]) }, key);
     }
   }
   const partial: PartialCheck = {

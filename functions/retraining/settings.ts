@@ -32,6 +32,8 @@ export const retrainingSettingsSchema = z.object({
     configurations: z.array(z.object({ algorithm: z.enum(['lr', 'gbdt']), hyperparameters })).min(1),
     /** Quantile buckets per numeric column of the drift baseline. */
     profileBins: z.number().int().min(2),
+    /** Values sampled per numeric column of the drift baseline (0: counts only). */
+    profileSampleSize: z.number().int().min(0),
   }),
   costs: z.object({
     currency: z.string(),
@@ -106,6 +108,7 @@ export function retrainingSettings(
         ...training.candidates,
       ],
       profileBins: m.monitoring.bins,
+      profileSampleSize: m.monitoring.sampleSize,
     },
     costs: m.costs,
     decisionsPerDay: m.decisionsPerDay,

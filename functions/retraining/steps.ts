@@ -308,6 +308,7 @@ export async function trainCandidates(
       // Training's own holdout report only ranks the configurations; the gates bootstrap in Evaluate.
       bootstrapSamples: 200,
       profileBins: settings.training.profileBins,
+      profileSampleSize: settings.training.profileSampleSize,
       dataHash,
       codeVersion: settings.codeVersion,
     });

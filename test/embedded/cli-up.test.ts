@@ -232,11 +232,17 @@ describe('keel up', () => {
     await once(child, 'exit');
 
     // Assess: nothing is in production yet, which both runs say rather than fail.
-    expect(scheduled).toMatchObject({ event: 'schedule', name: 'credit:drift-check', check: { status: 'no-model' } });
+    expect(scheduled).toMatchObject({
+      event: 'schedule',
+      name: 'credit:drift-check',
+      check: { status: 'no-model' },
+    });
     expect(code, out).toBe(0);
     const answer = JSON.parse(out) as { where: string; checks: { model: string; status: string }[] };
     expect(answer.where).toMatch(/^keel up \(pid \d+\)$/);
-    expect(answer.checks).toMatchObject([{ model: 'credit', status: 'no-model', retrainingRequested: false }]);
+    expect(answer.checks).toMatchObject([
+      { model: 'credit', status: 'no-model', retrainingRequested: false },
+    ]);
   });
 
   it('shows help for every verb', async () => {

@@ -109,5 +109,19 @@ describe(`retraining adapters (${inject('awsTier')} tier)`, () => {
     // Assess
     expect(read.predictions.map((p) => p.prediction_id)).toEqual(['b']);
     expect(read.feedback.map((f) => f.prediction_id)).toEqual(['b']);
+
+    // Act: the drift check's file-at-a-time view of the same capture.
+    const reader = new S3CaptureReader(s3Client(), bucket);
+    const files = await reader.files('credit', 'prediction', {
+      from: new Date('2026-11-22T11:30:00Z'),
+      to: new Date('2026-11-25T12:00:00Z'),
+    });
+    const records = (await Promise.all(files.map((key) => reader.readFile(key)))).flat();
+
+    // Assess: the hour partitions overlapping the window (12:00 on the 22nd and the 25th), in key order.
+    expect(
+      files.every((key) => /^capture\/prediction\/model=credit\/date=2026-11-2[25]\/hour=12\//.test(key)),
+    ).toBe(true);
+    expect(records.map((r) => r.prediction_id).sort()).toEqual(['b', 'c']);
   });
 });

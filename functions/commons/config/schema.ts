@@ -231,6 +231,12 @@ export const modelConfigSchema = z.object({
       /** Quantile buckets per numeric column of the baseline profile (PSI, Jensen–Shannon), fixed at training. */
       bins: z.number().int().min(2).max(100).default(10),
       /**
+       * Values kept per numeric column (bottom-k by row hash) for KS and Wasserstein, exact up to
+       * this many and within the DKW bound beyond; 0 keeps counts only (PSI, Jensen–Shannon,
+       * chi-square), the cheapest check. Fixed at training for the baseline.
+       */
+      sampleSize: z.number().int().min(0).max(1_000_000).default(20_000),
+      /**
        * Fan each check out over the capture's hour partitions with a Step Functions Distributed
        * Map (`state-machines/drift-check.asl.json`), past tens of millions of rows per window.
        */

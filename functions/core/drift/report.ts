@@ -6,7 +6,8 @@
  * Definitions: PSI and Jensen–Shannon over the baseline's quantile buckets (numeric; missing
  * values in their own bucket; shares floored at 1e-4 for PSI only) or categories (missing as
  * a category, unseen ones counted); KS and Wasserstein-1 on the profiles' samples (exact when
- * they hold every value, else within the reported bound); chi-square without correction on
+ * they hold every value, else within the reported bound; absent for counts-only profiles, sample
+ * size 0, whose numeric features are then judged on PSI alone); chi-square without correction on
  * the 2×K category table (missing excluded).
  */
 import { type CategoricalProfile, dkwEpsilon, type NumericProfile, type Profile } from './profile.ts';
@@ -61,17 +62,23 @@ const sortedValues = (p: NumericProfile) => Float64Array.from(p.sample.values).s
 function numericDrift(base: NumericProfile, cur: NumericProfile): Omit<FeatureDrift, 'drifted' | 'warning'> {
   const a = sortedValues(base);
   const b = sortedValues(cur);
+  const baseCounts = [...base.counts, base.missing];
+  const curCounts = [...cur.counts, cur.missing];
+  const counted = {
+    type: 'numeric' as const,
+    psi: psi(baseCounts, curCounts),
+    jensenShannon: jensenShannon(baseCounts, curCounts),
+    rows: { baseline: base.n + base.missing, current: cur.n + cur.missing },
+  };
+  // Counts-only profiles (sample size 0) carry no values for KS or Wasserstein.
+  if ((a.length === 0 && base.n > 0) || (b.length === 0 && cur.n > 0)) return counted;
   const exact = a.length === base.n && b.length === cur.n;
   const statistic = ksStatistic(a, b);
   const raw = wassersteinSorted(a, b);
   const mean = base.n > 0 ? base.sum / base.n : Number.NaN;
   const sd = Math.sqrt(Math.max(0, base.sumSquares / Math.max(1, base.n) - mean * mean));
-  const baseCounts = [...base.counts, base.missing];
-  const curCounts = [...cur.counts, cur.missing];
   return {
-    type: 'numeric',
-    psi: psi(baseCounts, curCounts),
-    jensenShannon: jensenShannon(baseCounts, curCounts),
+    ...counted,
     ks: {
       statistic,
       // Exact samples: scipy's p-value for the full sizes. Sampled: the statistic is itself
@@ -85,7 +92,6 @@ function numericDrift(base: NumericProfile, cur: NumericProfile): Omit<FeatureDr
         : (a.length < base.n ? dkwEpsilon(a.length) : 0) + (b.length < cur.n ? dkwEpsilon(b.length) : 0),
     },
     wasserstein: { raw, normalized: sd > 0 ? raw / sd : raw === 0 ? 0 : Number.POSITIVE_INFINITY },
-    rows: { baseline: base.n + base.missing, current: cur.n + cur.missing },
   };
 }
 

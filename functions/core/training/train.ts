@@ -45,6 +45,8 @@ export interface TrainOptions {
   readonly bootstrapSamples?: number;
   /** Quantile buckets per numeric column of the drift baseline profile. @default 10 */
   readonly profileBins?: number;
+  /** Values sampled per numeric column of the baseline profile (0: counts only). @default 20,000 */
+  readonly profileSampleSize?: number;
   /** SHA-256 of the training data as read (the caller hashes the bytes). */
   readonly dataHash: string;
   /** Keel's version, recorded in the model and the manifest. */
@@ -493,7 +495,11 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
         [SCORE_COLUMN, { kind: 'numeric', values: Float64Array.from(scores) }],
       ]),
     },
-    { keyPrefix: `baseline:${modelHash}`, ...(options.profileBins ? { bins: options.profileBins } : {}) },
+    {
+      keyPrefix: `baseline:${modelHash}`,
+      ...(options.profileBins ? { bins: options.profileBins } : {}),
+      ...(options.profileSampleSize !== undefined ? { sampleSize: options.profileSampleSize } : {}),
+    },
   );
   // Its decisions per score bucket: what money at risk is measured against.
   baseline.outcomes = outcomeBaseline(holdoutY, scores);

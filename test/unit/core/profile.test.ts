@@ -248,6 +248,92 @@ describe('mergeProfiles', () => {
     expectSame(finish(byColumn), finish(byRow));
   });
 
+  it('buckets values on, beside and between the edges as the binary search does (fast-check)', () => {
+    // The column path buckets through a uniform grid; the row path through bucketOf.
+    const edgesArb = fc
+      .uniqueArray(fc.double({ min: -1e6, max: 1e6, noNaN: true, noDefaultInfinity: true }), {
+        minLength: 1,
+        maxLength: 12,
+      })
+      .map((e) => e.sort((a, b) => a - b));
+    fc.assert(
+      fc.property(edgesArb, fc.array(fc.double({ noNaN: false }), { maxLength: 200 }), (edges, extra) => {
+        // Prepare: every edge, its neighbouring doubles, and arbitrary values (NaN, ±∞ included).
+        const near = edges.flatMap((e) => [
+          e,
+          e * (1 + Number.EPSILON),
+          e * (1 - Number.EPSILON),
+          e + 1e-9,
+          e - 1e-9,
+        ]);
+        const values = [...near, ...extra];
+        const base: Profile = {
+          format: 'keel.profile/v1',
+          rows: 0,
+          columns: {
+            x: {
+              kind: 'numeric',
+              edges,
+              counts: new Array(edges.length + 1).fill(0),
+              missing: 0,
+              n: 0,
+              sum: 0,
+              sumSquares: 0,
+              min: null,
+              max: null,
+              sample: { priorities: [], values: [] },
+              sampleSize: 10,
+            },
+          },
+        };
+        const byColumn = emptyProfileLike(base);
+        const byRow = emptyProfileLike(base);
+
+        // Act
+        addTable(byColumn, numericTable(values), 'p');
+        for (const [r, v] of values.entries()) addRow(byRow, { x: Number.isNaN(v) ? null : v }, `p:${r}`);
+
+        // Assess
+        const a = byColumn.columns.x as { counts: number[]; missing: number };
+        const b = byRow.columns.x as { counts: number[]; missing: number };
+        expect(a.counts).toEqual(b.counts);
+        expect(a.missing).toBe(b.missing);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps counts only at sample size 0: PSI, Jensen–Shannon and chi-square as the full profile, no KS', () => {
+    // Prepare
+    const base = generateCredit({ rows: 3000, seed: 8, missingIncome: 0.1 });
+    const now = generateCredit({ rows: 2000, seed: 9, covariateDrift: 0.3 });
+    const full = profileTable(base);
+    const countsOnly = profileTable(base, { sampleSize: 0 });
+    const fullNow = emptyProfileLike(full);
+    const countsNow = emptyProfileLike(countsOnly);
+
+    // Act
+    addTable(fullNow, now, 'now');
+    addTable(countsNow, now, 'now');
+    const a = driftReport(full, finish(fullNow));
+    const b = driftReport(countsOnly, finish(countsNow));
+
+    // Assess
+    const income = countsNow.columns.income as { sample: { values: number[] } };
+    expect(income.sample.values).toEqual([]);
+    for (const [name, f] of Object.entries(a.features)) {
+      const g = b.features[name];
+      expect(g?.psi).toBeCloseTo(f.psi, 12);
+      expect(g?.jensenShannon).toBeCloseTo(f.jensenShannon, 12);
+      expect(g?.chi2?.statistic ?? 0).toBeCloseTo(f.chi2?.statistic ?? 0, 9);
+      expect(g?.ks).toBeUndefined();
+      expect(g?.wasserstein).toBeUndefined();
+    }
+    expect(b.features.income?.drifted).toBe(
+      a.features.income?.psi !== undefined && a.features.income.psi >= 0.2,
+    );
+  });
+
   it('refuses profiles of different baselines', () => {
     const other = profileTable(numericTable([1, 2, 3]), { sampleSize: 25 });
     expect(() => mergeProfiles(baseline, other)).toThrow(/different baselines/);
