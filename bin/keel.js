@@ -18,6 +18,10 @@ for (const stream of [process.stdout, process.stderr]) {
     throw error;
   });
 }
+// Handlers run in this process: their EMF lines would only clutter the terminal (the local
+// runtime keeps its own metrics), and their logs below WARN too. The environment still decides.
+process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
 const { register } = await import('tsx/esm/api');
 register();
 const { main } = await import('../cli/main.ts');

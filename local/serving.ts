@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { KeelConfig } from '../functions/commons/config/schema.ts';
-import { NotFoundError } from '../functions/commons/errors.ts';
+import { KeelError, NotFoundError } from '../functions/commons/errors.ts';
 import { VersionShiftMonitor } from '../functions/inference/canary.ts';
 import type { CaptureRecord } from '../functions/inference/capture.ts';
 import { inferenceFunctionName, LIVE_ALIAS } from '../functions/inference/deploy.ts';
@@ -330,7 +330,16 @@ export class LocalServing {
     });
     server.keepAliveTimeout = 5000;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (error: NodeJS.ErrnoException) =>
+        reject(
+          error.code === 'EADDRINUSE'
+            ? new PortInUseError(
+                `Port ${port} on ${host} is already in use (another keel up?). Stop what holds it, or pick another with PORT=<port> or --port <port>.`,
+                { cause: error },
+              )
+            : error,
+        ),
+      );
       server.listen(port, host, () => resolve());
     });
     this.#server = server;
@@ -346,6 +355,9 @@ export class LocalServing {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
+
+/** The API's port is taken. */
+export class PortInUseError extends KeelError {}
 
 function decodeURIComponentSafe(text: string): string {
   try {

@@ -1,7 +1,9 @@
 import { once } from 'node:events';
 import { type Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../../functions/commons/config/load.ts';
+import { bootstrapModels } from '../../local/bootstrap.ts';
 import { LocalRuntime, type RuntimeDescription } from '../../local/runtime.ts';
+import { renderStatus, runtimeStatus } from '../../local/status.ts';
 import type { Io } from '../output.ts';
 
 export interface UpOptions {
@@ -12,6 +14,10 @@ export interface UpOptions {
   readonly json?: boolean;
   /** Port of the inference API. @default PORT, else the config's local.port */
   readonly port?: number;
+  /** Train, register and deploy each model without a production version. @default true */
+  readonly bootstrap?: boolean;
+  /** How often the status panel is refreshed, in ms. @default 1000 */
+  readonly statusEveryMs?: number;
 }
 
 export function describeRuntime(d: RuntimeDescription): string {
@@ -58,6 +64,19 @@ export async function up(options: UpOptions, io: Io, signal?: AbortSignal): Prom
     try {
       const description = runtime.describe();
       io.out(options.json ? JSON.stringify({ status: 'up', ...description }) : describeRuntime(description));
+      if (options.bootstrap !== false) {
+        const bootstrapped = bootstrapModels(runtime, (event) => {
+          if (options.json) io.out(JSON.stringify({ event: 'bootstrap', ...event }));
+          else if (event.status !== 'skipped')
+            io.out(
+              `  ${event.model}: ${event.step === 'pipeline' ? 'retraining pipeline' : 'fallback model'} ${event.status}${event.detail ? ` (${event.detail})` : ''}`,
+            );
+        });
+        // A Ctrl-C during the first training stops it (the runtime's stop aborts the pipeline).
+        bootstrapped.catch(() => {});
+        await Promise.race([bootstrapped, once(stop.signal, 'abort')]);
+        if (stop.signal.aborted) return;
+      }
       // The config's schedules run as EventBridge runs them in AWS: each check's outcome is one line.
       const schedules = runtime.startSchedules((run) => {
         const [model, job] = run.name.split(':');
@@ -73,7 +92,24 @@ export async function up(options: UpOptions, io: Io, signal?: AbortSignal): Prom
       if (!options.json)
         for (const [name, at] of Object.entries(schedules.next))
           io.out(`  Next ${name} at ${at.toISOString()}`);
-      if (!stop.signal.aborted) await once(stop.signal, 'abort');
+      // The status panel, printed again whenever it changes.
+      let shown = '';
+      const refresh = async () => {
+        const status = await runtimeStatus(runtime);
+        const text = renderStatus(status);
+        if (text === shown) return;
+        shown = text;
+        io.out(options.json ? JSON.stringify({ event: 'status', ...status }) : `\n${text}`);
+      };
+      await refresh().catch(() => {});
+      const timer = setInterval(() => {
+        refresh().catch(() => {});
+      }, options.statusEveryMs ?? 1000);
+      try {
+        if (!stop.signal.aborted) await once(stop.signal, 'abort');
+      } finally {
+        clearInterval(timer);
+      }
     } finally {
       await runtime.stop();
       io.out(options.json ? JSON.stringify({ status: 'stopped' }) : 'Keel stopped.');
@@ -97,6 +133,7 @@ export function registerUp(program: Command, io: Io): void {
       parseTimeScale,
     )
     .option('--port <port>', 'port of the inference API (default: PORT, else local.port)', parsePort)
+    .option('--no-bootstrap', 'do not train and deploy models that have no production version')
     .option('--json', 'print the runtime description as JSON')
     .action(async (options: Omit<UpOptions, 'config'>, command: Command) => {
       await up({ ...options, config: command.optsWithGlobals().config as string }, io);

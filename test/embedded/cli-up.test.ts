@@ -2,6 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -49,7 +51,7 @@ describe('keel up', () => {
     // Prepare
     const stateDir = await mkdtemp(join(tmpdir(), 'keel-up-'));
     dirs.push(stateDir);
-    const child = keel(['up', '--json', '--port', '0', '--state-dir', stateDir]);
+    const child = keel(['up', '--json', '--port', '0', '--state-dir', stateDir, '--no-bootstrap']);
     let stderr = '';
     child.stderr?.on('data', (d) => {
       stderr += d;
@@ -63,8 +65,15 @@ describe('keel up', () => {
     expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(await isListening(first.url)).toBe(true);
     child.kill('SIGINT');
-    const next = (await iterator.next()).value as string | undefined;
-    const [code, signal] = await once(child, 'exit');
+    // Status and schedule events may come first; the stop is the last line.
+    let next: string | undefined;
+    for (;;) {
+      const line = await iterator.next();
+      if (line.done) break;
+      next = line.value as string;
+    }
+    const [code, signal] =
+      child.exitCode !== null ? [child.exitCode, child.signalCode] : await once(child, 'exit');
     // The child's stderr explains a missing line (a stop that threw, a crash on shutdown).
     expect(next, `no line after SIGINT (exit ${code}, signal ${signal}); stderr: ${stderr}`).toBeDefined();
     const second = JSON.parse(next as string);
@@ -88,7 +97,7 @@ describe('keel up', () => {
     // Prepare: a project brought up in another process, and a model version registered in it.
     const { dir, configFile } = await tempProject('keel-up-deploy-');
     dirs.push(dir);
-    const child = keel(['--config', configFile, 'up', '--json', '--port', '0']);
+    const child = keel(['--config', configFile, 'up', '--json', '--port', '0', '--no-bootstrap']);
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
     const up = JSON.parse((await lines.next()).value as string);
     const [lr] = referenceModels().models;
@@ -150,7 +159,7 @@ describe('keel up', () => {
     config.local.timeScale = 0.002;
     delete config.stages;
     await writeFile(configFile, JSON.stringify(config));
-    const child = keel(['--config', configFile, 'up', '--json', '--port', '0']);
+    const child = keel(['--config', configFile, 'up', '--json', '--port', '0', '--no-bootstrap']);
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
     await lines.next();
 
@@ -190,7 +199,7 @@ describe('keel up', () => {
     // Prepare: a project whose state lives in a temp dir, brought up in another process.
     const { dir, configFile } = await tempProject('keel-up-cli-');
     dirs.push(dir);
-    const child = keel(['--config', configFile, 'up', '--json', '--port', '0']);
+    const child = keel(['--config', configFile, 'up', '--json', '--port', '0', '--no-bootstrap']);
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
     const up = JSON.parse((await lines.next()).value as string);
 
@@ -217,12 +226,23 @@ describe('keel up', () => {
     const config = JSON.parse(await readFile(configFile, 'utf8'));
     config.models.credit.schedules = { driftCheck: 'rate(1 hour)' };
     await writeFile(configFile, JSON.stringify(config));
-    const child = keel(['--config', configFile, 'up', '--json', '--port', '0', '--time-scale', '0.0002']);
+    const child = keel([
+      '--config',
+      configFile,
+      'up',
+      '--json',
+      '--port',
+      '0',
+      '--time-scale',
+      '0.0002',
+      '--no-bootstrap',
+    ]);
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
     JSON.parse((await lines.next()).value as string);
 
     // Act: the first scheduled run, then a run on demand from another process.
-    const scheduled = JSON.parse((await lines.next()).value as string);
+    let scheduled: { event?: string } = {};
+    while (scheduled.event !== 'schedule') scheduled = JSON.parse((await lines.next()).value as string);
     let out = '';
     const code = await main(['node', 'keel', '--config', configFile, 'monitor', 'run', 'credit', '--json'], {
       out: (t) => (out += t),
@@ -256,6 +276,25 @@ describe('keel up', () => {
     const result = await run(['up', '--time-scale', '5']);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('expected a number in (0, 1]');
+  });
+
+  it('says so clearly when the port is taken, and leaves nothing behind', async () => {
+    // Prepare: something already listens on the port.
+    const { dir, configFile } = await tempProject('keel-up-port-');
+    dirs.push(dir);
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as AddressInfo;
+
+    // Act
+    const result = await run(['--config', configFile, 'up', '--port', String(port), '--no-bootstrap']);
+    blocker.close();
+
+    // Assess
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`keel: Port ${port} on 127.0.0.1 is already in use`);
+    expect(result.stderr).toContain('PORT=<port> or --port <port>');
+    expect(existsSync(join(dir, 'state', 'keel.pid'))).toBe(false);
   });
 
   it('lists every invalid config field and exits 2', async () => {

@@ -155,7 +155,7 @@ describe('retraining pipeline: performance gate', () => {
   it('joins served predictions with fed-back outcomes, trains on part and judges on the rest', async () => {
     // Prepare: 400 live predictions through the API, each with its outcome reported back.
     const traffic = generateCredit({ rows: 400, seed: 16 });
-    const inputs = ['income', 'debt', 'age', 'employment'];
+    const inputs = ['income', 'debt', 'employment', 'region'];
     const instances = Array.from({ length: traffic.rowCount }, (_, r) =>
       Object.fromEntries(inputs.map((name) => [name, cell(traffic.columns.get(name) as never, r)])),
     );

@@ -1,0 +1,133 @@
+/**
+ * The status of a running `keel up`, as `keel up` shows it: where the API is, each model's
+ * versions and aliases, how live traffic is split during a canary, the last drift check with
+ * its money at risk, and the last pipeline run.
+ */
+import { createRegistry } from '../functions/commons/composition.ts';
+import { inferenceFunctionName, LIVE_ALIAS } from '../functions/inference/deploy.ts';
+import { retrainingPipelineName } from '../functions/retraining/settings.ts';
+import type { LocalRuntime } from './runtime.ts';
+
+export interface ModelStatus {
+  readonly model: string;
+  readonly aliases: Readonly<Record<string, number>>;
+  /** Model versions serving live traffic, with their shares (two during a canary). */
+  readonly traffic: readonly { readonly version: number; readonly share: number }[];
+  readonly lastCheck?: {
+    readonly at: string;
+    readonly status: string;
+    readonly moneyAtRisk: number | null;
+    readonly reason: string;
+  };
+  readonly lastRun?: {
+    readonly startedAt: string;
+    readonly status: string;
+    readonly trigger: string;
+    readonly outcome?: string;
+  };
+}
+
+export interface RuntimeStatus {
+  readonly url: string | null;
+  readonly currency: Readonly<Record<string, string>>;
+  readonly models: readonly ModelStatus[];
+}
+
+export async function runtimeStatus(runtime: LocalRuntime): Promise<RuntimeStatus> {
+  const registry = createRegistry(process.env, runtime.eventBus);
+  const models: ModelStatus[] = [];
+  for (const model of Object.keys(runtime.config.models)) {
+    const aliases = await registry.aliases(model).catch(() => ({}));
+    const fn = inferenceFunctionName(runtime.config.project, model);
+    const modelVersionOf = (functionVersion: string) => {
+      const published = runtime.deployer.versions(fn).find((v) => v.version === functionVersion);
+      return published
+        ? (JSON.parse(published.description) as { modelVersion: number }).modelVersion
+        : Number.NaN;
+    };
+    let traffic: ModelStatus['traffic'] = [];
+    if (runtime.deployer.versions(fn).length > 0) {
+      const routing = await runtime.deployer.aliasRouting(fn, LIVE_ALIAS).catch(() => undefined);
+      if (routing) {
+        const extra = routing.additionalVersion;
+        traffic = [
+          { version: modelVersionOf(routing.version), share: 1 - (extra?.weight ?? 0) },
+          ...(extra ? [{ version: modelVersionOf(extra.version), share: extra.weight }] : []),
+        ];
+      }
+    }
+    const check = runtime.lastChecks.get(model);
+    const runs = await runtime.pipelines.list(retrainingPipelineName(runtime.config.project, model));
+    const last = runs.at(-1);
+    const input = last?.input as { trigger?: { type?: string } } | undefined;
+    const output = last?.description.output as { outcome?: string } | undefined;
+    models.push({
+      model,
+      aliases,
+      traffic,
+      ...(check
+        ? {
+            lastCheck: {
+              at: check.at.toISOString(),
+              status: check.status,
+              moneyAtRisk: check.moneyAtRisk,
+              reason: check.reasons[0] ?? '',
+            },
+          }
+        : {}),
+      ...(last
+        ? {
+            lastRun: {
+              startedAt: last.description.startedAt.toISOString(),
+              status: last.description.status,
+              trigger: input?.trigger?.type ?? 'manual',
+              ...(output?.outcome
+                ? { outcome: output.outcome }
+                : last.description.error
+                  ? { outcome: last.description.error }
+                  : {}),
+            },
+          }
+        : {}),
+    });
+  }
+  return {
+    url: runtime.url ?? null,
+    currency: Object.fromEntries(
+      Object.entries(runtime.config.models).map(([m, c]) => [m, c.costs.currency]),
+    ),
+    models,
+  };
+}
+
+const time = (iso: string) => iso.slice(11, 19);
+
+/** The panel, a few lines per model. */
+export function renderStatus(status: RuntimeStatus): string {
+  const lines = [
+    `Keel  ${status.url ?? '(API not served)'}   ${status.url ? `${status.url}/v2/health/ready` : ''}`,
+  ];
+  for (const m of status.models) {
+    const aliases = Object.entries(m.aliases)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([alias, v]) => `${alias}=v${v}`)
+      .join(' ');
+    const traffic =
+      m.traffic.length === 0
+        ? 'not served'
+        : m.traffic.map((t) => `v${t.version} ${(t.share * 100).toFixed(0)} %`).join(' · ');
+    lines.push(`  ${m.model}  ${aliases || '(no versions yet)'}   live: ${traffic}`);
+    const currency = status.currency[m.model] ?? '';
+    lines.push(
+      m.lastCheck
+        ? `    drift check ${time(m.lastCheck.at)}  ${m.lastCheck.status.toUpperCase()}  money at risk ${m.lastCheck.moneyAtRisk === null ? '–' : `${currency} ${Math.round(m.lastCheck.moneyAtRisk).toLocaleString('en-US')}/day`}`
+        : '    drift check  (none yet)',
+    );
+    lines.push(
+      m.lastRun
+        ? `    pipeline    ${time(m.lastRun.startedAt)}  ${m.lastRun.status}${m.lastRun.outcome ? ` (${m.lastRun.outcome})` : ''}  trigger ${m.lastRun.trigger}`
+        : '    pipeline     (no run yet)',
+    );
+  }
+  return lines.join('\n');
+}
