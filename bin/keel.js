@@ -18,10 +18,11 @@ for (const stream of [process.stdout, process.stderr]) {
     throw error;
   });
 }
-// Handlers run in this process: their EMF lines would only clutter the terminal (the local
-// runtime keeps its own metrics), and their logs below WARN too. The environment still decides.
+// Handlers run in this process: their EMF lines and logs would only clutter the terminal (the
+// local runtime keeps its own metrics; keel up shows a status panel). The environment decides:
+// POWERTOOLS_LOG_LEVEL=INFO shows the handlers' logs.
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
-process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
+process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
 const { register } = await import('tsx/esm/api');
 register();
 const { main } = await import('../cli/main.ts');

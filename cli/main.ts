@@ -7,6 +7,7 @@ import { registerModel } from './commands/model.ts';
 import { registerMonitor } from './commands/monitor.ts';
 import { registerRegistry } from './commands/registry.ts';
 import { registerRetrain } from './commands/retrain.ts';
+import { registerSimulate } from './commands/simulate.ts';
 import { registerUp } from './commands/up.ts';
 import { EXIT, type Io, processIo, reportError } from './output.ts';
 
@@ -28,6 +29,7 @@ export function buildProgram(io: Io = processIo): Command {
   registerRetrain(program, io);
   registerDrift(program, io);
   registerMonitor(program, io);
+  registerSimulate(program, io);
   return program;
 }
 

@@ -41,6 +41,15 @@ export function registerMonitoringFunctions(lambda: LocalLambdaRuntime, project:
   }
 }
 
+/** The model's monitoring settings, with the retraining cooldown (a wait) on the local time scale. */
+function localMonitoringSettings(config: KeelConfig, model: string, timeScale = 1) {
+  const settings = monitoringSettings(config, model);
+  return {
+    ...settings,
+    alerts: { ...settings.alerts, retrainCooldownHours: settings.alerts.retrainCooldownHours * timeScale },
+  };
+}
+
 /** Registers each model's drift-check state machine with the pipeline runner. */
 export async function registerDriftCheckPipelines(options: {
   readonly config: KeelConfig;
@@ -59,7 +68,7 @@ export async function registerDriftCheckPipelines(options: {
     );
     const definition = await loadDefinition(DRIFT_CHECK_DEFINITION, {
       ...functionArns,
-      ...driftCheckSubstitutions(monitoringSettings(config, model), {
+      ...driftCheckSubstitutions(localMonitoringSettings(config, model, options.timeScale), {
         maxConcurrency: modelConfig.monitoring.maxConcurrency,
       }),
     });
@@ -82,12 +91,13 @@ export async function runDriftCheck(
     readonly config: KeelConfig;
     readonly lambda: LocalLambdaRuntime;
     readonly pipelines: LocalPipelineRunner;
+    readonly timeScale?: number;
   },
   model: string,
   request: { readonly asOf?: string } = {},
 ): Promise<CheckSummary> {
   const { config } = options;
-  const settings = monitoringSettings(config, model);
+  const settings = localMonitoringSettings(config, model, options.timeScale);
   if (config.models[model]?.monitoring.distributed) {
     const { executionId } = await options.pipelines.start(
       driftCheckPipelineName(config.project, model),
@@ -112,6 +122,7 @@ export function scheduledJobs(
     readonly config: KeelConfig;
     readonly lambda: LocalLambdaRuntime;
     readonly pipelines: LocalPipelineRunner;
+    readonly timeScale?: number;
   },
   onCheck?: (summary: CheckSummary) => void,
 ): ScheduledJob[] {

@@ -291,7 +291,8 @@ export class LocalRuntime {
   /**
    * The local control API: `POST /_keel/deploy`, `GET /_keel/deployments/{id}`,
    * `POST /_keel/retrain`, `GET /_keel/executions/{id}` (description and steps so far),
-   * `POST /_keel/monitor` (`{model, asOf?}`: runs the drift check once, answers its summary).
+   * `POST /_keel/monitor` (`{model, asOf?}`: runs the drift check once, answers its summary),
+   * `GET /_keel/executions[?pipeline=…]` (every execution started here, with its input).
    */
   async #admin(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
     const method = event.requestContext.http.method;
@@ -314,6 +315,10 @@ export class LocalRuntime {
         const { model, asOf } = monitorBodySchema.parse(JSON.parse(event.body ?? '{}'));
         const summary = await this.runDriftCheck(model, asOf ? { asOf } : {});
         return { statusCode: 200, body: JSON.stringify(summary) };
+      }
+      if (method === 'GET' && event.rawPath === '/_keel/executions') {
+        const pipeline = new URLSearchParams(event.rawQueryString).get('pipeline') ?? undefined;
+        return { statusCode: 200, body: JSON.stringify(await this.pipelines.list(pipeline)) };
       }
       const execution = /^\/_keel\/executions\/([^/]+)$/.exec(event.rawPath);
       if (method === 'GET' && execution) {

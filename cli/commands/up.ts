@@ -1,8 +1,11 @@
 import { once } from 'node:events';
+import { rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../../functions/commons/config/load.ts';
+import { KeelError } from '../../functions/commons/errors.ts';
 import { bootstrapModels } from '../../local/bootstrap.ts';
-import { LocalRuntime, type RuntimeDescription } from '../../local/runtime.ts';
+import { LocalRuntime, type RuntimeDescription, runningRuntime } from '../../local/runtime.ts';
 import { renderStatus, runtimeStatus } from '../../local/status.ts';
 import type { Io } from '../output.ts';
 
@@ -123,6 +126,14 @@ export async function up(options: UpOptions, io: Io, signal?: AbortSignal): Prom
 
 export function registerUp(program: Command, io: Io): void {
   program
+    .command('reset')
+    .description(
+      'Delete the local state (.keel/): models, captures, lineage; the next keel up bootstraps again',
+    )
+    .action(async (_options: unknown, command: Command) => {
+      await reset(command.optsWithGlobals().config as string, io);
+    });
+  program
     .command('up')
     .description('Start the local runtime: embedded AWS, local Lambda and Step Functions, until Ctrl-C')
     .option('--state-dir <dir>', 'where local state persists (default: local.stateDir of the config)')
@@ -138,6 +149,16 @@ export function registerUp(program: Command, io: Io): void {
     .action(async (options: Omit<UpOptions, 'config'>, command: Command) => {
       await up({ ...options, config: command.optsWithGlobals().config as string }, io);
     });
+}
+
+/** `keel reset`: deletes the project's local state (refused while a keel up holds it). */
+export async function reset(configFile: string, io: Io): Promise<void> {
+  const config = await loadConfig(configFile);
+  const stateDir = resolve(config.local.stateDir);
+  const running = await runningRuntime(stateDir);
+  if (running) throw new KeelError(`keel up (pid ${running.pid}) is using ${stateDir}; stop it first`);
+  await rm(stateDir, { recursive: true, force: true });
+  io.out(`Removed ${stateDir}: the next keel up starts from scratch.`);
 }
 
 function parsePort(value: string): number {

@@ -12,5 +12,6 @@ import { Tracer } from '@aws-lambda-powertools/tracer';
 const defaults = { serviceName: 'keel' } as const;
 
 export const logger = new Logger(defaults);
-export const metrics = new Metrics({ ...defaults, namespace: 'Keel' });
+// Its warnings (an invocation without metrics) go through the Logger: structured, and at its level.
+export const metrics = new Metrics({ ...defaults, namespace: 'Keel', logger });
 export const tracer = new Tracer(defaults);

@@ -238,8 +238,11 @@ export async function profilePartitions(
           const k = bucketOf(outcomeEdges, probability);
           scoreCounts[k] = (scoreCounts[k] as number) + 1;
         }
+        // Outcomes judge the production model's own decisions: a canary's, the fallback's or an
+        // earlier version's are another model's.
         const outcome = outcomes.get(r.prediction_id);
-        if (outcome !== undefined && Number.isFinite(probability))
+        const own = r.model_version === version && r.served_by === 'primary';
+        if (outcome !== undefined && own && Number.isFinite(probability))
           labelled.push([probability, out?.label === 1 ? 1 : 0, outcome]);
       }
       predictions += rows;
@@ -327,7 +330,8 @@ export async function reduceCheck(
   const labelled: LabelledDecision[] = partials.flatMap((p) =>
     p.labelled.map(([probability, decision, outcome]) => ({ probability, decision, outcome })),
   );
-  const outcomes = outcomeMetrics(labelled, predictions);
+  // Coverage is of the production model's own decisions.
+  const outcomes = outcomeMetrics(labelled, scored);
   const impactSettings = {
     costs: settings.costs,
     decisionsPerDay: settings.decisionsPerDay,
@@ -435,8 +439,18 @@ async function finishCheck(
     : null;
   await deps.metrics.publish(MONITORING_NAMESPACE, checkMetrics(report));
   const alert = report.status === 'alert';
-  const retrainingRequested = alert && settings.alerts.retrain;
-  const reason = report.reasons.join('; ');
+  const requestedAt =
+    alert && settings.alerts.retrain && report.version !== null
+      ? await lastRetrainRequest(deps, settings, report.version, report.checkedAt)
+      : undefined;
+  const retrainingRequested = alert && settings.alerts.retrain && requestedAt === undefined;
+  const reasons = requestedAt
+    ? [
+        ...report.reasons,
+        `retraining was already requested at ${requestedAt} (cooldown ${settings.alerts.retrainCooldownHours} h)`,
+      ]
+    : report.reasons;
+  const reason = reasons.join('; ');
   if ((alert || report.status === 'warning') && report.version !== null) {
     // The audit log tells the story: what was flagged, on which version, and where the report is.
     await deps.registry.recordEvaluation(
@@ -451,18 +465,19 @@ async function finishCheck(
             'production.predictionPsi': report.predictionDrift?.psi,
             'production.auc': report.outcomes?.auc,
             'production.labelled': report.outcomes?.labelled,
+            'production.retrainingRequested': retrainingRequested ? 1 : 0,
           }).flatMap(([k, v]) => (typeof v === 'number' && Number.isFinite(v) ? [[k, v]] : [])),
         ),
         report: { sha256: json.sha256, uri: json.uri, sizeBytes: json.sizeBytes },
       },
-      { actor: 'keel-monitoring', reason: `drift check ${report.status}: ${reason}` },
+      { actor: MONITORING_ACTOR, reason: `drift check ${report.status}: ${reason}` },
     );
   }
   const summary: CheckSummary = {
     model: report.model,
     version: report.version,
     status: report.status,
-    reasons: report.reasons,
+    reasons,
     moneyAtRisk: report.impact?.moneyAtRisk ?? null,
     shareDrifted: report.drift?.shareDrifted ?? null,
     predictions: report.rows.predictions,
@@ -487,6 +502,30 @@ async function finishCheck(
   await deps.eventBus.publish(events);
   return summary;
 }
+
+/**
+ * When an earlier alert on this version started retraining within the cooldown: its time, read
+ * from the registry's audit log (where each flagged check is recorded); else undefined.
+ */
+async function lastRetrainRequest(
+  deps: MonitoringDependencies,
+  settings: MonitoringSettings,
+  version: number,
+  now: string,
+): Promise<string | undefined> {
+  const since = Date.parse(now) - settings.alerts.retrainCooldownHours * 3_600_000;
+  const trail = await deps.registry.auditTrail(settings.model, version);
+  const last = trail
+    .filter((e) => e.type === 'EvaluationRecorded' && e.actor === MONITORING_ACTOR)
+    .filter((e) => {
+      const metrics = (e.details?.evaluation as { metrics?: Record<string, number> } | undefined)?.metrics;
+      return metrics?.['production.retrainingRequested'] === 1;
+    })
+    .at(-1);
+  return last && Date.parse(last.at) > since ? last.at : undefined;
+}
+
+const MONITORING_ACTOR = 'keel-monitoring';
 
 /** The check's metrics, dimensioned by model (and feature for PSI). */
 export function checkMetrics(report: CheckReport): MetricDatum[] {

@@ -30,6 +30,7 @@ export const monitoringSettingsSchema = z.object({
     on: z.enum(['impact', 'drift', 'either']),
     confidence: z.number().gt(0).lt(1),
     retrain: z.boolean(),
+    retrainCooldownHours: z.number().nonnegative(),
   }),
 });
 
@@ -56,6 +57,7 @@ export function monitoringSettings(config: KeelConfig, model: string): Monitorin
       on: m.alerts.on,
       confidence: m.alerts.confidence,
       retrain: m.alerts.retrain,
+      retrainCooldownHours: m.alerts.retrainCooldownHours,
     },
   };
 }

@@ -179,6 +179,15 @@ describe('drift check', () => {
     const trail = await registry.auditTrail('costly', 1);
     const flagged = trail.filter((e) => e.type === 'EvaluationRecorded').at(-1);
     expect(flagged?.reason).toMatch(/^drift check alert: money at risk/);
+
+    // Act: the next check, while that retraining runs: still an alert, no second retraining.
+    const again = await runtime.runDriftCheck('costly');
+
+    // Assess
+    expect(again).toMatchObject({ status: 'alert', retrainingRequested: false });
+    expect(again.reasons.at(-1)).toMatch(/^retraining was already requested at .* \(cooldown 0\.048 h\)$/);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await retrainingRuns('costly')).toHaveLength(1);
     runtime.pipelines.abortAll();
   }, 60_000);
 

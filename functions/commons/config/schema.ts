@@ -212,6 +212,11 @@ export const modelConfigSchema = z.object({
       confidence: z.number().gt(0.5).lt(1).default(0.95),
       /** Whether an alert starts the retraining pipeline (a `keel.drift.detected` event). */
       retrain: z.boolean().default(true),
+      /**
+       * After an alert has started retraining, later alerts on the same production version do not
+       * start it again for this long (the drift persists while the pipeline runs and bakes).
+       */
+      retrainCooldownHours: z.number().nonnegative().default(24),
       psiWarning: z.number().positive().default(0.1),
       psiDrift: z.number().positive().default(0.2),
       pValue: probability.default(0.01),

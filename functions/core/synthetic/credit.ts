@@ -19,8 +19,9 @@ export interface CreditScenario {
   /** Shifts a feature the label does not depend on (`region` towards "north"), in [0, 1]. @default 0 */
   readonly harmlessDrift?: number;
   /**
-   * Changes how finances map to default: late payments matter this much more (and the
-   * debt-to-income effect this much less), so a model trained before it degrades. @default 0
+   * Changes how finances map to default: each late payment adds 0.9 × this to the log-odds
+   * (and debt-to-income counts 0.3 × this less), so defaults rise and a model trained before
+   * it ranks and decides worse until it learns the new weights. @default 0
    */
   readonly conceptDrift?: number;
   /** Share of labels flipped at random. @default 0 */
@@ -72,8 +73,8 @@ export function trueLogOdds(
   const dti = applicant.debt / applicant.income;
   return (
     -3.2 +
-    (1.6 - 0.8 * conceptDrift) * Math.min(dti, 5) +
-    (0.45 + 0.5 * conceptDrift) * applicant.latePayments +
+    (1.6 - 0.3 * conceptDrift) * Math.min(dti, 5) +
+    (0.45 + 0.9 * conceptDrift) * applicant.latePayments +
     0.5 * Math.log(applicant.loanAmount / applicant.income + 0.05) -
     0.04 * applicant.historyYears +
     (EMPLOYMENT_RISK[applicant.employment as (typeof EMPLOYMENT)[number]] ?? 0)

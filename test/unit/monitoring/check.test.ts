@@ -15,7 +15,7 @@ const settings = (on: MonitoringSettings['alerts']['on'] = 'impact'): Monitoring
   thresholds: { psiWarning: 0.1, psiDrift: 0.2, pValue: 0.01, datasetShare: 0.5 },
   costs: { currency: 'USD', falsePositive: 150, falseNegative: 2500, truePositiveBenefit: 0 },
   decisionsPerDay: 20_000,
-  alerts: { dailyBudget: 250_000, on, confidence: 0.95, retrain: true },
+  alerts: { dailyBudget: 250_000, on, confidence: 0.95, retrain: true, retrainCooldownHours: 24 },
 });
 
 const feature = (psi: number, drifted: boolean, warning = false): FeatureDrift => ({
