@@ -30,7 +30,8 @@ export interface SimulateOptions {
   readonly rate: number;
   readonly batch: number;
   readonly duration?: number;
-  readonly drift?: DriftKind;
+  /** One drift, or several at once (a harmless shift in a world that already drifted). */
+  readonly drift?: readonly DriftKind[];
   readonly after: number;
   readonly strength?: number;
   readonly feedback: number;
@@ -55,7 +56,7 @@ export interface SimulationReport {
   readonly predictions: number;
   readonly outcomes: number;
   readonly servedBy: Readonly<Record<string, number>>;
-  readonly drift: DriftKind | null;
+  readonly drift: readonly DriftKind[];
   readonly badModel: number | null;
 }
 
@@ -150,13 +151,20 @@ export async function simulate(
   // One long seeded stream per phase: applicants drawn batch by batch from fresh seeds would not
   // be one population (consecutive seeds' first draws are correlated).
   const pool = generateCredit({ rows: POOL, seed: options.seed });
-  const driftedPool = options.drift
-    ? generateCredit({
-        rows: POOL,
-        seed: options.seed + 1,
-        [KNOB[options.drift]]: options.strength ?? DEFAULT_STRENGTH[options.drift],
-      } as CreditScenario)
-    : pool;
+  const drifts = options.drift ?? [];
+  const driftedPool =
+    drifts.length > 0
+      ? generateCredit({
+          rows: POOL,
+          seed: options.seed + 1,
+          ...Object.fromEntries(
+            drifts.map((kind) => [
+              KNOB[kind],
+              (drifts.length === 1 ? options.strength : undefined) ?? DEFAULT_STRENGTH[kind],
+            ]),
+          ),
+        } as CreditScenario)
+      : pool;
   const started = Date.now();
   const servedBy: Record<string, number> = {};
   let requests = 0;
@@ -171,8 +179,9 @@ export async function simulate(
     if (signal?.aborted || (options.duration !== undefined && now - started >= options.duration)) break;
     const due = started + k * interval;
     if (due > now) await new Promise((r) => setTimeout(r, due - now));
-    const drifted = options.drift !== undefined && Date.now() - started >= options.after;
-    if (drifted && !drifting && !options.json) io.err(`keel simulate: ${options.drift} drift from now on`);
+    const drifted = drifts.length > 0 && Date.now() - started >= options.after;
+    if (drifted && !drifting && !options.json)
+      io.err(`keel simulate: ${drifts.join(' + ')} drift from now on`);
     drifting = drifted;
     const rows = drifted ? driftedPool : pool;
     const first = (k * options.batch) % POOL;
@@ -225,7 +234,7 @@ export async function simulate(
     predictions,
     outcomes,
     servedBy,
-    drift: options.drift ?? null,
+    drift: drifts,
     badModel,
   };
   io.out(
@@ -268,12 +277,14 @@ export function registerSimulate(program: Command, io: Io): void {
     .option('--batch <n>', 'applicants per request', (v) => Math.round(positive('batch')(v)), 10)
     .option('--duration <time>', 'stop after this long (default: at Ctrl-C)', parseDuration)
     .option(
-      '--drift <kind>',
-      'concept (costly; retraining learns it), covariate (costly; nothing to learn) or harmless',
+      '--drift <kinds>',
+      'concept (costly; retraining learns it), covariate (costly; nothing to learn), harmless; several with commas',
       (v) => {
-        if (v !== 'covariate' && v !== 'concept' && v !== 'harmless')
-          throw new InvalidArgumentError(`expected covariate, concept or harmless, got "${v}"`);
-        return v;
+        const kinds = v.split(',').map((k) => k.trim());
+        for (const k of kinds)
+          if (k !== 'covariate' && k !== 'concept' && k !== 'harmless')
+            throw new InvalidArgumentError(`expected covariate, concept or harmless, got "${k}"`);
+        return kinds;
       },
     )
     .option('--after <time>', 'start the drift after this long', parseDuration, 0)

@@ -10,7 +10,7 @@ import { NotFoundError } from '../commons/errors.ts';
 export const monitoringSettingsSchema = z.object({
   project: z.string().min(1),
   model: z.string().min(1),
-  windowHours: z.number().int().positive(),
+  windowHours: z.number().positive(),
   minLabelledRows: z.number().int().positive(),
   thresholds: z.object({
     psiWarning: z.number().positive(),

@@ -14,12 +14,14 @@ import type { EventBus } from '../commons/ports/event-bus.ts';
 import type { MetricsSink } from '../commons/ports/metrics-sink.ts';
 import { auditTable } from '../core/audit/audit.ts';
 import { readCsv } from '../core/data/csv.ts';
-import { columnStrings, type Schema, schemaOf, type Table, toCsv } from '../core/data/table.ts';
+import { type Column, columnStrings, type Schema, schemaOf, type Table, toCsv } from '../core/data/table.ts';
+import { type Profile, profileTable } from '../core/drift/profile.ts';
 import { type EvaluationReport, evaluate } from '../core/evaluation/report.ts';
 import { optimalThreshold } from '../core/metrics/cost.ts';
+import { outcomeBaseline } from '../core/monitoring/outcomes.ts';
 import { OnnxModel } from '../core/onnx/runtime.ts';
 import { generateCredit } from '../core/synthetic/credit.ts';
-import { type GoldenSet, type Manifest, train } from '../core/training/train.ts';
+import { type GoldenSet, type Manifest, SCORE_COLUMN, train } from '../core/training/train.ts';
 import type { CaptureReader } from '../inference/capture.ts';
 import { settleDeployment, startDeployment } from '../inference/deploy.ts';
 import type { ArtifactRef, LineageStore } from '../lineage/store.ts';
@@ -131,6 +133,12 @@ export interface EvaluationOutput {
   readonly thresholds: { readonly candidate?: number; readonly production?: number };
   /** Headline numbers for the registry. */
   readonly registry: ReturnType<typeof registryEvaluation>;
+  /**
+   * The drift baseline the candidate is monitored against once live, when production rows were
+   * held out: their inputs, the candidate's scores and decisions on them (the world it will
+   * serve), rather than the base holdout training profiled.
+   */
+  readonly monitoringBaseline?: ArtifactRef;
 }
 
 /** The execution state as the Task states receive it. */
@@ -390,6 +398,7 @@ export async function evaluateCandidate(
       ...(productionData ? [['production', productionData] as ['production', Table]] : []),
     ];
     const reports: Record<string, { candidate: EvaluationReport; production: EvaluationReport | null }> = {};
+    let candidateProductionScores: ArrayLike<number> | undefined;
     const comparisons: PerformanceComparison[] = [];
     const fairness: FairnessMeasure[] = [];
     const thresholds: { candidate?: number; production?: number } = {};
@@ -404,6 +413,7 @@ export async function evaluateCandidate(
         bootstrap: { samples: settings.gates.bootstrapSamples, seed: settings.training.seed },
       };
       const c = (await candidateModel.scoreTable(table)).probabilities;
+      if (name === 'production') candidateProductionScores = c;
       const p = production ? (await production.model.scoreTable(table)).probabilities : undefined;
       const cScores = c.map((v) => (Number.isFinite(v) ? v : 0.5));
       // Threshold metrics and fairness at each model's cost-minimising threshold on the holdout:
@@ -480,6 +490,19 @@ export async function evaluateCandidate(
     });
     const holdoutReport = (reports.holdout as { candidate: EvaluationReport }).candidate;
     const registry = registryEvaluation(holdoutReport, report);
+    const monitoringBaseline =
+      productionData && candidateProductionScores
+        ? await deps.lineage.putJson(
+            'profiles',
+            productionBaseline(
+              productionData,
+              candidateProductionScores,
+              candidate.inputs,
+              settings,
+              candidate.refs.model.sha256,
+            ),
+          )
+        : undefined;
     const productionReport = reports.production?.candidate;
     return {
       gates: {
@@ -501,11 +524,43 @@ export async function evaluateCandidate(
         },
         safety: { ...registry.safety, ...Object.fromEntries(safety.map((c) => [c.check, c.passed])) },
       },
+      ...(monitoringBaseline ? { monitoringBaseline } : {}),
     };
   } finally {
     await candidateModel.release();
     await production?.model.release();
   }
+}
+
+/** The drift baseline on held-out production rows: inputs, scores, and the decisions' outcomes. */
+function productionBaseline(
+  table: Table,
+  scores: ArrayLike<number>,
+  inputs: readonly { readonly name: string }[],
+  settings: RetrainingSettings,
+  modelSha: string,
+): Profile {
+  const finite = Float64Array.from(scores, (v) => (Number.isFinite(v) ? v : Number.NaN));
+  const profile = profileTable(
+    {
+      rowCount: table.rowCount,
+      columns: new Map<string, Column>([
+        ...inputs.flatMap(({ name }): [string, Column][] => {
+          const column = table.columns.get(name);
+          return column ? [[name, column]] : [];
+        }),
+        [SCORE_COLUMN, { kind: 'numeric', values: finite }],
+      ]),
+    },
+    {
+      keyPrefix: `baseline:production:${modelSha}`,
+      bins: settings.training.profileBins,
+      sampleSize: settings.training.profileSampleSize,
+    },
+  );
+  const labels = (table.columns.get(settings.data.label) as { values: Float64Array }).values;
+  profile.outcomes = outcomeBaseline(labels, finite);
+  return profile;
 }
 
 // ── Register / RecordRejection ─────────────────────────────────────────────────
@@ -532,7 +587,12 @@ async function registerCandidate(state: RetrainingState, deps: RetrainingDepende
       pipelineExecution: state.execution,
       actor: PIPELINE_ACTOR,
       reason,
-      tags: { trigger: data.trigger.type, gates: evaluation.report.sha256 },
+      tags: {
+        trigger: data.trigger.type,
+        gates: evaluation.report.sha256,
+        // Monitored against the production rows it was judged on, when there were some.
+        ...(evaluation.monitoringBaseline ? { profile: evaluation.monitoringBaseline.sha256 } : {}),
+      },
     },
   );
 }

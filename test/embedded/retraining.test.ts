@@ -184,6 +184,18 @@ describe('retraining pipeline: performance gate', () => {
     expect(output.evaluation.table.map((r) => r.check)).toEqual(
       expect.arrayContaining(['AUC on production', 'valid outputs (production)']),
     );
+    // Monitored, once live, against the production rows it was judged on.
+    const evaluation = output.evaluation as unknown as { monitoringBaseline: { sha256: string } };
+    const baseline = await createLineageStore().getJson<{
+      rows: number;
+      outcomes: { buckets: { tp: number; fp: number; tn: number; fn: number }[] };
+    }>({ kind: 'profiles', sha256: evaluation.monitoringBaseline.sha256 });
+    expect(baseline.rows).toBe(200);
+    expect(baseline.outcomes.buckets.reduce((n, b) => n + b.tp + b.fp + b.tn + b.fn, 0)).toBe(200);
+    const versions = (await registry.listVersions('credit')).items;
+    const registered = await registry.get('credit', versions.at(-1)?.version as number);
+    if (registered.metadata.pipelineExecution === run.executionId)
+      expect(registered.metadata.tags.profile).toBe(evaluation.monitoringBaseline.sha256);
   }, 120_000);
 
   it('rejects a worse candidate at the performance gate and keeps production', async () => {
