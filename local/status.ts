@@ -60,7 +60,8 @@ export async function runtimeStatus(runtime: LocalRuntime): Promise<RuntimeStatu
     const runs = await runtime.pipelines.list(retrainingPipelineName(runtime.config.project, model));
     const last = runs.at(-1);
     const input = last?.input as { trigger?: { type?: string } } | undefined;
-    const output = last?.description.output as { outcome?: string } | undefined;
+    // The pipeline's Notify step records the outcome (promoted, rolled back, rejected, failed).
+    const output = last?.description.output as { notified?: { outcome?: string } } | undefined;
     models.push({
       model,
       aliases,
@@ -81,8 +82,8 @@ export async function runtimeStatus(runtime: LocalRuntime): Promise<RuntimeStatu
               startedAt: last.description.startedAt.toISOString(),
               status: last.description.status,
               trigger: input?.trigger?.type ?? 'manual',
-              ...(output?.outcome
-                ? { outcome: output.outcome }
+              ...(output?.notified?.outcome
+                ? { outcome: output.notified.outcome }
                 : last.description.error
                   ? { outcome: last.description.error }
                   : {}),

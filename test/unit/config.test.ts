@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,5 +146,13 @@ describe('trafficShiftOf', () => {
   it('passes an explicit shift through', () => {
     const shift = { type: 'canary', percentage: 25, intervalMinutes: 15 } as const;
     expect(trafficShiftOf(shift)).toBe(shift);
+  });
+});
+
+describe('examples/credit', () => {
+  it('ships the same config as the project root, so the walkthrough describes what npm start runs', () => {
+    const root = readFileSync('keel.config.json', 'utf8');
+    const example = readFileSync('examples/credit/keel.config.json', 'utf8');
+    expect(JSON.parse(example)).toEqual(JSON.parse(root));
   });
 });
