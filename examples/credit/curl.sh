@@ -20,7 +20,7 @@ curl -s -H "$JSON" "$BASE/v1/models/credit:predict" -d '{
 }'; echo
 
 # The same through Open Inference Protocol v2: one tensor per input.
-curl -s -H "$JSON" "$BASE/v2/models/credit/infer" -d '{
+V2='{
   "inputs": [
     {"name": "income", "datatype": "FP32", "shape": [1], "data": [3200]},
     {"name": "debt", "datatype": "FP32", "shape": [1], "data": [1800]},
@@ -29,19 +29,11 @@ curl -s -H "$JSON" "$BASE/v2/models/credit/infer" -d '{
     {"name": "employment", "datatype": "BYTES", "shape": [1], "data": ["salaried"]},
     {"name": "region", "datatype": "BYTES", "shape": [1], "data": ["north"]}
   ]
-}'; echo
+}'
+curl -s -H "$JSON" "$BASE/v2/models/credit/infer" -d "$V2"; echo
 
 # A pinned version: one the function serves (v1 after a fresh start; a 404 names the one it serves).
-curl -s -H "$JSON" "$BASE/v2/models/credit/versions/1/infer" -d '{
-  "inputs": [
-    {"name": "income", "datatype": "FP32", "shape": [1], "data": [3200]},
-    {"name": "debt", "datatype": "FP32", "shape": [1], "data": [1800]},
-    {"name": "late_payments", "datatype": "FP32", "shape": [1], "data": [2]},
-    {"name": "loan_amount", "datatype": "FP32", "shape": [1], "data": [12000]},
-    {"name": "employment", "datatype": "BYTES", "shape": [1], "data": ["salaried"]},
-    {"name": "region", "datatype": "BYTES", "shape": [1], "data": ["north"]}
-  ]
-}'; echo
+curl -s -H "$JSON" "$BASE/v2/models/credit/versions/1/infer" -d "$V2"; echo
 
 # The outcome of an earlier prediction, when it is known (put a real prediction_id here).
 ID=$(curl -s -H "$JSON" "$BASE/v1/models/credit:predict" \
