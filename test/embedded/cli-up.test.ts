@@ -297,6 +297,28 @@ describe('keel up', () => {
     expect(existsSync(join(dir, 'state', 'keel.pid'))).toBe(false);
   });
 
+  it('keel reset clears the local state, and refuses while keel up holds it', async () => {
+    // Prepare: a project brought up (and its state written), in another process.
+    const { dir, configFile } = await tempProject('keel-reset-');
+    dirs.push(dir);
+    const child = keel(['--config', configFile, 'up', '--json', '--port', '0', '--no-bootstrap']);
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
+    JSON.parse((await lines.next()).value as string);
+
+    // Act: reset while it runs, then after it stopped.
+    const refused = await run(['--config', configFile, 'reset']);
+    child.kill('SIGINT');
+    await once(child, 'exit');
+    const done = await run(['--config', configFile, 'reset']);
+
+    // Assess
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/keel up \(pid \d+\) is using .*; stop it first/);
+    expect(done.code).toBe(0);
+    expect(done.stdout).toContain('the next keel up starts from scratch');
+    expect(existsSync(join(dir, 'state'))).toBe(false);
+  });
+
   it('lists every invalid config field and exits 2', async () => {
     // Prepare
     const dir = await mkdtemp(join(tmpdir(), 'keel-badcfg-'));

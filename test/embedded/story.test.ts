@@ -9,7 +9,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type SimulateOptions, type SimulationReport, simulate } from '../../cli/commands/simulate.ts';
@@ -148,6 +147,7 @@ describe('the production loop, end to end (npm start + keel simulate)', () => {
 
     // Stop: Ctrl-C.
     const url = up.url;
+    const started = events.find((e) => e.status === 'up') as { aws: { dynamodb: string; s3: string } };
     child.kill('SIGINT');
     const [code] = await once(child, 'exit');
     await reading;
@@ -155,7 +155,8 @@ describe('the production loop, end to end (npm start + keel simulate)', () => {
     // Assess: nothing failed, nothing left behind.
     expect(code, stderr).toBe(0);
     expect(reports.reduce((n, r) => n + r.failed, 0)).toBe(0);
-    expect(await isListening(url)).toBe(false);
+    for (const endpoint of [url, started.aws.dynamodb, started.aws.s3])
+      expect(await isListening(endpoint), endpoint).toBe(false);
     expect(checks(0).every((e) => e.check?.status !== 'alert' || e.check.version !== 3)).toBe(true);
 
     // Every prediction is in the capture, and the audit log tells the story.
