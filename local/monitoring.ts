@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import type { KeelConfig } from '../functions/commons/config/schema.ts';
+import { KeelError } from '../functions/commons/errors.ts';
 import type { CheckSummary } from '../functions/monitoring/check.ts';
 import * as entry from '../functions/monitoring/lambda.ts';
 import {
@@ -110,7 +111,7 @@ export async function runDriftCheck(
     );
     const done = await options.pipelines.wait(executionId);
     if (done.status !== 'SUCCEEDED')
-      throw new Error(
+      throw new KeelError(
         `drift check ${executionId} ${done.status}: ${done.error ?? ''} ${done.cause ?? ''}`.trim(),
       );
     return done.output as CheckSummary;

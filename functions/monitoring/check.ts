@@ -13,6 +13,7 @@
  *    metrics, records warnings and alerts in the registry, and on an alert publishes the
  *    `keel.drift.detected` event that starts retraining.
  */
+import { ValidationError } from '../commons/errors.ts';
 import type { EventBus, KeelEvent, MetricDatum, MetricsSink } from '../commons/ports/index.ts';
 import { CategoricalBuilder, NumericBuilder } from '../core/data/table.ts';
 import { addTable, emptyProfileLike, finish, mergeProfiles, type Profile } from '../core/drift/profile.ts';
@@ -183,7 +184,9 @@ export async function profilePartitions(
   const { plan } = input;
   const production = plan.production;
   if (!production || !plan.outcomes)
-    throw new Error('profilePartitions needs a plan with a production version');
+    throw new ValidationError('Nothing to profile', [
+      { path: 'plan.production', message: 'the plan has no production version with a baseline' },
+    ]);
   const baseline = await deps.lineage.getJson<Profile>(production.baseline);
   const stored = await deps.lineage.getJson<{ ids: string[]; outcomes: (0 | 1)[] }>(plan.outcomes);
   const outcomes = new Map(stored.ids.map((id, i) => [id, stored.outcomes[i] as 0 | 1]));
