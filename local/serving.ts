@@ -328,7 +328,11 @@ export class LocalServing {
           .catch((error: Error) => send(res, 503, { error: 'ServiceUnavailable', message: error.message }));
       });
     });
-    server.keepAliveTimeout = 5000;
+    // Longer than clients keep idle sockets (undici: 4 s), and long enough that a stall of this
+    // process (a training step computes on the same thread) does not let the idle timer, which
+    // runs before pending I/O is read, close a socket a request is already waiting on.
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) =>
         reject(

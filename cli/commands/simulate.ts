@@ -53,6 +53,8 @@ const KNOB: Readonly<Record<DriftKind, keyof CreditScenario>> = {
 export interface SimulationReport {
   readonly requests: number;
   readonly failed: number;
+  /** Why requests failed: HTTP status or network error, with counts. */
+  readonly failures: Readonly<Record<string, number>>;
   readonly predictions: number;
   readonly outcomes: number;
   readonly servedBy: Readonly<Record<string, number>>;
@@ -169,6 +171,7 @@ export async function simulate(
   const servedBy: Record<string, number> = {};
   let requests = 0;
   let failed = 0;
+  const failures: Record<string, number> = {};
   let predictions = 0;
   let outcomes = 0;
   const pending = new Set<Promise<void>>();
@@ -193,9 +196,14 @@ export async function simulate(
     const response = await fetch(`${url}/v1/models/${model}:predict`, {
       method: 'POST',
       body: JSON.stringify({ instances }),
-    }).catch(() => undefined);
-    if (response?.status !== 200) {
+    }).catch((error: Error) => error);
+    if (response instanceof Error || response.status !== 200) {
       failed++;
+      const why =
+        response instanceof Error
+          ? `${response.message}${response.cause instanceof Error ? `: ${response.cause.message}` : ''}`
+          : `${response.status} ${(await response.text()).slice(0, 200)}`;
+      failures[why] = (failures[why] ?? 0) + 1;
       continue;
     }
     const body = (await response.json()) as { predictions: { prediction_id: string }[]; served_by: string };
@@ -231,6 +239,7 @@ export async function simulate(
   const report: SimulationReport = {
     requests,
     failed,
+    failures,
     predictions,
     outcomes,
     servedBy,

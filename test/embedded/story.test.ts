@@ -154,7 +154,10 @@ describe('the production loop, end to end (npm start + keel simulate)', () => {
 
     // Assess: nothing failed, nothing left behind.
     expect(code, stderr).toBe(0);
-    expect(reports.reduce((n, r) => n + r.failed, 0)).toBe(0);
+    expect(
+      reports.reduce((n, r) => n + r.failed, 0),
+      JSON.stringify(reports.map((r) => r.failures)),
+    ).toBe(0);
     for (const endpoint of [url, started.aws.dynamodb, started.aws.s3])
       expect(await isListening(endpoint), endpoint).toBe(false);
     expect(checks(0).every((e) => e.check?.status !== 'alert' || e.check.version !== 3)).toBe(true);
