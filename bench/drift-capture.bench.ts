@@ -6,6 +6,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { loadConfig } from '../functions/commons/config/load.ts';
 import { cell } from '../functions/core/data/table.ts';
 import { profileTable } from '../functions/core/drift/profile.ts';
 import { generateCredit } from '../functions/core/synthetic/credit.ts';
@@ -13,6 +14,7 @@ import { SCORE_COLUMN } from '../functions/core/training/train.ts';
 import { type CapturePartitions, parseCaptureLines } from '../functions/inference/capture.ts';
 import { LineageStore } from '../functions/lineage/store.ts';
 import { type CheckPlan, profilePartitions } from '../functions/monitoring/check.ts';
+import { monitoringSettings } from '../functions/monitoring/settings.ts';
 import { MemoryBlobStore } from '../test/support/memory-blob-store.ts';
 import { type Comparison, compareSamples } from './harness.ts';
 
@@ -64,22 +66,7 @@ export async function run(): Promise<Comparison[]> {
   const baselineRef = await lineage.putJson('profiles', baseline);
   const outcomes = await lineage.putJson('drift', { format: 'keel.outcomes/v1', ids: [], outcomes: [] });
   const plan: CheckPlan = {
-    settings: {
-      project: 'keel',
-      model: 'credit',
-      windowHours: 24,
-      minLabelledRows: 200,
-      thresholds: { psiWarning: 0.1, psiDrift: 0.2, pValue: 0.01, datasetShare: 0.5 },
-      costs: { currency: 'USD', falsePositive: 150, falseNegative: 2500, truePositiveBenefit: 0 },
-      decisionsPerDay: 20_000,
-      alerts: {
-        dailyBudget: 250_000,
-        on: 'impact',
-        confidence: 0.95,
-        retrain: true,
-        retrainCooldownHours: 24,
-      },
-    },
+    settings: monitoringSettings(await loadConfig('keel.config.json'), 'credit'),
     window: { from: '2026-11-25T11:00:00.000Z', to: '2026-11-26T11:00:00.000Z' },
     production: { version: 1, baseline: { kind: 'profiles', sha256: baselineRef.sha256 } },
     hours: [hour],

@@ -101,6 +101,19 @@ export function parseCaptureLines(text: string): Record<string, unknown>[] {
 }
 
 /**
+ * The outcome of each prediction id from feedback records: when an outcome was reported twice
+ * (a correction), the latest report counts. Retraining and the drift check join on it.
+ */
+export function latestOutcomes(feedback: Iterable<FeedbackRecord>): Map<string, FeedbackRecord> {
+  const outcomes = new Map<string, FeedbackRecord>();
+  for (const f of feedback) {
+    const seen = outcomes.get(f.prediction_id);
+    if (!seen || seen.timestamp <= f.timestamp) outcomes.set(f.prediction_id, f);
+  }
+  return outcomes;
+}
+
+/**
  * PII in captured inputs: hashed with HMAC-SHA-256 under a secret salt (joinable, not
  * reversible by guessing without the salt), or dropped when no salt is configured.
  */

@@ -22,7 +22,7 @@ import { type Impact, impactFromDrift, impactFromOutcomes } from '../core/monito
 import { type LabelledDecision, type OutcomeMetrics, outcomeMetrics } from '../core/monitoring/outcomes.ts';
 import { bucketOf } from '../core/search.ts';
 import { SCORE_COLUMN } from '../core/training/train.ts';
-import type { CapturePartitions } from '../inference/capture.ts';
+import { type CapturePartitions, type FeedbackRecord, latestOutcomes } from '../inference/capture.ts';
 import type { ArtifactRef, LineageStore } from '../lineage/store.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
 import { DRIFT_EVENT } from '../retraining/settings.ts';
@@ -146,25 +146,23 @@ export async function planCheck(request: CheckRequest, deps: MonitoringDependenc
       }),
     ),
   ].sort();
-  // The latest report of an outcome counts (a correction replaces a first report).
-  const latest = new Map<string, { outcome: 0 | 1; at: string }>();
-  let feedbackRecords = 0;
+  const reports: FeedbackRecord[] = [];
   for (const key of feedbackFiles) {
     for (const r of await deps.captures.readFile(key)) {
       if (r.type !== 'feedback' || r.model !== settings.model || typeof r.prediction_id !== 'string')
         continue;
       const at = String(r.timestamp ?? '');
       if (at < window.from || at > window.to || (r.outcome !== 0 && r.outcome !== 1)) continue;
-      feedbackRecords++;
-      const seen = latest.get(r.prediction_id);
-      if (!seen || seen.at <= at) latest.set(r.prediction_id, { outcome: r.outcome, at });
+      reports.push(r as unknown as FeedbackRecord);
     }
   }
+  const feedbackRecords = reports.length;
+  const latest = latestOutcomes(reports);
   const ids = [...latest.keys()].sort();
   const outcomes = await deps.lineage.putJson('drift', {
     format: 'keel.outcomes/v1',
     ids,
-    outcomes: ids.map((id) => (latest.get(id) as { outcome: 0 | 1 }).outcome),
+    outcomes: ids.map((id) => (latest.get(id) as FeedbackRecord).outcome),
   });
   return {
     settings,
@@ -191,9 +189,9 @@ export async function profilePartitions(
   const stored = await deps.lineage.getJson<{ ids: string[]; outcomes: (0 | 1)[] }>(plan.outcomes);
   const outcomes = new Map(stored.ids.map((id, i) => [id, stored.outcomes[i] as 0 | 1]));
   const inputs = emptyProfileLike(baseline);
+  const scoreColumn = inputs.columns[SCORE_COLUMN];
   delete inputs.columns[SCORE_COLUMN];
   const scores: Profile = { format: 'keel.profile/v1', rows: 0, columns: {} };
-  const scoreColumn = emptyProfileLike(baseline).columns[SCORE_COLUMN];
   if (scoreColumn) scores.columns[SCORE_COLUMN] = scoreColumn;
   const columns = Object.entries(inputs.columns);
   const outcomeEdges = baseline.outcomes?.edges ?? [];

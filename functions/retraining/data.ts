@@ -15,7 +15,7 @@ import {
 import { Rng } from '../core/random.ts';
 import type { CreditScenario } from '../core/synthetic/credit.ts';
 import { stratifiedSplit, takeRows } from '../core/training/train.ts';
-import type { FeedbackRecord, PredictionRecord } from '../inference/capture.ts';
+import { type FeedbackRecord, latestOutcomes, type PredictionRecord } from '../inference/capture.ts';
 
 /** A prediction whose outcome came back. */
 export interface LabelledPrediction {
@@ -35,11 +35,7 @@ export function joinOutcomes(
   feedback: readonly FeedbackRecord[],
   limit = Number.POSITIVE_INFINITY,
 ): LabelledPrediction[] {
-  const outcomes = new Map<string, FeedbackRecord>();
-  for (const f of feedback) {
-    const seen = outcomes.get(f.prediction_id);
-    if (!seen || seen.timestamp <= f.timestamp) outcomes.set(f.prediction_id, f);
-  }
+  const outcomes = latestOutcomes(feedback);
   const joined: LabelledPrediction[] = [];
   const served = new Set<string>();
   for (const p of predictions) {
