@@ -48,6 +48,8 @@ export class LocalLambdaRuntime implements FunctionInvoker {
   readonly #region: string;
   readonly #accountId: string;
   readonly #timeScale: number;
+  /** Handler runs not finished yet, including those whose invoke already timed out. */
+  readonly #running = new Set<Promise<void>>();
 
   constructor(options: LocalLambdaOptions = {}) {
     this.#region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
@@ -115,9 +117,18 @@ export class LocalLambdaRuntime implements FunctionInvoker {
         timeoutMs,
       );
     });
+    // A timed-out invoke fails at once, but in-process the handler cannot be killed as Lambda
+    // kills its sandbox: it runs on, and `settled()` lets a shutdown wait for it.
+    const run = Promise.resolve().then(() => fn.handler(JSON.parse(requestText), context));
+    const tracked = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#running.add(tracked);
+    void tracked.finally(() => this.#running.delete(tracked));
     let result: unknown;
     try {
-      result = await Promise.race([fn.handler(JSON.parse(requestText), context), timeout]);
+      result = await Promise.race([run, timeout]);
     } catch (error) {
       if (error instanceof FunctionInvocationError && error.functionName === name) throw error;
       // Lambda reports the thrown error's name as its type; keep it so Retry/Catch can match.
@@ -135,6 +146,14 @@ export class LocalLambdaRuntime implements FunctionInvoker {
       );
     }
     return (responseText === undefined ? undefined : JSON.parse(responseText)) as T;
+  }
+
+  /**
+   * Resolves once every handler run started so far (and any they start) has finished, timed-out
+   * ones included. A shutdown awaits it before closing the emulators those handlers write to.
+   */
+  async settled(): Promise<void> {
+    while (this.#running.size > 0) await Promise.all(this.#running);
   }
 
   #context(fn: LocalFunction, deadline: number): Context {

@@ -37,7 +37,7 @@ import { approvalApiFunctionName, retrainingPipelineName } from '../functions/re
 import { LocalDeployer } from './adapters/deployer.ts';
 import { LocalEventBus } from './adapters/event-bus.ts';
 import { LocalMetrics } from './adapters/metrics.ts';
-import { LocalPipelineRunner } from './adapters/pipeline-runner.ts';
+import { LocalPipelineRunner, PipelineRunnerClosedError } from './adapters/pipeline-runner.ts';
 import { EmbeddedAws } from './embedded-aws.ts';
 import { LocalLambdaRuntime } from './lambda-runtime.ts';
 import {
@@ -167,8 +167,11 @@ export class LocalRuntime {
     // Alarms look back one (scaled) minute; keep a quarter hour, not the default hour, under load.
     this.metrics = new LocalMetrics({ retentionMs: 15 * 60_000 });
     this.eventBus = new LocalEventBus({
-      onDeliveryError: (error, event) =>
-        process.emitWarning(`Event ${event.detailType} delivery failed: ${(error as Error).message}`),
+      onDeliveryError: (error, event) => {
+        // While stopping, refused pipeline starts are the point, not news.
+        if (this.#stopped && error instanceof PipelineRunnerClosedError) return;
+        process.emitWarning(`Event ${event.detailType} delivery failed: ${(error as Error).message}`);
+      },
     });
     this.lambda = new LocalLambdaRuntime({ timeScale: 1 });
     this.pipelines = new LocalPipelineRunner();
@@ -520,9 +523,13 @@ export class LocalRuntime {
     this.#stopped = true;
     await this.#scheduler?.stop();
     this.deployer.close();
-    this.pipelines.abortAll();
+    this.pipelines.close();
     await this.serving.close();
     await Promise.all([...this.#shadowWork]);
+    await this.eventBus.drain();
+    // An aborted execution's task (a training step, say) still runs to its end in-process; if
+    // the emulators closed under it, s3rver would delete its directory under the write.
+    await this.lambda.settled();
     await this.eventBus.drain();
     // Every captured record reaches S3 before the emulators close.
     await this.capture

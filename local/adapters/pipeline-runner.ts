@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { NotFoundError } from '../../functions/commons/errors.ts';
+import { KeelError, NotFoundError } from '../../functions/commons/errors.ts';
 import type {
   ExecutionDescription,
   ExecutionStep,
@@ -15,6 +15,9 @@ interface TrackedExecution {
   readonly steps: ExecutionStep[];
 }
 
+/** A pipeline was started on a runner that has shut down. */
+export class PipelineRunnerClosedError extends KeelError {}
+
 const STEP_EVENTS: Readonly<Record<string, ExecutionStep['event']>> = {
   StateEntered: 'entered',
   StateExited: 'exited',
@@ -28,6 +31,7 @@ export class LocalPipelineRunner implements PipelineRunner {
   readonly tokens: TaskTokens;
   readonly #machines = new Map<string, LocalStateMachine>();
   readonly #executions = new Map<string, TrackedExecution>();
+  #closed = false;
 
   constructor(tokens: TaskTokens = new TaskTokens()) {
     this.tokens = tokens;
@@ -47,6 +51,9 @@ export class LocalPipelineRunner implements PipelineRunner {
     input: unknown,
     options?: { name?: string },
   ): Promise<{ executionId: string }> {
+    if (this.#closed) {
+      throw new PipelineRunnerClosedError(`Not starting "${pipeline}": the local runtime is stopping`);
+    }
     const machine = this.#machines.get(pipeline);
     if (machine === undefined) {
       throw new NotFoundError(
@@ -140,7 +147,17 @@ export class LocalPipelineRunner implements PipelineRunner {
     this.tokens.fail(taskToken, error, cause);
   }
 
-  /** Aborts every running execution (used on shutdown). */
+  /**
+   * Shutdown: aborts every running execution and refuses new ones (an event delivered during
+   * the shutdown must not start a pipeline after the aborts). A task already running finishes
+   * in its function; see `LocalLambdaRuntime.settled`.
+   */
+  close(): void {
+    this.#closed = true;
+    this.abortAll();
+  }
+
+  /** Aborts every running execution; new ones may still start. */
   abortAll(): void {
     for (const tracked of this.#executions.values()) {
       if (tracked.description.status === 'RUNNING') tracked.execution.abort();

@@ -2,13 +2,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import { HeadBucketCommand } from '@aws-sdk/client-s3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { HeadBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EventBridgeEventBus } from '../../functions/commons/adapters/aws/event-bus.ts';
 import { dynamoDbClient, s3Client } from '../../functions/commons/clients.ts';
 import { ports } from '../../functions/commons/composition.ts';
 import { loadConfig } from '../../functions/commons/config/load.ts';
+import { PipelineRunnerClosedError } from '../../local/adapters/pipeline-runner.ts';
 import { LocalRuntime, StateDirLockedError } from '../../local/runtime.ts';
+import { LocalStateMachine } from '../../local/step-functions.ts';
 import { isListening } from '../support/net.ts';
 
 const dirs: string[] = [];
@@ -73,5 +75,44 @@ describe('LocalRuntime', () => {
     const runtime = await LocalRuntime.start({ config, stateDir });
     expect(runtime.describe().stateDir).toBe(stateDir);
     await runtime.stop();
+  });
+
+  it('on stop lets a running pipeline task finish its writes before the emulators close', async () => {
+    // Prepare: a task that writes to S3 well after the stop begins (a training step, say)
+    const config = await loadConfig('keel.config.json');
+    const runtime = await LocalRuntime.start({ config, ephemeral: true });
+    const bucket = runtime.resources.lineageBucket;
+    let entered = false;
+    let written = false;
+    runtime.lambda.register({
+      name: 'slow-writer',
+      handler: async () => {
+        entered = true;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: 'late/object', Body: 'x' }));
+        written = true;
+      },
+    });
+    runtime.pipelines.register(
+      'slow',
+      new LocalStateMachine({
+        name: 'slow',
+        lambda: runtime.lambda,
+        definition: {
+          StartAt: 'Write',
+          States: { Write: { Type: 'Task', Resource: runtime.lambda.arnOf('slow-writer'), End: true } },
+        },
+      }),
+    );
+    const { executionId } = await runtime.pipelines.start('slow', {});
+    await vi.waitFor(() => expect(entered).toBe(true));
+
+    // Act
+    await runtime.stop();
+
+    // Assess: aborted, yet its write landed before the emulators went; nothing new starts
+    expect(written).toBe(true);
+    expect(await runtime.pipelines.describe(executionId)).toMatchObject({ status: 'ABORTED' });
+    await expect(runtime.pipelines.start('slow', {})).rejects.toBeInstanceOf(PipelineRunnerClosedError);
   });
 });

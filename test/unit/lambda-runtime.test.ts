@@ -95,6 +95,27 @@ describe('LocalLambdaRuntime', () => {
     await expect(invocation).rejects.toMatchObject({ errorType: 'Sandbox.Timedout' });
   });
 
+  it('settles only once every handler has finished, one that outlived its timeout included', async () => {
+    // Prepare: a handler that runs on after Lambda would have killed it
+    let finished = false;
+    const runtime = new LocalLambdaRuntime().register({
+      name: 'slow',
+      timeoutMs: 20,
+      handler: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        finished = true;
+      },
+    });
+    await expect(runtime.invoke('slow', {})).rejects.toMatchObject({ errorType: 'Sandbox.Timedout' });
+    expect(finished).toBe(false);
+
+    // Act
+    await runtime.settled();
+
+    // Assess
+    expect(finished).toBe(true);
+  });
+
   it('enforces the 6 MB request and response limits', async () => {
     // Prepare
     const big = 'x'.repeat(6 * 1024 * 1024 + 1);

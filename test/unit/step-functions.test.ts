@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ValidationError } from '../../functions/commons/errors.ts';
-import { LocalPipelineRunner } from '../../local/adapters/pipeline-runner.ts';
+import { LocalPipelineRunner, PipelineRunnerClosedError } from '../../local/adapters/pipeline-runner.ts';
 import { LocalLambdaRuntime } from '../../local/lambda-runtime.ts';
 import { LocalStateMachine, loadDefinition } from '../../local/step-functions.ts';
 
@@ -138,6 +138,20 @@ describe('LocalStateMachine', () => {
     expect(second.executionId).toBe(first.executionId);
     await h.runner.wait(first.executionId);
     expect(h.prepare).toHaveBeenCalledTimes(1);
+  });
+
+  it('on close aborts running executions and refuses new ones', async () => {
+    // Prepare: an execution parked on its approval token
+    const h = await harness(enoughRows);
+    const { executionId } = await h.runner.start('fixture', {});
+    await waitForToken(h);
+
+    // Act
+    h.runner.close();
+
+    // Assess
+    expect(await h.runner.wait(executionId)).toMatchObject({ status: 'ABORTED' });
+    await expect(h.runner.start('fixture', {})).rejects.toBeInstanceOf(PipelineRunnerClosedError);
   });
 
   it('refuses a definition with a placeholder that has no substitution', async () => {
