@@ -6,7 +6,7 @@
  * rollback — shows in `keel up`'s status panel and in `keel registry history`.
  */
 import { resolve } from 'node:path';
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, trafficShiftOf } from '../../functions/commons/config/load.ts';
 import { KeelError, ValidationError } from '../../functions/commons/errors.ts';
 import { cell } from '../../functions/core/data/table.ts';
@@ -58,6 +58,11 @@ export interface SimulationReport {
   readonly predictions: number;
   readonly outcomes: number;
   readonly servedBy: Readonly<Record<string, number>>;
+  /**
+   * Round-trip time of the successful predict calls, nearest-rank percentiles (null before any).
+   * Local serving shares its one thread with pipeline steps: a training step shows here.
+   */
+  readonly latencyMs: { readonly p50: number; readonly p99: number; readonly max: number } | null;
   readonly drift: readonly DriftKind[];
   readonly badModel: number | null;
 }
@@ -174,6 +179,7 @@ export async function simulate(
   const failures: Record<string, number> = {};
   let predictions = 0;
   let outcomes = 0;
+  const latencies: number[] = [];
   const pending = new Set<Promise<void>>();
   const interval = 1000 / options.rate;
   let drifting = false;
@@ -193,6 +199,7 @@ export async function simulate(
       Object.fromEntries(inputs.map((name) => [name, cell(rows.columns.get(name) as never, r)])),
     );
     requests++;
+    const sent = performance.now();
     const response = await fetch(`${url}/v1/models/${model}:predict`, {
       method: 'POST',
       body: JSON.stringify({ instances }),
@@ -207,6 +214,7 @@ export async function simulate(
       continue;
     }
     const body = (await response.json()) as { predictions: { prediction_id: string }[]; served_by: string };
+    latencies.push(performance.now() - sent);
     servedBy[body.served_by] = (servedBy[body.served_by] ?? 0) + 1;
     predictions += body.predictions.length;
     const labels = (
@@ -243,6 +251,7 @@ export async function simulate(
     predictions,
     outcomes,
     servedBy,
+    latencyMs: latencySummary(latencies),
     drift: drifts,
     badModel,
   };
@@ -253,9 +262,21 @@ export async function simulate(
           servedBy,
         )
           .map(([k, v]) => `${k} ${v}`)
-          .join(', ')}`,
+          .join(', ')}${
+          report.latencyMs
+            ? `; latency p50 ${report.latencyMs.p50.toFixed(1)} ms, p99 ${report.latencyMs.p99.toFixed(1)} ms, max ${report.latencyMs.max.toFixed(0)} ms`
+            : ''
+        }`,
   );
   return report;
+}
+
+/** Nearest-rank percentiles: a report of at most a few hundred thousand values needs no sketch. */
+export function latencySummary(values: readonly number[]): SimulationReport['latencyMs'] {
+  if (values.length === 0) return null;
+  const sorted = Float64Array.from(values).sort();
+  const rank = (p: number) => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] as number;
+  return { p50: rank(0.5), p99: rank(0.99), max: sorted[sorted.length - 1] as number };
 }
 
 export function parseDuration(value: string): number {
@@ -296,14 +317,18 @@ export function registerSimulate(program: Command, io: Io): void {
         return kinds;
       },
     )
-    .option('--after <time>', 'start the drift after this long', parseDuration, 0)
+    // Durations print as typed: a default shown as "5000" would read as 5000 s (a bare number is seconds).
+    .addOption(
+      new Option('--after <time>', 'start the drift after this long (a bare number is seconds)')
+        .argParser(parseDuration)
+        .default(0, '0s'),
+    )
     .option('--strength <x>', 'drift strength (covariate 0.4, concept 2, harmless 0.8)', positive('strength'))
     .option('--feedback <share>', 'share of outcomes reported back', share, 1)
-    .option(
-      '--feedback-delay <time>',
-      'how long after a prediction its outcome comes back',
-      parseDuration,
-      5000,
+    .addOption(
+      new Option('--feedback-delay <time>', 'how long after a prediction its outcome comes back')
+        .argParser(parseDuration)
+        .default(5000, '5s'),
     )
     .option('--bad-model', 'first roll out a faulty candidate (its canary should be rolled back)')
     .option('--seed <n>', 'seed of the synthetic applicants', (v) => Math.round(positive('seed')(v)), 7)
