@@ -1,5 +1,6 @@
 /**
- * Runs Lambda handlers in-process with the event/context contract of the real service:
+ * Runs Lambda handlers in-process, or in a worker sandbox (`sandbox.ts`), with the
+ * event/context contract of the real service:
  * JSON-serialised payloads in and out (so no object is shared with the caller), a complete
  * `Context`, the configured timeout, the 6 MB payload limits, and function errors surfaced
  * with their error type like Lambda's `FunctionError`.
@@ -8,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import { FunctionInvocationError, NotFoundError, ValidationError } from '../functions/commons/errors.ts';
 import type { FunctionInvoker } from '../functions/commons/ports/function-invoker.ts';
+import type { SandboxContext, SandboxPool } from './sandbox.ts';
 
 /** Lambda's synchronous invocation payload limit, for requests and responses alike. */
 export const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
@@ -22,6 +24,12 @@ export interface LocalFunction {
   readonly timeoutMs?: number;
   /** @default 1024 */
   readonly memoryMb?: number;
+  /**
+   * Run this export of a sandbox pool's entry module in a worker instead of `handler`
+   * in-process (the same code: `handler` is that export). A timed-out run is killed.
+   * @default in-process
+   */
+  readonly sandbox?: { readonly pool: SandboxPool; readonly exportName: string };
 }
 
 export interface LocalLambdaOptions {
@@ -34,6 +42,27 @@ export interface LocalLambdaOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+
+function pickLimits(fn: LocalFunction): Pick<LocalFunction, 'timeoutMs' | 'memoryMb'> {
+  return {
+    ...(fn.timeoutMs !== undefined ? { timeoutMs: fn.timeoutMs } : {}),
+    ...(fn.memoryMb !== undefined ? { memoryMb: fn.memoryMb } : {}),
+  };
+}
+
+/** The context's plain fields, for a sandbox to rebuild it. */
+function sandboxContext(context: Context, timeoutMs: number): SandboxContext {
+  return {
+    functionName: context.functionName,
+    functionVersion: context.functionVersion,
+    invokedFunctionArn: context.invokedFunctionArn,
+    memoryLimitInMB: context.memoryLimitInMB,
+    awsRequestId: context.awsRequestId,
+    logGroupName: context.logGroupName,
+    logStreamName: context.logStreamName,
+    timeoutMs,
+  };
+}
 
 /** Extracts the function name from a name, `name:qualifier`, partial or full ARN. */
 export function functionNameOf(nameOrArn: string): string {
@@ -63,11 +92,14 @@ export class LocalLambdaRuntime implements FunctionInvoker {
     return this;
   }
 
-  /** Replaces a registered function's code, as `UpdateFunctionCode` does; later invokes run it. */
+  /**
+   * Replaces a registered function's code, as `UpdateFunctionCode` does; later invokes run it,
+   * in-process (a closure cannot move to a sandbox).
+   */
   updateCode(name: string, handler: LocalFunction['handler']): this {
     const fn = this.#functions.get(name);
     if (fn === undefined) throw new NotFoundError(`Function not found: ${name}`);
-    this.#functions.set(name, { ...fn, handler });
+    this.#functions.set(name, { name: fn.name, handler, ...pickLimits(fn) });
     return this;
   }
 
@@ -104,22 +136,39 @@ export class LocalLambdaRuntime implements FunctionInvoker {
     const context = this.#context(fn, deadline);
 
     let timer: NodeJS.Timeout | undefined;
+    const kill = new AbortController();
+    let timedOut!: (error: FunctionInvocationError) => void;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new FunctionInvocationError(
-              name,
-              'Sandbox.Timedout',
-              `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`,
-            ),
-          ),
-        timeoutMs,
-      );
+      timedOut = reject;
     });
-    // A timed-out invoke fails at once, but in-process the handler cannot be killed as Lambda
-    // kills its sandbox: it runs on, and `settled()` lets a shutdown wait for it.
-    const run = Promise.resolve().then(() => fn.handler(JSON.parse(requestText), context));
+    const arm = () => {
+      timer = setTimeout(() => {
+        kill.abort();
+        timedOut(
+          new FunctionInvocationError(
+            name,
+            'Sandbox.Timedout',
+            `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`,
+          ),
+        );
+      }, timeoutMs);
+    };
+    // A timed-out invoke fails at once. A sandboxed run dies with its worker, as in Lambda, and
+    // its clock starts after the worker's cold start; an in-process handler cannot be killed:
+    // it runs on, and `settled()` lets a shutdown wait for it.
+    const sandbox = fn.sandbox;
+    let run: Promise<unknown>;
+    if (sandbox) {
+      run = sandbox.pool
+        .run(sandbox.exportName, requestText, sandboxContext(context, timeoutMs), {
+          signal: kill.signal,
+          onStart: arm,
+        })
+        .then((text) => (text === undefined ? undefined : (JSON.parse(text) as unknown)));
+    } else {
+      arm();
+      run = Promise.resolve().then(() => fn.handler(JSON.parse(requestText), context));
+    }
     const tracked = run.then(
       () => undefined,
       () => undefined,

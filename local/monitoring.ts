@@ -21,6 +21,7 @@ import {
 import { retrainingPipelineName } from '../functions/retraining/settings.ts';
 import type { LocalPipelineRunner } from './adapters/pipeline-runner.ts';
 import type { LocalLambdaRuntime } from './lambda-runtime.ts';
+import type { SandboxPool } from './sandbox.ts';
 import type { ScheduledJob } from './scheduler.ts';
 import { LocalStateMachine, loadDefinition } from './step-functions.ts';
 
@@ -31,13 +32,25 @@ export const DRIFT_CHECK_DEFINITION = join(
   'drift-check.asl.json',
 );
 
-export function registerMonitoringFunctions(lambda: LocalLambdaRuntime, project: string): void {
+/** The drift-check functions' entry module (their one bundle in AWS), for sandbox pools. */
+export const MONITORING_ENTRY = new URL('../functions/monitoring/lambda.ts', import.meta.url).href;
+
+/**
+ * Registers the drift check's functions.
+ * @param sandbox a pool over {@link MONITORING_ENTRY} to run them in @default in-process
+ */
+export function registerMonitoringFunctions(
+  lambda: LocalLambdaRuntime,
+  project: string,
+  sandbox?: SandboxPool,
+): void {
   for (const step of Object.keys(DRIFT_CHECK_HANDLERS) as DriftCheckStep[]) {
-    const handler = entry[DRIFT_CHECK_HANDLERS[step] as keyof typeof entry];
+    const exportName = DRIFT_CHECK_HANDLERS[step] as keyof typeof entry;
     lambda.register({
       name: driftCheckFunctionName(project, step),
-      handler: handler as never,
+      handler: entry[exportName] as never,
       timeoutMs: 900_000,
+      ...(sandbox ? { sandbox: { pool: sandbox, exportName } } : {}),
     });
   }
 }

@@ -20,6 +20,7 @@ import {
 import type { LocalEventBus } from './adapters/event-bus.ts';
 import type { LocalPipelineRunner } from './adapters/pipeline-runner.ts';
 import type { LocalLambdaRuntime } from './lambda-runtime.ts';
+import type { SandboxPool } from './sandbox.ts';
 import { LocalStateMachine, loadDefinition } from './step-functions.ts';
 
 export const RETRAINING_DEFINITION = join(import.meta.dirname, '..', 'state-machines', 'retraining.asl.json');
@@ -37,14 +38,26 @@ export function localCodeVersion(cwd = join(import.meta.dirname, '..')): string 
   }
 }
 
-export function registerRetrainingFunctions(lambda: LocalLambdaRuntime, project: string): void {
+/** The retraining functions' entry module (their one bundle in AWS), for sandbox pools. */
+export const RETRAINING_ENTRY = new URL('../functions/retraining/lambda.ts', import.meta.url).href;
+
+/**
+ * Registers the pipeline's step functions (and the approvals API).
+ * @param sandbox a pool over {@link RETRAINING_ENTRY} to run the steps in @default in-process
+ */
+export function registerRetrainingFunctions(
+  lambda: LocalLambdaRuntime,
+  project: string,
+  sandbox?: SandboxPool,
+): void {
   for (const step of Object.values(RETRAINING_FUNCTIONS)) {
     // The export the deployed function runs (its CDK `handler`), from the same entry module.
-    const handler = entry[RETRAINING_HANDLERS[step] as keyof typeof entry];
+    const exportName = RETRAINING_HANDLERS[step] as keyof typeof entry;
     lambda.register({
       name: retrainingFunctionName(project, step),
-      handler: handler as never,
+      handler: entry[exportName] as never,
       timeoutMs: 900_000,
+      ...(sandbox ? { sandbox: { pool: sandbox, exportName } } : {}),
     });
   }
   lambda.register({ name: approvalApiFunctionName(project), handler: entry.approvalApiHandler as never });

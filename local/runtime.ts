@@ -21,6 +21,7 @@ import {
 import type { KeelConfig } from '../functions/commons/config/schema.ts';
 import { KeelError, NotFoundError } from '../functions/commons/errors.ts';
 import { toHttpError } from '../functions/commons/middleware.ts';
+import type { Ports } from '../functions/commons/ports/index.ts';
 import { localResourceNames, RESOURCE_ENV } from '../functions/commons/resources.ts';
 import { type CaptureRecord, TeeCaptureSink } from '../functions/inference/capture.ts';
 import {
@@ -41,6 +42,7 @@ import { LocalPipelineRunner, PipelineRunnerClosedError } from './adapters/pipel
 import { EmbeddedAws } from './embedded-aws.ts';
 import { LocalLambdaRuntime } from './lambda-runtime.ts';
 import {
+  MONITORING_ENTRY,
   registerDriftCheckPipelines,
   registerMonitoringFunctions,
   runDriftCheck,
@@ -48,10 +50,12 @@ import {
 } from './monitoring.ts';
 import { provision } from './provision.ts';
 import {
+  RETRAINING_ENTRY,
   registerRetrainingFunctions,
   registerRetrainingPipelines,
   subscribeDriftTrigger,
 } from './retraining.ts';
+import { SandboxPool } from './sandbox.ts';
 import { LocalScheduler, type ScheduleRun } from './scheduler.ts';
 import { inferenceFunctionName, LocalServing } from './serving.ts';
 
@@ -64,12 +68,26 @@ export interface LocalRuntimeOptions {
   readonly stateDir?: string;
   /** Keep DynamoDB in memory and S3 in a temp dir; nothing survives `stop()`. @default false */
   readonly ephemeral?: boolean;
+  /**
+   * Write how to reach this runtime (`runtime.json`) into the state directory, holding its lock,
+   * so other CLI processes (`keel simulate`, `keel retrain`…) find it; an ephemeral `keel up`
+   * announces itself too, though it keeps no state there.
+   * @default true, unless `ephemeral`
+   */
+  readonly announce?: boolean;
   /** @default the config's `local.timeScale` */
   readonly timeScale?: number;
   /** Environment to read endpoint variables from and to point at the emulators. @default process.env */
   readonly env?: NodeJS.ProcessEnv;
   /** Serve the inference API over HTTP on this port (0: any free port). @default no HTTP server */
   readonly port?: number;
+  /**
+   * Run the pipeline steps (retraining, drift check) in worker sandboxes, as Lambda runs each
+   * function apart: a training step then never stalls the API. Off, they run on this thread
+   * (a step replaced with a closure through `lambda.updateCode` always does).
+   * @default true
+   */
+  readonly sandboxes?: boolean;
 }
 
 /** What runs where, for `keel up` to report. */
@@ -141,7 +159,9 @@ export class LocalRuntime {
   readonly #savedEnv: Record<string, string | undefined>;
   readonly #lockFile: string | undefined;
   readonly #stateDir: string | undefined;
+  readonly #announceDir: string | undefined;
   #scheduler: LocalScheduler | undefined;
+  readonly #pools: SandboxPool[] = [];
   /** The last drift check of each model, and the last run of each schedule (status displays). */
   readonly lastChecks = new Map<string, CheckSummary & { readonly at: Date }>();
   readonly lastRuns = new Map<string, ScheduleRun>();
@@ -154,7 +174,9 @@ export class LocalRuntime {
     savedEnv: Record<string, string | undefined>;
     lockFile: string | undefined;
     stateDir: string | undefined;
+    announceDir: string | undefined;
     timeScale: number;
+    sandboxes: boolean;
   }) {
     this.config = init.config;
     this.#aws = init.aws;
@@ -162,6 +184,7 @@ export class LocalRuntime {
     this.#savedEnv = init.savedEnv;
     this.#lockFile = init.lockFile;
     this.#stateDir = init.stateDir;
+    this.#announceDir = init.announceDir;
     this.timeScale = init.timeScale;
     this.resources = localResourceNames(init.config.project);
     // Alarms look back one (scaled) minute; keep a quarter hour, not the default hour, under load.
@@ -186,8 +209,15 @@ export class LocalRuntime {
         return model ? this.serving.rollbackAlarms(model, version) : [];
       },
     });
-    registerRetrainingFunctions(this.lambda, init.config.project);
-    registerMonitoringFunctions(this.lambda, init.config.project);
+    if (init.sandboxes) {
+      const runtimePorts = () => this.ports();
+      this.#pools.push(
+        new SandboxPool({ module: RETRAINING_ENTRY, ports: runtimePorts }),
+        new SandboxPool({ module: MONITORING_ENTRY, ports: runtimePorts }),
+      );
+    }
+    registerRetrainingFunctions(this.lambda, init.config.project, this.#pools[0]);
+    registerMonitoringFunctions(this.lambda, init.config.project, this.#pools[1]);
     subscribeDriftTrigger(this.eventBus, this.pipelines, init.config);
     this.capture = new S3CaptureSink({
       client: s3Client(),
@@ -231,6 +261,24 @@ export class LocalRuntime {
         return dependencies;
       },
     });
+  }
+
+  /** The worker pools the pipeline steps run in (none with `sandboxes: false`). */
+  get sandboxes(): readonly SandboxPool[] {
+    return this.#pools;
+  }
+
+  /** This runtime's control-plane ports: installed in this process, and served to its sandboxes. */
+  ports(): Ports {
+    return {
+      eventBus: this.eventBus,
+      metricsSink: this.metrics,
+      alarmMonitor: this.metrics,
+      functionInvoker: this.lambda,
+      pipelineRunner: this.pipelines,
+      deployer: this.deployer,
+      captureSink: this.capture,
+    };
   }
 
   /** The `shadow`-alias scorer of a model, loaded once; none without the alias or a sample rate. */
@@ -397,10 +445,10 @@ export class LocalRuntime {
   static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
     const env = options.env ?? process.env;
     const timeScale = options.timeScale ?? options.config.local.timeScale;
-    const stateDir = options.ephemeral
-      ? undefined
-      : resolve(options.stateDir ?? options.config.local.stateDir);
-    const lockFile = stateDir ? await acquireLock(stateDir) : undefined;
+    const home = resolve(options.stateDir ?? options.config.local.stateDir);
+    const stateDir = options.ephemeral ? undefined : home;
+    const announceDir = (options.announce ?? !options.ephemeral) ? home : undefined;
+    const lockFile = stateDir || announceDir ? await acquireLock(home) : undefined;
 
     let aws: EmbeddedAws | undefined;
     const savedEnv: Record<string, string | undefined> = {};
@@ -437,17 +485,11 @@ export class LocalRuntime {
       savedEnv,
       lockFile,
       stateDir,
+      announceDir,
       timeScale,
+      sandboxes: options.sandboxes ?? true,
     });
-    installPorts({
-      eventBus: runtime.eventBus,
-      metricsSink: runtime.metrics,
-      alarmMonitor: runtime.metrics,
-      functionInvoker: runtime.lambda,
-      pipelineRunner: runtime.pipelines,
-      deployer: runtime.deployer,
-      captureSink: runtime.capture,
-    });
+    installPorts(runtime.ports());
     try {
       await registerRetrainingPipelines({
         config: options.config,
@@ -475,14 +517,14 @@ export class LocalRuntime {
         throw error;
       }
     }
-    if (stateDir) {
-      // Lets other processes (the CLI) reach this runtime's emulators while it holds the state.
+    if (announceDir) {
+      // Lets other processes (the CLI) reach this runtime's emulators while it holds the lock.
       const connection: RuntimeConnection = {
         pid: process.pid,
         ...(runtime.url ? { url: runtime.url } : {}),
         env: Object.fromEntries(Object.keys(savedEnv).map((key) => [key, env[key] as string])),
       };
-      await writeFile(join(stateDir, RUNTIME_FILE), JSON.stringify(connection, null, 2));
+      await writeFile(join(announceDir, RUNTIME_FILE), JSON.stringify(connection, null, 2));
     }
     return runtime;
   }
@@ -531,6 +573,7 @@ export class LocalRuntime {
     // the emulators closed under it, s3rver would delete its directory under the write.
     await this.lambda.settled();
     await this.eventBus.drain();
+    await Promise.all(this.#pools.map((pool) => pool.close()));
     // Every captured record reaches S3 before the emulators close.
     await this.capture
       .close()
@@ -539,7 +582,7 @@ export class LocalRuntime {
     resetPorts();
     await this.#aws?.stop();
     restoreEnv(this.#env, this.#savedEnv);
-    if (this.#stateDir) await rm(join(this.#stateDir, RUNTIME_FILE), { force: true });
+    if (this.#announceDir) await rm(join(this.#announceDir, RUNTIME_FILE), { force: true });
     if (this.#lockFile) await rm(this.#lockFile, { force: true });
   }
 }

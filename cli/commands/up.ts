@@ -60,7 +60,8 @@ export async function up(options: UpOptions, io: Io, signal?: AbortSignal): Prom
     const runtime = await LocalRuntime.start({
       config,
       ...(options.stateDir ? { stateDir: options.stateDir } : {}),
-      ...(options.ephemeral ? { ephemeral: true } : {}),
+      // Announced in the state directory all the same: `keel simulate` must find it.
+      ...(options.ephemeral ? { ephemeral: true, announce: true } : {}),
       ...(options.timeScale ? { timeScale: options.timeScale } : {}),
       port: options.port ?? (process.env.PORT ? Number(process.env.PORT) : config.local.port),
     });

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
@@ -8,8 +8,15 @@ import { EventBridgeEventBus } from '../../functions/commons/adapters/aws/event-
 import { dynamoDbClient, s3Client } from '../../functions/commons/clients.ts';
 import { ports } from '../../functions/commons/composition.ts';
 import { loadConfig } from '../../functions/commons/config/load.ts';
+import { FunctionInvocationError } from '../../functions/commons/errors.ts';
+import { retrainingFunctionName } from '../../functions/retraining/settings.ts';
 import { PipelineRunnerClosedError } from '../../local/adapters/pipeline-runner.ts';
-import { LocalRuntime, StateDirLockedError } from '../../local/runtime.ts';
+import {
+  LocalRuntime,
+  RUNTIME_FILE,
+  type RuntimeConnection,
+  StateDirLockedError,
+} from '../../local/runtime.ts';
 import { LocalStateMachine } from '../../local/step-functions.ts';
 import { isListening } from '../support/net.ts';
 
@@ -76,6 +83,50 @@ describe('LocalRuntime', () => {
     expect(runtime.describe().stateDir).toBe(stateDir);
     await runtime.stop();
   });
+
+  it('announces an ephemeral runtime in the state directory without keeping state there', async () => {
+    // Prepare
+    const config = await loadConfig('keel.config.json');
+    const stateDir = await tempDir();
+
+    // Act
+    const runtime = await LocalRuntime.start({ config, stateDir, ephemeral: true, announce: true, port: 0 });
+    const announced = JSON.parse(await readFile(join(stateDir, RUNTIME_FILE), 'utf8')) as RuntimeConnection;
+    const files = await readdir(stateDir);
+    await runtime.stop();
+
+    // Assess: reachable while it ran (URL and emulator endpoints), no state, nothing left after
+    expect(announced.url).toBe(runtime.url);
+    expect(announced.env.AWS_ENDPOINT_URL_S3).toBe(runtime.describe().aws.s3);
+    expect(runtime.describe().stateDir).toBeNull();
+    expect(files.sort()).toEqual(['keel.pid', RUNTIME_FILE]);
+    expect(await readdir(stateDir)).toEqual([]);
+  });
+
+  it.each([
+    [true, 1],
+    [false, 0],
+  ])(
+    'with sandboxes %s runs pipeline steps in %d worker(s), and errors reach the caller typed',
+    async (sandboxes, workers) => {
+      // Prepare
+      const config = await loadConfig('keel.config.json');
+      const runtime = await LocalRuntime.start({ config, ephemeral: true, sandboxes });
+
+      // Act: a training step on a state without data
+      const failure = await runtime.lambda
+        .invoke(retrainingFunctionName(config.project, 'train'), { settings: { project: config.project } })
+        .catch((error: unknown) => error);
+      const alive = runtime.sandboxes.reduce((sum, pool) => sum + pool.workers, 0);
+      await runtime.stop();
+
+      // Assess
+      expect(failure).toBeInstanceOf(FunctionInvocationError);
+      expect((failure as FunctionInvocationError).errorType).toBe('ValidationError');
+      expect(alive).toBe(workers);
+      expect(runtime.sandboxes.every((pool) => pool.workers === 0)).toBe(true);
+    },
+  );
 
   it('on stop lets a running pipeline task finish its writes before the emulators close', async () => {
     // Prepare: a task that writes to S3 well after the stop begins (a training step, say)
