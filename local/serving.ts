@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { KeelConfig } from '../functions/commons/config/schema.ts';
 import { KeelError, NotFoundError } from '../functions/commons/errors.ts';
-import { VersionShiftMonitor } from '../functions/inference/canary.ts';
+import { resolveBaselines, VersionShiftMonitor } from '../functions/inference/canary.ts';
 import type { CaptureRecord } from '../functions/inference/capture.ts';
 import { inferenceFunctionName, LIVE_ALIAS } from '../functions/inference/deploy.ts';
 import { INFERENCE_ENV } from '../functions/inference/env.ts';
@@ -92,6 +92,8 @@ export class LocalServing {
   readonly #options: LocalServingOptions;
   readonly #shift = new VersionShiftMonitor();
   #shiftPublishedAt = 0;
+  /** The version baselines being loaded, if any (one lookup round at a time). */
+  #resolving: Promise<void> | undefined;
   readonly #registered = new Set<string>();
   #server: Server | undefined;
 
@@ -219,6 +221,13 @@ export class LocalServing {
     const metrics = this.#options.metrics;
     if (!metrics) return;
     this.#shift.observe(records);
+    if (this.#resolving === undefined && this.#shift.unresolved().length > 0) {
+      this.#resolving = resolveBaselines(this.#shift, this.#options.dependencies())
+        .catch(() => {})
+        .finally(() => {
+          this.#resolving = undefined;
+        });
+    }
     // Comparing distributions sorts thousands of scores: at most once per (scaled) second.
     const now = Date.now();
     if (now - this.#shiftPublishedAt < Math.max(50, 1000 * (this.#options.timeScale ?? 1))) return;

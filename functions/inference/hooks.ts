@@ -161,14 +161,14 @@ async function runHook(
 
 /** Tolerated rise of the canary's fallback rate over the baseline's (share of requests). */
 export const FALLBACK_RATE_MARGIN = 0.02;
-/** PSI of the canary's predictions against the baseline's above which a rollout fails. */
+/** PSI of the canary's predictions against its own at evaluation above which a rollout fails. */
 export const PREDICTION_SHIFT_LIMIT = 0.25;
 
 /**
  * CodeDeploy's AfterAllowTraffic check: over the rollout's window, the new version's share of
  * requests not answered by its own model must not exceed the previous version's by more than
- * {@link FALLBACK_RATE_MARGIN}, and its predictions must not have shifted from the previous
- * version's beyond {@link PREDICTION_SHIFT_LIMIT} (the capture monitor's PSI).
+ * {@link FALLBACK_RATE_MARGIN}, and its predictions must not have shifted from its own at
+ * evaluation beyond {@link PREDICTION_SHIFT_LIMIT} (the capture monitor's PSI, see `canary.ts`).
  */
 export async function postTraffic(
   deps: Pick<HookDependencies, 'platform'>,
@@ -210,7 +210,7 @@ export async function postTraffic(
       to,
     );
     if (shift > PREDICTION_SHIFT_LIMIT)
-      failures.push(`predictions shifted from the baseline's: PSI ${shift.toFixed(3)}`);
+      failures.push(`predictions shifted from the version's own at evaluation: PSI ${shift.toFixed(3)}`);
     return { passed: failures.length === 0, failures };
   });
 }

@@ -1,8 +1,8 @@
 /**
  * The capture-stream monitor in AWS, subscribed to an inference function's log group (capture
  * lines arrive as CloudWatch Logs subscription events, after the callers were answered):
- * - compares the prediction distributions of the versions serving side by side (a canary and
- *   its baseline) and publishes `PredictionShiftPsi` per version, which the rollout's
+ * - compares each serving version's prediction distribution with its own at evaluation (see
+ *   `canary.ts`) and publishes `PredictionShiftPsi` per version, which the rollout's
  *   prediction-shift alarm watches;
  * - when the model samples traffic for a shadow, scores that sample with the `shadow`-alias
  *   model, prints the shadow records as capture lines (this function's log group feeds the
@@ -17,7 +17,7 @@ import { createLineageStore, createRegistry } from '../commons/composition.ts';
 import { requireEnv } from '../commons/helpers/env.ts';
 import { keelHandler } from '../commons/middleware.ts';
 import { logger, metrics } from '../commons/powertools.ts';
-import { VersionShiftMonitor } from './canary.ts';
+import { resolveBaselines, VersionShiftMonitor } from './canary.ts';
 import { INFERENCE_ENV } from './env.ts';
 import { loadModel } from './handler.ts';
 import { captureRecordsFromLogs, ShadowScorer } from './shadow.ts';
@@ -39,6 +39,7 @@ async function loadShadow(): Promise<ShadowScorer | undefined> {
 export const handler = keelHandler(async (event: CloudWatchLogsEvent) => {
   const records = captureRecordsFromLogs(event.awslogs.data);
   versions.observe(records);
+  await resolveBaselines(versions, dependencies);
   for (const s of versions.shifts()) {
     // One metric per version, with its own dimensions (the alarm of that version's rollout).
     const single = metrics.singleMetric();

@@ -34,6 +34,8 @@ export interface KeelInferenceServiceProps {
   /** The registry table, lineage bucket and the serving-read policy over them. */
   readonly storage: {
     readonly servingReadPolicy: iam.IManagedPolicy;
+    /** The capture monitor's read of version profiles (the canaries' expected scores). */
+    readonly profileReadPolicy: iam.IManagedPolicy;
     readonly table: dynamodb.ITable;
     readonly lineageBucket: s3.IBucket;
   };
@@ -52,7 +54,11 @@ export interface KeelInferenceServiceProps {
   readonly fallbackRateAlarm?: number;
   /** Share of failed invocations that rolls back. @default 0.01 */
   readonly errorRateAlarm?: number;
-  /** Population stability index of the canary's predictions against the baseline's that rolls back. @default 0.25 */
+  /**
+   * Population stability index of the canary's predictions against its own at evaluation (the
+   * stored profile's score buckets; the other serving versions' for a version without one)
+   * that rolls back. @default 0.25
+   */
   readonly predictionShiftAlarm?: number;
 }
 
@@ -101,8 +107,9 @@ export class KeelInferenceService extends Construct {
     this.alias = new lambda.Alias(this, 'Live', { aliasName: 'live', version: this.function.currentVersion });
     props.capture?.subscribe(this, 'Capture', this.function.logGroup);
 
-    // The capture-stream monitor: canary/baseline prediction shift, and shadow scoring when the
-    // model samples traffic for a shadow; never on the request path (see shadow-lambda.ts).
+    // The capture-stream monitor: each version's prediction shift from its evaluation profile,
+    // and shadow scoring when the model samples traffic for a shadow; never on the request path
+    // (see shadow-lambda.ts).
     {
       const shadow = new KeelFunction(this, 'Shadow', {
         entry: 'functions/inference/shadow-lambda.ts',
@@ -117,6 +124,7 @@ export class KeelInferenceService extends Construct {
           KEEL_SHADOW_SAMPLE_RATE: String(serving.shadowSampleRate),
         },
       }).bindServingRead(props.storage);
+      shadow.role?.addManagedPolicy(props.storage.profileReadPolicy);
       new logs.SubscriptionFilter(this, 'ShadowFeed', {
         logGroup: this.function.logGroup,
         destination: new logsDestinations.LambdaDestination(shadow),
@@ -212,7 +220,7 @@ export class KeelInferenceService extends Construct {
           period: Duration.minutes(1),
         }),
         props.predictionShiftAlarm ?? 0.25,
-        'prediction distribution shifted from the baseline version',
+        'predictions shifted from what the version scored at evaluation',
       ),
     ];
 

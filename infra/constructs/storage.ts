@@ -31,6 +31,12 @@ export class KeelStorage extends Construct {
   readonly captureBucket: s3.Bucket;
   /** Least-privilege read access for inference functions (see {@link KeelFunction.bindServingRead}). */
   readonly servingReadPolicy: iam.ManagedPolicy;
+  /**
+   * What a capture monitor reads besides the serving read: the versions' evaluation profiles
+   * (each canary's expected scores). Profiles hold samples of input values, which the inference
+   * functions themselves never read.
+   */
+  readonly profileReadPolicy: iam.ManagedPolicy;
   readonly accessLogsBucket: s3.Bucket;
   readonly eventBus: events.EventBus;
 
@@ -153,6 +159,21 @@ export class KeelStorage extends Construct {
       'Model artifacts are content-addressed: their keys are not known in advance, only their prefix.',
     );
     ack(`<${logicalId(this.table)}.Arn>/index/*`, "The registry table's own secondary index.");
+
+    this.profileReadPolicy = new iam.ManagedPolicy(this, 'ProfileRead', {
+      description: 'Keel capture monitor: read the evaluation profiles of model versions',
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['s3:GetObject'],
+          resources: [this.lineageBucket.arnForObjects('profiles/*')],
+        }),
+        new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [this.key.keyArn] }),
+      ],
+    });
+    Validations.of(this.profileReadPolicy).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${logicalId(this.lineageBucket)}.Arn>/profiles/*]`,
+      reason: 'Profiles are content-addressed: their keys are not known in advance, only their prefix.',
+    });
   }
   /**
    * A managed policy, in this stack beside the resources it names, granting exactly: reads of

@@ -1,14 +1,21 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createLineageStore, createRegistry } from '../../functions/commons/composition.ts';
 import { parseConfig } from '../../functions/commons/config/load.ts';
 import { ConflictError } from '../../functions/commons/errors.ts';
 import { cell } from '../../functions/core/data/table.ts';
+import type { Profile } from '../../functions/core/drift/profile.ts';
+import { bucketCounts, psi, quantileEdges } from '../../functions/core/drift/statistics.ts';
+import { transform } from '../../functions/core/features/pipeline.ts';
+import type { LogisticModel } from '../../functions/core/models/logistic.ts';
+import { predictProba } from '../../functions/core/models/model.ts';
+import { exportOnnx } from '../../functions/core/onnx/export.ts';
+import { SCORE_COLUMN } from '../../functions/core/training/train.ts';
 import { type DeployDependencies, deployAndWait } from '../../functions/inference/deploy.ts';
 import type { ModelRegistry } from '../../functions/registry/registry.ts';
 import { LocalRuntime } from '../../local/runtime.ts';
 import { inferenceFunctionName } from '../../local/serving.ts';
-import { referenceModels, registerModelBytes } from '../support/onnx-reference.ts';
+import { type ReferenceModel, referenceModels, registerModelBytes } from '../support/onnx-reference.ts';
 
 const reference = referenceModels();
 let runtime: LocalRuntime;
@@ -119,4 +126,120 @@ describe('deploy API', () => {
       }),
     ).rejects.toBeInstanceOf(ConflictError);
   });
+});
+
+describe('canary prediction-shift alarm', () => {
+  /** A stored evaluation profile whose score column holds `scores` (deciles and counts). */
+  async function profileOf(scores: Float64Array): Promise<string> {
+    const edges = quantileEdges(scores);
+    const counts = bucketCounts(scores, edges);
+    const profile: Profile = {
+      format: 'keel.profile/v1',
+      rows: scores.length,
+      columns: {
+        [SCORE_COLUMN]: {
+          kind: 'numeric',
+          edges,
+          counts: counts.slice(0, -1),
+          missing: counts.at(-1) ?? 0,
+          n: scores.length,
+          sum: scores.reduce((a, b) => a + b, 0),
+          sumSquares: scores.reduce((a, b) => a + b * b, 0),
+          min: Math.min(...scores),
+          max: Math.max(...scores),
+          sample: { priorities: [], values: [] },
+          sampleSize: 0,
+        },
+      },
+    };
+    return (await createLineageStore().putJson('profiles', profile)).sha256;
+  }
+
+  /** Canary traffic until the rollout ends: every request carries the whole scoring table. */
+  async function rollOut(version: number): Promise<string> {
+    const instances = Array.from({ length: reference.scoring.rowCount }, (_, r) =>
+      Object.fromEntries(
+        reference.pipeline.inputs.map((i) => [
+          i.name,
+          cell(reference.scoring.columns.get(i.name) as never, r),
+        ]),
+      ),
+    );
+    const { deploymentId } = await runtime.deployModel({
+      model: 'credit',
+      version,
+      // About 5 s at this time scale: the capture reaches the shift monitor once a second.
+      shift: { type: 'canary', percentage: 50, intervalMinutes: 40 },
+      actor: 'pipeline',
+      reason: 'retrained',
+    });
+    for (;;) {
+      await fetch(`${runtime.url}/v1/models/credit:predict`, {
+        method: 'POST',
+        body: JSON.stringify({ instances }),
+      });
+      const state = await runtime.deployer.getDeployment(deploymentId);
+      if (state.status === 'InProgress') continue;
+      // The registry follows the rollout in the background: wait until it has recorded the end.
+      await vi.waitFor(async () => {
+        const trail = await registry.auditTrail('credit', version);
+        const ended = trail.some(
+          (e) =>
+            e.type === 'DeploymentRecorded' &&
+            ['Succeeded', 'RolledBack'].includes(String(e.details?.status)),
+        );
+        expect(ended).toBe(true);
+      });
+      return state.status;
+    }
+  }
+
+  const { matrix } = transform(reference.pipeline, reference.scoring);
+  const lr = reference.models[0] as ReferenceModel & { model: LogisticModel };
+  const lrScores = predictProba(lr.model, matrix);
+  // A model that legitimately scores higher (another prior, as after a change in the base rate).
+  const raised = { ...lr.model, intercept: lr.model.intercept + 1 };
+  const raisedScores = predictProba(raised, matrix);
+  const raisedBytes = exportOnnx(reference.pipeline, raised, {
+    producerVersion: 'reference',
+    metadata: { 'keel.pipeline_hash': 'reference', 'keel.training_data_hash': 'raised' },
+  });
+
+  it('promotes a canary that scores unlike production but as it did at evaluation', async () => {
+    // Prepare: production is the LR (v1); compared with it, the raised model's scores shifted
+    const edges = quantileEdges(lrScores);
+    expect(psi(bucketCounts(lrScores, edges), bucketCounts(raisedScores, edges))).toBeGreaterThan(0.25);
+    const version = await registerModelBytes(registry, createLineageStore(), raisedBytes, {
+      seed: 4,
+      tags: { profile: await profileOf(raisedScores) },
+    });
+
+    // Act
+    const status = await rollOut(version);
+
+    // Assess
+    expect(status).toBe('Succeeded');
+    expect((await registry.aliases('credit')).production).toBe(version);
+  }, 60_000);
+
+  it('rolls back a canary that scores unlike its evaluation', async () => {
+    // Prepare: the LR, whose stored evaluation says it scores like the raised model (as when
+    // serving feeds it differently from evaluation)
+    const production = (await registry.aliases('credit')).production;
+    const version = await registerModelBytes(registry, createLineageStore(), lr.bytes, {
+      seed: 5,
+      tags: { profile: await profileOf(raisedScores) },
+    });
+
+    // Act
+    const status = await rollOut(version);
+
+    // Assess
+    expect(status).toBe('Failed');
+    expect((await registry.aliases('credit')).production).toBe(production);
+    const recorded = (await registry.auditTrail('credit', version))
+      .filter((e) => e.type === 'DeploymentRecorded')
+      .at(-1);
+    expect(recorded?.reason).toMatch(/prediction-shift/);
+  }, 60_000);
 });

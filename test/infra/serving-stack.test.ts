@@ -90,7 +90,7 @@ describe('KeelServingStack', () => {
       Properties: { AlarmDescription: string };
     }[];
     expect(alarms.map((a) => a.Properties.AlarmDescription).join('\n')).toMatch(
-      /failed invocations[\s\S]*p99 latency[\s\S]*not served by the primary[\s\S]*prediction distribution/,
+      /failed invocations[\s\S]*p99 latency[\s\S]*not served by the primary[\s\S]*what the version scored at evaluation/,
     );
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'PredictionShiftPsi',
@@ -214,6 +214,21 @@ describe('shadow scoring', () => {
       FilterPattern: '{ $.keel_capture = 1 }',
       DestinationArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('Shadow'), 'Arn'] },
     });
+    // The monitor reads the versions' evaluation profiles (their expected scores); the
+    // inference function, which never needs the data samples in them, does not.
+    const dataTemplate = Template.fromStack(data);
+    const profileRead = Object.entries(dataTemplate.findResources('AWS::IAM::ManagedPolicy')).find(([, r]) =>
+      String(r.Properties?.Description).includes('evaluation profiles'),
+    );
+    expect(JSON.stringify(profileRead?.[1].Properties?.PolicyDocument)).toContain('/profiles/*');
+    expect(JSON.stringify(profileRead?.[1].Properties?.PolicyDocument)).not.toContain('/models/*');
+    const rolesWithProfileRead = Object.keys(template.findResources('AWS::IAM::Role')).filter((id) =>
+      JSON.stringify(template.toJSON().Resources[id].Properties.ManagedPolicyArns ?? []).includes(
+        'ProfileRead',
+      ),
+    );
+    expect(rolesWithProfileRead).toHaveLength(1);
+    expect(rolesWithProfileRead[0]).toMatch(/Shadow/);
   });
 });
 

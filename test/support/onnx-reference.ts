@@ -94,7 +94,13 @@ export async function registerModelBytes(
   registry: ModelRegistry,
   lineage: LineageStore,
   bytes: Uint8Array,
-  options: { readonly model?: string; readonly seed?: number; readonly approve?: boolean } = {},
+  options: {
+    readonly model?: string;
+    readonly seed?: number;
+    readonly approve?: boolean;
+    /** Registry tags, e.g. `profile`: the sha256 of the version's evaluation profile. */
+    readonly tags?: Readonly<Record<string, string>>;
+  } = {},
 ): Promise<number> {
   const artifact = await lineage.putBytes('models', bytes);
   const { version } = await registry.registerVersion(
@@ -107,6 +113,7 @@ export async function registerModelBytes(
         nullable: true,
         pii: false,
       })),
+      ...(options.tags ? { tags: { ...options.tags } } : {}),
     }),
     { actor: 'test' },
   );
