@@ -143,7 +143,7 @@ export class LocalLambdaRuntime implements FunctionInvoker {
     });
     const arm = () => {
       timer = setTimeout(() => {
-        kill.abort();
+        // The timeout first: killing the worker rejects the run too, and the race must see this.
         timedOut(
           new FunctionInvocationError(
             name,
@@ -151,6 +151,7 @@ export class LocalLambdaRuntime implements FunctionInvoker {
             `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`,
           ),
         );
+        kill.abort();
       }, timeoutMs);
     };
     // A timed-out invoke fails at once. A sandboxed run dies with its worker, as in Lambda, and

@@ -363,9 +363,12 @@ export class LocalServing {
   async close(): Promise<void> {
     const server = this.#server;
     this.#server = undefined;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    // A baseline lookup in flight reads the emulators, which the runtime closes next.
+    await this.#resolving;
   }
 }
 

@@ -4,7 +4,7 @@ import { createLineageStore, createRegistry } from '../../functions/commons/comp
 import { parseConfig } from '../../functions/commons/config/load.ts';
 import { ConflictError } from '../../functions/commons/errors.ts';
 import { cell } from '../../functions/core/data/table.ts';
-import type { Profile } from '../../functions/core/drift/profile.ts';
+import { profileTable } from '../../functions/core/drift/profile.ts';
 import { bucketCounts, psi, quantileEdges } from '../../functions/core/drift/statistics.ts';
 import { transform } from '../../functions/core/features/pipeline.ts';
 import type { LogisticModel } from '../../functions/core/models/logistic.ts';
@@ -129,30 +129,13 @@ describe('deploy API', () => {
 });
 
 describe('canary prediction-shift alarm', () => {
-  /** A stored evaluation profile whose score column holds `scores` (deciles and counts). */
+  /** The evaluation profile the pipeline would store for a version scoring `scores`. */
   async function profileOf(scores: Float64Array): Promise<string> {
-    const edges = quantileEdges(scores);
-    const counts = bucketCounts(scores, edges);
-    const profile: Profile = {
-      format: 'keel.profile/v1',
-      rows: scores.length,
-      columns: {
-        [SCORE_COLUMN]: {
-          kind: 'numeric',
-          edges,
-          counts: counts.slice(0, -1),
-          missing: counts.at(-1) ?? 0,
-          n: scores.length,
-          sum: scores.reduce((a, b) => a + b, 0),
-          sumSquares: scores.reduce((a, b) => a + b * b, 0),
-          min: Math.min(...scores),
-          max: Math.max(...scores),
-          sample: { priorities: [], values: [] },
-          sampleSize: 0,
-        },
-      },
+    const table = {
+      rowCount: scores.length,
+      columns: new Map([[SCORE_COLUMN, { kind: 'numeric' as const, values: scores }]]),
     };
-    return (await createLineageStore().putJson('profiles', profile)).sha256;
+    return (await createLineageStore().putJson('profiles', profileTable(table, { sampleSize: 0 }))).sha256;
   }
 
   /** Canary traffic until the rollout ends: every request carries the whole scoring table. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emptyProfileLike, finish, type Profile } from '../../../functions/core/drift/profile.ts';
+import { type Profile, profileTable } from '../../../functions/core/drift/profile.ts';
 import { bucketCounts, psi, quantileEdges } from '../../../functions/core/drift/statistics.ts';
 import { Rng } from '../../../functions/core/random.ts';
 import { SCORE_COLUMN } from '../../../functions/core/training/train.ts';
@@ -119,57 +119,36 @@ describe('VersionShiftMonitor', () => {
   });
 });
 
-describe('scoreBaselineOf', () => {
-  it('takes the score column of a profile, with its missing scores as the last bucket', () => {
-    // Prepare
-    const profile: Profile = finish({
-      format: 'keel.profile/v1',
-      rows: 0,
-      columns: {
-        [SCORE_COLUMN]: {
-          kind: 'numeric',
-          edges: [0.2, 0.5],
-          counts: [3, 5, 2],
-          missing: 1,
-          n: 10,
-          sum: 3,
-          sumSquares: 1.2,
-          min: 0.01,
-          max: 0.9,
-          sample: { priorities: [], values: [] },
-          sampleSize: 0,
-        },
-      },
-    });
+/** The profile the pipeline stores for a version, of its scores only. */
+function scoreProfile(values: readonly number[]): Profile {
+  const table = {
+    rowCount: values.length,
+    columns: new Map([[SCORE_COLUMN, { kind: 'numeric' as const, values: Float64Array.from(values) }]]),
+  };
+  return profileTable(table, { sampleSize: 0 });
+}
 
-    // Act / Assess
-    expect(scoreBaselineOf(profile)).toEqual({ edges: [0.2, 0.5], counts: [3, 5, 2, 1] });
-    expect(
-      scoreBaselineOf(emptyProfileLike({ format: 'keel.profile/v1', rows: 0, columns: {} })),
-    ).toBeUndefined();
+describe('scoreBaselineOf', () => {
+  it('buckets as live scores are bucketed, with missing (NaN) scores as the last bucket', () => {
+    // Prepare
+    const values = [...scores(500), Number.NaN, Number.NaN];
+
+    // Act
+    const baseline = scoreBaselineOf(scoreProfile(values));
+
+    // Assess
+    expect(baseline?.edges).toHaveLength(9);
+    expect(baseline?.counts).toEqual(bucketCounts(values, baseline?.edges ?? []));
+    expect(baseline?.counts.at(-1)).toBe(2);
+  });
+
+  it('is undefined for a profile without scores', () => {
+    expect(scoreBaselineOf({ format: 'keel.profile/v1', rows: 0, columns: {} })).toBeUndefined();
   });
 });
 
 describe('resolveBaselines', () => {
-  const profile: Profile = {
-    format: 'keel.profile/v1',
-    rows: 10,
-    columns: {
-      [SCORE_COLUMN]: {
-        kind: 'numeric',
-        edges: [0.5],
-        counts: [6, 4],
-        missing: 0,
-        n: 10,
-        sum: 4,
-        sumSquares: 2,
-        min: 0.1,
-        max: 0.9,
-        sample: { priorities: [], values: [] },
-        sampleSize: 0,
-      },
-    },
-  };
+  const profile = scoreProfile(Array.from({ length: 10 }, (_, i) => i / 10));
 
   function deps(tags: Record<number, Record<string, string>>, failing = new Set<number>()) {
     const registry = {
