@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRegistry } from '../../functions/commons/composition.ts';
-import { parseConfig } from '../../functions/commons/config/load.ts';
 import { type BootstrapEvent, bootstrapModels } from '../../local/bootstrap.ts';
-import { LocalRuntime } from '../../local/runtime.ts';
+import type { LocalRuntime } from '../../local/runtime.ts';
 import { renderStatus, runtimeStatus } from '../../local/status.ts';
+import { startScenarioRuntime } from '../support/runtime.ts';
 
 let runtime: LocalRuntime;
 
@@ -13,13 +13,7 @@ beforeAll(async () => {
   raw.models.credit.data.source = 'synthetic:credit?rows=6000&seed=3';
   raw.models.credit.training.hyperparameters = { trees: 30 };
   raw.models.credit.gates = { bootstrapSamples: 200 };
-  delete raw.stages;
-  runtime = await LocalRuntime.start({
-    config: parseConfig(raw),
-    ephemeral: true,
-    timeScale: 0.002,
-    port: 0,
-  });
+  runtime = await startScenarioRuntime(raw);
 }, 60_000);
 
 afterAll(async () => {

@@ -7,7 +7,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLineageStore, createRegistry } from '../../functions/commons/composition.ts';
-import { parseConfig } from '../../functions/commons/config/load.ts';
 import { cell } from '../../functions/core/data/table.ts';
 import { generateCredit } from '../../functions/core/synthetic/credit.ts';
 import { train } from '../../functions/core/training/train.ts';
@@ -16,7 +15,8 @@ import { MONITORING_NAMESPACE, monitoringSettings } from '../../functions/monito
 import { publishTrainingResult } from '../../functions/registry/publish.ts';
 import type { ModelRegistry } from '../../functions/registry/registry.ts';
 import { retrainingPipelineName } from '../../functions/retraining/settings.ts';
-import { LocalRuntime } from '../../local/runtime.ts';
+import type { LocalRuntime } from '../../local/runtime.ts';
+import { startScenarioRuntime } from '../support/runtime.ts';
 
 const FEATURES = [
   { type: 'impute', column: 'income', strategy: 'median' },
@@ -92,13 +92,7 @@ beforeAll(async () => {
       },
     ]),
   );
-  delete raw.stages;
-  runtime = await LocalRuntime.start({
-    config: parseConfig(raw),
-    ephemeral: true,
-    timeScale: 0.002,
-    port: 0,
-  });
+  runtime = await startScenarioRuntime(raw);
   registry = createRegistry();
   // v1 of every model: one training run, published under each name, approved and live.
   const result = train(generateCredit({ rows: 20_000, seed: 1 }), {

@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoApprovalStore } from '../../functions/commons/adapters/aws/approval-store.ts';
 import { documentClient } from '../../functions/commons/clients.ts';
 import { createLineageStore, createRegistry } from '../../functions/commons/composition.ts';
-import { parseConfig } from '../../functions/commons/config/load.ts';
 import { RESOURCE_ENV } from '../../functions/commons/resources.ts';
 import { cell } from '../../functions/core/data/table.ts';
 import { generateCredit } from '../../functions/core/synthetic/credit.ts';
@@ -18,8 +17,9 @@ import type { ModelRegistry } from '../../functions/registry/registry.ts';
 import { decideApproval } from '../../functions/retraining/approvals.ts';
 import * as handlers from '../../functions/retraining/handlers.ts';
 import { retrainingFunctionName, retrainingPipelineName } from '../../functions/retraining/settings.ts';
-import { LocalRuntime } from '../../local/runtime.ts';
+import type { LocalRuntime } from '../../local/runtime.ts';
 import { inferenceFunctionName } from '../../local/serving.ts';
+import { startScenarioRuntime } from '../support/runtime.ts';
 
 const MODELS = {
   // Promotion and the performance gate.
@@ -91,14 +91,7 @@ beforeAll(async () => {
       },
     ]),
   );
-  delete raw.stages;
-  // Rollouts, waits and the approval timeout (1 h → 7 s) run 500 times faster.
-  runtime = await LocalRuntime.start({
-    config: parseConfig(raw),
-    ephemeral: true,
-    timeScale: 0.002,
-    port: 0,
-  });
+  runtime = await startScenarioRuntime(raw);
   registry = createRegistry();
   approvals = new DynamoApprovalStore(documentClient(), process.env[RESOURCE_ENV.table] as string);
 }, 60_000);
