@@ -212,8 +212,8 @@ export class LocalRuntime {
     if (init.sandboxes) {
       const runtimePorts = () => this.ports();
       this.#pools.push(
-        new SandboxPool({ module: RETRAINING_ENTRY, ports: runtimePorts }),
-        new SandboxPool({ module: MONITORING_ENTRY, ports: runtimePorts }),
+        new SandboxPool({ module: RETRAINING_ENTRY, ports: runtimePorts, env: init.env }),
+        new SandboxPool({ module: MONITORING_ENTRY, ports: runtimePorts, env: init.env }),
       );
     }
     registerRetrainingFunctions(this.lambda, init.config.project, this.#pools[0]);

@@ -31,6 +31,11 @@ export interface SandboxPoolOptions {
   /** The ports handlers in the workers reach (read at each call: the runtime may rewire). */
   readonly ports: () => Ports;
   /**
+   * The workers' environment.
+   * @default `process.env`, shared: variables set later reach running workers too
+   */
+  readonly env?: NodeJS.ProcessEnv;
+  /**
    * Workers running at once; further runs wait for one to be free.
    * @default the machine's parallelism, at least 2 (a step may invoke another of its module)
    */
@@ -77,6 +82,7 @@ const WORKER_ENTRY = new URL('./sandbox-worker.mjs', import.meta.url);
 export class SandboxPool {
   readonly #module: string;
   readonly #ports: () => Ports;
+  readonly #env: NodeJS.ProcessEnv;
   readonly #size: number;
   readonly #slots = new Set<Slot>();
   readonly #queue: Job[] = [];
@@ -85,6 +91,7 @@ export class SandboxPool {
   constructor(options: SandboxPoolOptions) {
     this.#module = options.module;
     this.#ports = options.ports;
+    this.#env = options.env ?? process.env;
     this.#size = options.size ?? Math.max(2, availableParallelism());
     if (!(Number.isInteger(this.#size) && this.#size >= 1)) {
       throw new SandboxError(`A sandbox pool needs at least one worker, got size ${options.size}`);
@@ -164,7 +171,8 @@ export class SandboxPool {
   #spawn(): Slot {
     const worker = new Worker(WORKER_ENTRY, {
       // One environment, as in-process: endpoints the runtime sets later reach the workers too.
-      env: SHARE_ENV,
+      // Another environment object is copied as it is when the worker starts.
+      env: this.#env === process.env ? SHARE_ENV : { ...this.#env },
       workerData: { module: this.#module },
     });
     let ready!: () => void;

@@ -148,6 +148,28 @@ describe('SandboxPool through LocalLambdaRuntime', () => {
     await expect(lambda.invoke('where', { n: 2 })).resolves.toMatchObject({ doubled: 4 });
   });
 
+  it("gives the workers a runtime's own environment object, as it is when they start", async () => {
+    // Prepare
+    const pool = new SandboxPool({
+      module: FIXTURE,
+      ports: fakePorts().ports,
+      env: { ...process.env, KEEL_SANDBOX_TEST_MARKER: 'from the runtime env' },
+    });
+    pools.push(pool);
+    const lambda = new LocalLambdaRuntime().register({
+      name: 'where',
+      handler: async () => undefined,
+      sandbox: { pool, exportName: 'whereAmI' },
+    });
+
+    // Act
+    const result = await lambda.invoke<{ marker: string | null }>('where', { n: 1 });
+
+    // Assess
+    expect(result.marker).toBe('from the runtime env');
+    expect(process.env.KEEL_SANDBOX_TEST_MARKER).toBeUndefined();
+  });
+
   it('queues runs beyond its size, and runs them all', async () => {
     const { lambda, sandboxed, pool } = setup({ size: 1 });
     sandboxed('where', 'whereAmI');
