@@ -8,7 +8,13 @@ import {
   PutItemCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  paginateListObjectsV2,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clientConfig } from '../../functions/commons/clients.ts';
 import { EmbeddedAws } from '../../local/embedded-aws.ts';
@@ -119,4 +125,38 @@ describe('EmbeddedAws', () => {
       await second.stop();
     }
   });
+
+  it('pages a listing past 1,000 objects under one prefix, as S3 does', async () => {
+    // Prepare: s3rver 3.7.1 DES-encrypted its continuation token, which OpenSSL 3 refuses: every
+    // second page was a 500 (patches/s3rver+3.7.1.patch).
+    const aws = await EmbeddedAws.start();
+    const { s3 } = clientsFor(aws);
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: 'paged' }));
+      const keys = Array.from({ length: 2_345 }, (_, i) => `capture/hour=01/${String(i).padStart(5, '0')}.jsonl`);
+      for (let i = 0; i < keys.length; i += 50) {
+        await Promise.all(
+          keys.slice(i, i + 50).map((Key) => s3.send(new PutObjectCommand({ Bucket: 'paged', Key, Body: 'x' }))),
+        );
+      }
+
+      // Act
+      const listed: string[] = [];
+      let pages = 0;
+      for await (const page of paginateListObjectsV2(
+        { client: s3, pageSize: 1000 },
+        { Bucket: 'paged', Prefix: 'capture/hour=01/' },
+      )) {
+        pages++;
+        for (const object of page.Contents ?? []) listed.push(object.Key as string);
+      }
+
+      // Assess
+      expect(pages).toBe(3);
+      expect(listed).toEqual(keys);
+    } finally {
+      s3.destroy();
+      await aws.stop();
+    }
+  }, 120_000);
 });
