@@ -8,12 +8,13 @@
 import { s3ObjectReader } from '../functions/commons/adapters/aws/s3-objects.ts';
 import { s3Client } from '../functions/commons/clients.ts';
 import { createLineageStore, createRegistry } from '../functions/commons/composition.ts';
-import { KeelError } from '../functions/commons/errors.ts';
+import { KeelError, ValidationError } from '../functions/commons/errors.ts';
 import { train } from '../functions/core/training/train.ts';
 import { sha256Hex } from '../functions/lineage/store.ts';
 import { publishTrainingResult } from '../functions/registry/publish.ts';
+import { missingDataColumns } from '../functions/retraining/data.ts';
 import { retrainingPipelineName } from '../functions/retraining/settings.ts';
-import { loadBaseData } from '../functions/retraining/steps.ts';
+import { baseDataColumns, loadBaseData } from '../functions/retraining/steps.ts';
 import { localCodeVersion } from './retraining.ts';
 import type { LocalRuntime } from './runtime.ts';
 
@@ -33,6 +34,17 @@ export async function bootstrapModels(
 ): Promise<void> {
   const registry = createRegistry(process.env, runtime.eventBus);
   const lineage = createLineageStore();
+  // Every model's named columns first: a misspelt label fails here, naming the columns, before
+  // any model trains.
+  for (const [model, m] of Object.entries(runtime.config.models)) {
+    const columns = await baseDataColumns(m.data.source, { readObject: s3ObjectReader(s3Client()), lineage });
+    const missing = missingDataColumns(columns, m.data);
+    if (missing)
+      throw new ValidationError(
+        `models.${model}: ${missing.summary} (${m.data.source})`,
+        missing.issues.map((issue) => ({ ...issue, path: `models.${model}.${issue.path}` })),
+      );
+  }
   for (const [model, m] of Object.entries(runtime.config.models)) {
     const aliases = await registry.aliases(model).catch(() => ({}) as Record<string, number>);
     if (aliases.production === undefined) {

@@ -40,6 +40,12 @@ function integer(value: string): number {
   return Number(value);
 }
 
+function positiveInteger(value: string): number {
+  const n = integer(value);
+  if (n < 1) throw new InvalidArgumentError(`expected a whole number of at least 1, got "${value}"`);
+  return n;
+}
+
 function share(value: string): number {
   const n = Number(value);
   if (!(n > 0 && n < 1)) throw new InvalidArgumentError(`expected a number between 0 and 1, got "${value}"`);
@@ -199,7 +205,7 @@ export function registerModel(program: Command, io: Io): void {
   program
     .command('synth')
     .description('Write a synthetic credit population (known ground truth, drift and bias knobs) as CSV')
-    .option('--rows <n>', 'rows', integer, 10_000)
+    .option('--rows <n>', 'rows (at least 1)', positiveInteger, 10_000)
     .option('--seed <n>', 'random seed', integer, 1)
     .option('--covariate-drift <share>', 'incomes fall and debts rise by this share', number, 0)
     .option('--concept-drift <amount>', 'late payments matter this much more', number, 0)

@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../../functions/commons/config/load.ts';
-import { KeelError } from '../../functions/commons/errors.ts';
+import { KeelError, ValidationError } from '../../functions/commons/errors.ts';
 import { bootstrapModels } from '../../local/bootstrap.ts';
 import { LocalRuntime, type RuntimeDescription, runningRuntime } from '../../local/runtime.ts';
 import { renderStatus, runtimeStatus } from '../../local/status.ts';
@@ -63,7 +63,7 @@ export async function up(options: UpOptions, io: Io, signal?: AbortSignal): Prom
       // Announced in the state directory all the same: `keel simulate` must find it.
       ...(options.ephemeral ? { ephemeral: true, announce: true } : {}),
       ...(options.timeScale ? { timeScale: options.timeScale } : {}),
-      port: options.port ?? (process.env.PORT ? Number(process.env.PORT) : config.local.port),
+      port: options.port ?? portFromEnvironment(process.env.PORT) ?? config.local.port,
     });
     try {
       const description = runtime.describe();
@@ -160,6 +160,17 @@ export async function reset(configFile: string, io: Io): Promise<void> {
   if (running) throw new KeelError(`keel up (pid ${running.pid}) is using ${stateDir}; stop it first`);
   await rm(stateDir, { recursive: true, force: true });
   io.out(`Removed ${stateDir}: the next keel up starts from scratch.`);
+}
+
+/** `PORT` from the environment, refused with a usage error (not a stack trace) when it is no port. */
+export function portFromEnvironment(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new ValidationError('Invalid environment', [
+      { path: 'PORT', message: `expected a port number from 0 to 65535, got "${value}"` },
+    ]);
+  return port;
 }
 
 function parsePort(value: string): number {

@@ -191,3 +191,36 @@ export function syntheticScenario(source: string): CreditScenario {
   if (issues.length > 0) throw new ValidationError('Invalid synthetic data source', issues);
   return scenario as unknown as CreditScenario;
 }
+
+/** What the data section of a model's config names, to be checked against the data's columns. */
+export interface DataColumnsSpec {
+  readonly label: string;
+  readonly protectedAttributes: readonly string[];
+  readonly piiFields: readonly string[];
+}
+
+/**
+ * The config's named columns that the data lacks, each with the columns it has: a misspelt
+ * `data.label` must be caught before anything runs, not as "a step failed after its retries".
+ */
+export function missingDataColumns(
+  columns: Iterable<string>,
+  spec: DataColumnsSpec,
+): ValidationError | undefined {
+  const have = [...columns];
+  const known = new Set(have);
+  const list = have.join(', ');
+  const issues = [
+    ...(known.has(spec.label)
+      ? []
+      : [{ path: 'data.label', message: `no column "${spec.label}"; the data has: ${list}` }]),
+    ...spec.protectedAttributes.flatMap((name, i) =>
+      known.has(name)
+        ? []
+        : [{ path: `data.protectedAttributes.${i}`, message: `no column "${name}"; the data has: ${list}` }],
+    ),
+  ];
+  return issues.length > 0
+    ? new ValidationError('The data lacks columns the config names', issues)
+    : undefined;
+}

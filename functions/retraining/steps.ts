@@ -5,8 +5,11 @@
  * machine stores at the state's `ResultPath`: references into lineage, never data.
  */
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
+import { parse as parseCsv } from 'csv-parse/sync';
 import type { Transform } from '../commons/config/schema.ts';
 import { ConflictError, KeelError, ValidationError } from '../commons/errors.ts';
 import type { Deployer, TrafficShift } from '../commons/ports/deployer.ts';
@@ -33,7 +36,7 @@ import {
 } from '../registry/publish.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
 import type { ApprovalStore } from './approvals.ts';
-import { joinOutcomes, labelledTable, splitDataset, syntheticScenario } from './data.ts';
+import { joinOutcomes, labelledTable, missingDataColumns, splitDataset, syntheticScenario } from './data.ts';
 import {
   type FairnessMeasure,
   fairnessGate,
@@ -212,6 +215,34 @@ export async function loadBaseData(
   return readCsv(source, { source });
 }
 
+/**
+ * The base data's column names, without reading a local CSV past its header: what `keel up`
+ * checks the config's column names against before anything runs.
+ */
+export async function baseDataColumns(
+  source: string,
+  deps: Pick<RetrainingDependencies, 'readObject' | 'lineage'>,
+): Promise<string[]> {
+  if (source.startsWith('synthetic:'))
+    return [...generateCredit({ ...syntheticScenario(source), rows: 1 }).columns.keys()];
+  if (source.startsWith('lineage:') || source.startsWith('s3://'))
+    return [...(await loadBaseData(source, deps)).columns.keys()];
+  const lines = createInterface({
+    input: createReadStream(source, { encoding: 'utf8' }),
+    crlfDelay: Infinity,
+  });
+  try {
+    for await (const line of lines) return parseCsv(line, { bom: true })[0] ?? [];
+  } catch (cause) {
+    throw new ValidationError('Cannot read the base data', [
+      { path: 'data.source', message: `${source}: ${(cause as Error).message}` },
+    ]);
+  } finally {
+    lines.close();
+  }
+  return [];
+}
+
 // ── PrepareData ────────────────────────────────────────────────────────────────
 
 export async function prepareData(
@@ -226,6 +257,8 @@ export async function prepareData(
     ]);
   const source = request.source ?? settings.data.source;
   const base = await loadBaseData(source, deps);
+  const missing = missingDataColumns(base.columns.keys(), settings.data);
+  if (missing) throw missing;
   const schema = schemaOf(base);
   const from = new Date(asOf.getTime() - settings.sampling.productionWindowDays * 86_400_000);
   const captured = await deps.captured.read(settings.model, { from, to: asOf });

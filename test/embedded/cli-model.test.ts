@@ -378,3 +378,18 @@ describe('keel evaluate, predict and audit', () => {
     }
   }, 60_000);
 });
+
+describe('keel synth refuses bad values', () => {
+  it.each([['-5'], ['0'], ['1.5'], ['abc']])(
+    '--rows %s is a usage error, and nothing is written',
+    async (rows) => {
+      // Act
+      const result = await keel('synth', '--rows', rows, '--out', path(`bad-${rows}.csv`));
+
+      // Assess
+      expect(result.code).toBe(2);
+      expect(result.err).toMatch(/--rows/);
+      expect(existsSync(path(`bad-${rows}.csv`))).toBe(false);
+    },
+  );
+});

@@ -23,17 +23,21 @@ afterEach(async () => {
 });
 
 /** Runs the real CLI entry point as a user would, in a clean environment without endpoint variables. */
-function keel(args: string[]): ChildProcess {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_ENDPOINT_URL')),
-  );
+function keel(args: string[], extraEnv: Record<string, string> = {}): ChildProcess {
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_ENDPOINT_URL'))),
+    ...extraEnv,
+  };
   const child = spawn(process.execPath, ['bin/keel.js', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   return child;
 }
 
-async function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = keel(args);
+async function run(
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = keel(args, extraEnv);
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d) => {
@@ -47,6 +51,19 @@ async function run(args: string[]): Promise<{ code: number | null; stdout: strin
 }
 
 describe('keel up', () => {
+  it.each([['abc'], ['-1'], ['70000']])(
+    'refuses PORT=%s with a usage error, not a stack trace',
+    async (port) => {
+      // Act
+      const { code, stderr } = await run(['up', '--ephemeral', '--no-bootstrap'], { PORT: port });
+
+      // Assess
+      expect(code).toBe(2);
+      expect(stderr).toContain(`PORT: expected a port number from 0 to 65535, got "${port}"`);
+      expect(stderr).not.toMatch(/\n\s+at /);
+    },
+  );
+
   it('comes up, reports what runs where, and stops cleanly on Ctrl-C', async () => {
     // Prepare
     const stateDir = await mkdtemp(join(tmpdir(), 'keel-up-'));

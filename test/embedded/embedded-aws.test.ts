@@ -133,10 +133,15 @@ describe('EmbeddedAws', () => {
     const { s3 } = clientsFor(aws);
     try {
       await s3.send(new CreateBucketCommand({ Bucket: 'paged' }));
-      const keys = Array.from({ length: 2_345 }, (_, i) => `capture/hour=01/${String(i).padStart(5, '0')}.jsonl`);
+      const keys = Array.from(
+        { length: 2_345 },
+        (_, i) => `capture/hour=01/${String(i).padStart(5, '0')}.jsonl`,
+      );
       for (let i = 0; i < keys.length; i += 50) {
         await Promise.all(
-          keys.slice(i, i + 50).map((Key) => s3.send(new PutObjectCommand({ Bucket: 'paged', Key, Body: 'x' }))),
+          keys
+            .slice(i, i + 50)
+            .map((Key) => s3.send(new PutObjectCommand({ Bucket: 'paged', Key, Body: 'x' }))),
         );
       }
 

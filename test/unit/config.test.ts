@@ -118,6 +118,85 @@ describe('parseConfig', () => {
   });
 });
 
+describe('parseConfig: misspelt keys and values', () => {
+  const withModel = (patch: Record<string, unknown>) => ({
+    ...minimal,
+    models: { churn: { ...minimal.models.churn, ...patch } },
+  });
+
+  it.each([
+    // [what, config, path, message]
+    [
+      'an optional gate',
+      withModel({ gates: { requireAproval: true } }),
+      'models.churn.gates.requireAproval',
+      'did you mean "requireApproval"?',
+    ],
+    [
+      'an alert setting',
+      withModel({ alerts: { dailyBudget: 500, retrainCooldwnHours: 3 } }),
+      'models.churn.alerts.retrainCooldwnHours',
+      'did you mean "retrainCooldownHours"?',
+    ],
+    ['a top-level section', { ...minimal, modles: {} }, 'modles', 'did you mean "models"?'],
+    [
+      'a feature step',
+      withModel({ features: [{ type: 'log', column: 'x', offest: 2 }] }),
+      'models.churn.features.0.offest',
+      'did you mean "offset"?',
+    ],
+  ])('refuses a misspelt key (%s) and suggests the right one', (_what, raw, path, message) => {
+    // Act
+    const issues = issuesOf(raw);
+
+    // Assess
+    expect(issues).toEqual([{ path, message: `unknown key; ${message}` }]);
+  });
+
+  it('lists the known keys when nothing is close', () => {
+    const issues = issuesOf(withModel({ serving: { safeDefault: { probability: 0.1, label: 0 }, zzz: 1 } }));
+    expect(issues).toHaveLength(1);
+    expect(issues[0]?.path).toBe('models.churn.serving.zzz');
+    expect(issues[0]?.message).toMatch(/^unknown key; known keys: shift, maxBatchRows, timeoutMs/);
+  });
+
+  it('reports every unknown key of one object separately', () => {
+    const issues = issuesOf(withModel({ gates: { requireAproval: true, driftMargn: 0.01 } }));
+    expect(issues.map((i) => i.path).sort()).toEqual([
+      'models.churn.gates.driftMargn',
+      'models.churn.gates.requireAproval',
+    ]);
+  });
+
+  it('lists the valid traffic shifts for an unknown one', () => {
+    const issues = issuesOf(
+      withModel({ serving: { safeDefault: { probability: 0.1, label: 0 }, shift: 'canary99' } }),
+    );
+    expect(issues).toHaveLength(1);
+    expect(issues[0]?.path).toBe('models.churn.serving.shift');
+    expect(issues[0]?.message).toContain('expected one of all-at-once, canary10-5m');
+  });
+
+  it('lists the valid choices of an enum', () => {
+    const issues = issuesOf(withModel({ training: { algorithm: 'xgboost' } }));
+    expect(issues[0]?.path).toBe('models.churn.training.algorithm');
+    expect(issues[0]?.message).toMatch(/"lr".*"gbdt"/);
+  });
+
+  it('checks the stages that are not selected', () => {
+    const issues = issuesOf({
+      ...minimal,
+      stages: { prod: { models: { churn: { gates: { requireAproval: true } } } } },
+    });
+    expect(issues).toEqual([
+      {
+        path: 'stages.prod.models.churn.gates.requireAproval',
+        message: 'unknown key; did you mean "requireApproval"?',
+      },
+    ]);
+  });
+});
+
 describe('loadConfig', () => {
   it.each([
     ['missing', undefined, 'Cannot read'],

@@ -1,13 +1,50 @@
 import { readFile } from 'node:fs/promises';
-import type { ZodError } from 'zod';
+import { closest, distance } from 'fastest-levenshtein';
+import type { ZodError, z } from 'zod';
 import { ConfigError, type FieldIssue } from '../errors.ts';
 import type { TrafficShift } from '../ports/deployer.ts';
 import { type KeelConfig, keelConfigSchema, PREDEFINED_SHIFTS } from './schema.ts';
 
 export const DEFAULT_CONFIG_FILE = 'keel.config.json';
 
+/** The known key closest to a misspelt one, when it is close enough to be what was meant. */
+export function closestKey(key: string, known: readonly string[]): string | undefined {
+  const found = closest(key, [...known]);
+  if (found === undefined) return undefined;
+  // Within a third of the longer name's length: `modles`→`models`, `retrainCooldwnHours`→…; not `foo`→`owner`.
+  return distance(key.toLowerCase(), found.toLowerCase()) <=
+    Math.max(1, Math.floor(Math.max(key.length, found.length) / 3))
+    ? found
+    : undefined;
+}
+
+/** Unknown keys come one issue per key, at the key's own path, with a suggestion where one fits. */
+const unknownKeys: z.core.$ZodErrorMap = (issue) => {
+  if (issue.code !== 'unrecognized_keys') return undefined;
+  const shape = (issue.inst as { _zod?: { def?: { shape?: Record<string, unknown> } } } | undefined)?._zod
+    ?.def?.shape;
+  const known = Object.keys(shape ?? {});
+  return issue.keys
+    .map((key) => {
+      const suggestion = closestKey(key, known);
+      return `${key}${KEY_SEPARATOR}unknown key${suggestion ? `; did you mean "${suggestion}"?` : `; known keys: ${known.join(', ')}`}`;
+    })
+    .join(ISSUE_SEPARATOR);
+};
+const KEY_SEPARATOR = '\u0000';
+const ISSUE_SEPARATOR = '\u0001';
+
 function issuesOf(error: ZodError): FieldIssue[] {
-  return error.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message }));
+  return error.issues.flatMap((issue) => {
+    const path = issue.path.map(String);
+    if (issue.code !== 'unrecognized_keys' || !issue.message.includes(KEY_SEPARATOR)) {
+      return [{ path: path.join('.'), message: issue.message }];
+    }
+    return issue.message.split(ISSUE_SEPARATOR).map((part) => {
+      const [key, message] = part.split(KEY_SEPARATOR) as [string, string];
+      return { path: [...path, key].join('.'), message };
+    });
+  });
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -38,8 +75,18 @@ export function parseConfig(raw: unknown, options: { stage?: string; source?: st
     }
     input = deepMerge(raw, stages[options.stage] ?? {});
   }
-  const result = keelConfigSchema.safeParse(input);
+  const result = keelConfigSchema.safeParse(input, { error: unknownKeys });
   if (!result.success) throw new ConfigError(`${source} is invalid`, issuesOf(result.error));
+  // The stages not selected are checked too: a typo in `stages.prod` must not wait for the deploy.
+  if (options.stage === undefined && isPlainObject(raw) && isPlainObject(raw.stages)) {
+    const issues = Object.entries(raw.stages).flatMap(([stage, overrides]) => {
+      const merged = keelConfigSchema.safeParse(deepMerge(raw, overrides), { error: unknownKeys });
+      return merged.success
+        ? []
+        : issuesOf(merged.error).map((issue) => ({ ...issue, path: `stages.${stage}.${issue.path}` }));
+    });
+    if (issues.length > 0) throw new ConfigError(`${source} is invalid`, issues);
+  }
   return result.data;
 }
 

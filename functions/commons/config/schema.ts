@@ -1,7 +1,8 @@
 /**
  * The schema of `keel.config.json`: one file that the CDK app, the local runtime and the CLI
  * all read. Every threshold has a default so a minimal config is short; every value is
- * validated with a message naming the field.
+ * validated with a message naming the field. Objects are strict: a misspelt optional key
+ * (`requireAproval`) would otherwise be dropped and its default silently used.
  */
 import { z } from 'zod';
 
@@ -22,40 +23,40 @@ const provenance = {
 
 /** Feature-pipeline transforms; fitted on training data and compiled into the ONNX graph. */
 export const transformSchema = z.discriminatedUnion('type', [
-  z.object({
+  z.strictObject({
     type: z.literal('impute'),
     column: columnName,
     strategy: z.enum(['mean', 'median', 'constant']).default('median'),
     value: z.union([z.number(), z.string()]).optional(),
     ...provenance,
   }),
-  z.object({
+  z.strictObject({
     type: z.literal('clip'),
     column: columnName,
     min: z.number().optional(),
     max: z.number().optional(),
     ...provenance,
   }),
-  z.object({ type: z.literal('standardise'), column: columnName, ...provenance }),
-  z.object({
+  z.strictObject({ type: z.literal('standardise'), column: columnName, ...provenance }),
+  z.strictObject({
     type: z.literal('log'),
     column: columnName,
     offset: z.number().nonnegative().default(1),
     ...provenance,
   }),
-  z.object({
+  z.strictObject({
     type: z.literal('bucketise'),
     column: columnName,
     bins: z.number().int().min(2).max(256).default(10),
     ...provenance,
   }),
-  z.object({
+  z.strictObject({
     type: z.literal('one-hot'),
     column: columnName,
     maxCategories: z.number().int().min(1).max(1000).default(50),
     ...provenance,
   }),
-  z.object({
+  z.strictObject({
     type: z.literal('ratio'),
     name: columnName,
     numerator: columnName,
@@ -77,16 +78,28 @@ export const PREDEFINED_SHIFTS = {
   'linear10-10m': { type: 'linear', percentage: 10, intervalMinutes: 10 },
 } as const;
 
-const shiftSchema = z.union([
-  z.enum(
-    Object.keys(PREDEFINED_SHIFTS) as [keyof typeof PREDEFINED_SHIFTS, ...(keyof typeof PREDEFINED_SHIFTS)[]],
-  ),
-  z.object({
-    type: z.enum(['canary', 'linear']),
-    percentage: z.number().int().min(1).max(99),
-    intervalMinutes: z.number().int().min(1).max(2880),
-  }),
-]);
+const shiftSchema = z.union(
+  [
+    z.enum(
+      Object.keys(PREDEFINED_SHIFTS) as [
+        keyof typeof PREDEFINED_SHIFTS,
+        ...(keyof typeof PREDEFINED_SHIFTS)[],
+      ],
+    ),
+    z.strictObject({
+      type: z.enum(['canary', 'linear']),
+      percentage: z.number().int().min(1).max(99),
+      intervalMinutes: z.number().int().min(1).max(2880),
+    }),
+  ],
+  {
+    // zod's own message for a failed union is "Invalid input": name what is accepted.
+    error: (issue) =>
+      typeof issue.input === 'string' || typeof issue.input !== 'object'
+        ? `expected one of ${Object.keys(PREDEFINED_SHIFTS).join(', ')}, or {"type": "canary" | "linear", "percentage", "intervalMinutes"}`
+        : undefined,
+  },
+);
 
 /** EventBridge Scheduler expressions: `cron(…)` with six fields or `rate(N unit)`. */
 const scheduleExpression = z
@@ -98,12 +111,12 @@ const scheduleExpression = z
 
 const probability = z.number().min(0).max(1);
 
-export const modelConfigSchema = z.object({
+export const modelConfigSchema = z.strictObject({
   description: z.string().default(''),
   owner: z.string().min(1),
   intendedUse: z.string().default(''),
   limitations: z.array(z.string()).default([]),
-  data: z.object({
+  data: z.strictObject({
     /** A CSV path relative to the config file, an `s3://` URI, or `synthetic:<scenario>`. */
     source: z.string().min(1),
     label: columnName,
@@ -114,7 +127,7 @@ export const modelConfigSchema = z.object({
   }),
   features: z.array(transformSchema).default([]),
   training: z
-    .object({
+    .strictObject({
       algorithm: z.enum(['lr', 'gbdt']).default('gbdt'),
       seed: z.number().int().default(42),
       holdout: z.number().gt(0).lt(1).default(0.2),
@@ -125,7 +138,7 @@ export const modelConfigSchema = z.object({
        */
       candidates: z
         .array(
-          z.object({
+          z.strictObject({
             algorithm: z.enum(['lr', 'gbdt']),
             hyperparameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).default({}),
           }),
@@ -134,7 +147,7 @@ export const modelConfigSchema = z.object({
         .default([]),
     })
     .prefault({}),
-  costs: z.object({
+  costs: z.strictObject({
     currency: z.string().length(3).default('USD'),
     falsePositive: z.number().nonnegative(),
     falseNegative: z.number().nonnegative(),
@@ -143,7 +156,7 @@ export const modelConfigSchema = z.object({
   /** Decisions per day, to turn per-decision costs into money at risk. */
   decisionsPerDay: z.number().int().positive(),
   gates: z
-    .object({
+    .strictObject({
       /** Largest tolerated AUC drop of the candidate against production. */
       performanceTolerance: probability.default(0.01),
       /** AUC gain required when retraining was triggered by drift. */
@@ -170,7 +183,7 @@ export const modelConfigSchema = z.object({
     })
     .prefault({}),
   retraining: z
-    .object({
+    .strictObject({
       /** Labelled production predictions (captures joined with feedback) from this many days back. */
       productionWindowDays: z.number().int().min(1).max(366).default(30),
       /** At most this many labelled production rows, the most recent first. */
@@ -183,7 +196,7 @@ export const modelConfigSchema = z.object({
       rolloutPollSeconds: z.number().int().min(1).max(3600).default(30),
       /** Training jobs on more rows than this go to SageMaker (needs `sagemaker.image`). */
       sagemaker: z
-        .object({
+        .strictObject({
           image: z.string().min(1).optional(),
           instanceType: z
             .string()
@@ -196,7 +209,7 @@ export const modelConfigSchema = z.object({
     })
     .prefault({}),
   alerts: z
-    .object({
+    .strictObject({
       /**
        * Money at risk per day above which an alert fires and retraining starts: the increase of
        * the decisions' cost over the training holdout's, times `decisionsPerDay`, judged on the
@@ -228,7 +241,7 @@ export const modelConfigSchema = z.object({
       path: ['psiDrift'],
     }),
   monitoring: z
-    .object({
+    .strictObject({
       /** Captured traffic of this many hours before each check is compared with the baseline. */
       windowHours: z.number().int().min(1).max(8784).default(24),
       /** Labelled decisions needed before money at risk comes from outcomes rather than from drift. */
@@ -251,22 +264,22 @@ export const modelConfigSchema = z.object({
     })
     .prefault({}),
   schedules: z
-    .object({
+    .strictObject({
       driftCheck: scheduleExpression.default('rate(1 hour)'),
       retrain: scheduleExpression.optional(),
     })
     .prefault({}),
-  serving: z.object({
+  serving: z.strictObject({
     shift: shiftSchema.default('canary10-5m'),
     maxBatchRows: z.number().int().min(1).max(10_000).default(1000),
     timeoutMs: z.number().int().min(1).max(10_000).default(200),
     shadowSampleRate: probability.default(0),
     /** Served when the primary and fallback models both fail. */
-    safeDefault: z.object({ probability, label: z.union([z.literal(0), z.literal(1)]) }),
+    safeDefault: z.strictObject({ probability, label: z.union([z.literal(0), z.literal(1)]) }),
   }),
 });
 
-export const keelConfigSchema = z.object({
+export const keelConfigSchema = z.strictObject({
   $schema: z.string().optional(),
   /** Prefix of every deployed resource name. */
   project: identifier,
@@ -274,7 +287,7 @@ export const keelConfigSchema = z.object({
     .record(identifier, modelConfigSchema)
     .refine((models) => Object.keys(models).length > 0, { message: 'declare at least one model' }),
   local: z
-    .object({
+    .strictObject({
       port: z.number().int().min(1).max(65_535).default(3000),
       stateDir: z.string().default('.keel'),
       /** Multiplies canary bake times, schedules and waits locally: 0.01 makes 5 minutes 3 seconds. */

@@ -1,3 +1,6 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../functions/commons/errors.ts';
 import { cell, columnStrings } from '../../../functions/core/data/table.ts';
@@ -11,9 +14,11 @@ import {
   concatTables,
   joinOutcomes,
   labelledTable,
+  missingDataColumns,
   splitDataset,
   syntheticScenario,
 } from '../../../functions/retraining/data.ts';
+import { baseDataColumns } from '../../../functions/retraining/steps.ts';
 
 const prediction = (
   id: string,
@@ -193,5 +198,68 @@ describe('generateCredit groupProxy', () => {
     const sex = columnStrings(proxied, 'sex');
     const region = columnStrings(proxied, 'region');
     expect(region.every((r, i) => r === (sex[i] === 'female' ? 'north' : 'south'))).toBe(true);
+  });
+});
+
+describe('missingDataColumns', () => {
+  it('names each configured column the data lacks, with the columns it has', () => {
+    // Act
+    const error = missingDataColumns(['income', 'default', 'sex'], {
+      label: 'defualt',
+      protectedAttributes: ['sex', 'age_band'],
+      piiFields: [],
+    });
+
+    // Assess
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error?.issues).toEqual([
+      { path: 'data.label', message: 'no column "defualt"; the data has: income, default, sex' },
+      {
+        path: 'data.protectedAttributes.1',
+        message: 'no column "age_band"; the data has: income, default, sex',
+      },
+    ]);
+  });
+
+  it('accepts data that has every named column', () => {
+    expect(
+      missingDataColumns(['income', 'default', 'sex'], {
+        label: 'default',
+        protectedAttributes: ['sex'],
+        piiFields: [],
+      }),
+    ).toBeUndefined();
+  });
+});
+
+describe('baseDataColumns', () => {
+  const deps = {
+    readObject: async () => new Uint8Array(),
+    lineage: {} as Parameters<typeof baseDataColumns>[1]['lineage'],
+  };
+
+  it('reads a CSV file header only', async () => {
+    // Prepare: a header and a row that would not parse as the header's types.
+    const dir = await mkdtemp(join(tmpdir(), 'keel-columns-'));
+    const file = join(dir, 'data.csv');
+    await writeFile(file, '\ufeffincome,"loan, amount",default\n1,x,"unterminated\n');
+
+    // Act
+    const columns = await baseDataColumns(file, deps);
+
+    // Assess
+    expect(columns).toEqual(['income', 'loan, amount', 'default']);
+  });
+
+  it('knows the synthetic population columns without generating it', async () => {
+    const columns = await baseDataColumns('synthetic:credit?rows=20000&seed=3', deps);
+    expect(columns).toEqual([...generateCredit({ rows: 5, seed: 1 }).columns.keys()]);
+  });
+
+  it('names a file it cannot read as a bad data.source', async () => {
+    await expect(baseDataColumns('/nonexistent/keel.csv', deps)).rejects.toMatchObject({
+      name: 'ValidationError',
+      issues: [{ path: 'data.source' }],
+    });
   });
 });
