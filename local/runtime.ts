@@ -34,7 +34,13 @@ import {
 import { type InferenceDependencies, loadModel } from '../functions/inference/handler.ts';
 import { type ShadowReport, ShadowScorer } from '../functions/inference/shadow.ts';
 import type { CheckSummary } from '../functions/monitoring/check.ts';
-import { approvalApiFunctionName, retrainingPipelineName } from '../functions/retraining/settings.ts';
+import {
+  approvalApiFunctionName,
+  RETRAINING_EVENT_SOURCE,
+  RETRAINING_FINISHED,
+  type RetrainingFinished,
+  retrainingPipelineName,
+} from '../functions/retraining/settings.ts';
 import { LocalDeployer } from './adapters/deployer.ts';
 import { LocalEventBus } from './adapters/event-bus.ts';
 import { LocalMetrics } from './adapters/metrics.ts';
@@ -122,6 +128,7 @@ const monitorBodySchema = z.strictObject({
 const deployBodySchema = z.strictObject({
   model: z.string().min(1),
   version: z.number().int().positive(),
+  rollback: z.boolean().optional(),
   shift: z.union([
     z.object({ type: z.literal('all-at-once') }),
     z.object({
@@ -165,6 +172,10 @@ export class LocalRuntime {
   /** The last drift check of each model, and the last run of each schedule (status displays). */
   readonly lastChecks = new Map<string, CheckSummary & { readonly at: Date }>();
   readonly lastRuns = new Map<string, ScheduleRun>();
+  /** Rollouts whose outcome the registry has recorded. */
+  readonly #settled = new Set<string>();
+  /** The last finished retraining of each model: its outcome and why. */
+  readonly lastRetrainings = new Map<string, RetrainingFinished & { readonly at: Date }>();
   #stopped = false;
 
   private constructor(init: {
@@ -219,6 +230,15 @@ export class LocalRuntime {
     registerRetrainingFunctions(this.lambda, init.config.project, this.#pools[0]);
     registerMonitoringFunctions(this.lambda, init.config.project, this.#pools[1]);
     subscribeDriftTrigger(this.eventBus, this.pipelines, init.config);
+    // How each model's last retraining ended and why (the outcomes topic's message in AWS).
+    this.eventBus.subscribe(
+      { source: [RETRAINING_EVENT_SOURCE], detailType: [RETRAINING_FINISHED] },
+      (event) => {
+        const detail = event.detail as unknown as RetrainingFinished;
+        if (typeof detail.model === 'string')
+          this.lastRetrainings.set(detail.model, { ...detail, at: new Date() });
+      },
+    );
     this.capture = new S3CaptureSink({
       client: s3Client(),
       bucket: this.resources.captureBucket,
@@ -324,11 +344,18 @@ export class LocalRuntime {
       alarms: (functionVersion) => this.serving.rollbackAlarms(request.model, functionVersion),
     });
     const settle = async (): Promise<void> => {
-      const state = await settleDeployment(deps, { ...request, deploymentId: started.deploymentId });
+      const state = await settleDeployment(deps, {
+        model: request.model,
+        version: request.version,
+        actor: request.actor,
+        deploymentId: started.deploymentId,
+        ...(request.rollback ? { rollback: true, reason: request.reason } : {}),
+      });
       if (state.status === 'InProgress' && !this.#stopped) {
         await new Promise((resolve) => setTimeout(resolve, 250));
         return settle();
       }
+      this.#settled.add(started.deploymentId);
     };
     const work = settle()
       .catch((error: Error) =>
@@ -382,7 +409,10 @@ export class LocalRuntime {
       }
       const m = /^\/_keel\/deployments\/([^/]+)$/.exec(event.rawPath);
       if (method === 'GET' && m) {
-        return { statusCode: 200, body: JSON.stringify(await this.deployer.getDeployment(m[1] as string)) };
+        const id = m[1] as string;
+        // `settled`: the outcome is in the registry too (production moved, or the rollback recorded).
+        const state = await this.deployer.getDeployment(id);
+        return { statusCode: 200, body: JSON.stringify({ ...state, settled: this.#settled.has(id) }) };
       }
       throw new NotFoundError(`no control route ${method} ${event.rawPath}`);
     } catch (error) {

@@ -14,7 +14,7 @@ import { KeelError, NotFoundError } from '../functions/commons/errors.ts';
 import { resolveBaselines, VersionShiftMonitor } from '../functions/inference/canary.ts';
 import type { CaptureRecord } from '../functions/inference/capture.ts';
 import { inferenceFunctionName, LIVE_ALIAS } from '../functions/inference/deploy.ts';
-import { INFERENCE_ENV } from '../functions/inference/env.ts';
+import { INFERENCE_ENV, requestSettingsOf } from '../functions/inference/env.ts';
 import { type InferenceDependencies, makeInferenceHandler } from '../functions/inference/handler.ts';
 import { MAX_BODY_BYTES } from '../functions/inference/routes.ts';
 import type { LocalDeployer } from './adapters/deployer.ts';
@@ -87,6 +87,9 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(typeof body === 'string' ? body : JSON.stringify(body));
 }
+
+/** Predictions per model remembered for {@link LocalServing.answeredBy}. */
+const RECENT_ANSWERS = 100;
 
 export class LocalServing {
   readonly #options: LocalServingOptions;
@@ -207,6 +210,7 @@ export class LocalServing {
             safeDefault: serving.safeDefault,
             timeoutMs: serving.timeoutMs,
             maxBatch: serving.maxBatchRows,
+            ...requestSettingsOf(modelConfig),
           },
           this.#options.dependencies,
         ),
@@ -216,8 +220,34 @@ export class LocalServing {
     return name;
   }
 
+  /**
+   * Who answered each model's recent predictions (the last {@link RECENT_ANSWERS}, within the
+   * last 10 s): the status panel says "degraded" when it was not the primary.
+   */
+  answeredBy(model: string): { readonly path: string; readonly version: string; readonly share: number }[] {
+    const recent = (this.#answers.get(model) ?? [])
+      .slice(-RECENT_ANSWERS)
+      .filter((a) => Date.now() - a.at <= 10_000);
+    const counts = new Map<string, number>();
+    for (const a of recent) counts.set(`${a.path} ${a.version}`, (counts.get(`${a.path} ${a.version}`) ?? 0) + 1);
+    return [...counts].map(([key, n]) => {
+      const [path = '', version = ''] = key.split(' ');
+      return { path, version, share: n / recent.length };
+    });
+  }
+
+  readonly #answers = new Map<string, { path: string; version: string; at: number }[]>();
+
   /** Feeds captured predictions to the canary/baseline comparison, published for the shift alarms. */
   observeCapture(records: readonly CaptureRecord[]): void {
+    const at = Date.now();
+    for (const r of records) {
+      if (r.type !== 'prediction' || r.shadow_of !== undefined) continue;
+      let answers = this.#answers.get(r.model);
+      if (!answers) this.#answers.set(r.model, (answers = []));
+      answers.push({ path: r.served_by, version: r.model_version, at });
+      if (answers.length > 2 * RECENT_ANSWERS) answers.splice(0, answers.length - RECENT_ANSWERS);
+    }
     const metrics = this.#options.metrics;
     if (!metrics) return;
     this.#shift.observe(records);

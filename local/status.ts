@@ -13,6 +13,8 @@ export interface ModelStatus {
   readonly aliases: Readonly<Record<string, number>>;
   /** Model versions serving live traffic, with their shares (two during a canary). */
   readonly traffic: readonly { readonly version: number; readonly share: number }[];
+  /** Set when recent predictions were not all answered by the primary: who answered them. */
+  readonly degraded?: readonly { readonly path: string; readonly version: string; readonly share: number }[];
   readonly lastCheck?: {
     readonly at: string;
     readonly status: string;
@@ -24,6 +26,8 @@ export interface ModelStatus {
     readonly status: string;
     readonly trigger: string;
     readonly outcome?: string;
+    /** Why it ended so: the gate's reason, the failing step's cause, the rollback's alarm. */
+    readonly reason?: string;
   };
 }
 
@@ -56,16 +60,22 @@ export async function runtimeStatus(runtime: LocalRuntime): Promise<RuntimeStatu
         ];
       }
     }
+    const answered = runtime.serving.answeredBy(model);
+    const degraded = answered.some((a) => a.path !== 'primary') ? answered : undefined;
     const check = runtime.lastChecks.get(model);
     const runs = await runtime.pipelines.list(retrainingPipelineName(runtime.config.project, model));
     const last = runs.at(-1);
     const input = last?.input as { trigger?: { type?: string } } | undefined;
     // The pipeline's Notify step records the outcome (promoted, rolled back, rejected, failed).
     const output = last?.description.output as { notified?: { outcome?: string } } | undefined;
+    const finished = runtime.lastRetrainings.get(model);
+    const ended =
+      finished && last && finished.execution === last.description.executionId ? finished : undefined;
     models.push({
       model,
       aliases,
       traffic,
+      ...(degraded ? { degraded } : {}),
       ...(check
         ? {
             lastCheck: {
@@ -82,11 +92,13 @@ export async function runtimeStatus(runtime: LocalRuntime): Promise<RuntimeStatu
               startedAt: last.description.startedAt.toISOString(),
               status: last.description.status,
               trigger: input?.trigger?.type ?? 'manual',
-              ...(output?.notified?.outcome
-                ? { outcome: output.notified.outcome }
-                : last.description.error
-                  ? { outcome: last.description.error }
-                  : {}),
+              ...(ended
+                ? { outcome: ended.outcome, reason: ended.reason }
+                : output?.notified?.outcome
+                  ? { outcome: output.notified.outcome }
+                  : last.description.error
+                    ? { outcome: last.description.error }
+                    : {}),
             },
           }
         : {}),
@@ -102,6 +114,8 @@ export async function runtimeStatus(runtime: LocalRuntime): Promise<RuntimeStatu
 }
 
 const time = (iso: string) => iso.slice(11, 19);
+/** One panel line: long reasons are cut, the whole of them is in `--json` and the audit log. */
+const clip = (text: string, width = 160) => (text.length > width ? `${text.slice(0, width - 1)}…` : text);
 
 /** The panel, a few lines per model. */
 export function renderStatus(status: RuntimeStatus): string {
@@ -118,17 +132,26 @@ export function renderStatus(status: RuntimeStatus): string {
         ? 'not served'
         : m.traffic.map((t) => `v${t.version} ${(t.share * 100).toFixed(0)} %`).join(' · ');
     lines.push(`  ${m.model}  ${aliases || '(no versions yet)'}   live: ${traffic}`);
+    if (m.degraded)
+      lines.push(
+        `    DEGRADED: answered by ${[...m.degraded]
+          .sort((a, b) => b.share - a.share)
+          .map((a) => `${a.path}${a.version === 'safe-default' ? '' : ` v${a.version}`} ${(a.share * 100).toFixed(0)} %`)
+          .join(' · ')} of recent predictions`,
+      );
     const currency = status.currency[m.model] ?? '';
     lines.push(
       m.lastCheck
         ? `    drift check ${time(m.lastCheck.at)}  ${m.lastCheck.status.toUpperCase()}  money at risk ${m.lastCheck.moneyAtRisk === null ? '–' : `${currency} ${Math.round(m.lastCheck.moneyAtRisk).toLocaleString('en-US')}/day`}`
         : '    drift check  (none yet)',
     );
+    if (m.lastCheck?.reason) lines.push(`      ${clip(m.lastCheck.reason)}`);
     lines.push(
       m.lastRun
         ? `    pipeline    ${time(m.lastRun.startedAt)}  ${m.lastRun.status}${m.lastRun.outcome ? ` (${m.lastRun.outcome})` : ''}  trigger ${m.lastRun.trigger}`
         : '    pipeline     (no run yet)',
     );
+    if (m.lastRun?.reason && m.lastRun.outcome !== 'promoted') lines.push(`      ${clip(m.lastRun.reason)}`);
   }
   return lines.join('\n');
 }

@@ -230,7 +230,12 @@ export class LocalStateMachine {
       }
       return await integration(input);
     } catch (error) {
-      if (error instanceof FunctionInvocationError) throw new StatesTaskError(error.errorType, error.message);
+      // The cause as Step Functions records a Lambda function error: JSON with errorType and errorMessage.
+      if (error instanceof FunctionInvocationError)
+        throw new StatesTaskError(
+          error.errorType,
+          JSON.stringify({ errorType: error.errorType, errorMessage: error.errorMessage }),
+        );
       throw error;
     }
   }

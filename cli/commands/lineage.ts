@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { lineageTree, renderTree } from '../../functions/lineage/graph.ts';
+import { KeelError } from '../../functions/commons/errors.ts';
+import { brokenArtifacts, lineageTree, renderTree } from '../../functions/lineage/graph.ts';
 import type { Io } from '../output.ts';
 import { openTarget } from '../target.ts';
 import { parseModelRef } from './registry.ts';
@@ -29,6 +30,12 @@ export function registerLineage(program: Command, io: Io): void {
             depth: options.depth,
           });
           io.out(options.json ? JSON.stringify(tree, null, 2) : renderTree(tree));
+          // A broken lineage must fail a script that checks it, not only print a word in a tree.
+          const broken = brokenArtifacts(tree);
+          if (broken.length > 0)
+            throw new KeelError(
+              `${broken.length} artifact(s) of ${text} are corrupt or missing: ${broken.map((n) => `${n.check} ${n.label}`).join('; ')}`,
+            );
         } finally {
           await target.close();
         }

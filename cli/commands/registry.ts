@@ -1,10 +1,14 @@
 import { hostname, userInfo } from 'node:os';
 import { type Command, InvalidArgumentError } from 'commander';
-import { ValidationError } from '../../functions/commons/errors.ts';
+import { loadConfig, trafficShiftOf } from '../../functions/commons/config/load.ts';
+import { KeelError, ValidationError } from '../../functions/commons/errors.ts';
+import type { TrafficShift } from '../../functions/commons/ports/deployer.ts';
 import type { ModelSummary, ModelVersion } from '../../functions/registry/registry.ts';
 import type { RegistryEvent } from '../../functions/registry/schema.ts';
+import { decideRollback } from '../../functions/registry/state.ts';
 import { table } from '../format.ts';
 import type { Io } from '../output.ts';
+import { deployTarget, parseShiftOption, rollOut } from '../rollout.ts';
 import { openTarget } from '../target.ts';
 
 /** Who is acting: `--actor`, else `KEEL_ACTOR`, else user@host. */
@@ -197,14 +201,27 @@ export function registerRegistry(program: Command, io: Io): void {
       .argument('<model>')
       .argument('<version>', 'version number', parseVersion)
       .option('--alias <alias>', 'alias to move', 'production')
+      .option(
+        '--shift <name>',
+        "how production's traffic moves (default: the model's configured shift)",
+        parseShiftOption,
+      )
       .option('--json', 'print JSON'),
   ).action(
     async (
       model: string,
       version: number,
-      options: { alias: string; reason: string; actor?: string; json?: boolean },
+      options: { alias: string; reason: string; actor?: string; json?: boolean; shift?: TrafficShift },
       command: Command,
     ) => {
+      if (options.alias === 'production') {
+        // Production is what serves: it moves by a rollout, never behind serving's back.
+        const done = await moveProduction(command, io, model, version, {
+          ...options,
+          rollback: false,
+        });
+        if (done) return;
+      }
       await withTarget(command, async ({ registry: r }) => {
         const expected = (await r.aliases(model))[options.alias] ?? null;
         const moved = await r.moveAlias(
@@ -231,13 +248,25 @@ export function registerRegistry(program: Command, io: Io): void {
       .description('Move an alias (production by default) back to its previous version')
       .argument('<model>')
       .option('--alias <alias>', 'alias to roll back', 'production')
+      .option(
+        '--shift <name>',
+        "how production's traffic moves back (default: all-at-once)",
+        parseShiftOption,
+      )
       .option('--json', 'print JSON'),
   ).action(
     async (
       model: string,
-      options: { alias: string; reason: string; actor?: string; json?: boolean },
+      options: { alias: string; reason: string; actor?: string; json?: boolean; shift?: TrafficShift },
       command: Command,
     ) => {
+      if (options.alias === 'production') {
+        const to = await withTarget(command, async ({ registry: r }) =>
+          decideRollback(model, await r.state(model), 'production'),
+        );
+        const done = await moveProduction(command, io, model, to.to, { ...options, rollback: true });
+        if (done) return;
+      }
       await withTarget(command, async ({ registry: r }) => {
         const rolled = await r.rollback(model, {
           alias: options.alias,
@@ -282,4 +311,49 @@ export function registerRegistry(program: Command, io: Io): void {
       },
     );
   }
+}
+
+/**
+ * Moves `production` to `version` through a rollout when something serves it (AWS or a running
+ * `keel up`), and waits: the registry and live traffic never disagree. A rollback goes all at
+ * once unless `--shift` says otherwise; a promotion takes the model's configured shift.
+ * Returns false when nothing serves (the local state alone), where the alias simply moves and
+ * the next `keel up` serves it.
+ */
+async function moveProduction(
+  command: Command,
+  io: Io,
+  model: string,
+  version: number,
+  options: { reason: string; actor?: string; json?: boolean; shift?: TrafficShift; rollback: boolean },
+): Promise<boolean> {
+  const config = await loadConfig((command.optsWithGlobals() as Globals).config);
+  const modelConfig = config.models[model];
+  if (!modelConfig || !(await deployTarget(config))) return false;
+  const shift =
+    options.shift ??
+    (options.rollback ? { type: 'all-at-once' as const } : trafficShiftOf(modelConfig.serving.shift));
+  const outcome = await rollOut(
+    config,
+    {
+      model,
+      version,
+      shift,
+      actor: options.actor ?? defaultActor(),
+      reason: options.rollback ? `rollback: ${options.reason}` : options.reason,
+      ...(options.rollback ? { rollback: true } : {}),
+    },
+    { wait: true },
+  );
+  if (outcome.status !== 'Succeeded')
+    throw new KeelError(
+      `${model}@${version}: rollout ${outcome.deploymentId} ended ${outcome.status ?? 'unknown'}${outcome.reason ? ` (${outcome.reason})` : ''}; production is unchanged`,
+    );
+  const body = { model, alias: 'production', to: version, deploymentId: outcome.deploymentId, shift };
+  io.out(
+    options.json
+      ? JSON.stringify(body, null, 2)
+      : `${model}: production ${options.rollback ? 'rolled back' : 'moved'} to ${version}, serving it (rollout ${outcome.deploymentId}, ${shift.type})`,
+  );
+  return true;
 }

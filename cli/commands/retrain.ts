@@ -15,7 +15,7 @@ import { documentClient, resetClients } from '../../functions/commons/clients.ts
 import { createLineageStore, createRegistry, ports } from '../../functions/commons/composition.ts';
 import { loadConfig } from '../../functions/commons/config/load.ts';
 import type { KeelConfig } from '../../functions/commons/config/schema.ts';
-import { KeelError, ValidationError } from '../../functions/commons/errors.ts';
+import { failureMessage, KeelError, ValidationError } from '../../functions/commons/errors.ts';
 import type { ExecutionDescription, ExecutionStep } from '../../functions/commons/ports/pipeline-runner.ts';
 import { RESOURCE_ENV } from '../../functions/commons/resources.ts';
 import type { LineageStore } from '../../functions/lineage/store.ts';
@@ -154,12 +154,16 @@ function describeStep(
   step: ExecutionStep,
   entered: Map<string, Date>,
   done: Set<string>,
+  failed: Set<string>,
 ): string | undefined {
   switch (step.event) {
     case 'entered':
       entered.set(step.state, step.at);
+      failed.delete(step.state);
       return undefined;
     case 'exited': {
+      // A state left through its Catch also "exits": it did not succeed, and no ✓ follows its ✗.
+      if (failed.has(step.state)) return undefined;
       const since = entered.get(step.state);
       const main = STEP_ALIASES[step.state] ?? step.state;
       if (!(MAIN_STEPS as readonly string[]).includes(main)) return undefined;
@@ -169,10 +173,32 @@ function describeStep(
     case 'retried':
       return `  ↻ ${step.state} retried after ${step.error ?? 'an error'}`;
     case 'caught':
-      return `  ✗ ${step.state}: ${step.error ?? 'error'} (caught)`;
     case 'failed':
-      return `  ✗ ${step.state}: ${step.error ?? 'error'}`;
+      // A task's failure may be reported twice (failed, then caught): the first, with its cause, is shown.
+      if (failed.has(step.state)) return undefined;
+      failed.add(step.state);
+      return `  ✗ ${step.state}: ${failureMessage({ Error: step.error ?? 'error', Cause: step.cause ?? '' })}`;
   }
+}
+
+/** Why a run that did not succeed ended: the step that broke and its cause, or the gate that refused. */
+export interface RunFailure {
+  readonly state: string;
+  readonly error: string;
+  readonly message: string;
+}
+
+/** The first step whose error the pipeline caught (its root cause), from the history. */
+export function rootFailure(steps: readonly ExecutionStep[]): RunFailure | undefined {
+  const first = steps.find((s) => s.event === 'caught' || s.event === 'failed');
+  if (!first) return undefined;
+  // A task's failure can come as two events (failed with its cause, then caught): take what they carry.
+  const reports = steps.filter(
+    (s) => s.state === first.state && (s.event === 'caught' || s.event === 'failed'),
+  );
+  const error = reports.find((s) => s.error)?.error ?? 'Error';
+  const cause = reports.find((s) => s.cause)?.cause ?? '';
+  return { state: first.state, error, message: failureMessage({ Error: error, Cause: cause }) };
 }
 
 /** The gate table of an execution: from its output, or from the evaluation report in lineage. */
@@ -180,7 +206,7 @@ async function gateTable(
   driver: PipelineDriver,
   model: string,
   execution: ExecutionDescription,
-): Promise<{ rows: GateRow[]; report?: string }> {
+): Promise<{ rows: GateRow[]; report?: string; rejection?: string }> {
   const output = execution.output as
     | { evaluation?: { table: GateRow[]; report: { uri: string } } }
     | undefined;
@@ -194,7 +220,11 @@ async function gateTable(
       kind: 'evaluations',
       sha256: report.sha256,
     });
-    return { rows: Object.values(stored.gates).flatMap((g) => g.rows), report: report.uri };
+    return {
+      rows: Object.values(stored.gates).flatMap((g) => g.rows),
+      report: report.uri,
+      ...(version.status === 'rejected' ? { rejection: version.statusReason } : {}),
+    };
   }
   return { rows: [] };
 }
@@ -250,13 +280,16 @@ export function registerRetrain(program: Command, io: Io): void {
         if (!options.json) io.err(`Retraining ${model} on ${driver.where}\n  execution ${executionId}`);
         const entered = new Map<string, Date>();
         const done = new Set<string>();
+        const failedStates = new Set<string>();
+        let history: readonly ExecutionStep[] = [];
         let shown = 0;
         let waiting = false;
         let final: ExecutionDescription;
         for (;;) {
           const { description, steps } = await driver.poll(executionId);
+          history = steps;
           for (const step of steps.slice(shown)) {
-            const line = describeStep(step, entered, done);
+            const line = describeStep(step, entered, done, failedStates);
             if (line && !options.json) io.err(line);
             if (step.state === 'RequestApproval' && step.event === 'entered' && !waiting && !options.json) {
               waiting = true;
@@ -271,6 +304,10 @@ export function registerRetrain(program: Command, io: Io): void {
           await new Promise((r) => setTimeout(r, 250));
         }
         const gates = await gateTable(driver, model, final);
+        // A gate's refusal is its reason; a broken step is the root cause, not the final Fail state.
+        const failure = final.status === 'SUCCEEDED' || gates.rejection ? undefined : rootFailure(history);
+        const why =
+          gates.rejection ?? (failure ? `${failure.state} failed: ${failure.message}` : final.cause);
         if (options.json)
           io.out(
             JSON.stringify({
@@ -278,6 +315,8 @@ export function registerRetrain(program: Command, io: Io): void {
               executionId,
               status: final.status,
               error: final.error,
+              ...(final.status !== 'SUCCEEDED' && why ? { reason: why } : {}),
+              ...(failure ? { failure } : {}),
               gates: gates.rows,
               report: gates.report,
             }),
@@ -302,7 +341,7 @@ export function registerRetrain(program: Command, io: Io): void {
           io.out(
             final.status === 'SUCCEEDED'
               ? `${model}: promoted`
-              : `${model}: ${final.error ?? final.status}${final.cause ? ` — ${final.cause}` : ''}`,
+              : `${model}: ${final.error ?? final.status}${why ? ` — ${why}` : ''}`,
           );
         }
         if (final.status !== 'SUCCEEDED')

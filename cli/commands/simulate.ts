@@ -151,6 +151,9 @@ export async function simulate(
   if (metadata.status !== 200)
     throw new KeelError(`${model} is not served yet (${metadata.status}); wait for keel up to deploy it`);
   const inputs = ((await metadata.json()) as { inputs: { name: string }[] }).inputs.map((i) => i.name);
+  // Callers send the protected attributes beside the inputs, as the config declares them: the
+  // model never sees them; retraining and fairness on production rows need them.
+  const fields = [...new Set([...inputs, ...(config.models[model]?.data.protectedAttributes ?? [])])];
 
   const badModel = options.badModel ? await deployBadModel(configFile, url, model, options.seed) : null;
   if (badModel !== null && !options.json) io.err(`keel simulate: rolling out faulty ${model}@${badModel}`);
@@ -196,7 +199,12 @@ export async function simulate(
     const first = (k * options.batch) % POOL;
     const indices = Array.from({ length: options.batch }, (_, i) => (first + i) % POOL);
     const instances = indices.map((r) =>
-      Object.fromEntries(inputs.map((name) => [name, cell(rows.columns.get(name) as never, r)])),
+      Object.fromEntries(
+        fields.flatMap((name) => {
+          const column = rows.columns.get(name);
+          return column ? [[name, cell(column, r)]] : [];
+        }),
+      ),
     );
     requests++;
     const sent = performance.now();

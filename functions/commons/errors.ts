@@ -64,11 +64,14 @@ export class EndpointUnavailableError extends KeelError {
 export class FunctionInvocationError extends KeelError {
   readonly functionName: string;
   readonly errorType: string;
+  /** The function's own error message. */
+  readonly errorMessage: string;
 
   constructor(functionName: string, errorType: string, errorMessage: string, options?: { cause?: unknown }) {
     super(`${functionName} failed with ${errorType}: ${errorMessage}`, options);
     this.functionName = functionName;
     this.errorType = errorType;
+    this.errorMessage = errorMessage;
   }
 }
 
@@ -96,3 +99,20 @@ export class ConflictError extends KeelError {}
 
 /** Stored data failed its integrity check (hash mismatch, or a record that no longer matches its schema). */
 export class IntegrityError extends KeelError {}
+
+/**
+ * A failure's cause in one line: a Lambda error's `Cause` is JSON (`errorType`, `errorMessage`,
+ * `trace`); a local one is the message itself.
+ */
+export function failureMessage(failure: { readonly Error?: string; readonly Cause?: string }): string {
+  const error = failure.Error ?? 'Error';
+  const cause = failure.Cause ?? '';
+  try {
+    const parsed = JSON.parse(cause) as { errorType?: unknown; errorMessage?: unknown };
+    if (typeof parsed?.errorMessage === 'string')
+      return `${typeof parsed.errorType === 'string' ? parsed.errorType : error}: ${parsed.errorMessage}`;
+  } catch {
+    /* not JSON: the message itself */
+  }
+  return cause ? `${error}: ${cause}` : error;
+}

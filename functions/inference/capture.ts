@@ -23,6 +23,8 @@ export interface PredictionRecord {
   readonly request_id?: string;
   /** Set on shadow scores: the same prediction id, the shadow model's answer. */
   readonly shadow_of?: string;
+  /** Numeric inputs outside their training range, scored as sent or clipped (`serving.inputRange`). */
+  readonly out_of_range?: readonly string[];
 }
 
 export interface FeedbackRecord {

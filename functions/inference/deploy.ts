@@ -8,6 +8,7 @@
 import { ConflictError } from '../commons/errors.ts';
 import type { Deployer, DeploymentState, TrafficShift } from '../commons/ports/deployer.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
+import { decideRollback } from '../registry/state.ts';
 import { INFERENCE_ENV } from './env.ts';
 
 /** The alias that carries a model's traffic. */
@@ -34,6 +35,11 @@ export interface DeployRequest {
   readonly alarms?: readonly string[] | ((functionVersion: string) => readonly string[]);
   readonly actor: string;
   readonly reason: string;
+  /**
+   * The rollout takes `production` back to an earlier version: on success the registry's
+   * rollback records it (and its alias history unwinds), not a plain move. @default false
+   */
+  readonly rollback?: boolean;
 }
 
 export interface StartedDeployment {
@@ -90,6 +96,10 @@ export async function settleDeployment(
     readonly version: number;
     readonly deploymentId: string;
     readonly actor: string;
+    /** See {@link DeployRequest.rollback}. @default false */
+    readonly rollback?: boolean;
+    /** Why, recorded with a rollback. @default the rollout's success */
+    readonly reason?: string;
   },
 ): Promise<DeploymentState> {
   const state = await deps.deployer.getDeployment(request.deploymentId);
@@ -98,12 +108,19 @@ export async function settleDeployment(
   if (state.status === 'Succeeded') {
     const current = (await deps.registry.aliases(request.model)).production ?? null;
     if (current !== request.version) {
-      await deps.registry.moveAlias(
-        request.model,
-        'production',
-        { to: request.version, expected: current },
-        { ...attribution, reason: `rollout ${request.deploymentId} succeeded` },
-      );
+      const reason = `rollout ${request.deploymentId} succeeded${request.reason ? `: ${request.reason}` : ''}`;
+      const rollsBack =
+        request.rollback === true &&
+        current !== null &&
+        decideRollback(request.model, await deps.registry.state(request.model), 'production').to === request.version;
+      if (rollsBack) await deps.registry.rollback(request.model, { ...attribution, alias: 'production', reason });
+      else
+        await deps.registry.moveAlias(
+          request.model,
+          'production',
+          { to: request.version, expected: current },
+          { ...attribution, reason },
+        );
     }
     await deps.registry.recordDeployment(
       request.model,
@@ -141,6 +158,7 @@ export async function deployAndWait(
       version: request.version,
       deploymentId: started.deploymentId,
       actor: request.actor,
+      ...(request.rollback ? { rollback: true, reason: request.reason } : {}),
     });
     if (state.status !== 'InProgress') return { ...state, functionVersion: started.functionVersion };
     if (Date.now() > deadline)

@@ -15,6 +15,7 @@ import { type ModelInput, OnnxModel } from '../core/onnx/runtime.ts';
 import type { LineageStore } from '../lineage/store.ts';
 import type { ModelRegistry, ModelVersion } from '../registry/registry.ts';
 import type { CaptureSink } from './capture.ts';
+import type { RangePolicy } from './requests.ts';
 import { handleHttp } from './routes.ts';
 import { onnxScorer } from './scorers.ts';
 import { InferenceService, type Scorer } from './service.ts';
@@ -34,6 +35,12 @@ export interface InferenceSettings {
   readonly piiSalt?: string;
   /** Serve the primary from this SageMaker endpoint instead of an in-process session. @default in-process */
   readonly sagemakerEndpoint?: string;
+  /** Fields accepted beside the model's inputs and captured, never scored. @default none */
+  readonly requestFields?: readonly string[];
+  /** Extra fields that are PII: hashed or dropped in captures, as PII inputs are. @default none */
+  readonly piiFields?: readonly string[];
+  /** What a numeric input outside its training range gets. @default reject, tolerance 1 */
+  readonly inputRange?: RangePolicy;
 }
 
 export interface InferenceDependencies {
@@ -110,7 +117,19 @@ export async function createInferenceService(
   } catch (error) {
     logger.warn('No fallback model; failures get the safe default', { error });
   }
-  const pii = primary.version.metadata.inputSchema.filter((f) => f.pii).map((f) => f.name);
+  const pii = [
+    ...new Set([
+      ...primary.version.metadata.inputSchema.filter((f) => f.pii).map((f) => f.name),
+      ...(settings.piiFields ?? []),
+    ]),
+  ];
+  const ranges = Object.fromEntries(
+    primary.version.metadata.inputSchema.flatMap((f) =>
+      f.type === 'number' && f.min !== undefined && f.max !== undefined
+        ? [[f.name, { min: f.min, max: f.max }]]
+        : [],
+    ),
+  );
   metrics.setDefaultDimensions({ model: settings.modelName, version: String(settings.modelVersion) });
   return new InferenceService({
     modelName: settings.modelName,
@@ -120,7 +139,14 @@ export async function createInferenceService(
     ...(settings.timeoutMs !== undefined ? { timeoutMs: settings.timeoutMs } : {}),
     ...(settings.maxBatch !== undefined ? { maxBatch: settings.maxBatch } : {}),
     capture: deps.capture,
+    ...(primary.error ? { primaryUnavailable: messageOf(primary.error) } : {}),
+    ...(fallback?.error ? { fallbackUnavailable: messageOf(fallback.error) } : {}),
     pii: { fields: pii, ...(settings.piiSalt ? { salt: settings.piiSalt } : {}) },
+    request: {
+      ...(settings.requestFields ? { extraFields: settings.requestFields } : {}),
+      ranges,
+      ...(settings.inputRange ? { rangePolicy: settings.inputRange } : {}),
+    },
     onServed: (servedBy, rows, latencyMs) => {
       metrics.addMetric('Predictions', MetricUnit.Count, rows);
       metrics.addMetric(`ServedBy${servedBy[0]?.toUpperCase()}${servedBy.slice(1)}`, MetricUnit.Count, 1);
@@ -154,3 +180,5 @@ export function makeInferenceHandler(settings: InferenceSettings, deps: () => In
     { http: true },
   );
 }
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));

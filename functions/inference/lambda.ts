@@ -38,7 +38,36 @@ function settingsFromEnv(env: NodeJS.ProcessEnv) {
     ...(env[INFERENCE_ENV.sagemakerEndpoint]
       ? { sagemakerEndpoint: env[INFERENCE_ENV.sagemakerEndpoint] as string }
       : {}),
+    ...jsonSetting(env, INFERENCE_ENV.requestFields, 'requestFields', fieldsSchema),
+    ...jsonSetting(env, INFERENCE_ENV.piiFields, 'piiFields', fieldsSchema),
+    ...jsonSetting(env, INFERENCE_ENV.inputRange, 'inputRange', inputRangeSchema),
   };
+}
+
+const fieldsSchema = z.array(z.string().min(1));
+const inputRangeSchema = z.object({
+  action: z.enum(['reject', 'clip', 'flag']),
+  tolerance: z.number().nonnegative(),
+});
+
+/** An optional JSON-valued variable, validated: a bad one fails the cold start, naming it. */
+function jsonSetting<K extends string, T>(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  key: K,
+  schema: z.ZodType<T>,
+): Partial<Record<K, T>> {
+  const raw = env[name];
+  if (!raw) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (cause) {
+    throw new ConfigError(`${name} is not JSON`, [], { cause });
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new ConfigError(`${name} is invalid`, [], { cause: parsed.error });
+  return { [key]: parsed.data } as Partial<Record<K, T>>;
 }
 
 const settings = settingsFromEnv(process.env);

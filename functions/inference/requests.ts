@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { type FieldIssue, ValidationError } from '../commons/errors.ts';
+import { FLOAT32_MAX } from '../core/data/table.ts';
 import type { ModelInput } from '../core/onnx/runtime.ts';
 
 /** Longest categorical value accepted: categories are short labels, not documents. */
@@ -12,9 +13,95 @@ export const MAX_STRING_LENGTH = 1024;
 /** Issues listed in one error response; the rest are counted. */
 export const MAX_ISSUES = 100;
 
+export { FLOAT32_MAX };
+
 export interface Columns {
+  /** The model's inputs, and only those: what is scored. */
   readonly columns: ReadonlyMap<string, readonly (number | string | null)[]>;
   readonly rows: number;
+  /** Declared non-model fields (protected attributes, ids): captured, never scored. */
+  readonly extras?: ReadonlyMap<string, readonly (number | string | null)[]>;
+  /** Per row, the numeric inputs outside their training range (policy `flag` or `clip`). */
+  readonly outOfRange?: readonly (readonly string[])[];
+}
+
+/** A numeric input's finite range in the training data. */
+export interface InputRange {
+  readonly min: number;
+  readonly max: number;
+}
+
+/**
+ * What a value outside its input's training range gets: `reject` (a 400 naming the field),
+ * `clip` (scored at the nearest bound, flagged in the capture) or `flag` (scored as sent,
+ * flagged). The range is widened by `tolerance` times its width on each side, and a column that
+ * was never negative in training may not be negative.
+ */
+export interface RangePolicy {
+  readonly action: 'reject' | 'clip' | 'flag';
+  readonly tolerance: number;
+}
+
+export interface RequestOptions {
+  /** Fields accepted beside the model's inputs, captured but never scored. @default none */
+  readonly extraFields?: readonly string[];
+  /** Training ranges of numeric inputs, by name. @default none: any float32 is accepted */
+  readonly ranges?: Readonly<Record<string, InputRange>>;
+  /** @default reject, tolerance 1 */
+  readonly rangePolicy?: RangePolicy;
+}
+
+const DEFAULT_RANGE_POLICY: RangePolicy = { action: 'reject', tolerance: 1 };
+
+/** The accepted interval of a numeric input: its training range widened by the policy's tolerance. */
+export function acceptedInterval(range: InputRange, tolerance: number): { lower: number; upper: number } {
+  const width = range.max - range.min || Math.max(Math.abs(range.max), 1);
+  const lower = range.min >= 0 ? Math.max(0, range.min - tolerance * width) : range.min - tolerance * width;
+  return { lower, upper: range.max + tolerance * width };
+}
+
+const show = (v: number) => (Number.isInteger(v) ? String(v) : v.toPrecision(6));
+
+/**
+ * Judges numeric inputs against their training ranges: issues (policy `reject`), or columns
+ * clipped into range and the fields flagged per row (`clip`, `flag`).
+ */
+function judgeRanges(
+  columns: Map<string, (number | string | null)[]>,
+  rows: number,
+  options: RequestOptions,
+  pathOf: (name: string, row: number) => string,
+): { issues: FieldIssue[]; outOfRange?: string[][] } {
+  const ranges = options.ranges;
+  if (!ranges) return { issues: [] };
+  const policy = options.rangePolicy ?? DEFAULT_RANGE_POLICY;
+  const issues: FieldIssue[] = [];
+  let outOfRange: string[][] | undefined;
+  for (const [name, values] of columns) {
+    const range = ranges[name];
+    if (!range) continue;
+    const { lower, upper } = acceptedInterval(range, policy.tolerance);
+    let clipped: (number | string | null)[] | undefined;
+    for (let row = 0; row < rows; row++) {
+      const v = values[row];
+      if (typeof v !== 'number' || (v >= lower && v <= upper)) continue;
+      if (policy.action === 'reject') {
+        issues.push({
+          path: pathOf(name, row),
+          message: `${show(v)} is outside the accepted range [${show(lower)}, ${show(upper)}] (training saw ${show(range.min)} to ${show(range.max)})`,
+        });
+        continue;
+      }
+      outOfRange ??= Array.from({ length: rows }, () => []);
+      (outOfRange[row] as string[]).push(name);
+      if (policy.action === 'clip') {
+        clipped ??= [...values];
+        clipped[row] = Math.min(upper, Math.max(lower, v));
+      }
+    }
+    if (clipped) columns.set(name, clipped);
+  }
+  return { issues, ...(outOfRange ? { outOfRange } : {}) };
 }
 
 function invalid(issues: FieldIssue[]): never {
@@ -28,53 +115,91 @@ function zodIssues(error: z.ZodError): FieldIssue[] {
   return error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
 }
 
-/** The schema of one instance of the plain JSON API: every model input, nothing else. */
-export function instanceSchema(inputs: readonly ModelInput[]) {
-  return z.strictObject(
-    Object.fromEntries(
-      inputs.map((i) => [
-        i.name,
-        i.type === 'numeric' ? z.number().finite().nullable() : z.string().max(MAX_STRING_LENGTH).nullable(),
-      ]),
+const FLOAT32_MESSAGE = `expected a number representable as float32 (magnitude at most ${FLOAT32_MAX.toPrecision(5)}) or null`;
+const float32 = z
+  .number()
+  .finite()
+  .refine((v) => Math.abs(v) <= FLOAT32_MAX, FLOAT32_MESSAGE);
+const category = z.string().max(MAX_STRING_LENGTH);
+
+/**
+ * The schema of one instance of the plain JSON API: every model input, the declared extra
+ * fields (a number, a string or null each), nothing else.
+ */
+export function instanceSchema(inputs: readonly ModelInput[], extraFields: readonly string[] = []) {
+  const names = new Set(inputs.map((i) => i.name));
+  return z.strictObject({
+    ...Object.fromEntries(
+      extraFields
+        .filter((f) => !names.has(f))
+        .map((f) => [f, z.union([float32, category]).nullable().optional()]),
     ),
-  );
+    ...Object.fromEntries(
+      inputs.map((i) => [i.name, i.type === 'numeric' ? float32.nullable() : category.nullable()]),
+    ),
+  });
 }
 
 /** `{"instances": [...], "parameters"?: {...}}` with 1..maxBatch instances. */
-export function v1RequestSchema(inputs: readonly ModelInput[], maxBatch: number) {
+export function v1RequestSchema(
+  inputs: readonly ModelInput[],
+  maxBatch: number,
+  extraFields: readonly string[] = [],
+) {
   return z.strictObject({
     instances: z
-      .array(instanceSchema(inputs))
+      .array(instanceSchema(inputs, extraFields))
       .min(1)
       .max(maxBatch, `at most ${maxBatch} instances per request`),
     parameters: z.record(z.string(), z.unknown()).optional(),
   });
 }
 
-// Building a zod schema costs far more than using one: one per (inputs, batch limit), kept.
-const v1Schemas = new WeakMap<readonly ModelInput[], Map<number, ReturnType<typeof v1RequestSchema>>>();
+// Building a zod schema costs far more than using one: one per (inputs, batch limit, extras), kept.
+const v1Schemas = new WeakMap<readonly ModelInput[], Map<string, ReturnType<typeof v1RequestSchema>>>();
 
-function cachedV1Schema(inputs: readonly ModelInput[], maxBatch: number) {
-  let byBatch = v1Schemas.get(inputs);
-  if (!byBatch) {
-    byBatch = new Map();
-    v1Schemas.set(inputs, byBatch);
+function cachedV1Schema(inputs: readonly ModelInput[], maxBatch: number, extraFields: readonly string[]) {
+  let byKey = v1Schemas.get(inputs);
+  if (!byKey) {
+    byKey = new Map();
+    v1Schemas.set(inputs, byKey);
   }
-  let schema = byBatch.get(maxBatch);
+  const key = `${maxBatch}|${extraFields.join(',')}`;
+  let schema = byKey.get(key);
   if (!schema) {
-    schema = v1RequestSchema(inputs, maxBatch);
-    byBatch.set(maxBatch, schema);
+    schema = v1RequestSchema(inputs, maxBatch, extraFields);
+    byKey.set(key, schema);
   }
   return schema;
 }
 
-export function parseV1(body: unknown, inputs: readonly ModelInput[], maxBatch: number): Columns {
-  const parsed = cachedV1Schema(inputs, maxBatch).safeParse(body);
+/** The declared extra fields the model does not take. */
+function extrasOf(inputs: readonly ModelInput[], options: RequestOptions): string[] {
+  const names = new Set(inputs.map((i) => i.name));
+  return (options.extraFields ?? []).filter((f) => !names.has(f));
+}
+
+export function parseV1(
+  body: unknown,
+  inputs: readonly ModelInput[],
+  maxBatch: number,
+  options: RequestOptions = {},
+): Columns {
+  const extraFields = extrasOf(inputs, options);
+  const parsed = cachedV1Schema(inputs, maxBatch, extraFields).safeParse(body);
   if (!parsed.success) invalid(zodIssues(parsed.error));
   const instances = parsed.data.instances as Record<string, number | string | null>[];
+  const columns = new Map(inputs.map((i) => [i.name, instances.map((row) => row[i.name] ?? null)]));
+  const judged = judgeRanges(columns, instances.length, options, (name, row) => `instances.${row}.${name}`);
+  if (judged.issues.length > 0) invalid(judged.issues);
+  const present = extraFields.filter((f) => instances.some((row) => row[f] !== undefined));
   return {
     rows: instances.length,
-    columns: new Map(inputs.map((i) => [i.name, instances.map((row) => row[i.name] ?? null)])),
+    columns,
+    ...(present.length > 0
+      ? { extras: new Map(present.map((f) => [f, instances.map((row) => row[f] ?? null)])) }
+      : {}),
+    ...(judged.outOfRange ? { outOfRange: judged.outOfRange } : {}),
   };
 }
 
@@ -118,18 +243,36 @@ export function parseV2(
   body: unknown,
   inputs: readonly ModelInput[],
   maxBatch: number,
+  options: RequestOptions = {},
 ): Columns & { id?: string } {
   const parsed = v2RequestSchema.safeParse(body);
   if (!parsed.success) invalid(zodIssues(parsed.error));
   const request = parsed.data;
+  const extraFields = extrasOf(inputs, options);
   const issues: FieldIssue[] = [];
   const byName = new Map<string, (typeof request.inputs)[number]>();
+  const extras = new Map<string, (number | string | null)[]>();
   request.inputs.forEach((t, k) => {
     if (byName.has(t.name))
       issues.push({ path: `inputs.${k}.name`, message: `tensor ${t.name} given twice` });
     else byName.set(t.name, t);
-    if (!inputs.some((i) => i.name === t.name))
-      issues.push({ path: `inputs.${k}.name`, message: `the model has no input ${t.name}` });
+    if (extraFields.includes(t.name)) {
+      const bad = t.data.findIndex(
+        (v) =>
+          !(
+            v === null ||
+            (typeof v === 'number' && Math.abs(v) <= FLOAT32_MAX) ||
+            (typeof v === 'string' && v.length <= MAX_STRING_LENGTH)
+          ),
+      );
+      if (bad >= 0)
+        issues.push({ path: `inputs.${k}.data.${bad}`, message: 'expected a number, a string or null' });
+      extras.set(t.name, t.data as (number | string | null)[]);
+    } else if (!inputs.some((i) => i.name === t.name))
+      issues.push({
+        path: `inputs.${k}.name`,
+        message: `the model has no input ${t.name}${extraFields.length > 0 ? ` (extra fields accepted: ${extraFields.join(', ')})` : ''}`,
+      });
   });
   let rows: number | undefined;
   const columns = new Map<string, (number | string | null)[]>();
@@ -165,14 +308,14 @@ export function parseV2(
       v === null
         ? false
         : numeric
-          ? typeof v !== 'number'
+          ? typeof v !== 'number' || !(Math.abs(v) <= FLOAT32_MAX)
           : typeof v !== 'string' || v.length > MAX_STRING_LENGTH,
     );
     if (bad >= 0)
       issues.push({
         path: `${path}.data.${bad}`,
         message: numeric
-          ? 'expected a number or null'
+          ? FLOAT32_MESSAGE
           : `expected a string of at most ${MAX_STRING_LENGTH} characters or null`,
       });
     columns.set(input.name, tensor.data as (number | string | null)[]);
@@ -180,14 +323,32 @@ export function parseV2(
   if (rows !== undefined && rows > maxBatch)
     issues.push({ path: 'inputs', message: `at most ${maxBatch} rows per request, got ${rows}` });
   if (rows === 0) issues.push({ path: 'inputs', message: 'no rows' });
+  for (const [name, values] of extras)
+    if (rows !== undefined && values.length !== rows)
+      issues.push({
+        path: 'inputs',
+        message: `${name} has ${values.length} values, the inputs have ${rows} rows`,
+      });
   if (issues.length > 0) invalid(issues);
-  return { rows: rows ?? 0, columns, ...(request.id ? { id: request.id } : {}) };
+  const n = rows ?? 0;
+  const index = new Map(request.inputs.map((t, k) => [t.name, k]));
+  const judged = judgeRanges(columns, n, options, (name, row) => `inputs.${index.get(name)}.data.${row}`);
+  if (judged.issues.length > 0) invalid(judged.issues);
+  return {
+    rows: n,
+    columns,
+    ...(extras.size > 0 ? { extras } : {}),
+    ...(judged.outOfRange ? { outOfRange: judged.outOfRange } : {}),
+    ...(request.id ? { id: request.id } : {}),
+  };
 }
 
 /** `POST /v1/feedback`: the observed outcome of an earlier prediction. */
 export const feedbackSchema = z.strictObject({
   prediction_id: z.string().min(1).max(128),
-  outcome: z.union([z.literal(0), z.literal(1)]),
+  outcome: z.union([z.literal(0), z.literal(1)], {
+    error: 'expected 0 or 1 (1: the outcome the model predicts happened)',
+  }),
   observed_at: z.iso.datetime({ offset: true }).optional(),
 });
 

@@ -104,7 +104,19 @@ async function route(event: APIGatewayProxyEventV2, ctx: RouteContext): Promise<
   }
   if (path === '/v2/health/ready') {
     only('GET');
-    return { statusCode: 200, body: { ready: true, circuit: service.circuit } };
+    const health = service.health();
+    return {
+      statusCode: 200,
+      body: {
+        ready: true,
+        degraded: health.degraded,
+        circuit: health.circuit,
+        served_by: health.servedBy,
+        answering_version: health.answeringVersion,
+        primary: health.primary,
+        ...(health.reason ? { reason: health.reason } : {}),
+      },
+    };
   }
   if (path === '/v2') {
     only('GET');
@@ -125,7 +137,7 @@ async function route(event: APIGatewayProxyEventV2, ctx: RouteContext): Promise<
       return { statusCode: 200, body: { name, ready: true } };
     }
     only('POST');
-    const request = parseV2(readBody(event), service.inputs, service.maxBatch);
+    const request = parseV2(readBody(event), service.inputs, service.maxBatch, service.requestOptions);
     const result = await service.predict(request, context);
     const n = request.rows;
     const probabilities: number[] = [];
@@ -151,7 +163,7 @@ async function route(event: APIGatewayProxyEventV2, ctx: RouteContext): Promise<
   if (m) {
     only('POST');
     checkModel(service, segment(m[1] ?? ''));
-    const request = parseV1(readBody(event), service.inputs, service.maxBatch);
+    const request = parseV1(readBody(event), service.inputs, service.maxBatch, service.requestOptions);
     const result = await service.predict(request, context);
     return {
       statusCode: 200,

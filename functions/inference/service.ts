@@ -14,7 +14,7 @@ import {
 } from 'cockatiel';
 import type { ModelInput, Scored } from '../core/onnx/runtime.ts';
 import { type CaptureRecord, type CaptureSink, type PiiPolicy, protectPii } from './capture.ts';
-import type { Columns } from './requests.ts';
+import type { Columns, RequestOptions } from './requests.ts';
 
 /** A model that scores columns: in-process ONNX, or a SageMaker endpoint. */
 export interface Scorer {
@@ -45,6 +45,12 @@ export interface InferenceServiceOptions {
   readonly capture?: CaptureSink;
   /** PII fields of the inputs, hashed or dropped in captures. @default none */
   readonly pii?: PiiPolicy;
+  /** Extra fields, training ranges and the range policy requests are judged by. @default none */
+  readonly request?: RequestOptions;
+  /** Why the primary cannot answer at all (its artifact failed to load). @default it can */
+  readonly primaryUnavailable?: string;
+  /** Why the fallback cannot answer at all. @default it can */
+  readonly fallbackUnavailable?: string;
   /** Called once per request with the path that answered (metrics). @default none */
   readonly onServed?: (servedBy: ServedBy, rows: number, latencyMs: number) => void;
   /** @default crypto.randomUUID */
@@ -95,7 +101,25 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, limit]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * What answers now and why: `degraded` whenever the primary is not the one answering (its
+ * artifact failed to load, its circuit is open, or the last request went to the fallback or
+ * the safe default). Serving keeps answering while degraded; readiness says so.
+ */
+export interface ServingHealth {
+  readonly ready: true;
+  readonly degraded: boolean;
+  readonly circuit: 'closed' | 'open' | 'half-open';
+  /** The path that answered the last request, or that will answer the next. */
+  readonly servedBy: ServedBy;
+  /** The registry version behind `servedBy` (`safe-default` for the safe default). */
+  readonly answeringVersion: string;
+  readonly primary: { readonly version: string; readonly available: boolean; readonly reason?: string };
+  readonly reason?: string;
+}
+
 export class InferenceService {
+  #lastServedBy: ServedBy | undefined;
   readonly modelName: string;
   readonly primary: Scorer;
   readonly fallback: Scorer | undefined;
@@ -120,6 +144,48 @@ export class InferenceService {
   /** The primary's inputs: the request contract. */
   get inputs(): readonly ModelInput[] {
     return this.primary.inputs;
+  }
+
+  /** The rest of the request contract: declared extra fields, training ranges, the range policy. */
+  get requestOptions(): RequestOptions {
+    return this.#options.request ?? {};
+  }
+
+  health(): ServingHealth {
+    const circuit = this.circuit;
+    const primaryDown = this.#options.primaryUnavailable;
+    const fallbackUp = this.fallback !== undefined && this.#options.fallbackUnavailable === undefined;
+    const expected: ServedBy =
+      primaryDown === undefined && circuit !== 'open' ? 'primary' : fallbackUp ? 'fallback' : 'default';
+    // The last answer is what callers actually got (a NaN-scoring primary falls back per call).
+    const servedBy = primaryDown !== undefined || circuit === 'open' ? expected : (this.#lastServedBy ?? expected);
+    const answeringVersion =
+      servedBy === 'primary'
+        ? this.primary.version
+        : servedBy === 'fallback'
+          ? (this.fallback?.version ?? 'none')
+          : 'safe-default';
+    const reason =
+      servedBy === 'primary'
+        ? undefined
+        : primaryDown !== undefined
+          ? `the primary (v${this.primary.version}) is unavailable: ${primaryDown}`
+          : circuit === 'open'
+            ? `the primary's circuit is open after repeated failures`
+            : 'the last request was not answered by the primary';
+    return {
+      ready: true,
+      degraded: servedBy !== 'primary',
+      circuit,
+      servedBy,
+      answeringVersion,
+      primary: {
+        version: this.primary.version,
+        available: primaryDown === undefined,
+        ...(primaryDown !== undefined ? { reason: primaryDown } : {}),
+      },
+      ...(reason ? { reason } : {}),
+    };
   }
 
   get circuit(): 'closed' | 'open' | 'half-open' {
@@ -162,6 +228,7 @@ export class InferenceService {
       };
     }
     const latencyMs = now() - started;
+    this.#lastServedBy = servedBy;
     const newId = this.#options.newId ?? randomUUID;
     const predictionIds = Array.from({ length: input.rows }, () => newId());
     this.#options.onServed?.(servedBy, input.rows, latencyMs);
@@ -189,6 +256,9 @@ export class InferenceService {
     const sink = this.#options.capture;
     if (!sink) return;
     const timestamp = new Date(started).toISOString();
+    // Declared extra fields (protected attributes, ids) are captured beside the inputs, under the
+    // same PII policy: retraining and fairness on production rows need them; the model never sees them.
+    const fields = input.extras ? [...input.columns, ...input.extras] : [...input.columns];
     const records: CaptureRecord[] = ids.map((id, row) => ({
       type: 'prediction',
       prediction_id: id,
@@ -197,9 +267,10 @@ export class InferenceService {
       model_version: modelVersion,
       served_by: servedBy,
       inputs: protectPii(
-        Object.fromEntries([...input.columns].map(([name, values]) => [name, values[row] ?? null])),
+        Object.fromEntries(fields.map(([name, values]) => [name, values[row] ?? null])),
         this.#options.pii,
       ),
+      ...(input.outOfRange?.[row]?.length ? { out_of_range: input.outOfRange[row] } : {}),
       outputs: { probability: scored.probabilities[row] as number, label: scored.labels[row] as number },
       latency_ms: latencyMs,
       ...(context.traceId ? { trace_id: context.traceId } : {}),

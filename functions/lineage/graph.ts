@@ -38,6 +38,12 @@ async function check(lineage: LineageStore, uri: string, verify: boolean): Promi
 
 const short = (sha: string) => `${sha.slice(0, 12)}…`;
 
+/** The nodes of a tree whose artifact is corrupt or missing. */
+export function brokenArtifacts(node: LineageNode): LineageNode[] {
+  const own = node.check === 'corrupt' || node.check === 'missing' ? [node] : [];
+  return [...own, ...node.children.flatMap(brokenArtifacts)];
+}
+
 export async function lineageTree(
   registry: ModelRegistry,
   lineage: LineageStore,

@@ -25,7 +25,8 @@ import { SCORE_COLUMN } from '../core/training/train.ts';
 import { type CapturePartitions, type FeedbackRecord, latestOutcomes } from '../inference/capture.ts';
 import type { ArtifactRef, LineageStore } from '../lineage/store.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
-import { DRIFT_EVENT } from '../retraining/settings.ts';
+import type { RegistryEvent } from '../registry/schema.ts';
+import { DRIFT_EVENT, PIPELINE_ACTOR, RETRAINING_ENDED_METRIC } from '../retraining/settings.ts';
 import { renderReportHtml } from './html.ts';
 import {
   CHECK_COMPLETED_EVENT,
@@ -75,8 +76,8 @@ export interface PartialCheck {
   readonly scores: Profile;
   /** The production version's scores counted over the outcome baseline's buckets (impact from drift). */
   readonly scoreCounts: readonly number[];
-  /** [probability, decision, outcome] of each labelled prediction. */
-  readonly labelled: readonly (readonly [number, 0 | 1, 0 | 1])[];
+  /** [probability, decision, outcome, prediction time in ms] of each labelled prediction. */
+  readonly labelled: readonly (readonly [number, 0 | 1, 0 | 1, number?])[];
 }
 
 export type CheckStatus = 'ok' | 'warning' | 'alert' | 'no-data' | 'no-model';
@@ -196,7 +197,7 @@ export async function profilePartitions(
   const columns = Object.entries(inputs.columns);
   const outcomeEdges = baseline.outcomes?.edges ?? [];
   const scoreCounts = new Array<number>(outcomeEdges.length + 1).fill(0);
-  const labelled: [number, 0 | 1, 0 | 1][] = [];
+  const labelled: [number, 0 | 1, 0 | 1, number][] = [];
   const version = String(production.version);
   const { from, to } = plan.window;
   let predictions = 0;
@@ -244,7 +245,7 @@ export async function profilePartitions(
         const outcome = outcomes.get(r.prediction_id);
         const own = r.model_version === version && r.served_by === 'primary';
         if (outcome !== undefined && own && Number.isFinite(probability))
-          labelled.push([probability, out?.label === 1 ? 1 : 0, outcome]);
+          labelled.push([probability, out?.label === 1 ? 1 : 0, outcome, Date.parse(at)]);
       }
       predictions += rows;
       addTable(
@@ -370,7 +371,8 @@ export async function reduceCheck(
     currency: settings.costs.currency,
     thresholds,
   };
-  return finishCheck(report, deps, settings, { baseline, current });
+  const labelledAt = partials.flatMap((p) => p.labelled.map((l) => l[3] ?? Number.NaN));
+  return finishCheck(report, deps, settings, { baseline, current }, labelledAt);
 }
 
 const money = (v: number, currency: string) => `${currency} ${Math.round(v).toLocaleString('en-US')}`;
@@ -431,6 +433,7 @@ async function finishCheck(
   deps: MonitoringDependencies,
   settings: MonitoringSettings,
   profiles?: { readonly baseline: Profile; readonly current: Profile },
+  labelledAt: readonly number[] = [],
 ): Promise<CheckSummary> {
   const json = await deps.lineage.putJson('drift', report);
   const html = profiles
@@ -440,17 +443,17 @@ async function finishCheck(
     : null;
   await deps.metrics.publish(MONITORING_NAMESPACE, checkMetrics(report));
   const alert = report.status === 'alert';
-  const requestedAt =
+  const decision =
     alert && settings.alerts.retrain && report.version !== null
-      ? await lastRetrainRequest(deps, settings, report.version, report.checkedAt)
-      : undefined;
-  const retrainingRequested = alert && settings.alerts.retrain && requestedAt === undefined;
-  const reasons = requestedAt
-    ? [
-        ...report.reasons,
-        `retraining was already requested at ${requestedAt} (cooldown ${settings.alerts.retrainCooldownHours} h)`,
-      ]
-    : report.reasons;
+      ? decideRetrainRequest(await deps.registry.auditTrail(settings.model, report.version), {
+          now: report.checkedAt,
+          cooldownHours: settings.alerts.retrainCooldownHours,
+          labelledAt,
+          minNewLabelled: settings.minLabelledRows,
+        })
+      : { request: false };
+  const retrainingRequested = alert && settings.alerts.retrain && decision.request;
+  const reasons = decision.note ? [...report.reasons, decision.note] : report.reasons;
   const reason = reasons.join('; ');
   if ((alert || report.status === 'warning') && report.version !== null) {
     // The audit log tells the story: what was flagged, on which version, and where the report is.
@@ -504,26 +507,63 @@ async function finishCheck(
   return summary;
 }
 
+export interface RetrainDecision {
+  readonly request: boolean;
+  /** What the check adds to its reasons: why it did not ask, or that it asks again. */
+  readonly note?: string;
+}
+
 /**
- * When an earlier alert on this version started retraining within the cooldown: its time, read
- * from the registry's audit log (where each flagged check is recorded); else undefined.
+ * Whether an alert asks for retraining, from the production version's audit trail (where each
+ * flagged check and each retraining that ended without promotion is recorded):
+ * - no request on this version within the cooldown: ask;
+ * - a request whose retraining has not ended: wait (the drift persists while it runs and bakes);
+ * - a request whose retraining ended without promotion (rejected, failed, rolled back): ask again
+ *   once at least as many new labelled decisions have come in as that run learnt from (and at
+ *   least `minNewLabelled`), counted by prediction time after it ended: a retry on the same
+ *   evidence would end the same way, and a retry on fresh evidence is what the alert is for.
+ * A promotion moves `production` to a new version with a trail of its own.
  */
-async function lastRetrainRequest(
-  deps: MonitoringDependencies,
-  settings: MonitoringSettings,
-  version: number,
-  now: string,
-): Promise<string | undefined> {
-  const since = Date.parse(now) - settings.alerts.retrainCooldownHours * 3_600_000;
-  const trail = await deps.registry.auditTrail(settings.model, version);
-  const last = trail
-    .filter((e) => e.type === 'EvaluationRecorded' && e.actor === MONITORING_ACTOR)
-    .filter((e) => {
-      const metrics = (e.details?.evaluation as { metrics?: Record<string, number> } | undefined)?.metrics;
-      return metrics?.['production.retrainingRequested'] === 1;
-    })
-    .at(-1);
-  return last && Date.parse(last.at) > since ? last.at : undefined;
+export function decideRetrainRequest(
+  trail: readonly RegistryEvent[],
+  options: {
+    readonly now: string;
+    readonly cooldownHours: number;
+    /** Prediction times (ms) of the labelled decisions in this check's window. */
+    readonly labelledAt: readonly number[];
+    readonly minNewLabelled: number;
+  },
+): RetrainDecision {
+  const since = Date.parse(options.now) - options.cooldownHours * 3_600_000;
+  const metricsOf = (e: RegistryEvent) =>
+    (e.details?.evaluation as { metrics?: Record<string, number> } | undefined)?.metrics ?? {};
+  const evaluations = trail.filter((e) => e.type === 'EvaluationRecorded');
+  const requestIndex = evaluations.findLastIndex(
+    (e) => e.actor === MONITORING_ACTOR && metricsOf(e)['production.retrainingRequested'] === 1,
+  );
+  const request = evaluations[requestIndex];
+  if (!request || Date.parse(request.at) <= since) return { request: true };
+  const ended = evaluations
+    .slice(requestIndex + 1)
+    .find((e) => e.actor === PIPELINE_ACTOR && metricsOf(e)[RETRAINING_ENDED_METRIC] === 1);
+  if (!ended)
+    return {
+      request: false,
+      note: `retraining requested at ${request.at} has not ended yet (cooldown ${options.cooldownHours} h)`,
+    };
+  const endedAt = Date.parse(ended.at);
+  const fresh = options.labelledAt.reduce((n, t) => (t > endedAt ? n + 1 : n), 0);
+  const needed = Math.max(options.minNewLabelled, metricsOf(ended)['retraining.productionRows'] ?? 0);
+  const why = ended.reason.replace(/^retraining \S+ /, '');
+  return fresh >= needed
+    ? {
+        request: true,
+        note: `retrying: the retraining requested at ${request.at} ended ${why}; ${fresh} labelled decisions since`,
+      }
+    : {
+        request: false,
+        note: `the retraining requested at ${request.at} ended ${why}; a retry waits for ${needed} labelled decisions after it (${fresh} so far)`,
+      };
 }
 
 const MONITORING_ACTOR = 'keel-monitoring';

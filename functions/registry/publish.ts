@@ -114,12 +114,16 @@ export async function registerStoredTraining(
   const metadata: VersionMetadataInput = {
     framework: `onnx/keel-${manifest.algorithm}`,
     artifact: ref(refs.model),
-    inputSchema: stored.inputs.map((i) => ({
-      name: i.name,
-      type: i.type === 'numeric' ? 'number' : 'string',
-      nullable: true,
-      pii: pii.has(i.name),
-    })),
+    inputSchema: stored.inputs.map((i) => {
+      const range = manifest.schema.ranges?.[i.name];
+      return {
+        name: i.name,
+        type: i.type === 'numeric' ? 'number' : 'string',
+        nullable: true,
+        pii: pii.has(i.name),
+        ...(range ? { min: range.min, max: range.max } : {}),
+      };
+    }),
     outputSchema: [
       { name: 'label', type: 'number', min: 0, max: 1 },
       { name: 'probabilities', type: 'number', min: 0, max: 1 },

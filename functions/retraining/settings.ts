@@ -10,6 +10,33 @@ import { NotFoundError } from '../commons/errors.ts';
 
 const hyperparameters = z.record(z.string(), z.union([z.number(), z.string(), z.boolean()]));
 
+/** The actor the pipeline records in the registry's audit log. */
+export const PIPELINE_ACTOR = 'keel-retraining';
+
+/** Source of the pipeline's events on the bus (`Retraining Started`, `Retraining Finished`). */
+export const RETRAINING_EVENT_SOURCE = 'keel.retraining';
+export const RETRAINING_FINISHED = 'Retraining Finished';
+
+/** The detail of a `Retraining Finished` event: how a run ended and why. */
+export type RetrainingFinished = {
+  readonly model: string;
+  readonly execution: string;
+  readonly outcome: 'promoted' | 'rolled-back' | 'rejected' | 'failed';
+  /** One line: the gate and its reason, the failing step's cause, or the rollback's alarm. */
+  readonly reason: string;
+  readonly trigger: { readonly type?: string; readonly reason?: string };
+  readonly version?: number;
+  readonly gate?: string;
+  readonly deploymentId?: string;
+  readonly rollout?: string;
+  readonly error?: string;
+  readonly cause?: string;
+  readonly report?: string;
+};
+
+/** Audit metric of a run that ended without promotion: the drift check reads it to allow a retry. */
+export const RETRAINING_ENDED_METRIC = 'retraining.ended';
+
 export const retrainingSettingsSchema = z.object({
   project: z.string(),
   model: z.string(),
@@ -51,6 +78,7 @@ export const retrainingSettingsSchema = z.object({
   gates: z.object({
     performanceTolerance: z.number(),
     driftMargin: z.number(),
+    driftHoldoutTolerance: z.number(),
     minDemographicParityRatio: z.number(),
     maxEqualizedOddsDifference: z.number(),
     bootstrapSamples: z.number().int(),
@@ -121,6 +149,7 @@ export function retrainingSettings(
     gates: {
       performanceTolerance: gates.performanceTolerance,
       driftMargin: gates.driftMargin,
+      driftHoldoutTolerance: gates.driftHoldoutTolerance,
       minDemographicParityRatio: gates.minDemographicParityRatio,
       maxEqualizedOddsDifference: gates.maxEqualizedOddsDifference,
       bootstrapSamples: gates.bootstrapSamples,

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { Transform } from '../commons/config/schema.ts';
-import { ConflictError, KeelError, ValidationError } from '../commons/errors.ts';
+import { ConflictError, failureMessage, KeelError, ValidationError } from '../commons/errors.ts';
 import type { Deployer, TrafficShift } from '../commons/ports/deployer.ts';
 import type { EventBus } from '../commons/ports/event-bus.ts';
 import type { MetricsSink } from '../commons/ports/metrics-sink.ts';
@@ -28,6 +28,7 @@ import { type GoldenSet, type Manifest, SCORE_COLUMN, train } from '../core/trai
 import type { CaptureReader } from '../inference/capture.ts';
 import { settleDeployment, startDeployment } from '../inference/deploy.ts';
 import type { ArtifactRef, LineageStore } from '../lineage/store.ts';
+import { ModelNotFoundError } from '../registry/errors.ts';
 import {
   registerStoredTraining,
   registryEvaluation,
@@ -47,10 +48,16 @@ import {
   safetyGate,
 } from './gates.ts';
 import { safetyChecks } from './safety.ts';
-import type { RetrainingSettings } from './settings.ts';
+import {
+  PIPELINE_ACTOR,
+  RETRAINING_ENDED_METRIC,
+  RETRAINING_EVENT_SOURCE,
+  RETRAINING_FINISHED,
+  type RetrainingFinished,
+  type RetrainingSettings,
+} from './settings.ts';
 
-export const PIPELINE_ACTOR = 'keel-retraining';
-export const RETRAINING_EVENT_SOURCE = 'keel.retraining';
+export { PIPELINE_ACTOR, RETRAINING_EVENT_SOURCE };
 
 /** The data failed its audit: a critical finding stops the pipeline (not retried). */
 export class DataAuditFailedError extends KeelError {}
@@ -101,6 +108,12 @@ export interface PreparedData {
   readonly train: DatasetRef;
   readonly holdout: DatasetRef;
   readonly production: DatasetRef | null;
+  /**
+   * Columns of the base data that no labelled production row carries (not sent by callers, by
+   * design: the model does not take them and they are not declared request fields). The audit
+   * does not count them missing in the production rows.
+   */
+  readonly productionLacks?: readonly string[];
   /** Everything a SageMaker training container needs besides the data. */
   readonly spec: DatasetRef;
   /** A SageMaker training job name derived from the execution (≤ 63 characters). */
@@ -264,6 +277,10 @@ export async function prepareData(
   const captured = await deps.captured.read(settings.model, { from, to: asOf });
   const labelled = joinOutcomes(captured.predictions, captured.feedback, settings.sampling.maxProductionRows);
   const production = labelledTable(labelled, schema, settings.data.label);
+  const productionLacks =
+    production.rowCount === 0
+      ? []
+      : [...production.columns].filter(([, column]) => isAllMissing(column)).map(([name]) => name);
   const split = splitDataset(base, production, {
     label: settings.data.label,
     holdout: settings.training.holdout,
@@ -295,9 +312,19 @@ export async function prepareData(
     train,
     holdout,
     production: productionRef,
+    ...(productionLacks.length > 0 ? { productionLacks } : {}),
     spec: { ref: specRef, uri: specRef.uri, rows: 0 },
     jobName: `${settings.model.slice(0, 30)}-${createHash('sha256').update(state.execution).digest('hex').slice(0, 16)}`,
   };
+}
+
+function isAllMissing(column: Column): boolean {
+  if (column.kind === 'numeric') {
+    for (const v of column.values) if (!Number.isNaN(v)) return false;
+    return true;
+  }
+  for (const code of column.codes) if (code >= 0) return false;
+  return true;
 }
 
 // ── AuditData ──────────────────────────────────────────────────────────────────
@@ -311,7 +338,10 @@ export async function auditData(
   const holdout = await getTable(deps.lineage, data.holdout, data.schema);
   const report = auditTable(train, {
     label: state.settings.data.label,
-    ignore: [...state.settings.data.piiFields],
+    // Columns no production row carries (by design: not model inputs, not sent) would count as
+    // missing in every production row; they are left out of this audit (the base data's first
+    // training audited them) and listed in the prepared data.
+    ignore: [...state.settings.data.piiFields, ...(data.productionLacks ?? [])],
     reference: holdout,
     // With production rows in the training set (a retrain after drift), its shift from the base
     // holdout is the drift being learnt: a warning to read, not a reason to refuse to train.
@@ -504,6 +534,7 @@ export async function evaluateCandidate(
     const performanceResult = performanceGate(comparisons, {
       tolerance: settings.gates.performanceTolerance,
       driftMargin: settings.gates.driftMargin,
+      driftHoldoutTolerance: settings.gates.driftHoldoutTolerance,
       drift: data.trigger.type === 'drift',
     });
     const fairnessResult = fairnessGate(fairness, settings.gates);
@@ -770,29 +801,83 @@ export function outcomeOf(state: RetrainingState): RetrainingOutcome {
   return 'rolled-back';
 }
 
+/** Why a run ended as it did, in one line for the status panel, the CLI and the audit log. */
+export function outcomeReason(state: RetrainingState, outcome: RetrainingOutcome): string {
+  switch (outcome) {
+    case 'failed':
+      return failureMessage(state.failure ?? {});
+    case 'rejected':
+      return state.rejection ? `${state.rejection.gate} gate: ${state.rejection.reason}` : 'rejected';
+    case 'rolled-back':
+      return `the canary was rolled back${state.rollout?.reason ? `: ${state.rollout.reason}` : ''}`;
+    case 'promoted':
+      return `v${state.registered?.version ?? '?'} promoted to production`;
+  }
+}
+
 export async function notify(
   state: RetrainingState,
   deps: RetrainingDependencies,
-): Promise<{ outcome: RetrainingOutcome }> {
+): Promise<{ outcome: RetrainingOutcome; reason: string }> {
   const outcome = outcomeOf(state);
-  const detail = {
+  const reason = outcomeReason(state, outcome);
+  const trigger = state.data?.trigger ?? state.request.trigger ?? { type: 'manual' };
+  if (outcome !== 'promoted') await recordEndOnProduction(state, deps, outcome, reason);
+  const detail: RetrainingFinished = {
     model: state.settings.model,
     execution: state.execution,
     outcome,
-    trigger: state.data?.trigger ?? state.request.trigger ?? { type: 'manual' },
+    reason,
+    trigger,
     ...(state.registered ? { version: state.registered.version } : {}),
     ...(state.rejection ? { gate: state.rejection.gate, reason: state.rejection.reason } : {}),
     ...(state.rollout ? { deploymentId: state.rollout.deploymentId, rollout: state.rollout.status } : {}),
     ...(state.failure ? { error: state.failure.Error ?? 'Error', cause: state.failure.Cause ?? '' } : {}),
     ...(state.evaluation ? { report: state.evaluation.report.uri } : {}),
   };
-  await deps.eventBus.publish([
-    { source: RETRAINING_EVENT_SOURCE, detailType: 'Retraining Finished', detail },
-  ]);
+  await deps.eventBus.publish([{ source: RETRAINING_EVENT_SOURCE, detailType: RETRAINING_FINISHED, detail }]);
   await deps.metrics.publish('Keel/Retraining', [
     { name: `Retraining_${outcome}`, value: 1, unit: 'Count', dimensions: { model: state.settings.model } },
   ]);
-  return { outcome };
+  return { outcome, reason };
+}
+
+/**
+ * A run that ended without promotion is recorded on the production version's audit trail (what
+ * it was retrained from): the audit log says why, and the drift check knows the retraining it
+ * asked for is over, so it may ask again once enough new labelled data has come in.
+ */
+async function recordEndOnProduction(
+  state: RetrainingState,
+  deps: RetrainingDependencies,
+  outcome: Exclude<RetrainingOutcome, 'promoted'>,
+  reason: string,
+): Promise<void> {
+  let production: number | undefined;
+  try {
+    production = (await deps.registry.aliases(state.settings.model)).production;
+  } catch (error) {
+    if (error instanceof ModelNotFoundError) return; // a first run: nothing in production to annotate
+    throw error;
+  }
+  if (production === undefined) return;
+  const trigger = state.data?.trigger ?? state.request.trigger ?? { type: 'manual' };
+  await deps.registry.recordEvaluation(
+    state.settings.model,
+    production,
+    {
+      metrics: {
+        [RETRAINING_ENDED_METRIC]: 1,
+        'retraining.rejected': outcome === 'rejected' ? 1 : 0,
+        'retraining.drift': trigger.type === 'drift' ? 1 : 0,
+        'retraining.productionRows': state.data?.productionRows ?? 0,
+      },
+    },
+    {
+      actor: PIPELINE_ACTOR,
+      reason: `retraining ${state.execution} (${trigger.type}) ${outcome}: ${reason}`,
+    },
+  );
 }
 
 export async function recordFailure(

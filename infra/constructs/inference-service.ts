@@ -15,7 +15,7 @@ import { trafficShiftOf } from '../../functions/commons/config/load.ts';
 import type { ModelConfig } from '../../functions/commons/config/schema.ts';
 import { codeDeployConfigName } from '../../functions/commons/helpers/deployment-config.ts';
 import { CAPTURE_MARKER } from '../../functions/inference/capture.ts';
-import { INFERENCE_ENV } from '../../functions/inference/env.ts';
+import { INFERENCE_ENV, requestSettingsOf } from '../../functions/inference/env.ts';
 import type { KeelCaptureStream } from './capture.ts';
 import { KeelFunction } from './keel-function.ts';
 
@@ -86,6 +86,7 @@ export class KeelInferenceService extends Construct {
         `KeelInferenceService ${id}: modelVersion must be a positive integer, got ${props.modelVersion}`,
       );
     const serving = props.model.serving;
+    const request = requestSettingsOf(props.model);
     const serviceName = `${props.modelName}-inference`;
     this.function = new KeelFunction(this, 'Function', {
       entry: 'functions/inference/lambda.ts',
@@ -102,6 +103,9 @@ export class KeelInferenceService extends Construct {
         [INFERENCE_ENV.safeDefault]: JSON.stringify(serving.safeDefault),
         [INFERENCE_ENV.timeoutMs]: String(serving.timeoutMs),
         [INFERENCE_ENV.maxBatch]: String(serving.maxBatchRows),
+        [INFERENCE_ENV.requestFields]: JSON.stringify(request.requestFields),
+        [INFERENCE_ENV.piiFields]: JSON.stringify(request.piiFields),
+        [INFERENCE_ENV.inputRange]: JSON.stringify(request.inputRange),
       },
     }).bindServingRead(props.storage);
     this.alias = new lambda.Alias(this, 'Live', { aliasName: 'live', version: this.function.currentVersion });

@@ -17,6 +17,7 @@ import { RESOURCE_ENV } from '../../functions/commons/resources.ts';
 import {
   approvalApiFunctionName,
   DRIFT_EVENT,
+  RETRAINING_EVENT_SOURCE,
   RETRAINING_FUNCTIONS,
   RETRAINING_HANDLERS,
   type RetrainingStep,
@@ -25,7 +26,6 @@ import {
   retrainingSettings,
   retrainingSubstitutions,
 } from '../../functions/retraining/settings.ts';
-import { RETRAINING_EVENT_SOURCE } from '../../functions/retraining/steps.ts';
 import { KeelFunction } from '../constructs/keel-function.ts';
 import { KeelStateMachine } from '../constructs/keel-state-machine.ts';
 import { KeelMonitoring } from '../constructs/monitoring.ts';
@@ -142,7 +142,8 @@ export class KeelPipelineStack extends Stack {
       register: { description: 'register candidates', table: 'readWrite' },
       'start-rollout': { description: 'start rollouts', table: 'readWrite' },
       'check-rollout': { description: 'check rollouts', table: 'readWrite' },
-      notify: { description: 'notify' },
+      // A run that ends without promotion is recorded on the production version's audit trail.
+      notify: { description: 'notify', table: 'readWrite' },
       'record-failure': { description: 'record failures', lineageWrite: ['records'] },
       approvals: { description: 'decide approvals', table: 'readWrite' },
     };

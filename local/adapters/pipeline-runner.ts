@@ -79,7 +79,10 @@ export class LocalPipelineRunner implements PipelineRunner {
       for await (const event of execution.events) {
         const kind = STEP_EVENTS[event.type];
         if (!kind || !('state' in event)) continue;
-        const error = 'Error' in event ? { error: String(event.Error) } : {};
+        const error = {
+          ...('Error' in event ? { error: String(event.Error) } : {}),
+          ...('Cause' in event && event.Cause !== undefined ? { cause: causeText(event.Cause) } : {}),
+        };
         tracked.steps.push({ state: event.state.name, event: kind, at: new Date(event.timestamp), ...error });
       }
     })().catch(() => {
@@ -162,5 +165,16 @@ export class LocalPipelineRunner implements PipelineRunner {
     for (const tracked of this.#executions.values()) {
       if (tracked.description.status === 'RUNNING') tracked.execution.abort();
     }
+  }
+}
+
+/** A state's error cause as text: the library gives the thrown error's cause, often an Error. */
+function causeText(cause: unknown): string {
+  if (typeof cause === 'string') return cause;
+  if (cause instanceof Error) return cause.message;
+  try {
+    return JSON.stringify(cause);
+  } catch {
+    return String(cause);
   }
 }

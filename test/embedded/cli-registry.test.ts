@@ -1,6 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { openTarget } from '../../cli/target.ts';
+import { s3Client } from '../../functions/commons/clients.ts';
 import { runKeel, tempProject } from '../support/cli.ts';
 import { sampleMetadata } from '../support/registry-fixtures.ts';
 
@@ -138,5 +140,29 @@ describe('keel lineage show', () => {
     expect(tree.children[0].check).toBe('present');
     // Training data URIs of the fixture point outside Keel's bucket.
     expect(tree.children[2].children[0].check).toBe('external');
+  });
+
+  it('exits non-zero with --verify when an artifact no longer matches its hash', async () => {
+    // Prepare: overwrite version 1's model file behind the store's back (a bit flip on disk).
+    const target = await openTarget(configFile);
+    try {
+      const version = await target.registry.get('credit', 1);
+      const uri = new URL(version.metadata.artifact.uri);
+      await s3Client().send(
+        new PutObjectCommand({ Bucket: uri.host, Key: uri.pathname.slice(1), Body: 'tampered weights' }),
+      );
+    } finally {
+      await target.close();
+    }
+
+    // Act
+    const verified = await keel('lineage', 'show', 'credit@1', '--verify');
+    const unverified = await keel('lineage', 'show', 'credit@1');
+
+    // Assess
+    expect(verified.code).toBe(1);
+    expect(verified.out).toMatch(/model artifact .*✗ CORRUPT/);
+    expect(verified.err).toMatch(/1 artifact\(s\) of credit@1 are corrupt or missing: corrupt model artifact/);
+    expect(unverified.code).toBe(0); // without --verify, only presence is checked
   });
 });

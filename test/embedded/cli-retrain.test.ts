@@ -69,6 +69,38 @@ describe('keel retrain', () => {
     const gate = (check: RegExp) => body.gates.find((g: { check: string }) => check.test(g.check));
     expect(gate(/^AUC difference on holdout/)).toMatchObject({ gate: 'performance', passed: false });
     expect(gate(/^valid outputs \(edge cases\)/)).toMatchObject({ gate: 'safety', passed: false });
+    expect(body.reason).toMatch(
+      /^performance gate: on holdout the candidate is worse than production by 0\.\d+ AUC/,
+    );
+  }, 120_000);
+
+  it('shows why a step failed: its cause in the progress, the text and --json, with no ✓ after the ✗', async () => {
+    // Prepare: 70 % of incomes missing is a critical audit finding.
+    const config = JSON.parse(await readFile(configFile, 'utf8'));
+    config.models.credit.data.source = 'synthetic:credit?rows=3000&seed=5&missingIncome=0.7';
+    await writeFile(configFile, JSON.stringify(config));
+
+    // Act
+    const text = await keel('retrain', 'credit');
+    const json = await keel('retrain', 'credit', '--json');
+
+    // Assess
+    expect(text.code).toBe(1);
+    expect(text.err).toMatch(
+      /✗ AuditData: DataAuditFailedError: The data audit found 1 critical problem\(s\): \d+\.\d % of income is missing/,
+    );
+    expect(text.err).not.toMatch(/✓ AuditData/);
+    expect(text.err).toMatch(/\[1\/8\] ✓ PrepareData/);
+    expect(text.out).toMatch(
+      /^credit: Keel\.PipelineFailed — AuditData failed: DataAuditFailedError: .*% of income is missing/m,
+    );
+    const body = JSON.parse(json.out);
+    expect(body).toMatchObject({
+      status: 'FAILED',
+      error: 'Keel.PipelineFailed',
+      failure: { state: 'AuditData', error: 'DataAuditFailedError' },
+      reason: expect.stringMatching(/^AuditData failed: DataAuditFailedError: .*% of income is missing/),
+    });
   }, 120_000);
 
   it.each([

@@ -159,6 +159,77 @@ describe('keel up', () => {
     expect(body.model_version).toBe('1');
   });
 
+  it('keel registry rollback and promote of production move serving with the registry', async () => {
+    // Prepare: two versions, v2 live, on a runtime in another process.
+    const { dir, configFile } = await tempProject('keel-up-rollback-');
+    dirs.push(dir);
+    const child = keel(['--config', configFile, 'up', '--json', '--port', '0', '--no-bootstrap']);
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
+    const up = JSON.parse((await lines.next()).value as string);
+    const target = await openTarget(configFile);
+    try {
+      for (const [k, m] of referenceModels().models.entries())
+        await registerModelBytes(target.registry, target.lineage, m.bytes, { seed: k + 1 });
+    } finally {
+      await target.close();
+    }
+    const cli = async (...args: string[]) => {
+      let out = '';
+      let err = '';
+      const code = await main(['node', 'keel', '--config', configFile, ...args], {
+        out: (t) => (out += t),
+        err: (t) => (err += t),
+      });
+      return { code, out, err };
+    };
+    const instance = Object.fromEntries(
+      referenceModels().pipeline.inputs.map((i) => [i.name, i.type === 'numeric' ? 1000 : 'north']),
+    );
+    const servedVersion = async () =>
+      (
+        (await (
+          await fetch(`${up.url}/v1/models/credit:predict`, {
+            method: 'POST',
+            body: JSON.stringify({ instances: [instance] }),
+          })
+        ).json()) as { model_version: string }
+      ).model_version;
+    const production = async () =>
+      JSON.parse((await cli('registry', 'show', 'credit@production', '--json')).out).version;
+    expect((await cli('deploy', 'credit@1', '--shift', 'all-at-once', '--wait')).code).toBe(0);
+    const promoted = await cli(
+      'registry',
+      'promote',
+      'credit',
+      '2',
+      '--reason',
+      'better',
+      '--shift',
+      'all-at-once',
+    );
+    const afterPromote = { registry: await production(), serving: await servedVersion() };
+
+    // Act
+    const rolled = await cli('registry', 'rollback', 'credit', '--reason', 'error-rate alarm');
+    const afterRollback = { registry: await production(), serving: await servedVersion() };
+    const history = JSON.parse(
+      (await cli('registry', 'history', 'credit', '--alias', 'production', '--json')).out,
+    );
+    child.kill('SIGINT');
+    await once(child, 'exit');
+
+    // Assess
+    expect(promoted.code, promoted.err).toBe(0);
+    expect(afterPromote).toEqual({ registry: 2, serving: '2' });
+    expect(rolled.code, rolled.err).toBe(0);
+    expect(rolled.out).toMatch(
+      /credit: production rolled back to 1, serving it \(rollout \S+, all-at-once\)/,
+    );
+    expect(afterRollback).toEqual({ registry: 1, serving: '1' });
+    expect(history.at(-1)).toMatchObject({ from: 2, to: 1, details: { rollback: true } });
+    expect(history.at(-1).reason).toMatch(/rollback: error-rate alarm/);
+  }, 60_000);
+
   it('keel retrain and keel approve drive the pipeline of the running runtime', async () => {
     // Prepare: a small synthetic model that needs approval, brought up in another process.
     const { dir, configFile } = await tempProject('keel-up-retrain-');

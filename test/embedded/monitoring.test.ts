@@ -179,7 +179,9 @@ describe('drift check', () => {
 
     // Assess
     expect(again).toMatchObject({ status: 'alert', retrainingRequested: false });
-    expect(again.reasons.at(-1)).toMatch(/^retraining was already requested at .* \(cooldown 0\.048 h\)$/);
+    expect(again.reasons.at(-1)).toMatch(
+      /^retraining requested at .* has not ended yet \(cooldown 0\.048 h\)$/,
+    );
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(await retrainingRuns('costly')).toHaveLength(1);
     runtime.pipelines.abortAll();

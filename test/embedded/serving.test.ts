@@ -6,6 +6,7 @@ import { createLineageStore, createRegistry } from '../../functions/commons/comp
 import { parseConfig } from '../../functions/commons/config/load.ts';
 import { cell } from '../../functions/core/data/table.ts';
 import { LocalRuntime } from '../../local/runtime.ts';
+import { renderStatus, runtimeStatus } from '../../local/status.ts';
 import { referenceModels, registerModelBytes } from '../support/onnx-reference.ts';
 
 // onnxruntime for Python's outputs for the reference models (test/fixtures/reference/generate_onnx.py).
@@ -258,5 +259,45 @@ describe('local serving over HTTP', () => {
     expect(state.status).toBe('Failed');
     expect(state.reason).toMatch(/fallback-rate/);
     expect(after).toMatchObject({ model_version: before, served_by: 'primary' });
+  }, 30_000);
+
+  it('says it is degraded, and who answers, when the primary cannot load (readiness and the panel)', async () => {
+    // Prepare: healthy first.
+    await post('/v1/models/credit:predict', { instances: instances(0, 1) });
+    const healthy = (await (await fetch(`${runtime.url}/v2/health/ready`)).json()) as Record<string, unknown>;
+    const broken = await registerModelBytes(
+      createRegistry(),
+      createLineageStore(),
+      new TextEncoder().encode('a corrupted artifact'),
+      { seed: 4 },
+    );
+
+    // Act: all at once, so nothing rolls it back before we look.
+    const { deploymentId } = await runtime.serving.deploy('credit', broken, { type: 'all-at-once' });
+    for (
+      let k = 0;
+      k < 50 && (await runtime.deployer.getDeployment(deploymentId)).status === 'InProgress';
+      k++
+    )
+      await new Promise((r) => setTimeout(r, 50));
+    const answers = [];
+    for (let k = 0; k < 100; k++)
+      answers.push((await post('/v1/models/credit:predict', { instances: instances(0, 1) })).body);
+    const ready = (await (await fetch(`${runtime.url}/v2/health/ready`)).json()) as Record<string, unknown>;
+    await new Promise((r) => setImmediate(r)); // the capture tap runs off the request path
+    const panel = renderStatus(await runtimeStatus(runtime));
+
+    // Assess
+    expect(healthy).toMatchObject({ ready: true, degraded: false, served_by: 'primary' });
+    expect(answers.every((a) => a.served_by === 'fallback' && a.model_version === '1')).toBe(true);
+    expect(ready).toMatchObject({
+      ready: true,
+      degraded: true,
+      served_by: 'fallback',
+      answering_version: '1',
+      primary: { version: String(broken), available: false },
+      reason: expect.stringMatching(new RegExp(`^the primary \\(v${broken}\\) is unavailable`)),
+    });
+    expect(panel).toMatch(/DEGRADED: answered by fallback v1 100 % of recent predictions/);
   }, 30_000);
 });

@@ -161,6 +161,12 @@ export const modelConfigSchema = z.strictObject({
       performanceTolerance: probability.default(0.01),
       /** AUC gain required when retraining was triggered by drift. */
       driftMargin: probability.default(0.005),
+      /**
+       * After drift, when labelled production rows judge the candidate, the largest AUC drop
+       * tolerated on the base holdout: a guard against collapse, since the holdout's labels
+       * predate the drift.
+       */
+      driftHoldoutTolerance: probability.default(0.05),
       minDemographicParityRatio: probability.default(0.8),
       maxEqualizedOddsDifference: probability.default(0.1),
       bootstrapSamples: z.number().int().min(100).max(10_000).default(1000),
@@ -274,6 +280,26 @@ export const modelConfigSchema = z.strictObject({
     maxBatchRows: z.number().int().min(1).max(10_000).default(1000),
     timeoutMs: z.number().int().min(1).max(10_000).default(200),
     shadowSampleRate: probability.default(0),
+    /**
+     * Fields callers may send beside the model's inputs (ids, segments), captured with each
+     * prediction and never scored; protected attributes and PII fields are always accepted.
+     */
+    requestFields: z.array(columnName).default([]),
+    /**
+     * What a numeric input outside its training range gets: `reject` (a 400 naming the field),
+     * `clip` (scored at the nearest bound) or `flag` (scored as sent); both of the latter are
+     * flagged in the capture. The range is widened by `tolerance` times its width on each side;
+     * a column never negative in training may not be negative. The default flags: a heavy tail
+     * (loan sizes) goes past its training maximum in ordinary traffic, and refusing those
+     * customers is worse than scoring them and saying so; values that are not float32 are
+     * always refused.
+     */
+    inputRange: z
+      .strictObject({
+        action: z.enum(['reject', 'clip', 'flag']).default('flag'),
+        tolerance: z.number().nonnegative().max(100).default(1),
+      })
+      .prefault({}),
     /** Served when the primary and fallback models both fail. */
     safeDefault: z.strictObject({ probability, label: z.union([z.literal(0), z.literal(1)]) }),
   }),

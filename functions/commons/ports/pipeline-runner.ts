@@ -18,6 +18,8 @@ export interface ExecutionStep {
   readonly at: Date;
   /** Error name, for failed, retried and caught steps. */
   readonly error?: string;
+  /** The error's cause (its message; a Lambda error's JSON), for failed, retried and caught steps. */
+  readonly cause?: string;
 }
 
 /** Port: Step Functions executions and task tokens. */

@@ -3,6 +3,12 @@
  * and explicit missing values (NaN for numbers, code -1 for categories). A million rows of
  * twenty columns is a few dozen megabytes, not millions of row objects.
  */
+/**
+ * Largest finite float32. Models take float32, so a larger magnitude would reach them as
+ * ±Infinity; statistics count such values with the missing ones (their squares overflow too).
+ */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
 export interface NumericColumn {
   readonly kind: 'numeric';
   /** NaN marks a missing value. */

@@ -15,7 +15,7 @@
  * A categorical column keeps a count per category and of missing values.
  */
 import { ValidationError } from '../../commons/errors.ts';
-import { type Column, cell, type Table } from '../data/table.ts';
+import { type Column, cell, FLOAT32_MAX, type Table } from '../data/table.ts';
 import type { OutcomeBaseline } from '../monitoring/impact.ts';
 import { bucketOf } from '../search.ts';
 import { quantileEdges } from './statistics.ts';
@@ -132,7 +132,8 @@ export function addValue(
     }
     return;
   }
-  if (typeof value !== 'number' || Number.isNaN(value)) {
+  // Missing, non-finite or beyond float32 (no model scored it as sent): the missing bucket.
+  if (typeof value !== 'number' || !(value >= -FLOAT32_MAX && value <= FLOAT32_MAX)) {
     profile.missing++;
     return;
   }
@@ -312,7 +313,8 @@ function countNumeric(values: Float64Array, edgeList: readonly number[]) {
   let max = Number.NEGATIVE_INFINITY;
   for (let r = 0; r < values.length; r++) {
     const v = values[r] as number;
-    if (Number.isNaN(v)) continue; // missing
+    // Missing (NaN), non-finite or beyond float32: counted missing (one comparison catches all).
+    if (!(v >= -FLOAT32_MAX && v <= FLOAT32_MAX)) continue;
     let t = (v - first) * scale + 1;
     t = t < 0 ? 0 : t > top ? top : t;
     let b = cell[t | 0] as number;
@@ -390,7 +392,7 @@ function firstPresent(
     const sample: { priorities: number[]; values: number[] } = { priorities: [], values: [] };
     for (const r of rows) {
       const v = values[r] as number;
-      if (Number.isNaN(v)) continue;
+      if (!(v >= -FLOAT32_MAX && v <= FLOAT32_MAX)) continue;
       sample.priorities.push(priorities[r] as number);
       sample.values.push(v);
       if (sample.values.length === k) return sample;

@@ -77,6 +77,30 @@ export const HYPERPARAMETERS = {
   },
 } as const;
 
+/** The smallest and largest finite value of a numeric column. */
+export interface InputRange {
+  readonly min: number;
+  readonly max: number;
+}
+
+/** Each numeric input's finite range in `table` (inputs with no finite value have none). */
+export function inputRanges(table: Table, inputs: FittedPipeline['inputs']): Record<string, InputRange> {
+  const ranges: Record<string, InputRange> = {};
+  for (const { name, type } of inputs) {
+    const column = table.columns.get(name);
+    if (type !== 'numeric' || column?.kind !== 'numeric') continue;
+    let min = Number.POSITIVE_INFINITY;
+    let max = Number.NEGATIVE_INFINITY;
+    for (const v of column.values) {
+      if (!Number.isFinite(v)) continue;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    if (min <= max) ranges[name] = { min, max };
+  }
+  return ranges;
+}
+
 export interface Manifest {
   readonly format: 'keel.model/v1';
   /** `<algorithm>-<first 12 hex of model.onnx's SHA-256>`: the same model, the same id. */
@@ -101,6 +125,11 @@ export interface Manifest {
     /** Every column of the training data and its type. */
     readonly columns: Readonly<Record<string, 'numeric' | 'categorical'>>;
     readonly features: readonly string[];
+    /**
+     * The finite range of each numeric input in the training data: serving judges requests
+     * against it (`serving.inputRange`). Absent in manifests written before it existed.
+     */
+    readonly ranges?: Readonly<Record<string, InputRange>>;
   };
   readonly rows: { readonly train: number; readonly validation: number; readonly holdout: number };
   readonly trees?: number;
@@ -456,7 +485,12 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
       trainingData: options.dataHash,
       audit: createHash('sha256').update(canonicalJson(auditReport)).digest('hex'),
     },
-    schema: { inputs: pipeline.inputs, columns: schemaOf(table), features: featureNames },
+    schema: {
+      inputs: pipeline.inputs,
+      columns: schemaOf(table),
+      features: featureNames,
+      ranges: inputRanges(table, pipeline.inputs),
+    },
     rows: {
       train: fitRows.rowCount,
       validation: validationRows?.rowCount ?? 0,

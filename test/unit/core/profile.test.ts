@@ -14,6 +14,7 @@ import {
 import { driftReport } from '../../../functions/core/drift/report.ts';
 import { ks2 } from '../../../functions/core/drift/statistics.ts';
 import { generateCredit } from '../../../functions/core/synthetic/credit.ts';
+import { canonicalJson } from '../../../functions/lineage/canonical-json.ts';
 import { driftReference, logisticSequence } from '../../support/drift-reference.ts';
 
 const fixture = driftReference;
@@ -337,5 +338,36 @@ describe('mergeProfiles', () => {
   it('refuses profiles of different baselines', () => {
     const other = profileTable(numericTable([1, 2, 3]), { sampleSize: 25 });
     expect(() => mergeProfiles(baseline, other)).toThrow(/different baselines/);
+  });
+});
+
+describe('values no model can have scored', () => {
+  const bad = [1e308, -1e308, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 3.5e38];
+
+  it.each([
+    ['column-wise (addTable)', 'table'],
+    ['row by row (addRow)', 'rows'],
+  ])('are counted missing %s, and the profile and its report stay serialisable', (_, how) => {
+    // Prepare
+    const reference = Array.from({ length: 500 }, (_, i) => i % 97);
+    const current = [...reference.slice(0, 200), ...bad];
+    const baseline = profileTable(numericTable(reference), { sampleSize: 1000 });
+    const now = emptyProfileLike(baseline);
+
+    // Act
+    if (how === 'table') addTable(now, numericTable(current), 'file');
+    else for (const [i, v] of current.entries()) addRow(now, { x: v }, `row:${i}`);
+    const profile = finish(now);
+    const report = driftReport(baseline, profile);
+
+    // Assess
+    const column = profile.columns.x as { missing: number; n: number; sumSquares: number; max: number };
+    expect(column.missing).toBe(bad.length);
+    expect(column.n).toBe(200);
+    expect(Number.isFinite(column.sumSquares)).toBe(true);
+    expect(column.max).toBeLessThan(97);
+    expect(() => canonicalJson(profile)).not.toThrow();
+    expect(() => canonicalJson(report)).not.toThrow();
+    expect(Number.isFinite(report.features.x?.psi as number)).toBe(true);
   });
 });

@@ -3,9 +3,15 @@ import { EmfMetricsSink } from '../../../functions/commons/adapters/aws/metrics.
 import type { DriftReport, FeatureDrift } from '../../../functions/core/drift/report.ts';
 import type { Impact } from '../../../functions/core/monitoring/impact.ts';
 import { partitionOverlaps } from '../../../functions/inference/capture.ts';
-import { type CheckReport, checkMetrics, judge } from '../../../functions/monitoring/check.ts';
+import {
+  type CheckReport,
+  checkMetrics,
+  decideRetrainRequest,
+  judge,
+} from '../../../functions/monitoring/check.ts';
 import { renderReportHtml } from '../../../functions/monitoring/html.ts';
 import type { MonitoringSettings } from '../../../functions/monitoring/settings.ts';
+import type { RegistryEvent } from '../../../functions/registry/schema.ts';
 
 const settings = (on: MonitoringSettings['alerts']['on'] = 'impact'): MonitoringSettings => ({
   project: 'keel',
@@ -244,5 +250,96 @@ describe('EmfMetricsSink', () => {
       DriftAlert: 1,
     });
     expect(JSON.parse(lines[1] as string)).toMatchObject({ feature: 'debt', FeaturePsi: 0.3 });
+  });
+});
+
+describe('decideRetrainRequest', () => {
+  const state = { versionCount: 1, statuses: 'a', aliases: {}, aliasHistory: {}, idempotency: {} };
+  const event = (
+    at: string,
+    actor: string,
+    metrics: Record<string, number>,
+    reason = 'x',
+  ): RegistryEvent => ({
+    model: 'credit',
+    seq: 1,
+    type: 'EvaluationRecorded',
+    at,
+    actor,
+    reason,
+    version: 1,
+    details: { evaluation: { metrics } },
+    state,
+  });
+  const requested = (at: string) => event(at, 'keel-monitoring', { 'production.retrainingRequested': 1 });
+  const ended = (at: string, productionRows: number) =>
+    event(
+      at,
+      'keel-retraining',
+      { 'retraining.ended': 1, 'retraining.rejected': 1, 'retraining.productionRows': productionRows },
+      'retraining exec-1 (drift) rejected: performance gate: on production the candidate is worse',
+    );
+  const base = {
+    now: '2026-12-01T12:00:00.000Z',
+    cooldownHours: 24,
+    labelledAt: [] as number[],
+    minNewLabelled: 200,
+  };
+  const times = (from: string, n: number) => Array.from({ length: n }, (_, i) => Date.parse(from) + 1000 + i);
+
+  it('asks when nothing was asked within the cooldown', () => {
+    expect(decideRetrainRequest([], base)).toEqual({ request: true });
+    expect(decideRetrainRequest([requested('2026-11-29T12:00:00.000Z')], base)).toEqual({ request: true });
+  });
+
+  it('waits while the requested retraining has not ended, and says so', () => {
+    const decision = decideRetrainRequest([requested('2026-12-01T11:00:00.000Z')], base);
+    expect(decision.request).toBe(false);
+    expect(decision.note).toMatch(
+      /requested at 2026-12-01T11:00:00.000Z has not ended yet \(cooldown 24 h\)/,
+    );
+  });
+
+  it('after a rejection, waits for as many new labelled decisions as the run learnt from, then asks again', () => {
+    // Prepare
+    const trail = [requested('2026-12-01T10:00:00.000Z'), ended('2026-12-01T10:30:00.000Z', 500)];
+    const old = times('2026-12-01T09:00:00.000Z', 1000);
+
+    // Act
+    const waiting = decideRetrainRequest(trail, {
+      ...base,
+      labelledAt: [...old, ...times('2026-12-01T10:30:00.000Z', 499)],
+    });
+    const retry = decideRetrainRequest(trail, {
+      ...base,
+      labelledAt: [...old, ...times('2026-12-01T10:30:00.000Z', 500)],
+    });
+
+    // Assess
+    expect(waiting.request).toBe(false);
+    expect(waiting.note).toBe(
+      'the retraining requested at 2026-12-01T10:00:00.000Z ended (drift) rejected: performance gate: on production the candidate is worse; a retry waits for 500 labelled decisions after it (499 so far)',
+    );
+    expect(retry.request).toBe(true);
+    expect(retry.note).toMatch(/^retrying: .* 500 labelled decisions since$/);
+  });
+
+  it('asks for at least the configured minimum of new labelled decisions', () => {
+    const trail = [requested('2026-12-01T10:00:00.000Z'), ended('2026-12-01T10:30:00.000Z', 0)];
+    const labelledAt = times('2026-12-01T10:30:00.000Z', 199);
+    expect(decideRetrainRequest(trail, { ...base, labelledAt }).request).toBe(false);
+    expect(
+      decideRetrainRequest(trail, { ...base, labelledAt: [...labelledAt, Date.parse(base.now)] }).request,
+    ).toBe(true);
+  });
+
+  it('does not count an end recorded before the last request', () => {
+    const trail = [
+      requested('2026-12-01T09:00:00.000Z'),
+      ended('2026-12-01T09:30:00.000Z', 0),
+      requested('2026-12-01T11:00:00.000Z'),
+    ];
+    const labelledAt = times('2026-12-01T09:30:00.000Z', 5000);
+    expect(decideRetrainRequest(trail, { ...base, labelledAt }).request).toBe(false);
   });
 });

@@ -108,6 +108,47 @@ describe('performanceGate', () => {
     });
   });
 
+  it('after drift, judges on production rows and keeps the old holdout as a wider guard', () => {
+    // Prepare: learnt the new world (gains on production), rightly worse on the old labels.
+    const holdout = compare(-0.015, -0.025, -0.006);
+    const production = { ...compare(0.068, 0.04, 0.09), dataset: 'production' as const };
+
+    // Act
+    const plain = performanceGate([holdout, production], { ...settings, drift: true });
+    const guarded = performanceGate([holdout, production], {
+      ...settings,
+      drift: true,
+      driftHoldoutTolerance: 0.05,
+    });
+
+    // Assess
+    expect(plain.passed).toBe(false);
+    expect(guarded.passed).toBe(true);
+    expect(guarded.rows.find((r) => r.check.startsWith('AUC difference on holdout'))).toMatchObject({
+      check: expect.stringContaining('(guard after drift: labels from before it)'),
+      threshold: '≥ -0.05 or CI reaching 0',
+      passed: true,
+    });
+  });
+
+  it.each([
+    ['a collapse on the old holdout after drift', compare(-0.08, -0.1, -0.06), true, false],
+    ['the holdout without a production sample after drift', compare(-0.03, -0.05, -0.01), false, false],
+  ] as const)('still rejects %s', (_, holdout, withProduction, passed) => {
+    const comparisons = withProduction
+      ? [holdout, { ...compare(0.05, 0.03, 0.07), dataset: 'production' as const }]
+      : [holdout];
+    const result = performanceGate(comparisons, { ...settings, drift: true, driftHoldoutTolerance: 0.05 });
+    expect(result.passed).toBe(passed);
+  });
+
+  it('does not widen the holdout tolerance when retraining was not triggered by drift', () => {
+    const holdout = compare(-0.03, -0.05, -0.01);
+    const production = { ...compare(0.05, 0.03, 0.07), dataset: 'production' as const };
+    const result = performanceGate([holdout, production], { ...settings, driftHoldoutTolerance: 0.05 });
+    expect(result.passed).toBe(false);
+  });
+
   it('passes without a production model, and says so', () => {
     const result = performanceGate(
       [{ dataset: 'holdout', candidateAuc: 0.7, productionAuc: null, paired: null }],

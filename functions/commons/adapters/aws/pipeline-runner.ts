@@ -26,13 +26,14 @@ function stepOf(event: HistoryEvent, names: Map<number, string>): ExecutionStep 
     let previous = event.previousEventId ?? 0;
     while (previous > 0 && !names.has(previous)) previous -= 1;
     const details = Object.values(event).find(
-      (v): v is { error?: string } => typeof v === 'object' && v !== null && 'error' in v,
+      (v): v is { error?: string; cause?: string } => typeof v === 'object' && v !== null && 'error' in v,
     );
     return {
       state: names.get(previous) ?? 'unknown',
       event: 'failed',
       at,
       ...(details?.error ? { error: details.error } : {}),
+      ...(details?.cause ? { cause: details.cause } : {}),
     };
   }
   return undefined;
