@@ -15,6 +15,7 @@ import { loadConfig } from '../../functions/commons/config/load.ts';
 import type { KeelConfig } from '../../functions/commons/config/schema.ts';
 import { KeelError, ValidationError } from '../../functions/commons/errors.ts';
 import { RESOURCE_ENV } from '../../functions/commons/resources.ts';
+import type { ArtifactRef } from '../../functions/lineage/store.ts';
 import type { CheckStatus, CheckSummary } from '../../functions/monitoring/check.ts';
 import {
   driftCheckFunctionName,
@@ -24,6 +25,7 @@ import {
 import { LocalRuntime, runningRuntime } from '../../local/runtime.ts';
 import { controlApi } from '../control-api.ts';
 import type { Io } from '../output.ts';
+import { openTarget } from '../target.ts';
 
 interface MonitorOptions {
   readonly asOf?: string;
@@ -35,10 +37,12 @@ interface MonitorOptions {
 interface CheckDriver {
   readonly where: string;
   check(model: string, asOf?: string): Promise<CheckSummary>;
+  /** A stored report's bytes, from the lineage of wherever the check ran. */
+  readReport(ref: ArtifactRef): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
-async function openDriver(config: KeelConfig): Promise<CheckDriver> {
+async function openDriver(config: KeelConfig, configFile: string): Promise<CheckDriver> {
   if (process.env[RESOURCE_ENV.table]) {
     const p = ports();
     return {
@@ -62,6 +66,7 @@ async function openDriver(config: KeelConfig): Promise<CheckDriver> {
           await new Promise((r) => setTimeout(r, 2000));
         }
       },
+      readReport: (ref) => createLineageStore().getBytes(ref),
       close: async () => {},
     };
   }
@@ -76,6 +81,15 @@ async function openDriver(config: KeelConfig): Promise<CheckDriver> {
           method: 'POST',
           body: JSON.stringify({ model, ...(asOf ? { asOf } : {}) }),
         }),
+      // The report is in the running runtime's lineage, reached through the emulators it announces.
+      readReport: async (ref) => {
+        const target = await openTarget(configFile);
+        try {
+          return await target.lineage.getBytes(ref);
+        } finally {
+          await target.close();
+        }
+      },
       close: async () => {},
     };
   }
@@ -87,6 +101,7 @@ async function openDriver(config: KeelConfig): Promise<CheckDriver> {
   return {
     where: `the local state in ${stateDir}`,
     check: (model, asOf) => runtime.runDriftCheck(model, asOf ? { asOf } : {}),
+    readReport: (ref) => createLineageStore().getBytes(ref),
     close: () => runtime.stop(),
   };
 }
@@ -135,7 +150,7 @@ export async function monitorRun(
         message: `${m} is not in the config; models: ${known.join(', ')}`,
       })),
     );
-  const driver = await openDriver(config);
+  const driver = await openDriver(config, configFile);
   const summaries: CheckSummary[] = [];
   try {
     for (const model of models.length > 0 ? models : known) {
@@ -147,7 +162,7 @@ export async function monitorRun(
           models.length > 1 || known.length > 1
             ? options.html.replace(/(\.html?)?$/, `-${model}$1`)
             : options.html;
-        const bytes = await createLineageStore().getBytes(summary.html);
+        const bytes = await driver.readReport(summary.html);
         await writeFile(file, bytes);
         if (!options.json) io.out(`  saved   ${file}`);
       }

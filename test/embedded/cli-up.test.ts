@@ -353,6 +353,52 @@ describe('keel up', () => {
     ]);
   });
 
+  it('keel monitor run --html saves the report of a check run by the running keel up', async () => {
+    // Prepare: a small model bootstrapped by keel up in another process, and some traffic.
+    const { dir, configFile } = await tempProject('keel-up-html-');
+    dirs.push(dir);
+    const config = JSON.parse(await readFile(configFile, 'utf8'));
+    const credit = config.models.credit;
+    credit.data = { ...credit.data, source: 'synthetic:credit?rows=2000&seed=5', protectedAttributes: ['sex'] };
+    credit.training = { ...credit.training, hyperparameters: { trees: 20 } };
+    credit.gates = { ...credit.gates, bootstrapSamples: 200 };
+    credit.retraining = { rolloutPollSeconds: 1 };
+    config.local.timeScale = 0.002;
+    delete config.stages;
+    await writeFile(configFile, JSON.stringify(config));
+    const child = keel(['--config', configFile, 'up', '--json', '--port', '0']);
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
+    const up = JSON.parse((await lines.next()).value as string);
+    let line: { event?: string; step?: string; status?: string } = {};
+    while (!(line.event === 'bootstrap' && line.step === 'fallback' && line.status === 'done'))
+      line = JSON.parse((await lines.next()).value as string);
+    const instance = {
+      income: 3000,
+      debt: 2000,
+      late_payments: 1,
+      loan_amount: 9000,
+      employment: 'salaried',
+      region: 'north',
+      sex: 'female',
+    };
+    const predicted = await fetch(`${up.url}/v1/models/credit:predict`, {
+      method: 'POST',
+      body: JSON.stringify({ instances: Array.from({ length: 20 }, () => instance) }),
+    });
+    const file = join(dir, 'report.html');
+
+    // Act
+    const result = await run(['--config', configFile, 'monitor', 'run', 'credit', '--html', file]);
+    child.kill('SIGINT');
+    await once(child, 'exit');
+
+    // Assess
+    expect(predicted.status, await predicted.text()).toBe(200);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain(`saved   ${file}`);
+    expect(await readFile(file, 'utf8')).toMatch(/^<!doctype html>/i);
+  }, 120_000);
+
   it('shows help for every verb', async () => {
     const result = await run(['up', '--help']);
     expect(result.code).toBe(0);
