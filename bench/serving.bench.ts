@@ -10,8 +10,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import autocannon from 'autocannon';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import * as ort from 'onnxruntime-node';
@@ -148,10 +151,11 @@ export async function run(): Promise<Comparison[]> {
   const { createLineageStore, createRegistry } = await import('../functions/commons/composition.ts');
   const { sampleMetadata } = await import('../test/support/registry-fixtures.ts');
   const config = parseConfig(JSON.parse(readFileSync('keel.config.json', 'utf8')));
-  const runtime = await LocalRuntime.start({ config, ephemeral: true, port: 0 });
-  try {
-    const gbdt = reference.models.find((m) => m.name === 'gbdt');
-    if (!gbdt) throw new Error('no gbdt reference model');
+  const gbdt = reference.models.find((m) => m.name === 'gbdt');
+  if (!gbdt) throw new Error('no gbdt reference model');
+  /** A runtime serving the GBDT reference model as credit@production. */
+  const served = async (options: Parameters<typeof LocalRuntime.start>[0]) => {
+    const runtime = await LocalRuntime.start(options);
     const artifact = await createLineageStore().putBytes('models', gbdt.bytes);
     const registry = createRegistry();
     const { version } = await registry.registerVersion(
@@ -168,63 +172,88 @@ export async function run(): Promise<Comparison[]> {
       { actor: 'bench' },
     );
     await registry.approve('credit', version, { actor: 'bench', reason: 'bench' });
+    const current = (await registry.aliases('credit')).production ?? null;
     await registry.moveAlias(
       'credit',
       'production',
-      { to: version, expected: null },
+      { to: version, expected: current },
       { actor: 'bench', reason: 'bench' },
     );
     await runtime.syncServing();
-    const session = await ort.InferenceSession.create(gbdt.bytes, {
-      intraOpNumThreads: 1,
-      interOpNumThreads: 1,
-    });
-    const bare = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const instance = (
-          JSON.parse(Buffer.concat(chunks).toString('utf8')) as { instances: Record<string, unknown>[] }
-        ).instances[0] as Record<string, number | string | null>;
-        const feeds = Object.fromEntries(
-          reference.pipeline.inputs.map((i) => [
-            i.name,
-            i.type === 'numeric'
-              ? new ort.Tensor(
-                  'float32',
-                  Float32Array.of((instance[i.name] as number | null) ?? Number.NaN),
-                  [1, 1],
-                )
-              : new ort.Tensor('string', [String(instance[i.name] ?? '')], [1, 1]),
-          ]),
-        );
-        session.run(feeds).then((r) => {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ probability: (r.probabilities?.data as Float32Array | undefined)?.[1] }));
-        });
+    return runtime;
+  };
+  const session = await ort.InferenceSession.create(gbdt.bytes, {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+  });
+  const bare = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const instance = (
+        JSON.parse(Buffer.concat(chunks).toString('utf8')) as { instances: Record<string, unknown>[] }
+      ).instances[0] as Record<string, number | string | null>;
+      const feeds = Object.fromEntries(
+        reference.pipeline.inputs.map((i) => [
+          i.name,
+          i.type === 'numeric'
+            ? new ort.Tensor(
+                'float32',
+                Float32Array.of((instance[i.name] as number | null) ?? Number.NaN),
+                [1, 1],
+              )
+            : new ort.Tensor('string', [String(instance[i.name] ?? '')], [1, 1]),
+        ]),
+      );
+      session.run(feeds).then((r) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ probability: (r.probabilities?.data as Float32Array | undefined)?.[1] }));
       });
     });
-    await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
-    const bareUrl = `http://127.0.0.1:${(bare.address() as AddressInfo).port}/`;
-    const { subjectRps: keelRps, baselineRps: bareRps } = await compareThroughput(
-      { subject: `${runtime.url}/v1/models/credit:predict`, baseline: bareUrl },
-      body,
-    );
+  });
+  await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
+  const bareUrl = `http://127.0.0.1:${(bare.address() as AddressInfo).port}/`;
+  // The ephemeral runtime keeps no journal (nothing to recover); `keel up` on a state directory
+  // journals every answer's captures before the answer leaves (fsync by default, or write).
+  const variants = [
+    { name: 'keel up server, ephemeral (no capture journal)', durability: undefined },
+    { name: 'keel up server, capture journal fsync', durability: 'fsync' as const },
+    { name: 'keel up server, capture journal write', durability: 'write' as const },
+  ];
+  try {
+    for (const variant of variants) {
+      const stateDir = variant.durability ? await mkdtemp(join(tmpdir(), 'keel-bench-journal-')) : undefined;
+      const runtime = await served({
+        config: variant.durability
+          ? { ...config, local: { ...config.local, captureDurability: variant.durability } }
+          : config,
+        ...(stateDir ? { stateDir, announce: false } : { ephemeral: true }),
+        port: 0,
+      });
+      try {
+        const { subjectRps: keelRps, baselineRps: bareRps } = await compareThroughput(
+          { subject: `${runtime.url}/v1/models/credit:predict`, baseline: bareUrl },
+          body,
+        );
+        // Throughput as time per request, so the ratio reads like the others (lower is better).
+        out.push(
+          compareSamples({
+            suite: 'local HTTP, autocannon 10 connections, median of 3 × 4 s',
+            subject: `${variant.name} (${Math.round(keelRps)} req/s)`,
+            baseline: `bare node http + session.run (${Math.round(bareRps)} req/s)`,
+            subjectMs: [1000 / keelRps],
+            baselineMs: [1000 / bareRps],
+            goal: 'throughput ≥ 50 % of bare: ratio ≤ 2',
+          }),
+        );
+      } finally {
+        await runtime.stop();
+        if (stateDir) await rm(stateDir, { recursive: true, force: true });
+      }
+    }
+  } finally {
     bare.close();
     await session.release();
-    // Throughput as time per request, so the ratio reads like the others (lower is better).
-    out.push(
-      compareSamples({
-        suite: 'local HTTP, autocannon 10 connections, median of 3 × 4 s',
-        subject: `keel up server (${Math.round(keelRps)} req/s)`,
-        baseline: `bare node http + session.run (${Math.round(bareRps)} req/s)`,
-        subjectMs: [1000 / keelRps],
-        baselineMs: [1000 / bareRps],
-        goal: 'throughput ≥ 50 % of bare: ratio ≤ 2',
-      }),
-    );
-  } finally {
-    await runtime.stop();
   }
 
   // Cold start, in a fresh process: module load, model fetch + hash check, session create.

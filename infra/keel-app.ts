@@ -47,6 +47,7 @@ export function composeKeel(app: App, config: KeelConfig): KeelStacks {
     config,
     storage: data.storage,
     serving,
+    capture: data.capture,
     env,
     description: 'Keel retraining: Step Functions pipeline with gates, approvals and canary rollout',
   });

@@ -45,6 +45,7 @@ import { LocalDeployer } from './adapters/deployer.ts';
 import { LocalEventBus } from './adapters/event-bus.ts';
 import { LocalMetrics } from './adapters/metrics.ts';
 import { LocalPipelineRunner, PipelineRunnerClosedError } from './adapters/pipeline-runner.ts';
+import { FileCaptureJournal } from './capture-journal.ts';
 import { EmbeddedAws } from './embedded-aws.ts';
 import { LocalLambdaRuntime } from './lambda-runtime.ts';
 import {
@@ -166,6 +167,7 @@ export class LocalRuntime {
   readonly #savedEnv: Record<string, string | undefined>;
   readonly #lockFile: string | undefined;
   readonly #stateDir: string | undefined;
+  readonly #journal: FileCaptureJournal | undefined;
   readonly #announceDir: string | undefined;
   #scheduler: LocalScheduler | undefined;
   readonly #pools: SandboxPool[] = [];
@@ -188,6 +190,7 @@ export class LocalRuntime {
     announceDir: string | undefined;
     timeScale: number;
     sandboxes: boolean;
+    journal: FileCaptureJournal | undefined;
   }) {
     this.config = init.config;
     this.#aws = init.aws;
@@ -239,11 +242,17 @@ export class LocalRuntime {
           this.lastRetrainings.set(detail.model, { ...detail, at: new Date() });
       },
     );
+    this.#journal = init.journal;
     this.capture = new S3CaptureSink({
       client: s3Client(),
       bucket: this.resources.captureBucket,
+      // Few, larger objects (the journal makes the buffer durable): about 900 an hour per
+      // partition at most, where a flush a second made thousands and the listing broke.
+      intervalMs: 4000,
+      maxRecords: 20_000,
       onError: (error) =>
         process.emitWarning(`Capture flush failed, will retry: ${(error as Error).message}`),
+      ...(init.journal ? { journal: init.journal, replay: init.journal.replay } : {}),
     });
     // Shadow scoring taps the capture stream, off the request path, as in AWS.
     const capture = new TeeCaptureSink(this.capture, (records) => {
@@ -270,6 +279,7 @@ export class LocalRuntime {
       deployer: this.deployer,
       metrics: this.metrics,
       timeScale: init.timeScale,
+      ...(init.journal ? { durable: () => (init.journal as FileCaptureJournal).durable() } : {}),
       admin: (event) => this.#admin(event),
       routes: { '/v1/approvals': approvalApiFunctionName(init.config.project) },
       dependencies: () => {
@@ -508,6 +518,12 @@ export class LocalRuntime {
       throw error;
     }
 
+    // Answered predictions survive a kill: journaled before the answer, replayed here.
+    const journal = stateDir
+      ? await FileCaptureJournal.open(join(stateDir, 'capture-journal'), {
+          durability: options.config.local.captureDurability,
+        })
+      : undefined;
     const runtime = new LocalRuntime({
       config: options.config,
       aws,
@@ -518,6 +534,7 @@ export class LocalRuntime {
       announceDir,
       timeScale,
       sandboxes: options.sandboxes ?? true,
+      journal,
     });
     installPorts(runtime.ports());
     try {
@@ -608,6 +625,7 @@ export class LocalRuntime {
     await this.capture
       .close()
       .catch((error: Error) => process.emitWarning(`Capture lost on stop: ${error.message}`));
+    await this.#journal?.close();
     resetClients();
     resetPorts();
     await this.#aws?.stop();

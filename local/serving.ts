@@ -44,6 +44,11 @@ export interface LocalServingOptions {
   readonly routes?: Readonly<Record<string, string>>;
   /** @default Math.random, for the alias weights */
   readonly random?: () => number;
+  /**
+   * Resolves once every captured record of the answers so far is durable (the capture journal);
+   * awaited before each response. A rejection answers 503. @default answers do not wait
+   */
+  readonly durable?: () => Promise<void>;
 }
 
 /** Converts a Node request into the API Gateway HTTP API (payload v2) event. */
@@ -142,6 +147,13 @@ export class LocalServing {
     const fn = inferenceFunctionName(this.#options.config.project, model);
     const dimensions = { function: fn, version: functionVersion };
     const periodMs = Math.max(1000, 60_000 * (this.#options.timeScale ?? 1));
+    const published = this.#options.deployer.versions(fn).find((v) => v.version === functionVersion);
+    const modelVersion = published
+      ? (JSON.parse(published.description) as { modelVersion: number }).modelVersion
+      : undefined;
+    // Named by what they watch: the model version (function versions count deployments, and a
+    // "v2" alarm on a fault of model v4 misled); the function version keeps each name unique.
+    const prefix = `${fn}-${modelVersion === undefined ? '' : `model-v${modelVersion}-`}fn${functionVersion}`;
     const alarms = [
       { suffix: 'error-rate', metric: 'Errors', statistic: 'Average' as const, threshold: 0.01 },
       {
@@ -153,7 +165,7 @@ export class LocalServing {
       { suffix: 'fallback-rate', metric: 'Fallback', statistic: 'Average' as const, threshold: 0.05 },
     ];
     const names = alarms.map(({ suffix, metric, statistic, threshold }) => {
-      const name = `${fn}-v${functionVersion}-${suffix}`;
+      const name = `${prefix}-${suffix}`;
       metrics.defineAlarm({
         name,
         namespace: 'Keel/Local',
@@ -166,10 +178,8 @@ export class LocalServing {
       });
       return name;
     });
-    const published = this.#options.deployer.versions(fn).find((v) => v.version === functionVersion);
-    if (published) {
-      const { modelVersion } = JSON.parse(published.description) as { modelVersion: number };
-      const name = `${fn}-v${functionVersion}-prediction-shift`;
+    if (modelVersion !== undefined) {
+      const name = `${prefix}-prediction-shift`;
       metrics.defineAlarm({
         name,
         namespace: 'Keel/Local',
@@ -229,7 +239,8 @@ export class LocalServing {
       .slice(-RECENT_ANSWERS)
       .filter((a) => Date.now() - a.at <= 10_000);
     const counts = new Map<string, number>();
-    for (const a of recent) counts.set(`${a.path} ${a.version}`, (counts.get(`${a.path} ${a.version}`) ?? 0) + 1);
+    for (const a of recent)
+      counts.set(`${a.path} ${a.version}`, (counts.get(`${a.path} ${a.version}`) ?? 0) + 1);
     return [...counts].map(([key, n]) => {
       const [path = '', version = ''] = key.split(' ');
       return { path, version, share: n / recent.length };
@@ -361,7 +372,9 @@ export class LocalServing {
       req.on('end', () => {
         if (refused) return;
         this.handle(toApiGatewayEvent(req, Buffer.concat(chunks).toString('utf8')))
-          .then((result) => {
+          .then(async (result) => {
+            // An answer leaves only once what it captured is journaled (a group commit).
+            await this.#options.durable?.();
             send(res, result.statusCode ?? 200, result.body ?? '', result.headers as Record<string, string>);
           })
           .catch((error: Error) => send(res, 503, { error: 'ServiceUnavailable', message: error.message }));

@@ -136,7 +136,10 @@ export function renderStatus(status: RuntimeStatus): string {
       lines.push(
         `    DEGRADED: answered by ${[...m.degraded]
           .sort((a, b) => b.share - a.share)
-          .map((a) => `${a.path}${a.version === 'safe-default' ? '' : ` v${a.version}`} ${(a.share * 100).toFixed(0)} %`)
+          .map(
+            (a) =>
+              `${a.path}${a.version === 'safe-default' ? '' : ` v${a.version}`} ${(a.share * 100).toFixed(0)} %`,
+          )
           .join(' · ')} of recent predictions`,
       );
     const currency = status.currency[m.model] ?? '';

@@ -45,6 +45,21 @@ export interface CaptureSink {
   flush(): Promise<void>;
 }
 
+/**
+ * A write-ahead journal under a buffering sink: what a sink was given survives the process
+ * until the sink has stored it (the local runtime's; in Lambda the log line is the journal).
+ */
+export interface CaptureJournal {
+  /** Names this journal's objects, so a replayed flush rewrites the same keys. */
+  readonly id: string;
+  /** Queues records for the next group commit; the first one's sequence number. */
+  append(records: readonly CaptureRecord[]): number;
+  /** Resolves once every record appended so far is on disk. */
+  durable(): Promise<void>;
+  /** Every record below sequence number `upTo` is stored; the journal may drop it. */
+  release(upTo: number): Promise<void>;
+}
+
 export interface CaptureWindow {
   readonly from: Date;
   readonly to: Date;

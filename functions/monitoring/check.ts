@@ -65,6 +65,8 @@ export interface CheckPlan {
   /** Outcomes fed back for the window's predictions: `{ids, outcomes}` in lineage. */
   readonly outcomes?: Ref;
   readonly feedbackRecords: number;
+  /** Distinct prediction ids with an outcome fed back in the window. */
+  readonly outcomeIds?: number;
 }
 
 /** One child's share of the check, stored in lineage. */
@@ -78,6 +80,8 @@ export interface PartialCheck {
   readonly scoreCounts: readonly number[];
   /** [probability, decision, outcome, prediction time in ms] of each labelled prediction. */
   readonly labelled: readonly (readonly [number, 0 | 1, 0 | 1, number?])[];
+  /** Predictions (any version or path) whose outcome came back: the rest of the outcomes name none. */
+  readonly matched?: number;
 }
 
 export type CheckStatus = 'ok' | 'warning' | 'alert' | 'no-data' | 'no-model';
@@ -94,7 +98,16 @@ export interface CheckReport {
   readonly rows: { readonly predictions: number; readonly scored: number; readonly files: number };
   readonly drift: DriftReport | null;
   readonly predictionDrift: FeatureDrift | null;
-  readonly outcomes: (OutcomeMetrics & { readonly baseline: Record<string, number | null> }) | null;
+  readonly outcomes:
+    | (OutcomeMetrics & {
+        readonly baseline: Record<string, number | null>;
+        /**
+         * Outcomes fed back in the window that name no prediction in it: unknown prediction ids,
+         * or decisions made before the window.
+         */
+        readonly unmatched?: number;
+      })
+    | null;
   /** The estimate that decides: from outcomes when enough came back, else from drift. */
   readonly impact: Impact | null;
   /** Both estimates, when each can be made. */
@@ -172,6 +185,7 @@ export async function planCheck(request: CheckRequest, deps: MonitoringDependenc
     hours,
     outcomes: refOf(outcomes),
     feedbackRecords,
+    outcomeIds: ids.length,
   };
 }
 
@@ -202,6 +216,7 @@ export async function profilePartitions(
   const { from, to } = plan.window;
   let predictions = 0;
   let files = 0;
+  let matched = 0;
   for (const hour of input.hours) {
     const start = new Date(hour);
     const keys = await deps.captures.files(plan.settings.model, 'prediction', {
@@ -243,6 +258,7 @@ export async function profilePartitions(
         // Outcomes judge the production model's own decisions: a canary's, the fallback's or an
         // earlier version's are another model's.
         const outcome = outcomes.get(r.prediction_id);
+        if (outcome !== undefined) matched++;
         const own = r.model_version === version && r.served_by === 'primary';
         if (outcome !== undefined && own && Number.isFinite(probability))
           labelled.push([probability, out?.label === 1 ? 1 : 0, outcome, Date.parse(at)]);
@@ -265,6 +281,7 @@ export async function profilePartitions(
     scores: finish(scores),
     scoreCounts,
     labelled,
+    matched,
   };
   return { partial: refOf(await deps.lineage.putJson('drift', partial)), predictions, files };
 }
@@ -350,7 +367,17 @@ export async function reduceCheck(
     outcomeBaseline && scored > 0 ? impactFromDrift(scoreCounts, outcomeBaseline, impactSettings) : null;
   const impact = labelled.length >= settings.minLabelledRows && fromOutcomes ? fromOutcomes : fromDrift;
 
-  const { status, reasons } = judge(settings, drift, predictionDrift, impact, labelled.length);
+  const judged = judge(settings, drift, predictionDrift, impact, labelled.length);
+  const { status } = judged;
+  const matched = partials.reduce((n, p) => n + (p.matched ?? 0), 0);
+  const unmatched = Math.max(0, (plan.outcomeIds ?? matched) - matched);
+  const reasons =
+    unmatched > 0
+      ? [
+          ...judged.reasons,
+          `${unmatched} outcome(s) fed back name no prediction of the window (unknown ids, or decisions before it)`,
+        ]
+      : judged.reasons;
   const report: CheckReport = {
     format: 'keel.drift-report/v1',
     model: settings.model,
@@ -365,6 +392,7 @@ export async function reduceCheck(
     outcomes: {
       ...outcomes,
       baseline: { ...(outcomeBaseline?.metrics ?? {}) },
+      unmatched,
     },
     impact,
     impacts: { outcomes: fromOutcomes, drift: fromDrift },

@@ -1,4 +1,5 @@
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -25,6 +26,7 @@ export interface KeelCaptureStreamProps {
  */
 export class KeelCaptureStream extends Construct {
   readonly deliveryStream: firehose.IDeliveryStream;
+  readonly #streamName: string;
 
   constructor(scope: Construct, id: string, props: KeelCaptureStreamProps) {
     super(scope, id);
@@ -104,6 +106,7 @@ export class KeelCaptureStream extends Construct {
     this.deliveryStream = firehose.DeliveryStream.fromDeliveryStreamAttributes(this, 'Imported', {
       deliveryStreamArn: stream.attrArn,
     });
+    this.#streamName = stream.ref;
     Validations.of(Stack.of(this)).acknowledge({
       id: 'CloudFormation-Validate::W7001',
       reason:
@@ -117,6 +120,51 @@ export class KeelCaptureStream extends Construct {
       id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(props.captureBucket.node.defaultChild as never)}.Arn>/capture-errors/*]`,
       reason: 'Failed deliveries land under a dated error prefix.',
     });
+  }
+
+  /**
+   * Alarms on the capture path's failure modes, created in `scope` (the stack that owns the
+   * alarm topic, so the data stack depends on nothing above it), each with `action`:
+   * - records have waited over an hour for S3 delivery (Firehose retries S3 for 24 hours, then
+   *   drops them);
+   * - S3 deliveries failed for an hour.
+   * A record that fails partitioning (a line that is not a capture record) is not retried: it
+   * lands under `capture-errors/` at once, never nowhere.
+   */
+  addAlarms(scope: Construct, id: string, action: cloudwatch.IAlarmAction): cloudwatch.Alarm[] {
+    const dimensionsMap = { DeliveryStreamName: this.#streamName };
+    const delay = new cloudwatch.Alarm(scope, `${id}DeliveryDelay`, {
+      alarmDescription:
+        'Captured predictions have waited over an hour for S3 delivery; Firehose drops them after 24 hours.',
+      metric: new cloudwatch.Metric({
+        namespace: 'AWS/Firehose',
+        metricName: 'DeliveryToS3.DataFreshness',
+        dimensionsMap,
+        statistic: 'Maximum',
+        period: Duration.minutes(5),
+      }),
+      threshold: 3600,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const failing = new cloudwatch.Alarm(scope, `${id}DeliveryFailing`, {
+      alarmDescription:
+        'Capture deliveries to S3 have failed for an hour (DeliveryToS3.Success below 1); Firehose is retrying them.',
+      metric: new cloudwatch.Metric({
+        namespace: 'AWS/Firehose',
+        metricName: 'DeliveryToS3.Success',
+        dimensionsMap,
+        statistic: 'Minimum',
+        period: Duration.minutes(15),
+      }),
+      threshold: 1,
+      evaluationPeriods: 4,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    for (const alarm of [delay, failing]) alarm.addAlarmAction(action);
+    return [delay, failing];
   }
 
   /**

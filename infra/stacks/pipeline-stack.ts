@@ -26,6 +26,7 @@ import {
   retrainingSettings,
   retrainingSubstitutions,
 } from '../../functions/retraining/settings.ts';
+import type { KeelCaptureStream } from '../constructs/capture.ts';
 import { KeelFunction } from '../constructs/keel-function.ts';
 import { KeelStateMachine } from '../constructs/keel-state-machine.ts';
 import { KeelMonitoring } from '../constructs/monitoring.ts';
@@ -43,6 +44,8 @@ export interface KeelPipelineStackProps extends StackProps {
   readonly codeVersion?: string;
   /** Authorisation of the approvals routes. @default IAM (SigV4), as the serving API */
   readonly auth?: ApiAuth;
+  /** The capture stream, whose delivery alarms go to the outcomes topic. @default no capture alarms */
+  readonly capture?: KeelCaptureStream;
 }
 
 function gitCommit(): string | undefined {
@@ -257,6 +260,9 @@ export class KeelPipelineStack extends Stack {
       eventPattern: { source: [RETRAINING_EVENT_SOURCE] },
       targets: [new targets.SnsTopic(this.outcomes)],
     });
+
+    // The capture path's own failure modes (delivery delayed or failing) alarm to the same topic.
+    props.capture?.addAlarms(this, 'Capture', new cloudwatchActions.SnsAction(this.outcomes));
 
     this.monitoring = new KeelMonitoring(this, 'Monitoring', {
       config,

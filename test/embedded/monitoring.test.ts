@@ -208,15 +208,23 @@ describe('drift check', () => {
   }, 60_000);
 
   it('alerts from outcomes once enough come back, without counting pending ones as negatives', async () => {
-    // Prepare: a covariate drift; 60 % of the outcomes are back.
+    // Prepare: a covariate drift; 60 % of the outcomes are back, and 7 for ids nobody was given.
     await serve('labelled', { rows: 5000, seed: 34, covariateDrift: 0.3 }, 0.6);
+    for (let k = 0; k < 7; k++)
+      expect(
+        (await post('/v1/models/labelled/feedback', { prediction_id: `made-up-${k}`, outcome: 1 })).status,
+      ).toBe(202);
+    await runtime.capture.flush();
 
     // Act
     const summary = await runtime.runDriftCheck('labelled');
 
     // Assess: metrics over the 3,000 labelled decisions only, and money at risk from them.
     const full = await report(summary);
-    expect(full.outcomes).toMatchObject({ predictions: 5000, labelled: 3000, pending: 2000 });
+    expect(full.outcomes).toMatchObject({ predictions: 5000, labelled: 3000, pending: 2000, unmatched: 7 });
+    expect(full.reasons).toContain(
+      '7 outcome(s) fed back name no prediction of the window (unknown ids, or decisions before it)',
+    );
     expect(full.outcomes?.coverage).toBeCloseTo(0.6, 10);
     expect(full.outcomes?.auc).toBeGreaterThan(0.6);
     expect(full.impact).toMatchObject({ basis: 'outcomes', rows: 3000, overBudget: true });

@@ -29,6 +29,7 @@ beforeAll(async () => {
     config: withSchedule,
     storage: dataStack.storage,
     serving: servingStack,
+    capture: dataStack.capture,
     codeVersion: 'abc1234',
   });
   pipeline = Template.fromStack(stack);
@@ -111,6 +112,31 @@ describe('KeelPipelineStack', () => {
       });
     }
     pipeline.hasResourceProperties('AWS::Events::Rule', { EventPattern: { source: ['keel.retraining'] } });
+  });
+
+  it("alarms on the capture path's failure modes, and keeps records that fail partitioning", () => {
+    // Delivery delayed past an hour (Firehose drops records after 24 h), or failing for an hour.
+    pipeline.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Firehose',
+      MetricName: 'DeliveryToS3.DataFreshness',
+      Statistic: 'Maximum',
+      Threshold: 3600,
+      Dimensions: [{ Name: 'DeliveryStreamName', Value: Match.anyValue() }],
+      AlarmActions: [Match.objectLike({ Ref: Match.stringLikeRegexp('Outcomes') })],
+    });
+    pipeline.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Firehose',
+      MetricName: 'DeliveryToS3.Success',
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      AlarmActions: [Match.objectLike({ Ref: Match.stringLikeRegexp('Outcomes') })],
+    });
+    // What fails partitioning lands under an error prefix the stream may write to, not nowhere.
+    data.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', {
+      ExtendedS3DestinationConfiguration: Match.objectLike({
+        ErrorOutputPrefix: Match.stringLikeRegexp('^capture-errors/'),
+      }),
+    });
   });
 
   it('gives each step only what it touches, and no step may delete lineage', () => {

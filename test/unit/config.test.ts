@@ -48,7 +48,7 @@ describe('parseConfig', () => {
       holdout: 0.2,
       hyperparameters: {},
     });
-    expect(config.local).toEqual({ port: 3000, stateDir: '.keel', timeScale: 1 });
+    expect(config.local).toEqual({ port: 3000, stateDir: '.keel', timeScale: 1, captureDurability: 'fsync' });
   });
 
   it('accepts the shipped keel.config.json', async () => {

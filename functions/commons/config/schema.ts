@@ -318,6 +318,11 @@ export const keelConfigSchema = z.strictObject({
       stateDir: z.string().default('.keel'),
       /** Multiplies canary bake times, schedules and waits locally: 0.01 makes 5 minutes 3 seconds. */
       timeScale: z.number().positive().max(1).default(1),
+      /**
+       * How an answered prediction's capture is made durable before its answer leaves (the
+       * journal in the state directory): `fsync` survives a power loss, `write` a killed process.
+       */
+      captureDurability: z.enum(['fsync', 'write']).default('fsync'),
     })
     .prefault({}),
   /** Per-stage overrides, merged over the rest when a stage is selected (CDK context `keel:stage`). */

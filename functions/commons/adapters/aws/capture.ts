@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   CAPTURE_MARKER,
+  type CaptureJournal,
   type CaptureRecord,
   type CaptureSink,
   capturePrefix,
@@ -42,6 +43,14 @@ export interface S3CaptureSinkOptions {
   readonly backoffMs?: number;
   /** Told when a flush fails after every attempt. @default none */
   readonly onError?: (error: unknown) => void;
+  /**
+   * Journal every record before it is buffered, name objects after the journal and the flush's
+   * first sequence number (a replayed flush rewrites the same keys), and release what is
+   * stored. @default none: records live in memory until stored
+   */
+  readonly journal?: CaptureJournal;
+  /** Records the journal kept from before a restart, stored by the next flush. @default none */
+  readonly replay?: readonly { readonly seq: number; readonly record: CaptureRecord }[];
 }
 
 /**
@@ -57,8 +66,16 @@ export class S3CaptureSink implements CaptureSink {
   /** Objects written so far (observability and tests). */
   objects = 0;
 
+  /** Sequence number of the first buffered record (journal mode; the buffer is contiguous). */
+  #firstSeq = 0;
+
   constructor(options: S3CaptureSinkOptions) {
     this.#options = options;
+    const replay = options.replay ?? [];
+    if (replay.length > 0) {
+      this.#firstSeq = replay[0]?.seq as number;
+      this.#buffer = replay.map((r) => r.record);
+    }
     const interval = options.intervalMs ?? 1000;
     if (interval > 0) {
       this.#timer = setInterval(() => {
@@ -73,6 +90,10 @@ export class S3CaptureSink implements CaptureSink {
   }
 
   write(records: readonly CaptureRecord[]): void {
+    if (this.#options.journal) {
+      const first = this.#options.journal.append(records);
+      if (this.#buffer.length === 0) this.#firstSeq = first;
+    }
     this.#buffer.push(...records);
     if (this.#buffer.length >= (this.#options.maxRecords ?? 500)) this.flush().catch(() => {});
   }
@@ -89,7 +110,10 @@ export class S3CaptureSink implements CaptureSink {
 
   async #flushOnce(): Promise<void> {
     const batch = this.#buffer;
+    const firstSeq = this.#firstSeq;
     this.#buffer = [];
+    this.#firstSeq = firstSeq + batch.length;
+    const journal = this.#options.journal;
     const groups = new Map<string, CaptureRecord[]>();
     for (const record of batch) {
       const prefix = capturePrefix(record);
@@ -100,7 +124,9 @@ export class S3CaptureSink implements CaptureSink {
     const failed: CaptureRecord[] = [];
     let lastError: unknown;
     for (const [prefix, records] of groups) {
-      const key = `${prefix}${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID()}.jsonl`;
+      const key = journal
+        ? `${prefix}${journal.id}-${String(firstSeq).padStart(12, '0')}.jsonl`
+        : `${prefix}${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID()}.jsonl`;
       const body = records.map((r) => JSON.stringify(r)).join('\n');
       try {
         await this.#put(key, `${body}\n`);
@@ -111,11 +137,15 @@ export class S3CaptureSink implements CaptureSink {
       }
     }
     if (failed.length > 0) {
-      // Back in front of anything written meanwhile: nothing lost, order kept.
-      this.#buffer = [...failed, ...this.#buffer];
+      // Back in front of anything written meanwhile: nothing lost, order kept. With a journal the
+      // whole batch goes back (the buffer stays contiguous in sequence numbers): the objects that
+      // were stored are written again under the same keys, with the same records and more.
+      this.#buffer = [...(journal ? batch : failed), ...this.#buffer];
+      if (journal) this.#firstSeq = firstSeq;
       this.#options.onError?.(lastError);
       throw lastError;
     }
+    await journal?.release(firstSeq + batch.length);
   }
 
   async #put(key: string, body: string): Promise<void> {
