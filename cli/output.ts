@@ -4,11 +4,20 @@ import { KeelError, ValidationError } from '../functions/commons/errors.ts';
 export interface Io {
   out(text: string): void;
   err(text: string): void;
+  /** Whether `out` is a terminal (a panel may redraw in place). @default false */
+  readonly outIsTty?: boolean;
+  /** Whether `err` is a terminal (a progress line may rewrite itself). @default false */
+  readonly errIsTty?: boolean;
+  /** Writes to `err` as is, without a newline (progress lines). @default err */
+  errRaw?(text: string): void;
 }
 
 export const processIo: Io = {
   out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
   err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+  outIsTty: process.stdout.isTTY === true,
+  errIsTty: process.stderr.isTTY === true,
+  errRaw: (text) => process.stderr.write(text),
 };
 
 /** Exit codes: 0 ok, 1 failure, 2 the caller's mistake (bad flags, config or input). */

@@ -186,14 +186,25 @@ export async function simulate(
   const pending = new Set<Promise<void>>();
   const interval = 1000 / options.rate;
   let drifting = false;
+  // On a terminal, one progress line rewritten in place every second.
+  const progress =
+    io.errIsTty && !options.json
+      ? setInterval(() => {
+          io.errRaw?.(
+            `\r  ${requests} requests · ${failed} failed · ${predictions} predictions · ${outcomes} outcomes · ${((Date.now() - started) / 1000).toFixed(0)} s `,
+          );
+        }, 1000)
+      : undefined;
   for (let k = 0; ; k++) {
     const now = Date.now();
     if (signal?.aborted || (options.duration !== undefined && now - started >= options.duration)) break;
     const due = started + k * interval;
     if (due > now) await new Promise((r) => setTimeout(r, due - now));
     const drifted = drifts.length > 0 && Date.now() - started >= options.after;
-    if (drifted && !drifting && !options.json)
+    if (drifted && !drifting && !options.json) {
+      if (progress) io.errRaw?.('\r\x1b[K'); // over the progress line, which the next tick redraws
       io.err(`keel simulate: ${drifts.join(' + ')} drift from now on`);
+    }
     drifting = drifted;
     const rows = drifted ? driftedPool : pool;
     const first = (k * options.batch) % POOL;
@@ -252,6 +263,10 @@ export async function simulate(
     });
   }
   await Promise.all([...pending]);
+  if (progress) {
+    clearInterval(progress);
+    io.errRaw?.('\n');
+  }
   const report: SimulationReport = {
     requests,
     failed,

@@ -81,10 +81,17 @@ export async function up(options: UpOptions, io: Io, signal?: AbortSignal): Prom
         await Promise.race([bootstrapped, once(stop.signal, 'abort')]);
         if (stop.signal.aborted) return;
       }
+      // Lines printed after the panel: a redraw in place would overwrite them.
+      let linesSincePanel = 0;
+      const onWarning = () => {
+        linesSincePanel++;
+      };
+      process.on('warning', onWarning);
       // The config's schedules run as EventBridge runs them in AWS: each check's outcome is one line.
       const schedules = runtime.startSchedules((run) => {
         const [model, job] = run.name.split(':');
         const check = job === 'drift-check' ? runtime.lastChecks.get(model as string) : undefined;
+        linesSincePanel++;
         if (options.json) io.out(JSON.stringify({ event: 'schedule', ...run, ...(check ? { check } : {}) }));
         else if (run.error) io.err(`${run.finishedAt.toISOString()}  ${run.name} failed: ${run.error}`);
         else if (check)
@@ -96,14 +103,24 @@ export async function up(options: UpOptions, io: Io, signal?: AbortSignal): Prom
       if (!options.json)
         for (const [name, at] of Object.entries(schedules.next))
           io.out(`  Next ${name} at ${at.toISOString()}`);
-      // The status panel, printed again whenever it changes.
+      // The status panel, printed again whenever it changes; on a terminal it is redrawn in
+      // place while nothing else was printed after it.
       let shown = '';
+      let drawnLines = 0;
       const refresh = async () => {
         const status = await runtimeStatus(runtime);
         const text = renderStatus(status);
         if (text === shown) return;
         shown = text;
-        io.out(options.json ? JSON.stringify({ event: 'status', ...status }) : `\n${text}`);
+        if (options.json) io.out(JSON.stringify({ event: 'status', ...status }));
+        else if (io.outIsTty && drawnLines > 0 && linesSincePanel === 0) {
+          io.out(`\x1b[${drawnLines}F\x1b[J${text}`);
+          drawnLines = text.split('\n').length;
+        } else {
+          io.out(`\n${text}`);
+          drawnLines = text.split('\n').length;
+        }
+        linesSincePanel = 0;
       };
       await refresh().catch(() => {});
       const timer = setInterval(() => {
@@ -113,6 +130,7 @@ export async function up(options: UpOptions, io: Io, signal?: AbortSignal): Prom
         if (!stop.signal.aborted) await once(stop.signal, 'abort');
       } finally {
         clearInterval(timer);
+        process.off('warning', onWarning);
       }
     } finally {
       await runtime.stop();
