@@ -42,6 +42,8 @@ const MODELS = {
   canaried: { serving: { shift: 'canary10-30m', safeDefault: { probability: 0.5, label: 0 } } },
   // Human approval, with a short timeout.
   reviewed: { gates: { requireApproval: true, approvalTimeoutHours: 1 } },
+  // More production rows than base rows: what callers send, and do not, decides the audit.
+  carried: {},
 } as const;
 
 let runtime: LocalRuntime;
@@ -190,6 +192,53 @@ describe('retraining pipeline: performance gate', () => {
     if (registered.metadata.pipelineExecution === run.executionId)
       expect(registered.metadata.tags.profile).toBe(evaluation.monitoringBaseline.sha256);
   }, 120_000);
+
+  it('trains on production rows that carry the protected attribute callers send, and not the columns they never send', async () => {
+    // Prepare: v1 on 2,000 base rows; then 4,000 live predictions whose callers send `sex`
+    // beside the inputs (a declared field: captured, never scored), each with its outcome.
+    expect((await (await retrain('carried', { source: source(2000, 21) })).done).status).toBe('SUCCEEDED');
+    const traffic = generateCredit({ rows: 4000, seed: 22 });
+    const sent = ['income', 'debt', 'late_payments', 'loan_amount', 'employment', 'region', 'sex'];
+    const outcomes = (traffic.columns.get('default') as { values: Float64Array }).values;
+    for (let start = 0; start < traffic.rowCount; start += 500) {
+      const instances = Array.from({ length: 500 }, (_, i) =>
+        Object.fromEntries(sent.map((name) => [name, cell(traffic.columns.get(name) as never, start + i)])),
+      );
+      const response = await fetch(`${runtime.url}/v1/models/carried:predict`, {
+        method: 'POST',
+        body: JSON.stringify({ instances }),
+      });
+      expect(response.status, await response.clone().text()).toBe(200);
+      const { predictions } = (await response.json()) as { predictions: { prediction_id: string }[] };
+      await Promise.all(
+        predictions.map((p, i) =>
+          fetch(`${runtime.url}/v1/models/carried/feedback`, {
+            method: 'POST',
+            body: JSON.stringify({ prediction_id: p.prediction_id, outcome: outcomes[start + i] }),
+          }),
+        ),
+      );
+    }
+    await runtime.capture.flush();
+
+    // Act
+    const run = await (await retrain('carried', { source: source(2000, 21) })).done;
+
+    // Assess: the audit passed (67 % of the rows are production rows); what they lack by design
+    // is named, `sex` is not among it, and fairness was judged on production rows too.
+    const output = run.output as {
+      data: { productionRows: number; productionLacks?: string[] };
+      audit?: { passed: boolean };
+      evaluation: { table: { check: string }[] };
+    };
+    expect(run.status, `${run.error}: ${run.cause}`).toBe('SUCCEEDED');
+    expect(output.data.productionRows).toBe(4000);
+    expect(output.data.productionLacks).toEqual(expect.arrayContaining(['age', 'credit_history_years']));
+    expect(output.data.productionLacks).not.toContain('sex');
+    expect(output.evaluation.table.map((r) => r.check)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/sex \(production\)/)]),
+    );
+  }, 180_000);
 
   it('rejects a worse candidate at the performance gate and keeps production', async () => {
     // Prepare: a 60-tree production model, published directly.
