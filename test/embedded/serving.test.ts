@@ -258,6 +258,8 @@ describe('local serving over HTTP', () => {
     expect(answers.some((a) => a.servedBy === 'fallback')).toBe(true);
     expect(state.status).toBe('Failed');
     expect(state.reason).toMatch(/fallback-rate/);
+    // Named by the model version it watches, not only the function version.
+    expect(state.reason).toMatch(new RegExp(`model-v${version}-fn\\d+-fallback-rate`));
     expect(after).toMatchObject({ model_version: before, served_by: 'primary' });
   }, 30_000);
 

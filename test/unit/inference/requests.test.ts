@@ -5,6 +5,7 @@ import { MemoryCaptureSink, type PredictionRecord } from '../../../functions/inf
 import {
   acceptedInterval,
   FLOAT32_MAX,
+  parseFeedback,
   parseV1,
   parseV2,
   type RequestOptions,
@@ -197,5 +198,13 @@ describe('declared extra fields', () => {
     expect(record?.inputs).toMatchObject({ income: 20_000, region: 'north', sex: 'female' });
     expect(record?.inputs.applicant_id).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
     expect(record?.out_of_range).toEqual(['income']);
+  });
+});
+
+describe('feedback', () => {
+  it('names the allowed outcomes', () => {
+    expect(issuesOf(() => parseFeedback({ prediction_id: 'p1', outcome: 'yes' }))).toEqual([
+      { path: 'outcome', message: 'expected 0 or 1 (1: the outcome the model predicts happened)' },
+    ]);
   });
 });
