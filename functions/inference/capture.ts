@@ -157,6 +157,14 @@ export function protectPii(
 
 const pad = (n: number) => String(n).padStart(2, '0');
 
+/**
+ * Firehose's dynamic-partitioning query (JQ 1.6) over one capture record: it must give the keys
+ * {@link capturePrefix} uses, so that AWS and the local runtime lay capture out alike. A line
+ * it cannot partition lands under Firehose's error prefix (`capture-errors/`).
+ */
+export const CAPTURE_PARTITION_QUERY =
+  '{type: .type, model: .model, date: .timestamp[0:10], hour: .timestamp[11:13]}';
+
 /** The S3 prefix a record belongs to, partitioned by type, model, date and hour (UTC). */
 export function capturePrefix(record: CaptureRecord): string {
   const at = new Date(record.timestamp);

@@ -112,8 +112,10 @@ export async function settleDeployment(
       const rollsBack =
         request.rollback === true &&
         current !== null &&
-        decideRollback(request.model, await deps.registry.state(request.model), 'production').to === request.version;
-      if (rollsBack) await deps.registry.rollback(request.model, { ...attribution, alias: 'production', reason });
+        decideRollback(request.model, await deps.registry.state(request.model), 'production').to ===
+          request.version;
+      if (rollsBack)
+        await deps.registry.rollback(request.model, { ...attribution, alias: 'production', reason });
       else
         await deps.registry.moveAlias(
           request.model,

@@ -158,7 +158,8 @@ export class InferenceService {
     const expected: ServedBy =
       primaryDown === undefined && circuit !== 'open' ? 'primary' : fallbackUp ? 'fallback' : 'default';
     // The last answer is what callers actually got (a NaN-scoring primary falls back per call).
-    const servedBy = primaryDown !== undefined || circuit === 'open' ? expected : (this.#lastServedBy ?? expected);
+    const servedBy =
+      primaryDown !== undefined || circuit === 'open' ? expected : (this.#lastServedBy ?? expected);
     const answeringVersion =
       servedBy === 'primary'
         ? this.primary.version

@@ -1,8 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   CAPTURE_MARKER,
+  CAPTURE_PARTITION_QUERY,
   LogCaptureSink,
   S3CaptureSink,
 } from '../../functions/commons/adapters/aws/capture.ts';
@@ -50,6 +52,47 @@ describe('LogCaptureSink', () => {
     expect(lines).toHaveLength(2);
     expect(JSON.parse(lines[0] as string)).toMatchObject({ [CAPTURE_MARKER]: 1, prediction_id: 'a' });
     expect(lines[1]?.endsWith('\n')).toBe(true);
+  });
+});
+
+describe("Firehose's partitioning of capture lines (jq 1.6, the engine the stream names)", () => {
+  const jq = (line: string) =>
+    spawnSync('jq', ['-c', CAPTURE_PARTITION_QUERY], { input: line, encoding: 'utf8' });
+
+  it.each([
+    ['a prediction', record('p1', '2026-01-02T03:04:05.000Z')],
+    [
+      'an outcome',
+      {
+        type: 'feedback',
+        prediction_id: 'p1',
+        model: 'credit',
+        outcome: 1,
+        observed_at: '2026-01-02T23:59:59.000Z',
+        timestamp: '2026-01-02T23:59:59.999Z',
+      } as CaptureRecord,
+    ],
+  ])('keys %s as the local runtime partitions it', (_, r) => {
+    // Prepare: the line as Lambda logs it.
+    const lines: string[] = [];
+    new LogCaptureSink((line) => lines.push(line)).write([r]);
+
+    // Act
+    const result = jq(lines[0] as string);
+
+    // Assess
+    expect(result.status, result.stderr).toBe(0);
+    const keys = JSON.parse(result.stdout) as { type: string; model: string; date: string; hour: string };
+    expect(`capture/${keys.type}/model=${keys.model}/date=${keys.date}/hour=${keys.hour}/`).toBe(
+      capturePrefix(r),
+    );
+  });
+
+  it('cannot key a torn line, which Firehose then writes under capture-errors/', () => {
+    const lines: string[] = [];
+    new LogCaptureSink((line) => lines.push(line)).write([record('p1')]);
+    const torn = (lines[0] as string).slice(0, 40);
+    expect(jq(torn).status).not.toBe(0);
   });
 });
 

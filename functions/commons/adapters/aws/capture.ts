@@ -8,13 +8,14 @@ import { randomUUID } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   CAPTURE_MARKER,
+  CAPTURE_PARTITION_QUERY,
   type CaptureJournal,
   type CaptureRecord,
   type CaptureSink,
   capturePrefix,
 } from '../../../inference/capture.ts';
 
-export { CAPTURE_MARKER };
+export { CAPTURE_MARKER, CAPTURE_PARTITION_QUERY };
 
 export class LogCaptureSink implements CaptureSink {
   readonly #write: (line: string) => void;
