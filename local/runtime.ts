@@ -29,6 +29,7 @@ import {
   type DeployRequest,
   type StartedDeployment,
   settleDeployment,
+  settlementOf,
   startDeployment,
 } from '../functions/inference/deploy.ts';
 import { type InferenceDependencies, loadModel } from '../functions/inference/handler.ts';
@@ -354,13 +355,7 @@ export class LocalRuntime {
       alarms: (functionVersion) => this.serving.rollbackAlarms(request.model, functionVersion),
     });
     const settle = async (): Promise<void> => {
-      const state = await settleDeployment(deps, {
-        model: request.model,
-        version: request.version,
-        actor: request.actor,
-        deploymentId: started.deploymentId,
-        ...(request.rollback ? { rollback: true, reason: request.reason } : {}),
-      });
+      const state = await settleDeployment(deps, settlementOf(request, started.deploymentId));
       if (state.status === 'InProgress' && !this.#stopped) {
         await new Promise((resolve) => setTimeout(resolve, 250));
         return settle();

@@ -18,10 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { GetObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
-import { openTarget } from '../cli/target.ts';
-import { s3Client } from '../functions/commons/clients.ts';
-import { localResourceNames } from '../functions/commons/resources.ts';
+import { capturedPredictionIds } from '../test/support/capture.ts';
 
 type Story = 'concept' | 'covariate' | 'harmless' | 'bad-model';
 const STORIES: readonly Story[] = ['concept', 'covariate', 'harmless', 'bad-model'];
@@ -178,27 +175,7 @@ up.kill('SIGINT');
 const [upCode] = await once(up, 'exit');
 
 // Every answered prediction in the capture, once.
-const target = await openTarget(configFile);
-const captured = new Map<string, number>();
-try {
-  const client = s3Client();
-  const bucket = localResourceNames(config.project).captureBucket;
-  for await (const page of paginateListObjectsV2(
-    { client },
-    { Bucket: bucket, Prefix: 'capture/prediction/' },
-  ))
-    for (const object of page.Contents ?? []) {
-      const body = await client.send(new GetObjectCommand({ Bucket: bucket, Key: object.Key }));
-      for (const line of (await body.Body?.transformToString())?.split('\n') ?? []) {
-        if (line.trim() === '') continue;
-        const r = JSON.parse(line) as { prediction_id: string; shadow_of?: string };
-        if (r.shadow_of === undefined)
-          captured.set(r.prediction_id, (captured.get(r.prediction_id) ?? 0) + 1);
-      }
-    }
-} finally {
-  await target.close();
-}
+const captured = await capturedPredictionIds(configFile, config.project);
 
 const drift = executions.filter((e) => e.input?.trigger?.type === 'drift');
 const rolledBack = history.filter(

@@ -146,6 +146,20 @@ export async function settleDeployment(
   return state;
 }
 
+/** What {@link settleDeployment} needs to know of a started rollout's request. */
+export function settlementOf(
+  request: Omit<DeployRequest, 'alarms' | 'shift'>,
+  deploymentId: string,
+): Parameters<typeof settleDeployment>[1] {
+  return {
+    model: request.model,
+    version: request.version,
+    deploymentId,
+    actor: request.actor,
+    ...(request.rollback ? { rollback: true, reason: request.reason } : {}),
+  };
+}
+
 /** Starts a rollout and waits for its outcome, recording it. */
 export async function deployAndWait(
   deps: DeployDependencies,
@@ -155,13 +169,7 @@ export async function deployAndWait(
   const started = await startDeployment(deps, request);
   const deadline = Date.now() + (options.timeoutMs ?? 3_600_000);
   for (;;) {
-    const state = await settleDeployment(deps, {
-      model: request.model,
-      version: request.version,
-      deploymentId: started.deploymentId,
-      actor: request.actor,
-      ...(request.rollback ? { rollback: true, reason: request.reason } : {}),
-    });
+    const state = await settleDeployment(deps, settlementOf(request, started.deploymentId));
     if (state.status !== 'InProgress') return { ...state, functionVersion: started.functionVersion };
     if (Date.now() > deadline)
       throw new Error(`rollout ${started.deploymentId} still in progress after the timeout`);

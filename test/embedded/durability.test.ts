@@ -2,12 +2,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { GetObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.ts';
 import { openTarget } from '../../cli/target.ts';
-import { s3Client } from '../../functions/commons/clients.ts';
-import { localResourceNames } from '../../functions/commons/resources.ts';
+import { capturedPredictionIds } from '../support/capture.ts';
 import { tempProject } from '../support/cli.ts';
 import { referenceModels, registerModelBytes } from '../support/onnx-reference.ts';
 
@@ -33,32 +31,6 @@ async function up(configFile: string): Promise<{ child: ChildProcess; url: strin
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
   const first = JSON.parse((await lines.next()).value as string) as { url: string };
   return { child, url: first.url };
-}
-
-/** Every prediction id in the project's capture bucket, with how often it is there. */
-async function capturedIds(configFile: string, project: string): Promise<Map<string, number>> {
-  const target = await openTarget(configFile);
-  const ids = new Map<string, number>();
-  try {
-    const client = s3Client();
-    const bucket = localResourceNames(project).captureBucket;
-    for await (const page of paginateListObjectsV2(
-      { client },
-      { Bucket: bucket, Prefix: 'capture/prediction/' },
-    )) {
-      for (const object of page.Contents ?? []) {
-        const body = await client.send(new GetObjectCommand({ Bucket: bucket, Key: object.Key }));
-        for (const line of (await body.Body?.transformToString())?.split('\n') ?? []) {
-          if (line.trim() === '') continue;
-          const id = (JSON.parse(line) as { prediction_id: string }).prediction_id;
-          ids.set(id, (ids.get(id) ?? 0) + 1);
-        }
-      }
-    }
-  } finally {
-    await target.close();
-  }
-  return ids;
 }
 
 describe('capture durability', () => {
@@ -113,7 +85,7 @@ describe('capture durability', () => {
     ({ child } = await up(configFile));
     child.kill('SIGINT');
     const [code] = await once(child, 'exit');
-    const captured = await capturedIds(configFile, 'keel');
+    const captured = await capturedPredictionIds(configFile, 'keel');
 
     // Assess
     expect(code).toBe(0);
