@@ -40,6 +40,13 @@ export interface SandboxPoolOptions {
    * @default the machine's parallelism, at least 2 (a step may invoke another of its module)
    */
   readonly size?: number;
+  /**
+   * A worker idle this long is terminated, as Lambda reclaims an idle execution environment:
+   * its heap goes back to the system (a warm training worker held hundreds of MB between
+   * retrainings). The next run starts a fresh one (a cold start of about a second).
+   * @default 60 seconds; 0 keeps idle workers
+   */
+  readonly idleMs?: number;
 }
 
 /** The plain fields of a Lambda `Context`; the worker adds its methods back. */
@@ -75,6 +82,8 @@ interface Slot {
   readonly worker: Worker;
   readonly ready: Promise<void>;
   job: Job | undefined;
+  /** Set while the worker is idle: terminates it after `idleMs`. */
+  idle?: NodeJS.Timeout;
 }
 
 const WORKER_ENTRY = new URL('./sandbox-worker.mjs', import.meta.url);
@@ -84,6 +93,7 @@ export class SandboxPool {
   readonly #ports: () => Ports;
   readonly #env: NodeJS.ProcessEnv;
   readonly #size: number;
+  readonly #idleMs: number;
   readonly #slots = new Set<Slot>();
   readonly #queue: Job[] = [];
   #closed = false;
@@ -93,6 +103,7 @@ export class SandboxPool {
     this.#ports = options.ports;
     this.#env = options.env ?? process.env;
     this.#size = options.size ?? Math.max(2, availableParallelism());
+    this.#idleMs = options.idleMs ?? 60_000;
     if (!(Number.isInteger(this.#size) && this.#size >= 1)) {
       throw new SandboxError(`A sandbox pool needs at least one worker, got size ${options.size}`);
     }
@@ -145,6 +156,8 @@ export class SandboxPool {
         slot = this.#spawn();
       }
       const job = this.#queue.shift() as Job;
+      clearTimeout(slot.idle);
+      slot.idle = undefined;
       slot.job = job;
       const taken = slot;
       // A busy worker keeps the process alive (a CLI awaiting a run has nothing else); idle, not.
@@ -204,6 +217,12 @@ export class SandboxPool {
             else job.reject(deserializeError(message.error));
           }
           this.#dispatch();
+          if (slot.job === undefined && this.#idleMs > 0 && this.#slots.has(slot)) {
+            slot.idle = setTimeout(() => {
+              if (slot.job === undefined && this.#slots.has(slot)) void this.#discard(slot);
+            }, this.#idleMs);
+            slot.idle.unref();
+          }
           return;
         }
       }
@@ -229,6 +248,7 @@ export class SandboxPool {
   }
 
   async #discard(slot: Slot): Promise<void> {
+    clearTimeout(slot.idle);
     this.#slots.delete(slot);
     slot.job = undefined;
     await slot.worker.terminate();

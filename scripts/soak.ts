@@ -252,6 +252,8 @@ const result = {
     firstMb: Math.round(samples[0]?.rssMb ?? Number.NaN),
     lastMb: Math.round(samples.at(-1)?.rssMb ?? Number.NaN),
     peakMb: Math.round(peak.rssMb),
+    // One sample a minute: a leak climbs, a warm cache plateaus.
+    perMinuteMb: samples.filter((_, i) => i % 6 === 0).map((u) => Math.round(u.rssMb)),
   },
   fds: { first: samples[0]?.fds, last: samples.at(-1)?.fds, peak: peak.fds },
   exit: { up: upCode, simulate: simCode },

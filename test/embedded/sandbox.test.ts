@@ -33,9 +33,14 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
-function setup(options: { timeoutMs?: number; size?: number } = {}) {
+function setup(options: { timeoutMs?: number; size?: number; idleMs?: number } = {}) {
   const fake = fakePorts();
-  const pool = new SandboxPool({ module: FIXTURE, ports: fake.ports, size: options.size ?? 2 });
+  const pool = new SandboxPool({
+    module: FIXTURE,
+    ports: fake.ports,
+    size: options.size ?? 2,
+    ...(options.idleMs !== undefined ? { idleMs: options.idleMs } : {}),
+  });
   pools.push(pool);
   const lambda = new LocalLambdaRuntime();
   const sandboxed = (name: string, exportName: string) =>
@@ -179,6 +184,31 @@ describe('SandboxPool through LocalLambdaRuntime', () => {
     );
 
     expect(results.map((r) => r.doubled)).toEqual([0, 2, 4, 6, 8]);
+    expect(pool.workers).toBe(1);
+  });
+
+  it('terminates a worker left idle, as Lambda reclaims an environment, and starts a new one when needed', async () => {
+    // Prepare
+    const { lambda, sandboxed, pool } = setup({ size: 1, idleMs: 200 });
+    sandboxed('where', 'whereAmI');
+    const first = await lambda.invoke<{ threadId: number }>('where', { n: 1 });
+
+    // Act
+    await expect.poll(() => pool.workers, { timeout: 5000 }).toBe(0);
+    const second = await lambda.invoke<{ threadId: number }>('where', { n: 2 });
+
+    // Assess: a fresh worker (thread ids are never reused in a process).
+    expect(second.threadId).not.toBe(first.threadId);
+    expect(pool.workers).toBe(1);
+  });
+
+  it('keeps a worker busy past the idle time, and a worker used again in time', async () => {
+    const { lambda, sandboxed, pool } = setup({ size: 1, idleMs: 1500 });
+    sandboxed('where', 'whereAmI');
+    const first = await lambda.invoke<{ threadId: number }>('where', { n: 1 });
+    await new Promise((r) => setTimeout(r, 500));
+    const second = await lambda.invoke<{ threadId: number }>('where', { n: 2 });
+    expect(second.threadId).toBe(first.threadId);
     expect(pool.workers).toBe(1);
   });
 
