@@ -84,8 +84,9 @@ export interface PerformanceComparison {
  * bound is below 0 (the loss is not resampling noise). A strict non-inferiority test (lower
  * bound ≥ −tolerance) would need tens of thousands of holdout rows for a 0.01 tolerance, and
  * would block equal retrains on ordinary data. When retraining was triggered by drift, the
- * candidate must also beat production by `driftMargin` (point estimate) on the data drift
- * concerns: the production sample when there is one, else the holdout. With no production
+ * candidate must also beat production by `driftMargin` on the data drift concerns (the
+ * production sample when there is one, else the holdout), with the bootstrap interval of the
+ * gain above 0. With no production
  * model, it passes.
  *
  * After drift, with a production sample to judge on, the base holdout is only a guard against
@@ -142,19 +143,24 @@ export function performanceGate(
   const paired = comparisons.filter((c) => c.paired);
   if (settings.drift && paired.length > 0) {
     const target = paired.find((c) => c.dataset === 'production') ?? (paired[0] as PerformanceComparison);
-    const gain = (target.paired as PairedDifference).difference;
-    const beats = gain >= settings.driftMargin;
+    const interval = target.paired as PairedDifference;
+    const gain = interval.difference;
+    // A gain within resampling noise is churn, not an improvement: the interval must lie above 0.
+    // (Seen: a covariate-drift retrain, nothing new to learn, promoted on a lucky point estimate.)
+    const beats = gain >= settings.driftMargin && interval.lower > 0;
     rows.push({
       gate: 'performance',
-      check: `AUC gain on ${target.dataset} (drift retraining)`,
+      check: `AUC gain on ${target.dataset} (drift retraining) [${Math.round(interval.level * 100)} % CI ${interval.lower.toFixed(4)}, ${interval.upper.toFixed(4)}]`,
       candidate: gain,
       production: null,
-      threshold: `≥ ${settings.driftMargin}`,
+      threshold: `≥ ${settings.driftMargin}, CI above 0`,
       passed: beats,
     });
     if (!beats) {
       failures.push(
-        `after drift the candidate must beat production by ${settings.driftMargin} AUC on ${target.dataset}; it gains ${gain.toFixed(4)}`,
+        gain >= settings.driftMargin
+          ? `after drift the candidate must beat production on ${target.dataset} beyond noise; it gains ${gain.toFixed(4)} AUC but the ${Math.round(interval.level * 100)} % CI reaches ${interval.lower.toFixed(4)}`
+          : `after drift the candidate must beat production by ${settings.driftMargin} AUC on ${target.dataset}; it gains ${gain.toFixed(4)}`,
       );
     }
   }

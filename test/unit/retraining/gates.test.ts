@@ -103,9 +103,27 @@ describe('performanceGate', () => {
       /after drift the candidate must beat production by 0.005 AUC on production; it gains 0.0020/,
     );
     expect(result.rows.at(-1)).toMatchObject({
-      check: 'AUC gain on production (drift retraining)',
+      check: 'AUC gain on production (drift retraining) [95 % CI -0.0100, 0.0150]',
+      threshold: '≥ 0.005, CI above 0',
       passed: false,
     });
+  });
+
+  it('after drift, refuses a gain past the margin that is within noise', () => {
+    // Prepare: the point estimate clears the margin, the interval reaches below 0.
+    const production = { ...compare(0.008, -0.002, 0.018), dataset: 'production' as const };
+
+    // Act
+    const noisy = performanceGate([production], { ...settings, drift: true });
+    const real = performanceGate([{ ...compare(0.008, 0.001, 0.015), dataset: 'production' as const }], {
+      ...settings,
+      drift: true,
+    });
+
+    // Assess
+    expect(noisy.passed).toBe(false);
+    expect(noisy.reason).toMatch(/beyond noise; it gains 0\.0080 AUC but the 95 % CI reaches -0\.0020/);
+    expect(real.passed).toBe(true);
   });
 
   it('after drift, judges on production rows and keeps the old holdout as a wider guard', () => {
