@@ -39,7 +39,7 @@ export interface InferenceSettings {
   readonly requestFields?: readonly string[];
   /** Extra fields that are PII: hashed or dropped in captures, as PII inputs are. @default none */
   readonly piiFields?: readonly string[];
-  /** What a numeric input outside its training range gets. @default reject, tolerance 1 */
+  /** What a numeric input outside its training range gets. @default flag, tolerance 1 */
   readonly inputRange?: RangePolicy;
 }
 

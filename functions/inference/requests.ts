@@ -47,11 +47,12 @@ export interface RequestOptions {
   readonly extraFields?: readonly string[];
   /** Training ranges of numeric inputs, by name. @default none: any float32 is accepted */
   readonly ranges?: Readonly<Record<string, InputRange>>;
-  /** @default reject, tolerance 1 */
+  /** @default flag, tolerance 1 */
   readonly rangePolicy?: RangePolicy;
 }
 
-const DEFAULT_RANGE_POLICY: RangePolicy = { action: 'reject', tolerance: 1 };
+// As the config's default: flag, for heavy tails pass their training maximum in ordinary traffic.
+const DEFAULT_RANGE_POLICY: RangePolicy = { action: 'flag', tolerance: 1 };
 
 /** The accepted interval of a numeric input: its training range widened by the policy's tolerance. */
 export function acceptedInterval(range: InputRange, tolerance: number): { lower: number; upper: number } {
