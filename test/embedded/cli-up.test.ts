@@ -170,6 +170,12 @@ describe('keel up', () => {
     try {
       for (const [k, m] of referenceModels().models.entries())
         await registerModelBytes(target.registry, target.lineage, m.bytes, { seed: k + 1 });
+      await target.registry.moveAlias(
+        'credit',
+        'fallback',
+        { to: 1, expected: null },
+        { actor: 'test', reason: 'the LR serves when the primary fails' },
+      );
     } finally {
       await target.close();
     }
@@ -196,7 +202,9 @@ describe('keel up', () => {
       ).model_version;
     const production = async () =>
       JSON.parse((await cli('registry', 'show', 'credit@production', '--json')).out).version;
-    expect((await cli('deploy', 'credit@1', '--shift', 'all-at-once', '--wait')).code).toBe(0);
+    const first = await cli('deploy', 'credit@1', '--shift', 'all-at-once', '--wait');
+    expect(first.code, first.err).toBe(0);
+    expect(first.err).toContain('credit@1 is also the fallback');
     const promoted = await cli(
       'registry',
       'promote',
@@ -359,7 +367,11 @@ describe('keel up', () => {
     dirs.push(dir);
     const config = JSON.parse(await readFile(configFile, 'utf8'));
     const credit = config.models.credit;
-    credit.data = { ...credit.data, source: 'synthetic:credit?rows=2000&seed=5', protectedAttributes: ['sex'] };
+    credit.data = {
+      ...credit.data,
+      source: 'synthetic:credit?rows=2000&seed=5',
+      protectedAttributes: ['sex'],
+    };
     credit.training = { ...credit.training, hyperparameters: { trees: 20 } };
     credit.gates = { ...credit.gates, bootstrapSamples: 200 };
     credit.retraining = { rolloutPollSeconds: 1 };
