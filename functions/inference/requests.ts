@@ -174,6 +174,32 @@ function cachedV1Schema(inputs: readonly ModelInput[], maxBatch: number, extraFi
   return schema;
 }
 
+/**
+ * Range issues of a request that also failed its schema: every bad field is named in one 400,
+ * not the schema's first and the ranges' after a second try. Only the numbers that are numbers.
+ */
+function rangeIssuesOfRaw(
+  body: unknown,
+  inputs: readonly ModelInput[],
+  options: RequestOptions,
+): FieldIssue[] {
+  const instances = (body as { instances?: unknown } | null)?.instances;
+  if (!Array.isArray(instances) || (options.rangePolicy?.action ?? DEFAULT_RANGE_POLICY.action) !== 'reject')
+    return [];
+  const columns = new Map<string, (number | string | null)[]>();
+  for (const input of inputs) {
+    if (input.type !== 'numeric') continue;
+    columns.set(
+      input.name,
+      instances.map((row) => {
+        const v = (row as Record<string, unknown> | null)?.[input.name];
+        return typeof v === 'number' && Math.abs(v) <= FLOAT32_MAX ? v : null;
+      }),
+    );
+  }
+  return judgeRanges(columns, instances.length, options, (name, row) => `instances.${row}.${name}`).issues;
+}
+
 /** The declared extra fields the model does not take. */
 function extrasOf(inputs: readonly ModelInput[], options: RequestOptions): string[] {
   const names = new Set(inputs.map((i) => i.name));
@@ -188,7 +214,7 @@ export function parseV1(
 ): Columns {
   const extraFields = extrasOf(inputs, options);
   const parsed = cachedV1Schema(inputs, maxBatch, extraFields).safeParse(body);
-  if (!parsed.success) invalid(zodIssues(parsed.error));
+  if (!parsed.success) invalid([...zodIssues(parsed.error), ...rangeIssuesOfRaw(body, inputs, options)]);
   const instances = parsed.data.instances as Record<string, number | string | null>[];
   const columns = new Map(inputs.map((i) => [i.name, instances.map((row) => row[i.name] ?? null)]));
   const judged = judgeRanges(columns, instances.length, options, (name, row) => `instances.${row}.${name}`);
@@ -330,11 +356,13 @@ export function parseV2(
         path: 'inputs',
         message: `${name} has ${values.length} values, the inputs have ${rows} rows`,
       });
-  if (issues.length > 0) invalid(issues);
   const n = rows ?? 0;
   const index = new Map(request.inputs.map((t, k) => [t.name, k]));
   const judged = judgeRanges(columns, n, options, (name, row) => `inputs.${index.get(name)}.data.${row}`);
-  if (judged.issues.length > 0) invalid(judged.issues);
+  // One 400 names every bad field; a value already refused as not float32 is not named twice.
+  const named = new Set(issues.map((i) => i.path));
+  const all = [...issues, ...judged.issues.filter((i) => !named.has(i.path))];
+  if (all.length > 0) invalid(all);
   return {
     rows: n,
     columns,

@@ -97,6 +97,13 @@ describe('input ranges', () => {
     expect(v2Issues.map((i) => i.path)).toEqual(['inputs.0.data.1']);
   });
 
+  it('names range problems beside schema problems in one 400', () => {
+    const issues = issuesOf(() =>
+      parseV1({ instances: [row({ income: 1e308 }), row({ income: -5 })] }, inputs, 10, reject),
+    );
+    expect(issues.map((i) => i.path)).toEqual(['instances.0.income', 'instances.1.income']);
+  });
+
   it('clips into range and says which fields it clipped, per row', () => {
     const parsed = parseV1({ instances: [row(), row({ income: -5, delta: 500 })] }, inputs, 10, {
       ranges,
