@@ -255,7 +255,10 @@ export class LocalServing {
     for (const r of records) {
       if (r.type !== 'prediction' || r.shadow_of !== undefined) continue;
       let answers = this.#answers.get(r.model);
-      if (!answers) this.#answers.set(r.model, (answers = []));
+      if (!answers) {
+        answers = [];
+        this.#answers.set(r.model, answers);
+      }
       answers.push({ path: r.served_by, version: r.model_version, at });
       if (answers.length > 2 * RECENT_ANSWERS) answers.splice(0, answers.length - RECENT_ANSWERS);
     }

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTarget } from '../../cli/target.ts';
 import { s3Client } from '../../functions/commons/clients.ts';
 import { runKeel, tempProject } from '../support/cli.ts';
@@ -162,7 +162,9 @@ describe('keel lineage show', () => {
     // Assess
     expect(verified.code).toBe(1);
     expect(verified.out).toMatch(/model artifact .*✗ CORRUPT/);
-    expect(verified.err).toMatch(/1 artifact\(s\) of credit@1 are corrupt or missing: corrupt model artifact/);
+    expect(verified.err).toMatch(
+      /1 artifact\(s\) of credit@1 are corrupt or missing: corrupt model artifact/,
+    );
     expect(unverified.code).toBe(0); // without --verify, only presence is checked
   });
 });
