@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.ts';
 import { openTarget } from '../../cli/target.ts';
-import { tempProject } from '../support/cli.ts';
+import { smallModelProject, tempProject } from '../support/cli.ts';
 import { isListening } from '../support/net.ts';
 import { referenceModels, registerModelBytes } from '../support/onnx-reference.ts';
 
@@ -240,21 +240,11 @@ describe('keel up', () => {
 
   it('keel retrain and keel approve drive the pipeline of the running runtime', async () => {
     // Prepare: a small synthetic model that needs approval, brought up in another process.
-    const { dir, configFile } = await tempProject('keel-up-retrain-');
+    const { dir, configFile } = await smallModelProject('keel-up-retrain-', {
+      trees: 30,
+      requireApproval: true,
+    });
     dirs.push(dir);
-    const config = JSON.parse(await readFile(configFile, 'utf8'));
-    const credit = config.models.credit;
-    credit.data = {
-      ...credit.data,
-      source: 'synthetic:credit?rows=2000&seed=5',
-      protectedAttributes: ['sex'],
-    };
-    credit.training = { ...credit.training, hyperparameters: { trees: 30 } };
-    credit.gates = { ...credit.gates, bootstrapSamples: 200, requireApproval: true };
-    credit.retraining = { rolloutPollSeconds: 1 };
-    config.local.timeScale = 0.002;
-    delete config.stages;
-    await writeFile(configFile, JSON.stringify(config));
     const child = keel(['--config', configFile, 'up', '--json', '--port', '0', '--no-bootstrap']);
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
     await lines.next();
@@ -363,21 +353,8 @@ describe('keel up', () => {
 
   it('keel monitor run --html saves the report of a check run by the running keel up', async () => {
     // Prepare: a small model bootstrapped by keel up in another process, and some traffic.
-    const { dir, configFile } = await tempProject('keel-up-html-');
+    const { dir, configFile } = await smallModelProject('keel-up-html-', { trees: 20 });
     dirs.push(dir);
-    const config = JSON.parse(await readFile(configFile, 'utf8'));
-    const credit = config.models.credit;
-    credit.data = {
-      ...credit.data,
-      source: 'synthetic:credit?rows=2000&seed=5',
-      protectedAttributes: ['sex'],
-    };
-    credit.training = { ...credit.training, hyperparameters: { trees: 20 } };
-    credit.gates = { ...credit.gates, bootstrapSamples: 200 };
-    credit.retraining = { rolloutPollSeconds: 1 };
-    config.local.timeScale = 0.002;
-    delete config.stages;
-    await writeFile(configFile, JSON.stringify(config));
     const child = keel(['--config', configFile, 'up', '--json', '--port', '0']);
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
     const up = JSON.parse((await lines.next()).value as string);

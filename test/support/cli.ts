@@ -28,3 +28,28 @@ export async function tempProject(prefix: string): Promise<{ dir: string; config
   await writeFile(configFile, JSON.stringify(config));
   return { dir, configFile };
 }
+
+/**
+ * A temporary project with a small, quick credit model (2,000 synthetic rows, judged on `sex`
+ * only) on a fast clock: for tests that bring up a runtime and train through the pipeline.
+ */
+export async function smallModelProject(
+  prefix: string,
+  options: { readonly trees: number; readonly requireApproval?: boolean },
+): Promise<{ dir: string; configFile: string }> {
+  const project = await tempProject(prefix);
+  const config = JSON.parse(await readFile(project.configFile, 'utf8'));
+  const credit = config.models.credit;
+  credit.data = { ...credit.data, source: 'synthetic:credit?rows=2000&seed=5', protectedAttributes: ['sex'] };
+  credit.training = { ...credit.training, hyperparameters: { trees: options.trees } };
+  credit.gates = {
+    ...credit.gates,
+    bootstrapSamples: 200,
+    ...(options.requireApproval ? { requireApproval: true } : {}),
+  };
+  credit.retraining = { rolloutPollSeconds: 1 };
+  config.local.timeScale = 0.002;
+  delete config.stages;
+  await writeFile(project.configFile, JSON.stringify(config));
+  return project;
+}
