@@ -180,11 +180,17 @@ export async function reset(configFile: string, io: Io): Promise<void> {
   io.out(`Removed ${stateDir}: the next keel up starts from scratch.`);
 }
 
+/** A TCP port number (0: any free one), or undefined when `value` is not one. */
+function portOf(value: string): number | undefined {
+  const port = Number(value);
+  return Number.isInteger(port) && port >= 0 && port <= 65_535 ? port : undefined;
+}
+
 /** `PORT` from the environment, refused with a usage error (not a stack trace) when it is no port. */
 export function portFromEnvironment(value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined;
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+  const port = portOf(value);
+  if (port === undefined)
     throw new ValidationError('Invalid environment', [
       { path: 'PORT', message: `expected a port number from 0 to 65535, got "${value}"` },
     ]);
@@ -192,9 +198,8 @@ export function portFromEnvironment(value: string | undefined): number | undefin
 }
 
 function parsePort(value: string): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535)
-    throw new InvalidArgumentError(`expected a port number, got "${value}"`);
+  const port = portOf(value);
+  if (port === undefined) throw new InvalidArgumentError(`expected a port number, got "${value}"`);
   return port;
 }
 
