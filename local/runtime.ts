@@ -360,13 +360,16 @@ export class LocalRuntime {
         await new Promise((resolve) => setTimeout(resolve, 250));
         return settle();
       }
-      this.#settled.add(started.deploymentId);
     };
     const work = settle()
       .catch((error: Error) =>
         process.emitWarning(`Settling ${started.deploymentId} failed: ${error.message}`),
       )
-      .finally(() => this.#shadowWork.delete(work));
+      .finally(() => {
+        // Over either way: a settle that failed must not leave a waiting CLI polling for ever.
+        this.#settled.add(started.deploymentId);
+        this.#shadowWork.delete(work);
+      });
     this.#shadowWork.add(work);
     return started;
   }
