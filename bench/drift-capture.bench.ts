@@ -6,15 +6,16 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { loadConfig } from '../functions/commons/config/load.ts';
+import { parseCaptureLines } from '../functions/contracts/capture.ts';
+import { loadConfig } from '../functions/contracts/config/load.ts';
+import { monitoringSettings } from '../functions/contracts/monitoring.ts';
 import { cell } from '../functions/core/data/table.ts';
 import { profileTable } from '../functions/core/drift/profile.ts';
 import { generateCredit } from '../functions/core/synthetic/credit.ts';
 import { SCORE_COLUMN } from '../functions/core/training/train.ts';
-import { type CapturePartitions, parseCaptureLines } from '../functions/inference/capture.ts';
 import { LineageStore } from '../functions/lineage/store.ts';
 import { type CheckPlan, profilePartitions } from '../functions/monitoring/check.ts';
-import { monitoringSettings } from '../functions/monitoring/settings.ts';
+import type { CapturePartitions } from '../functions/ports/capture.ts';
 import { MemoryBlobStore } from '../test/support/memory-blob-store.ts';
 import { type Comparison, compareSamples } from './harness.ts';
 

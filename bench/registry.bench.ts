@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { DynamoRegistryStore } from '../functions/commons/adapters/aws/registry-store.ts';
+import { DynamoRegistryStore } from '../functions/adapters/aws/registry-store.ts';
 import { documentClient, resetClients } from '../functions/commons/clients.ts';
 import { ModelRegistry } from '../functions/registry/registry.ts';
 import { EmbeddedAws } from '../local/embedded-aws.ts';

@@ -147,8 +147,8 @@ export async function run(): Promise<Comparison[]> {
 
   // Local HTTP: keel up's server with the GBDT model live, against a bare server on the same model.
   const { LocalRuntime } = await import('../local/runtime.ts');
-  const { parseConfig } = await import('../functions/commons/config/load.ts');
-  const { createLineageStore, createRegistry } = await import('../functions/commons/composition.ts');
+  const { parseConfig } = await import('../functions/contracts/config/load.ts');
+  const { createLineageStore, createRegistry } = await import('../functions/composition/aws.ts');
   const { sampleMetadata } = await import('../test/support/registry-fixtures.ts');
   const config = parseConfig(JSON.parse(readFileSync('keel.config.json', 'utf8')));
   const gbdt = reference.models.find((m) => m.name === 'gbdt');

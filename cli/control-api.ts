@@ -2,7 +2,7 @@
  * Calls a running `keel up`'s HTTP API (its control routes and the API it serves): a 4xx is
  * the caller's mistake, reported as a validation error with the fields the server named.
  */
-import { KeelError, ValidationError } from '../functions/commons/errors.ts';
+import { KeelError, ValidationError } from '../functions/kernel/errors.ts';
 
 export async function controlApi<T>(url: string, path: string, init?: RequestInit): Promise<T> {
   const response = await fetch(`${url}${path}`, {

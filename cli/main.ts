@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { DEFAULT_CONFIG_FILE } from '../functions/commons/config/load.ts';
+import { DEFAULT_CONFIG_FILE } from '../functions/contracts/config/load.ts';
 import { registerDeploy } from './commands/deploy.ts';
 import { registerDrift } from './commands/drift.ts';
 import { registerLineage } from './commands/lineage.ts';

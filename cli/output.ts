@@ -1,4 +1,4 @@
-import { KeelError, ValidationError } from '../functions/commons/errors.ts';
+import { KeelError, ValidationError } from '../functions/kernel/errors.ts';
 
 /** Where the CLI writes; injectable so commands are testable without a terminal. */
 export interface Io {

@@ -5,17 +5,13 @@
  */
 import { resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
-import { createRegistry, ports } from '../functions/commons/composition.ts';
-import { type KeelConfig, PREDEFINED_SHIFTS } from '../functions/commons/config/schema.ts';
-import { KeelError } from '../functions/commons/errors.ts';
-import type { DeploymentState, TrafficShift } from '../functions/commons/ports/deployer.ts';
-import { RESOURCE_ENV } from '../functions/commons/resources.ts';
-import {
-  type DeployRequest,
-  deployAndWait,
-  inferenceFunctionName,
-  startDeployment,
-} from '../functions/inference/deploy.ts';
+import { createRegistry, ports } from '../functions/composition/aws.ts';
+import { type KeelConfig, PREDEFINED_SHIFTS } from '../functions/contracts/config/schema.ts';
+import { inferenceFunctionName } from '../functions/contracts/inference.ts';
+import { RESOURCE_ENV } from '../functions/contracts/resources.ts';
+import { type DeployRequest, deployAndWait, startDeployment } from '../functions/inference/deploy.ts';
+import { KeelError } from '../functions/kernel/errors.ts';
+import type { DeploymentState, TrafficShift } from '../functions/ports/deployer.ts';
 import { ModelNotFoundError } from '../functions/registry/errors.ts';
 import { runningRuntime } from '../local/runtime.ts';
 import { controlApi } from './control-api.ts';

@@ -7,9 +7,9 @@
  */
 import { resolve } from 'node:path';
 import { resetClients } from '../functions/commons/clients.ts';
-import { createLineageStore, createRegistry } from '../functions/commons/composition.ts';
-import { loadConfig } from '../functions/commons/config/load.ts';
-import { RESOURCE_ENV } from '../functions/commons/resources.ts';
+import { createLineageStore, createRegistry } from '../functions/composition/aws.ts';
+import { loadConfig } from '../functions/contracts/config/load.ts';
+import { RESOURCE_ENV } from '../functions/contracts/resources.ts';
 import type { LineageStore } from '../functions/lineage/store.ts';
 import type { ModelRegistry } from '../functions/registry/registry.ts';
 import { LocalEventBus } from '../local/adapters/event-bus.ts';

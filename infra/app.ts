@@ -3,7 +3,7 @@
  * context `keel:config` picks another file and `keel:stage` applies that stage's overrides.
  */
 import { App } from 'aws-cdk-lib';
-import { loadConfig } from '../functions/commons/config/load.ts';
+import { loadConfig } from '../functions/contracts/config/load.ts';
 import { composeKeel } from './keel-app.ts';
 
 const app = new App();

@@ -6,7 +6,7 @@ import {
   placeholders,
   substitute,
   tasksWithoutErrorHandling,
-} from '../functions/commons/helpers/asl.ts';
+} from '../functions/contracts/asl.ts';
 import { KeelStateMachine } from './constructs/keel-state-machine.ts';
 
 /** Where a state machine is deployed from, and what CDK substitutes into it. */

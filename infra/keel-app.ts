@@ -1,6 +1,6 @@
 import { type App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import type { KeelConfig } from '../functions/commons/config/schema.ts';
+import type { KeelConfig } from '../functions/contracts/config/schema.ts';
 import { KeelDataStack } from './stacks/data-stack.ts';
 import { KeelPipelineStack } from './stacks/pipeline-stack.ts';
 import { KeelServingStack } from './stacks/serving-stack.ts';

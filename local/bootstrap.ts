@@ -5,15 +5,15 @@
  * profile; then a simple logistic regression on the same data is registered as the `fallback`
  * the inference function serves when the primary fails. A restart finds both and does nothing.
  */
-import { s3ObjectReader } from '../functions/commons/adapters/aws/s3-objects.ts';
+import { s3ObjectReader } from '../functions/adapters/aws/s3-objects.ts';
 import { s3Client } from '../functions/commons/clients.ts';
-import { createLineageStore, createRegistry } from '../functions/commons/composition.ts';
-import { KeelError, ValidationError } from '../functions/commons/errors.ts';
+import { createLineageStore, createRegistry } from '../functions/composition/aws.ts';
+import { retrainingPipelineName } from '../functions/contracts/retraining.ts';
 import { train } from '../functions/core/training/train.ts';
+import { KeelError, ValidationError } from '../functions/kernel/errors.ts';
 import { sha256Hex } from '../functions/lineage/store.ts';
 import { publishTrainingResult } from '../functions/registry/publish.ts';
 import { missingDataColumns } from '../functions/retraining/data.ts';
-import { retrainingPipelineName } from '../functions/retraining/settings.ts';
 import { baseDataColumns, loadBaseData } from '../functions/retraining/steps.ts';
 import { localCodeVersion } from './retraining.ts';
 import type { LocalRuntime } from './runtime.ts';
@@ -46,7 +46,7 @@ export async function bootstrapModels(
       );
   }
   for (const [model, m] of Object.entries(runtime.config.models)) {
-    const aliases = await registry.aliases(model).catch(() => ({}) as Record<string, number>);
+    const aliases = await registry.aliasesOrNone(model);
     if (aliases.production === undefined) {
       onEvent({ model, step: 'pipeline', status: 'started', detail: m.data.source });
       const { executionId } = await runtime.pipelines.start(

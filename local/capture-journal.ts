@@ -25,7 +25,8 @@ import { randomUUID } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CaptureJournal, CaptureRecord } from '../functions/inference/capture.ts';
+import type { CaptureRecord } from '../functions/contracts/capture.ts';
+import type { CaptureJournal } from '../functions/ports/capture.ts';
 
 /** A segment is closed and a new one started past this size. */
 const SEGMENT_BYTES = 8 * 1024 * 1024;

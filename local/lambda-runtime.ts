@@ -7,9 +7,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import { FunctionInvocationError, NotFoundError, ValidationError } from '../functions/commons/errors.ts';
-import type { FunctionInvoker } from '../functions/commons/ports/function-invoker.ts';
-import type { SandboxContext, SandboxPool } from './sandbox.ts';
+import { FunctionInvocationError, NotFoundError, ValidationError } from '../functions/kernel/errors.ts';
+import type { FunctionInvoker } from '../functions/ports/function-invoker.ts';
+import type { SandboxPool } from './sandbox.ts';
+import type { SandboxContext } from './sandbox-protocol.ts';
 
 /** Lambda's synchronous invocation payload limit, for requests and responses alike. */
 export const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;

@@ -5,10 +5,7 @@
  * EventBridge rules do in AWS.
  */
 import { join } from 'node:path';
-import type { KeelConfig } from '../functions/commons/config/schema.ts';
-import { KeelError } from '../functions/commons/errors.ts';
-import type { CheckSummary } from '../functions/monitoring/check.ts';
-import * as entry from '../functions/monitoring/lambda.ts';
+import type { KeelConfig } from '../functions/contracts/config/schema.ts';
 import {
   DRIFT_CHECK_FUNCTIONS,
   DRIFT_CHECK_HANDLERS,
@@ -17,8 +14,11 @@ import {
   driftCheckPipelineName,
   driftCheckSubstitutions,
   monitoringSettings,
-} from '../functions/monitoring/settings.ts';
-import { retrainingPipelineName } from '../functions/retraining/settings.ts';
+} from '../functions/contracts/monitoring.ts';
+import { retrainingPipelineName } from '../functions/contracts/retraining.ts';
+import { KeelError } from '../functions/kernel/errors.ts';
+import type { CheckSummary } from '../functions/monitoring/check.ts';
+import * as entry from '../functions/monitoring/lambda.ts';
 import type { LocalPipelineRunner } from './adapters/pipeline-runner.ts';
 import type { LocalLambdaRuntime } from './lambda-runtime.ts';
 import type { SandboxPool } from './sandbox.ts';

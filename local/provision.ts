@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { BucketAlreadyExists, BucketAlreadyOwnedByYou, CreateBucketCommand } from '@aws-sdk/client-s3';
 import { dynamoDbClient, s3Client } from '../functions/commons/clients.ts';
-import { TABLE_SCHEMA } from '../functions/commons/resources.ts';
+import { TABLE_SCHEMA } from '../functions/contracts/resources.ts';
 
 export async function ensureTable(tableName: string): Promise<void> {
   const { partitionKey, sortKey, indexes } = TABLE_SCHEMA;

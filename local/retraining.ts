@@ -5,8 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import type { KeelConfig } from '../functions/commons/config/schema.ts';
-import * as entry from '../functions/retraining/lambda.ts';
+import type { KeelConfig } from '../functions/contracts/config/schema.ts';
 import {
   approvalApiFunctionName,
   DRIFT_EVENT,
@@ -16,7 +15,8 @@ import {
   retrainingPipelineName,
   retrainingSettings,
   retrainingSubstitutions,
-} from '../functions/retraining/settings.ts';
+} from '../functions/contracts/retraining.ts';
+import * as entry from '../functions/retraining/lambda.ts';
 import type { LocalEventBus } from './adapters/event-bus.ts';
 import type { LocalPipelineRunner } from './adapters/pipeline-runner.ts';
 import type { LocalLambdaRuntime } from './lambda-runtime.ts';

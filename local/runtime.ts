@@ -10,20 +10,26 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { z } from 'zod';
-import { S3CaptureSink } from '../functions/commons/adapters/aws/capture.ts';
+import { S3CaptureSink } from '../functions/adapters/aws/capture.ts';
 import { resetClients, s3Client } from '../functions/commons/clients.ts';
+import { toHttpError } from '../functions/commons/middleware.ts';
 import {
   createLineageStore,
   createRegistry,
   installPorts,
   resetPorts,
-} from '../functions/commons/composition.ts';
-import type { KeelConfig } from '../functions/commons/config/schema.ts';
-import { KeelError, NotFoundError } from '../functions/commons/errors.ts';
-import { toHttpError } from '../functions/commons/middleware.ts';
-import type { Ports } from '../functions/commons/ports/index.ts';
-import { localResourceNames, RESOURCE_ENV } from '../functions/commons/resources.ts';
-import { type CaptureRecord, TeeCaptureSink } from '../functions/inference/capture.ts';
+} from '../functions/composition/aws.ts';
+import type { CaptureRecord } from '../functions/contracts/capture.ts';
+import type { KeelConfig } from '../functions/contracts/config/schema.ts';
+import { localResourceNames, RESOURCE_ENV } from '../functions/contracts/resources.ts';
+import {
+  approvalApiFunctionName,
+  RETRAINING_EVENT_SOURCE,
+  RETRAINING_FINISHED,
+  type RetrainingFinished,
+  retrainingPipelineName,
+} from '../functions/contracts/retraining.ts';
+import { TeeCaptureSink } from '../functions/inference/capture.ts';
 import {
   type DeployDependencies,
   type DeployRequest,
@@ -34,14 +40,9 @@ import {
 } from '../functions/inference/deploy.ts';
 import { type InferenceDependencies, loadModel } from '../functions/inference/handler.ts';
 import { type ShadowReport, ShadowScorer } from '../functions/inference/shadow.ts';
+import { KeelError, NotFoundError } from '../functions/kernel/errors.ts';
 import type { CheckSummary } from '../functions/monitoring/check.ts';
-import {
-  approvalApiFunctionName,
-  RETRAINING_EVENT_SOURCE,
-  RETRAINING_FINISHED,
-  type RetrainingFinished,
-  retrainingPipelineName,
-} from '../functions/retraining/settings.ts';
+import type { Ports } from '../functions/ports/index.ts';
 import { LocalDeployer } from './adapters/deployer.ts';
 import { LocalEventBus } from './adapters/event-bus.ts';
 import { LocalMetrics } from './adapters/metrics.ts';
@@ -471,8 +472,7 @@ export class LocalRuntime {
     for (const model of Object.keys(this.config.models)) {
       const fn = inferenceFunctionName(this.config.project, model);
       if (this.deployer.versions(fn).length > 0) continue;
-      const production = (await registry.aliases(model).catch(() => ({}) as Record<string, number>))
-        .production;
+      const production = (await registry.aliasesOrNone(model)).production;
       if (production === undefined) continue;
       await this.serving.deploy(model, production);
       deployed.push(model);

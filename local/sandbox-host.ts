@@ -5,9 +5,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Context } from 'aws-lambda';
-import { installPorts } from '../functions/commons/composition.ts';
-import type { Ports } from '../functions/commons/ports/index.ts';
-import type { SandboxContext } from './sandbox.ts';
+import { installPorts } from '../functions/composition/aws.ts';
+import type { Ports } from '../functions/ports/index.ts';
+import type { SandboxContext } from './sandbox-protocol.ts';
 import { deserializeError, type SandboxMessage, serializeError } from './sandbox-protocol.ts';
 
 const channel = parentPort;

@@ -3,9 +3,8 @@
  * errors cross: structured clone keeps neither an error's class nor its own fields, and Step
  * Functions' Retry/Catch and the callers' `instanceof` checks need both.
  */
-import * as errors from '../functions/commons/errors.ts';
-import type { Ports } from '../functions/commons/ports/index.ts';
-import type { SandboxContext } from './sandbox.ts';
+import * as errors from '../functions/kernel/errors.ts';
+import type { Ports } from '../functions/ports/index.ts';
 
 export interface SerializedError {
   readonly name: string;
@@ -99,4 +98,17 @@ export function deserializeError(serialized: SerializedError): Error {
   }
   if (serialized.fields) Object.assign(error, JSON.parse(serialized.fields));
   return error;
+}
+
+/** The Lambda context fields a sandboxed handler is given. */
+export interface SandboxContext {
+  readonly functionName: string;
+  readonly functionVersion: string;
+  readonly invokedFunctionArn: string;
+  readonly memoryLimitInMB: string;
+  readonly awsRequestId: string;
+  readonly logGroupName: string;
+  readonly logStreamName: string;
+  /** How long the handler may run, counted from its start in the worker (not the cold start). */
+  readonly timeoutMs: number;
 }

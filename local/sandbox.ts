@@ -13,10 +13,11 @@
  */
 import { availableParallelism } from 'node:os';
 import { SHARE_ENV, Worker } from 'node:worker_threads';
-import { KeelError } from '../functions/commons/errors.ts';
-import type { Ports } from '../functions/commons/ports/index.ts';
+import { KeelError } from '../functions/kernel/errors.ts';
+import type { Ports } from '../functions/ports/index.ts';
 import {
   deserializeError,
+  type SandboxContext,
   type SandboxMessage,
   type SerializedError,
   serializeError,
@@ -50,18 +51,6 @@ export interface SandboxPoolOptions {
 }
 
 /** The plain fields of a Lambda `Context`; the worker adds its methods back. */
-export interface SandboxContext {
-  readonly functionName: string;
-  readonly functionVersion: string;
-  readonly invokedFunctionArn: string;
-  readonly memoryLimitInMB: string;
-  readonly awsRequestId: string;
-  readonly logGroupName: string;
-  readonly logStreamName: string;
-  /** How long the handler may run, counted from its start in the worker (not the cold start). */
-  readonly timeoutMs: number;
-}
-
 export interface SandboxRunOptions {
   /** Aborting terminates the worker running it (a timeout). */
   readonly signal?: AbortSignal;

@@ -8,7 +8,7 @@
  * previous run has not finished is skipped, as a rule with one target would pile invocations up.
  */
 import awsCronParser from 'aws-cron-parser';
-import { ValidationError } from '../functions/commons/errors.ts';
+import { ValidationError } from '../functions/kernel/errors.ts';
 
 export interface ScheduledJob {
   readonly name: string;

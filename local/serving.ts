@@ -9,14 +9,18 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { KeelConfig } from '../functions/commons/config/schema.ts';
-import { KeelError, NotFoundError } from '../functions/commons/errors.ts';
+import type { CaptureRecord } from '../functions/contracts/capture.ts';
+import type { KeelConfig } from '../functions/contracts/config/schema.ts';
+import {
+  INFERENCE_ENV,
+  inferenceFunctionName,
+  LIVE_ALIAS,
+  requestSettingsOf,
+} from '../functions/contracts/inference.ts';
 import { resolveBaselines, VersionShiftMonitor } from '../functions/inference/canary.ts';
-import type { CaptureRecord } from '../functions/inference/capture.ts';
-import { inferenceFunctionName, LIVE_ALIAS } from '../functions/inference/deploy.ts';
-import { INFERENCE_ENV, requestSettingsOf } from '../functions/inference/env.ts';
 import { type InferenceDependencies, makeInferenceHandler } from '../functions/inference/handler.ts';
 import { MAX_BODY_BYTES } from '../functions/inference/routes.ts';
+import { KeelError, NotFoundError } from '../functions/kernel/errors.ts';
 import type { LocalDeployer } from './adapters/deployer.ts';
 import type { LocalMetrics } from './adapters/metrics.ts';
 import type { LocalLambdaRuntime } from './lambda-runtime.ts';

@@ -3,9 +3,9 @@
  * versions and aliases, how live traffic is split during a canary, the last drift check with
  * its money at risk, and the last pipeline run.
  */
-import { createRegistry } from '../functions/commons/composition.ts';
-import { inferenceFunctionName, LIVE_ALIAS } from '../functions/inference/deploy.ts';
-import { retrainingPipelineName } from '../functions/retraining/settings.ts';
+import { createRegistry } from '../functions/composition/aws.ts';
+import { inferenceFunctionName, LIVE_ALIAS } from '../functions/contracts/inference.ts';
+import { retrainingPipelineName } from '../functions/contracts/retraining.ts';
 import type { LocalRuntime } from './runtime.ts';
 
 export interface ModelStatus {
@@ -41,7 +41,7 @@ export async function runtimeStatus(runtime: LocalRuntime): Promise<RuntimeStatu
   const registry = createRegistry(process.env, runtime.eventBus);
   const models: ModelStatus[] = [];
   for (const model of Object.keys(runtime.config.models)) {
-    const aliases = await registry.aliases(model).catch(() => ({}));
+    const aliases = await registry.aliasesOrNone(model);
     const fn = inferenceFunctionName(runtime.config.project, model);
     const modelVersionOf = (functionVersion: string) => {
       const published = runtime.deployer.versions(fn).find((v) => v.version === functionVersion);

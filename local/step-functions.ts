@@ -15,14 +15,14 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
-import { FunctionInvocationError, NotFoundError } from '../functions/commons/errors.ts';
 import {
   type AslDefinition,
   type AslState,
   parseDefinition,
   substitute,
   walkStates,
-} from '../functions/commons/helpers/asl.ts';
+} from '../functions/contracts/asl.ts';
+import { FunctionInvocationError, NotFoundError } from '../functions/kernel/errors.ts';
 import type { LocalLambdaRuntime } from './lambda-runtime.ts';
 
 const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';

@@ -4,10 +4,10 @@
  * running `keel up` (whose rollouts, alarms and serving live in that process).
  */
 import type { Command } from 'commander';
-import { loadConfig, trafficShiftOf } from '../../functions/commons/config/load.ts';
-import { PREDEFINED_SHIFTS } from '../../functions/commons/config/schema.ts';
-import { KeelError, ValidationError } from '../../functions/commons/errors.ts';
-import type { TrafficShift } from '../../functions/commons/ports/deployer.ts';
+import { loadConfig, trafficShiftOf } from '../../functions/contracts/config/load.ts';
+import { PREDEFINED_SHIFTS } from '../../functions/contracts/config/schema.ts';
+import { KeelError, ValidationError } from '../../functions/kernel/errors.ts';
+import type { TrafficShift } from '../../functions/ports/deployer.ts';
 import type { Io } from '../output.ts';
 import { aliasOf, deployTarget, parseShiftOption, rollOut } from '../rollout.ts';
 import { defaultActor, parseModelRef } from './registry.ts';

@@ -5,7 +5,6 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { type Command, InvalidArgumentError } from 'commander';
-import { ValidationError } from '../../functions/commons/errors.ts';
 import {
   addTable,
   DEFAULT_BINS,
@@ -16,6 +15,7 @@ import {
   profileTable,
 } from '../../functions/core/drift/profile.ts';
 import { type DriftReport, driftReport } from '../../functions/core/drift/report.ts';
+import { ValidationError } from '../../functions/kernel/errors.ts';
 import { table as formatTable } from '../format.ts';
 import type { Io } from '../output.ts';
 import { number, readData } from './model.ts';

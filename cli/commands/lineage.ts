@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { KeelError } from '../../functions/commons/errors.ts';
-import { brokenArtifacts, lineageTree, renderTree } from '../../functions/lineage/graph.ts';
+import { KeelError } from '../../functions/kernel/errors.ts';
+import { brokenArtifacts, lineageTree, renderTree } from '../../functions/registry/lineage-graph.ts';
 import type { Io } from '../output.ts';
 import { openTarget } from '../target.ts';
 import { parseModelRef } from './registry.ts';

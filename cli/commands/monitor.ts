@@ -10,18 +10,18 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
-import { createLineageStore, ports } from '../../functions/commons/composition.ts';
-import { loadConfig } from '../../functions/commons/config/load.ts';
-import type { KeelConfig } from '../../functions/commons/config/schema.ts';
-import { KeelError, ValidationError } from '../../functions/commons/errors.ts';
-import { RESOURCE_ENV } from '../../functions/commons/resources.ts';
-import type { ArtifactRef } from '../../functions/lineage/store.ts';
-import type { CheckStatus, CheckSummary } from '../../functions/monitoring/check.ts';
+import { createLineageStore, ports } from '../../functions/composition/aws.ts';
+import { loadConfig } from '../../functions/contracts/config/load.ts';
+import type { KeelConfig } from '../../functions/contracts/config/schema.ts';
 import {
   driftCheckFunctionName,
   driftCheckPipelineName,
   monitoringSettings,
-} from '../../functions/monitoring/settings.ts';
+} from '../../functions/contracts/monitoring.ts';
+import { RESOURCE_ENV } from '../../functions/contracts/resources.ts';
+import { KeelError, ValidationError } from '../../functions/kernel/errors.ts';
+import type { ArtifactRef } from '../../functions/lineage/store.ts';
+import type { CheckStatus, CheckSummary } from '../../functions/monitoring/check.ts';
 import { LocalRuntime, runningRuntime } from '../../local/runtime.ts';
 import { controlApi } from '../control-api.ts';
 import type { Io } from '../output.ts';

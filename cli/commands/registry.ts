@@ -1,10 +1,10 @@
 import { hostname, userInfo } from 'node:os';
 import { type Command, InvalidArgumentError } from 'commander';
-import { loadConfig, trafficShiftOf } from '../../functions/commons/config/load.ts';
-import { KeelError, ValidationError } from '../../functions/commons/errors.ts';
-import type { TrafficShift } from '../../functions/commons/ports/deployer.ts';
+import { loadConfig, trafficShiftOf } from '../../functions/contracts/config/load.ts';
+import type { RegistryEvent } from '../../functions/contracts/registry.ts';
+import { KeelError, ValidationError } from '../../functions/kernel/errors.ts';
+import type { TrafficShift } from '../../functions/ports/deployer.ts';
 import type { ModelSummary, ModelVersion } from '../../functions/registry/registry.ts';
-import type { RegistryEvent } from '../../functions/registry/schema.ts';
 import { decideRollback } from '../../functions/registry/state.ts';
 import { table } from '../format.ts';
 import type { Io } from '../output.ts';

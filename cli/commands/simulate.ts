@@ -7,13 +7,13 @@
  */
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { loadConfig, trafficShiftOf } from '../../functions/commons/config/load.ts';
-import { KeelError, ValidationError } from '../../functions/commons/errors.ts';
+import { loadConfig, trafficShiftOf } from '../../functions/contracts/config/load.ts';
 import { cell } from '../../functions/core/data/table.ts';
 import { rowPriority } from '../../functions/core/drift/profile.ts';
 import { exportOnnx } from '../../functions/core/onnx/export.ts';
 import { type CreditScenario, generateCredit } from '../../functions/core/synthetic/credit.ts';
 import { train } from '../../functions/core/training/train.ts';
+import { KeelError, ValidationError } from '../../functions/kernel/errors.ts';
 import { sha256Hex } from '../../functions/lineage/store.ts';
 import { publishTrainingResult } from '../../functions/registry/publish.ts';
 import { runningRuntime } from '../../local/runtime.ts';

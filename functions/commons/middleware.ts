@@ -10,7 +10,7 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import { ZodError } from 'zod';
-import { ConflictError, type FieldIssue, NotFoundError, ValidationError } from './errors.ts';
+import { type FieldIssue, KeelError, ValidationError } from '../kernel/errors.ts';
 import { logger, metrics, tracer } from './powertools.ts';
 
 export interface HttpErrorsOptions {
@@ -25,14 +25,23 @@ interface ErrorBody {
   readonly requestId?: string;
 }
 
-function zodIssues(error: ZodError): FieldIssue[] {
-  return error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
-}
-
-/** Maps an error to its HTTP status and body: the caller's mistakes are 4xx with field-level issues. */
-export function toHttpError(error: unknown, requestId?: string): { statusCode: number; body: ErrorBody } {
+/**
+ * Maps an error to its HTTP status, headers and body: the caller's mistakes are 4xx (the
+ * status a Keel error carries) with field-level issues; anything else is ours, a 500.
+ */
+export function toHttpError(
+  error: unknown,
+  requestId?: string,
+): { statusCode: number; body: ErrorBody; headers?: Readonly<Record<string, string>> } {
   if (error instanceof ValidationError) {
     return { statusCode: 400, body: { error: error.name, message: error.message, issues: error.issues } };
+  }
+  if (error instanceof KeelError && error.status !== undefined && error.status < 500) {
+    return {
+      statusCode: error.status,
+      body: { error: error.name, message: error.message },
+      ...(error.headers ? { headers: error.headers } : {}),
+    };
   }
   const zod =
     error instanceof ZodError
@@ -43,16 +52,16 @@ export function toHttpError(error: unknown, requestId?: string): { statusCode: n
   if (zod) {
     return {
       statusCode: 400,
-      body: { error: 'ValidationError', message: 'The request is invalid', issues: zodIssues(zod) },
+      body: {
+        error: 'ValidationError',
+        message: 'The request is invalid',
+        issues: ValidationError.issuesOf(zod),
+      },
     };
   }
   if (error instanceof ParseError) {
     return { statusCode: 400, body: { error: 'ValidationError', message: error.message } };
   }
-  if (error instanceof NotFoundError)
-    return { statusCode: 404, body: { error: error.name, message: error.message } };
-  if (error instanceof ConflictError)
-    return { statusCode: 409, body: { error: error.name, message: error.message } };
   // Anything else is ours: say so without leaking internals, with the id to find it in the logs.
   return {
     statusCode: 500,
@@ -74,10 +83,15 @@ export function httpErrors(
   const headers = { 'content-type': 'application/json', ...options.headers };
   return {
     onError: async (request) => {
-      const { statusCode, body } = toHttpError(request.error, request.context.awsRequestId);
+      const mapped = toHttpError(request.error, request.context.awsRequestId);
+      const { statusCode, body } = mapped;
       if (statusCode >= 500) logger.error('Unhandled error', { error: request.error });
       else logger.info('Rejected request', { statusCode, error: body.error, issues: body.issues });
-      request.response = { statusCode, headers, body: JSON.stringify(body) };
+      request.response = {
+        statusCode,
+        headers: { ...headers, ...mapped.headers },
+        body: JSON.stringify(body),
+      };
     },
   };
 }

@@ -14,13 +14,14 @@
  * A version without a stored profile (registered by hand) is compared with the other versions
  * serving beside it, as before.
  */
-import { NotFoundError } from '../commons/errors.ts';
+
+import type { CaptureRecord } from '../contracts/capture.ts';
 import type { Profile } from '../core/drift/profile.ts';
 import { bucketCounts, psi, quantileEdges } from '../core/drift/statistics.ts';
 import { SCORE_COLUMN } from '../core/training/train.ts';
+import { NotFoundError } from '../kernel/errors.ts';
 import type { LineageStore } from '../lineage/store.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
-import type { CaptureRecord } from './capture.ts';
 
 export interface VersionShift {
   readonly model: string;

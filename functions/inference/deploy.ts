@@ -5,17 +5,12 @@
  * alias moves only when a rollout succeeds: a rollout CodeDeploy rolls back moves no alias,
  * and the audit log records why.
  */
-import { ConflictError } from '../commons/errors.ts';
-import type { Deployer, DeploymentState, TrafficShift } from '../commons/ports/deployer.ts';
+
+import { INFERENCE_ENV, LIVE_ALIAS } from '../contracts/inference.ts';
+import { ConflictError } from '../kernel/errors.ts';
+import type { Deployer, DeploymentState, TrafficShift } from '../ports/deployer.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
 import { decideRollback } from '../registry/state.ts';
-import { INFERENCE_ENV } from './env.ts';
-
-/** The alias that carries a model's traffic. */
-export const LIVE_ALIAS = 'live';
-
-/** The inference function of a model, in AWS (a fixed CDK name) and locally alike. */
-export const inferenceFunctionName = (project: string, model: string) => `${project}-${model}-inference`;
 
 export interface DeployDependencies {
   readonly registry: ModelRegistry;

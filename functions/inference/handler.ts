@@ -13,12 +13,13 @@ import { keelHandler } from '../commons/middleware.ts';
 import { logger, metrics } from '../commons/powertools.ts';
 import { type ModelInput, OnnxModel } from '../core/onnx/runtime.ts';
 import type { LineageStore } from '../lineage/store.ts';
+import type { CaptureSink } from '../ports/capture.ts';
+import type { Scorer } from '../ports/scorer.ts';
 import type { ModelRegistry, ModelVersion } from '../registry/registry.ts';
-import type { CaptureSink } from './capture.ts';
 import type { RangePolicy } from './requests.ts';
 import { handleHttp } from './routes.ts';
 import { onnxScorer } from './scorers.ts';
-import { InferenceService, type Scorer } from './service.ts';
+import { InferenceService } from './service.ts';
 
 export interface InferenceSettings {
   readonly modelName: string;

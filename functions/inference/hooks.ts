@@ -5,12 +5,13 @@
  * same version, served by the primary model, probabilities within a tolerance. Otherwise the
  * hook reports Failed and CodeDeploy rolls back before a single user request reaches it.
  */
-import type { RolloutPlatform } from '../commons/adapters/aws/rollout.ts';
+
 import { logger } from '../commons/powertools.ts';
+import { INFERENCE_ENV } from '../contracts/inference.ts';
 import type { GoldenSet } from '../core/training/train.ts';
 import type { LineageStore } from '../lineage/store.ts';
+import type { RolloutPlatform } from '../ports/rollout.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
-import { INFERENCE_ENV } from './env.ts';
 
 /** Largest tolerated difference from a golden probability (float32 outputs, other hardware). */
 export const GOLDEN_TOLERANCE = 1e-4;

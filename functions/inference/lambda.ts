@@ -5,13 +5,11 @@
  * when a variable is missing.
  */
 import { z } from 'zod';
-import { SageMakerScorer } from '../commons/adapters/aws/sagemaker-scorer.ts';
-import { sageMakerRuntimeClient } from '../commons/clients.ts';
-import { createLineageStore, createRegistry, ports } from '../commons/composition.ts';
-import { ConfigError } from '../commons/errors.ts';
 import { requireEnv } from '../commons/helpers/env.ts';
-import type { ModelInput } from '../core/onnx/runtime.ts';
-import { INFERENCE_ENV } from './env.ts';
+import { awsServingPorts } from '../composition/aws.ts';
+import { lineageOf, registryOf } from '../composition/services.ts';
+import { INFERENCE_ENV } from '../contracts/inference.ts';
+import { ConfigError } from '../kernel/errors.ts';
 import { makeInferenceHandler } from './handler.ts';
 
 const safeDefaultSchema = z.object({
@@ -71,12 +69,12 @@ function jsonSetting<K extends string, T>(
 }
 
 const settings = settingsFromEnv(process.env);
+const ports = awsServingPorts();
 const dependencies = {
-  registry: createRegistry(),
-  lineage: createLineageStore(),
-  capture: ports().captureSink,
-  endpointScorer: (endpoint: string, version: string, inputs: readonly ModelInput[]) =>
-    new SageMakerScorer(sageMakerRuntimeClient(), endpoint, version, inputs),
+  registry: registryOf(ports),
+  lineage: lineageOf(ports),
+  capture: ports.captureSink,
+  endpointScorer: ports.endpointScorer,
 };
 
 export const handler = makeInferenceHandler(settings, () => dependencies);

@@ -1,12 +1,9 @@
 /** Entry point of the CodeDeploy AfterAllowTraffic hook of inference rollouts (see hooks.ts). */
-import { AwsRolloutPlatform } from '../commons/adapters/aws/rollout.ts';
-import { cloudWatchClient, codeDeployClient, lambdaClient } from '../commons/clients.ts';
 import { keelHandler } from '../commons/middleware.ts';
+import { ports } from '../composition/aws.ts';
 import { postTraffic } from './hooks.ts';
 
-const dependencies = {
-  platform: new AwsRolloutPlatform(codeDeployClient(), lambdaClient(), cloudWatchClient()),
-};
+const dependencies = { platform: ports().rolloutPlatform };
 
 export const handler = keelHandler(
   async (event: { DeploymentId: string; LifecycleEventHookExecutionId: string }) => {

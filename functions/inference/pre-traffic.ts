@@ -1,15 +1,11 @@
 /** Entry point of the CodeDeploy BeforeAllowTraffic hook of inference rollouts (see hooks.ts). */
-import { AwsRolloutPlatform } from '../commons/adapters/aws/rollout.ts';
-import { codeDeployClient, lambdaClient } from '../commons/clients.ts';
-import { createLineageStore, createRegistry } from '../commons/composition.ts';
 import { keelHandler } from '../commons/middleware.ts';
+import { ports } from '../composition/aws.ts';
+import { lineageOf, registryOf } from '../composition/services.ts';
 import { preTraffic } from './hooks.ts';
 
-const dependencies = {
-  registry: createRegistry(),
-  lineage: createLineageStore(),
-  platform: new AwsRolloutPlatform(codeDeployClient(), lambdaClient()),
-};
+const p = ports();
+const dependencies = { registry: registryOf(p), lineage: lineageOf(p), platform: p.rolloutPlatform };
 
 export const handler = keelHandler(
   async (event: { DeploymentId: string; LifecycleEventHookExecutionId: string }) => {

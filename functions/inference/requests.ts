@@ -4,9 +4,9 @@
  * feature). Both become the same columns for the scorer; every bad field is reported at once.
  */
 import { z } from 'zod';
-import { type FieldIssue, ValidationError } from '../commons/errors.ts';
 import { FLOAT32_MAX } from '../core/data/table.ts';
 import type { ModelInput } from '../core/onnx/runtime.ts';
+import { type FieldIssue, ValidationError } from '../kernel/errors.ts';
 
 /** Longest categorical value accepted: categories are short labels, not documents. */
 export const MAX_STRING_LENGTH = 1024;

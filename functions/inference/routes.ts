@@ -4,25 +4,24 @@
  * outcome feedback (`/v1/feedback`). A caller's mistake is a 4xx listing every bad field; a
  * failing model is never the caller's 5xx (the service falls back).
  */
+
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
-import { KeelError, NotFoundError, ValidationError } from '../commons/errors.ts';
+import {
+  type RouteEvent as Event,
+  type RouteHandler,
+  type RouteTable,
+  readJsonBody,
+  routeTable,
+} from '../commons/http.ts';
 import { toHttpError } from '../commons/middleware.ts';
-import type { CaptureSink, FeedbackRecord } from './capture.ts';
+import type { FeedbackRecord } from '../contracts/capture.ts';
+import { NotFoundError, ValidationError } from '../kernel/errors.ts';
+import type { CaptureSink } from '../ports/capture.ts';
 import { parseFeedback, parseV1, parseV2 } from './requests.ts';
 import type { InferenceService } from './service.ts';
 
 /** API Gateway's payload limit; bodies above it never reach a handler in AWS. */
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
-
-export class MethodNotAllowedError extends KeelError {
-  readonly allowed: readonly string[];
-  constructor(allowed: readonly string[]) {
-    super(`method not allowed; use ${allowed.join(' or ')}`);
-    this.allowed = allowed;
-  }
-}
-
-export class PayloadTooLargeError extends KeelError {}
 
 export interface RouteContext {
   readonly service: InferenceService;
@@ -36,22 +35,7 @@ export interface RouteContext {
 }
 
 type Result = { statusCode: number; body: unknown; headers?: Record<string, string> };
-
-function readBody(event: APIGatewayProxyEventV2): unknown {
-  const raw = event.body ?? '';
-  const text = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES)
-    throw new PayloadTooLargeError(`the body exceeds ${MAX_BODY_BYTES} bytes`);
-  if (text.trim() === '')
-    throw new ValidationError('The request has no body', [{ path: 'body', message: 'expected JSON' }]);
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new ValidationError('The body is not valid JSON', [
-      { path: 'body', message: error instanceof Error ? error.message : 'unparseable' },
-    ]);
-  }
-}
+type Route = RouteHandler<RouteContext, Result>;
 
 /** A path segment, decoded; a malformed escape is the caller's mistake, not a crash. */
 function segment(text: string): string {
@@ -86,118 +70,150 @@ function describeModel(service: InferenceService) {
   };
 }
 
-async function route(event: APIGatewayProxyEventV2, ctx: RouteContext): Promise<Result> {
-  const method = event.requestContext?.http?.method ?? 'GET';
-  const path = (event.rawPath ?? '/').replace(/\/+$/, '') || '/';
-  const { service } = ctx;
-  const only = (...allowed: string[]) => {
-    if (!allowed.includes(method)) throw new MethodNotAllowedError(allowed);
-  };
-  const context = {
-    ...(ctx.traceId ? { traceId: ctx.traceId } : {}),
-    ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
-  };
+const contextOf = (ctx: RouteContext) => ({
+  ...(ctx.traceId ? { traceId: ctx.traceId } : {}),
+  ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
+});
 
-  if (path === '/v2/health/live') {
-    only('GET');
-    return { statusCode: 200, body: { live: true } };
-  }
-  if (path === '/v2/health/ready') {
-    only('GET');
-    const health = service.health();
-    return {
-      statusCode: 200,
-      body: {
-        ready: true,
-        degraded: health.degraded,
-        circuit: health.circuit,
-        served_by: health.servedBy,
-        answering_version: health.answeringVersion,
-        primary: health.primary,
-        ...(health.reason ? { reason: health.reason } : {}),
-      },
-    };
-  }
-  if (path === '/v2') {
-    only('GET');
-    return { statusCode: 200, body: { name: 'keel', version: '2', extensions: [] } };
-  }
-  let m = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/infer|\/ready)?$/.exec(path);
-  if (m) {
-    const [, name = '', version, action] = m;
-    checkModel(service, segment(name));
-    if (version !== undefined && !describeModel(service).versions.includes(segment(version)))
+const param = (event: Event, name: string) => segment(event.pathParameters?.[name] ?? '');
+
+const ready: Route = (_, { service }) => {
+  const health = service.health();
+  return {
+    statusCode: 200,
+    body: {
+      ready: true,
+      degraded: health.degraded,
+      circuit: health.circuit,
+      served_by: health.servedBy,
+      answering_version: health.answeringVersion,
+      primary: health.primary,
+      ...(health.reason ? { reason: health.reason } : {}),
+    },
+  };
+};
+
+/** The model named in the path, and the version if one is named: 404 when this endpoint serves neither. */
+function servedModel(event: Event, service: InferenceService): string {
+  const name = param(event, 'name');
+  checkModel(service, name);
+  if (event.pathParameters?.version !== undefined) {
+    const version = param(event, 'version');
+    if (!describeModel(service).versions.includes(version))
       throw new NotFoundError(`${name} has no version ${version} here; it serves ${service.primary.version}`);
-    if (action === undefined) {
-      only('GET');
-      return { statusCode: 200, body: describeModel(service) };
-    }
-    if (action === '/ready') {
-      only('GET');
-      return { statusCode: 200, body: { name, ready: true } };
-    }
-    only('POST');
-    const request = parseV2(readBody(event), service.inputs, service.maxBatch, service.requestOptions);
-    const result = await service.predict(request, context);
-    const n = request.rows;
-    const probabilities: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const p = result.probabilities[i] as number;
-      probabilities.push(Math.fround(1 - p), Math.fround(p));
-    }
-    return {
-      statusCode: 200,
-      body: {
-        model_name: service.modelName,
-        model_version: result.modelVersion,
-        ...(request.id ? { id: request.id } : {}),
-        parameters: { served_by: result.servedBy, prediction_ids: result.predictionIds },
-        outputs: [
-          { name: 'probabilities', datatype: 'FP32', shape: [n, 2], data: probabilities },
-          { name: 'label', datatype: 'INT64', shape: [n], data: Array.from(result.labels) },
-        ],
-      },
-    };
   }
-  m = /^\/v1\/models\/([^/:]+):predict$/.exec(path);
-  if (m) {
-    only('POST');
-    checkModel(service, segment(m[1] ?? ''));
-    const request = parseV1(readBody(event), service.inputs, service.maxBatch, service.requestOptions);
-    const result = await service.predict(request, context);
-    return {
-      statusCode: 200,
-      body: {
-        predictions: result.predictionIds.map((id, i) => ({
-          probability: result.probabilities[i],
-          label: result.labels[i],
-          prediction_id: id,
-        })),
-        model_version: result.modelVersion,
-        served_by: result.servedBy,
-      },
-    };
-  }
-  // Per model (`/v1/models/{m}/feedback`), or the shared `/v1/feedback` of a single-model API.
-  const feedbackFor = /^\/v1\/models\/([^/:]+)\/feedback$/.exec(path);
-  if (path === '/v1/feedback' || feedbackFor) {
-    only('POST');
-    if (feedbackFor) checkModel(service, segment(feedbackFor[1] ?? ''));
-    const feedback = parseFeedback(readBody(event));
-    const now = new Date((ctx.now ?? Date.now)()).toISOString();
-    const record: FeedbackRecord = {
-      type: 'feedback',
-      prediction_id: feedback.prediction_id,
-      model: service.modelName,
-      outcome: feedback.outcome,
-      observed_at: feedback.observed_at ?? now,
-      timestamp: now,
-    };
-    ctx.capture?.write([record]);
-    return { statusCode: 202, body: { accepted: true, prediction_id: feedback.prediction_id } };
-  }
-  throw new NotFoundError(`no route ${method} ${path}`);
+  return name;
 }
+
+const inferV2: Route = async (event, ctx) => {
+  const { service } = ctx;
+  servedModel(event, service);
+  const request = parseV2(
+    await readJsonBody(event, MAX_BODY_BYTES),
+    service.inputs,
+    service.maxBatch,
+    service.requestOptions,
+  );
+  const result = await service.predict(request, contextOf(ctx));
+  const n = request.rows;
+  const probabilities: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = result.probabilities[i] as number;
+    probabilities.push(Math.fround(1 - p), Math.fround(p));
+  }
+  return {
+    statusCode: 200,
+    body: {
+      model_name: service.modelName,
+      model_version: result.modelVersion,
+      ...(request.id ? { id: request.id } : {}),
+      parameters: { served_by: result.servedBy, prediction_ids: result.predictionIds },
+      outputs: [
+        { name: 'probabilities', datatype: 'FP32', shape: [n, 2], data: probabilities },
+        { name: 'label', datatype: 'INT64', shape: [n], data: Array.from(result.labels) },
+      ],
+    },
+  };
+};
+
+const predictV1: Route = async (event, ctx) => {
+  const { service } = ctx;
+  checkModel(service, param(event, 'name'));
+  const request = parseV1(
+    await readJsonBody(event, MAX_BODY_BYTES),
+    service.inputs,
+    service.maxBatch,
+    service.requestOptions,
+  );
+  const result = await service.predict(request, contextOf(ctx));
+  return {
+    statusCode: 200,
+    body: {
+      predictions: result.predictionIds.map((id, i) => ({
+        probability: result.probabilities[i],
+        label: result.labels[i],
+        prediction_id: id,
+      })),
+      model_version: result.modelVersion,
+      served_by: result.servedBy,
+    },
+  };
+};
+
+const feedback: Route = async (event, ctx) => {
+  const { service } = ctx;
+  if (event.pathParameters?.name !== undefined) checkModel(service, param(event, 'name'));
+  const parsed = parseFeedback(await readJsonBody(event, MAX_BODY_BYTES));
+  const now = new Date((ctx.now ?? Date.now)()).toISOString();
+  const record: FeedbackRecord = {
+    type: 'feedback',
+    prediction_id: parsed.prediction_id,
+    model: service.modelName,
+    outcome: parsed.outcome,
+    observed_at: parsed.observed_at ?? now,
+    timestamp: now,
+  };
+  ctx.capture?.write([record]);
+  return { statusCode: 202, body: { accepted: true, prediction_id: parsed.prediction_id } };
+};
+
+const describe: Route = (event, { service }) => {
+  servedModel(event, service);
+  return { statusCode: 200, body: describeModel(service) };
+};
+
+/** Every route, by path and method; a path's other methods answer 405 naming these. */
+const ROUTES: RouteTable<RouteContext, Result> = {
+  '/v2/health/live': { GET: () => ({ statusCode: 200, body: { live: true } }) },
+  '/v2/health/ready': { GET: ready },
+  '/v2': { GET: () => ({ statusCode: 200, body: { name: 'keel', version: '2', extensions: [] } }) },
+  '/v2/models/{name}': {
+    GET: describe,
+  },
+  '/v2/models/{name}/versions/{version}': {
+    GET: describe,
+  },
+  '/v2/models/{name}/ready': {
+    GET: (event, { service }) => ({
+      statusCode: 200,
+      body: { name: servedModel(event, service), ready: true },
+    }),
+  },
+  '/v2/models/{name}/versions/{version}/ready': {
+    GET: (event, { service }) => ({
+      statusCode: 200,
+      body: { name: servedModel(event, service), ready: true },
+    }),
+  },
+  '/v2/models/{name}/infer': { POST: inferV2 },
+  '/v2/models/{name}/versions/{version}/infer': { POST: inferV2 },
+  '/v1/models/{name}:predict': { POST: predictV1 },
+  // Per model, or the shared `/v1/feedback` of a single-model API.
+  '/v1/models/{name}/feedback': { POST: feedback },
+  '/v1/feedback': { POST: feedback },
+};
+
+const route = routeTable<RouteContext, Result>(ROUTES);
 
 /** Handles one API Gateway v2 event; never throws. */
 export async function handleHttp(
@@ -213,20 +229,12 @@ export async function handleHttp(
       body: JSON.stringify(result.body),
     };
   } catch (error) {
-    if (error instanceof MethodNotAllowedError)
-      return {
-        statusCode: 405,
-        headers: { ...headers, allow: error.allowed.join(', ') },
-        body: JSON.stringify({ error: 'MethodNotAllowed', message: error.message }),
-      };
-    if (error instanceof PayloadTooLargeError)
-      return {
-        statusCode: 413,
-        headers,
-        body: JSON.stringify({ error: 'PayloadTooLarge', message: error.message }),
-      };
-    const { statusCode, body } = toHttpError(error, ctx.requestId);
-    if (statusCode >= 500) ctx.onError?.(error);
-    return { statusCode, headers, body: JSON.stringify(body) };
+    const mapped = toHttpError(error, ctx.requestId);
+    if (mapped.statusCode >= 500) ctx.onError?.(error);
+    return {
+      statusCode: mapped.statusCode,
+      headers: { ...headers, ...mapped.headers },
+      body: JSON.stringify(mapped.body),
+    };
   }
 }

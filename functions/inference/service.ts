@@ -4,6 +4,7 @@
  * default, so a failing model never fails a caller. Every prediction gets an id and is handed
  * to the capture sink (an in-memory append: no network on the request path).
  */
+
 import { randomUUID } from 'node:crypto';
 import {
   type CircuitBreakerPolicy,
@@ -12,17 +13,12 @@ import {
   circuitBreaker,
   handleAll,
 } from 'cockatiel';
+import type { CaptureRecord } from '../contracts/capture.ts';
 import type { ModelInput, Scored } from '../core/onnx/runtime.ts';
-import { type CaptureRecord, type CaptureSink, type PiiPolicy, protectPii } from './capture.ts';
+import type { CaptureSink } from '../ports/capture.ts';
+import type { Scorer } from '../ports/scorer.ts';
+import { type PiiPolicy, protectPii } from './capture.ts';
 import type { Columns, RequestOptions } from './requests.ts';
-
-/** A model that scores columns: in-process ONNX, or a SageMaker endpoint. */
-export interface Scorer {
-  /** Registry version (or endpoint variant) answering, for `model_version`. */
-  readonly version: string;
-  readonly inputs: readonly ModelInput[];
-  score(columns: Columns['columns'], rows: number): Promise<Scored>;
-}
 
 export type ServedBy = 'primary' | 'fallback' | 'default';
 

@@ -12,19 +12,20 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { CloudWatchLogsEvent } from 'aws-lambda';
-import { LogCaptureSink } from '../commons/adapters/aws/capture.ts';
-import { createLineageStore, createRegistry } from '../commons/composition.ts';
 import { requireEnv } from '../commons/helpers/env.ts';
 import { keelHandler } from '../commons/middleware.ts';
 import { logger, metrics } from '../commons/powertools.ts';
+import { ports } from '../composition/aws.ts';
+import { lineageOf, registryOf } from '../composition/services.ts';
+import { INFERENCE_ENV } from '../contracts/inference.ts';
 import { resolveBaselines, VersionShiftMonitor } from './canary.ts';
-import { INFERENCE_ENV } from './env.ts';
 import { loadModel } from './handler.ts';
 import { captureRecordsFromLogs, ShadowScorer } from './shadow.ts';
 
 const model = requireEnv(INFERENCE_ENV.modelName);
 const sampleRate = Number(requireEnv('KEEL_SHADOW_SAMPLE_RATE'));
-const dependencies = { registry: createRegistry(), lineage: createLineageStore() };
+const p = ports();
+const dependencies = { registry: registryOf(p), lineage: lineageOf(p) };
 let shadow: Promise<ShadowScorer | undefined> | undefined;
 const versions = new VersionShiftMonitor();
 
@@ -33,7 +34,7 @@ async function loadShadow(): Promise<ShadowScorer | undefined> {
   const version = (await dependencies.registry.aliases(model)).shadow;
   if (version === undefined) return undefined;
   const loaded = await loadModel(dependencies, model, version);
-  return new ShadowScorer(loaded.scorer, new LogCaptureSink(), { sampleRate });
+  return new ShadowScorer(loaded.scorer, p.captureSink, { sampleRate });
 }
 
 export const handler = keelHandler(async (event: CloudWatchLogsEvent) => {

@@ -7,9 +7,10 @@
  */
 import { gunzipSync } from 'node:zlib';
 import type { CloudWatchLogsDecodedData } from 'aws-lambda';
+import { CAPTURE_MARKER, type CaptureRecord, type PredictionRecord } from '../contracts/capture.ts';
 import { bucketCounts, psi, quantileEdges } from '../core/drift/statistics.ts';
-import { CAPTURE_MARKER, type CaptureRecord, type CaptureSink, type PredictionRecord } from './capture.ts';
-import type { Scorer } from './service.ts';
+import type { CaptureSink } from '../ports/capture.ts';
+import type { Scorer } from '../ports/scorer.ts';
 
 export interface ShadowOptions {
   /** Share of primary predictions the shadow scores. */

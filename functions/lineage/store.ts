@@ -12,9 +12,9 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { IntegrityError, NotFoundError, ValidationError } from '../commons/errors.ts';
-import type { BlobStore } from './blob-store.ts';
-import { canonicalJson } from './canonical-json.ts';
+import { canonicalJson } from '../kernel/canonical-json.ts';
+import { IntegrityError, NotFoundError, ValidationError } from '../kernel/errors.ts';
+import type { BlobStore } from '../ports/blob-store.ts';
 
 export const ARTIFACT_KINDS = [
   'datasets',

@@ -5,12 +5,10 @@
  * the steps of `state-machines/drift-check.asl.json` when a model's check is distributed.
  */
 import { z } from 'zod';
-import { S3CaptureReader } from '../commons/adapters/aws/capture-reader.ts';
-import { s3Client } from '../commons/clients.ts';
-import { createLineageStore, createRegistry, ports } from '../commons/composition.ts';
-import { requireEnv } from '../commons/helpers/env.ts';
 import { keelHandler } from '../commons/middleware.ts';
-import { RESOURCE_ENV } from '../commons/resources.ts';
+import { ports } from '../composition/aws.ts';
+import { lineageOf, registryOf } from '../composition/services.ts';
+import { monitoringSettingsSchema } from '../contracts/monitoring.ts';
 import {
   type CheckPlan,
   type MonitoringDependencies,
@@ -19,14 +17,13 @@ import {
   reduceCheck,
   runDriftCheck,
 } from './check.ts';
-import { monitoringSettingsSchema } from './settings.ts';
 
-export function monitoringDependencies(env: NodeJS.ProcessEnv = process.env): MonitoringDependencies {
+export function monitoringDependencies(): MonitoringDependencies {
   const p = ports();
   return {
-    registry: createRegistry(env, p.eventBus),
-    lineage: createLineageStore(env),
-    captures: new S3CaptureReader(s3Client(), requireEnv(RESOURCE_ENV.captureBucket, env)),
+    registry: registryOf(p),
+    lineage: lineageOf(p),
+    captures: p.captureReader,
     eventBus: p.eventBus,
     metrics: p.metricsSink,
   };

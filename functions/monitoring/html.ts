@@ -6,7 +6,7 @@
  */
 import type { CategoricalProfile, NumericProfile, Profile } from '../core/drift/profile.ts';
 import { SCORE_COLUMN } from '../core/training/train.ts';
-import type { CheckReport } from './check.ts';
+import type { CheckReport } from './types.ts';
 
 const escapeHtml = (s: string) =>
   s.replace(

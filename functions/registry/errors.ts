@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError } from '../commons/errors.ts';
+import { ConflictError, NotFoundError } from '../kernel/errors.ts';
 
 /** The model, or the named version or alias of it, does not exist. */
 export class ModelNotFoundError extends NotFoundError {

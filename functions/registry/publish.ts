@@ -3,11 +3,12 @@
  * evaluation, audit, and the training data when given) and a new registry version whose
  * metadata points at them. The retraining pipeline and `keel train --register` both use it.
  */
+
+import type { VersionMetadataInput } from '../contracts/registry.ts';
 import type { EvaluationReport } from '../core/evaluation/report.ts';
 import type { TrainingResult } from '../core/training/train.ts';
 import type { ArtifactRef, LineageStore } from '../lineage/store.ts';
 import type { ModelRegistry } from './registry.ts';
-import type { VersionMetadataInput } from './schema.ts';
 
 export interface PublishOptions {
   readonly model: string;

@@ -12,9 +12,6 @@
  */
 import { createHash } from 'node:crypto';
 import type { z } from 'zod';
-import { IntegrityError, ValidationError } from '../commons/errors.ts';
-import type { EventBus } from '../commons/ports/event-bus.ts';
-import { AliasConflictError, ModelNotFoundError, VersionConflictError } from './errors.ts';
 import {
   type Attribution,
   aliasNameSchema,
@@ -26,7 +23,11 @@ import {
   type VersionMetadataInput,
   type VersionStatus,
   versionMetadataSchema,
-} from './schema.ts';
+} from '../contracts/registry.ts';
+import { IntegrityError, isThrottling, ValidationError } from '../kernel/errors.ts';
+import type { EventBus } from '../ports/event-bus.ts';
+import type { Page, RegistryStore, StoredVersion } from '../ports/registry-store.ts';
+import { AliasConflictError, ModelNotFoundError, VersionConflictError } from './errors.ts';
 import {
   decideAliasMove,
   decideRegister,
@@ -35,7 +36,6 @@ import {
   INITIAL_STATE,
   statusOf,
 } from './state.ts';
-import { isThrottling, type Page, type RegistryStore, type StoredVersion } from './store.ts';
 
 export interface ModelRegistryOptions {
   readonly store: RegistryStore;
@@ -308,6 +308,19 @@ export class ModelRegistry {
 
   async aliases(model: string): Promise<Readonly<Record<string, number>>> {
     return (await this.state(model)).aliases;
+  }
+
+  /**
+   * The aliases of a model, none when the model does not exist. Any other failure (throttling,
+   * an integrity error) is thrown: it does not mean "no production version".
+   */
+  async aliasesOrNone(model: string): Promise<Readonly<Record<string, number>>> {
+    try {
+      return await this.aliases(model);
+    } catch (error) {
+      if (error instanceof ModelNotFoundError) return {};
+      throw error;
+    }
   }
 
   /** A version by number or alias name. */

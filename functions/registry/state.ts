@@ -2,8 +2,9 @@
  * Pure decisions of the registry: given a model's state and a command, either the next state
  * or a typed error. No I/O, so every rule is unit-testable and identical on any backend.
  */
+
+import type { ModelState, VersionStatus } from '../contracts/registry.ts';
 import { ModelNotFoundError, VersionConflictError } from './errors.ts';
-import type { ModelState, VersionStatus } from './schema.ts';
 
 export const INITIAL_STATE: ModelState = {
   versionCount: 0,

@@ -3,7 +3,8 @@
  * predictions joined with their fed-back outcomes), split into the parts the pipeline needs.
  * Pure functions over tables and capture records; reading S3 and lineage is the caller's.
  */
-import { ValidationError } from '../commons/errors.ts';
+
+import type { FeedbackRecord, PredictionRecord } from '../contracts/capture.ts';
 import {
   CategoricalBuilder,
   type Column,
@@ -15,7 +16,8 @@ import {
 import { Rng } from '../core/random.ts';
 import type { CreditScenario } from '../core/synthetic/credit.ts';
 import { stratifiedSplit, takeRows } from '../core/training/train.ts';
-import { type FeedbackRecord, latestOutcomes, type PredictionRecord } from '../inference/capture.ts';
+import { latestOutcomes } from '../inference/capture.ts';
+import { ValidationError } from '../kernel/errors.ts';
 
 /** A prediction whose outcome came back. */
 export interface LabelledPrediction {

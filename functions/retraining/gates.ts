@@ -5,20 +5,11 @@
  * why, and contributes rows to the gate table `keel retrain` prints and lineage keeps.
  */
 
+import type { GateRow } from '../contracts/retraining.ts';
 import { weightedAuc } from '../core/evaluation/report.ts';
 import { percentileInterval } from '../core/metrics/bootstrap.ts';
 import type { Labels, Scores } from '../core/metrics/classification.ts';
 import { Rng } from '../core/random.ts';
-
-export interface GateRow {
-  readonly gate: 'performance' | 'fairness' | 'safety';
-  readonly check: string;
-  readonly candidate: number | null;
-  readonly production: number | null;
-  /** The threshold as printed, e.g. `≥ -0.01`. */
-  readonly threshold: string;
-  readonly passed: boolean;
-}
 
 export interface GateResult {
   readonly passed: boolean;

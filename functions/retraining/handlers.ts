@@ -6,16 +6,11 @@
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { z } from 'zod';
-import { DynamoApprovalStore } from '../commons/adapters/aws/approval-store.ts';
-import { S3CaptureReader } from '../commons/adapters/aws/capture-reader.ts';
-import { s3ObjectReader } from '../commons/adapters/aws/s3-objects.ts';
-import { documentClient, s3Client } from '../commons/clients.ts';
-import { createLineageStore, createRegistry, ports } from '../commons/composition.ts';
-import { NotFoundError, ValidationError } from '../commons/errors.ts';
-import { requireEnv } from '../commons/helpers/env.ts';
 import { keelHandler } from '../commons/middleware.ts';
-import { RESOURCE_ENV } from '../commons/resources.ts';
-import { inferenceFunctionName } from '../inference/deploy.ts';
+import { ports } from '../composition/aws.ts';
+import { lineageOf, registryOf } from '../composition/services.ts';
+import { inferenceFunctionName } from '../contracts/inference.ts';
+import { NotFoundError, ValidationError } from '../kernel/errors.ts';
 import { decideApproval } from './approvals.ts';
 import { collectSageMakerModel } from './sagemaker.ts';
 import {
@@ -34,20 +29,17 @@ import {
   trainCandidates,
 } from './steps.ts';
 
-export function retrainingDependencies(
-  project: string,
-  env: NodeJS.ProcessEnv = process.env,
-): RetrainingDependencies {
+export function retrainingDependencies(project: string): RetrainingDependencies {
   const p = ports();
   return {
-    registry: createRegistry(env, p.eventBus),
-    lineage: createLineageStore(env),
-    captured: new S3CaptureReader(s3Client(), requireEnv(RESOURCE_ENV.captureBucket, env)),
-    readObject: s3ObjectReader(s3Client()),
+    registry: registryOf(p),
+    lineage: lineageOf(p),
+    captured: p.captureReader,
+    readObject: p.objectReader,
     deployer: p.deployer,
     eventBus: p.eventBus,
     metrics: p.metricsSink,
-    approvals: new DynamoApprovalStore(documentClient(), requireEnv(RESOURCE_ENV.table, env)),
+    approvals: p.approvalStore,
     functionName: (model) => inferenceFunctionName(project, model),
   };
 }
@@ -97,7 +89,7 @@ function callerOf(event: APIGatewayProxyEventV2): string | undefined {
  */
 export const approvalApiHandler = keelHandler(
   async (event: APIGatewayProxyEventV2) => {
-    const approvals = new DynamoApprovalStore(documentClient(), requireEnv(RESOURCE_ENV.table));
+    const approvals = ports().approvalStore;
     const method = event.requestContext.http.method;
     const path = event.rawPath.replace(/\/+$/, '');
     if (method === 'GET' && path === '/v1/approvals') {

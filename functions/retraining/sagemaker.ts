@@ -10,11 +10,11 @@
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
-import { ValidationError } from '../commons/errors.ts';
 import type { AuditReport } from '../core/audit/audit.ts';
 import type { EvaluationReport } from '../core/evaluation/report.ts';
 import type { FittedPipeline } from '../core/features/pipeline.ts';
 import type { GoldenSet, Manifest } from '../core/training/train.ts';
+import { ValidationError } from '../kernel/errors.ts';
 import type { RetrainingDependencies, RetrainingState, TrainingOutput } from './steps.ts';
 
 export const SAGEMAKER_MODEL_FILES = [

@@ -10,11 +10,16 @@ import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse/sync';
-import type { Transform } from '../commons/config/schema.ts';
-import { ConflictError, failureMessage, KeelError, ValidationError } from '../commons/errors.ts';
-import type { Deployer, TrafficShift } from '../commons/ports/deployer.ts';
-import type { EventBus } from '../commons/ports/event-bus.ts';
-import type { MetricsSink } from '../commons/ports/metrics-sink.ts';
+import type { Transform } from '../contracts/config/schema.ts';
+import {
+  type GateRow,
+  PIPELINE_ACTOR,
+  RETRAINING_ENDED_METRIC,
+  RETRAINING_EVENT_SOURCE,
+  RETRAINING_FINISHED,
+  type RetrainingFinished,
+  type RetrainingSettings,
+} from '../contracts/retraining.ts';
 import { auditTable } from '../core/audit/audit.ts';
 import { readCsv } from '../core/data/csv.ts';
 import { type Column, columnStrings, type Schema, schemaOf, type Table, toCsv } from '../core/data/table.ts';
@@ -25,9 +30,14 @@ import { outcomeBaseline } from '../core/monitoring/outcomes.ts';
 import { OnnxModel } from '../core/onnx/runtime.ts';
 import { generateCredit } from '../core/synthetic/credit.ts';
 import { type GoldenSet, type Manifest, SCORE_COLUMN, train } from '../core/training/train.ts';
-import type { CaptureReader } from '../inference/capture.ts';
 import { settleDeployment, startDeployment } from '../inference/deploy.ts';
+import { ConflictError, failureMessage, KeelError, ValidationError } from '../kernel/errors.ts';
 import type { ArtifactRef, LineageStore } from '../lineage/store.ts';
+import type { ApprovalStore } from '../ports/approval-store.ts';
+import type { CaptureReader } from '../ports/capture.ts';
+import type { Deployer, TrafficShift } from '../ports/deployer.ts';
+import type { EventBus } from '../ports/event-bus.ts';
+import type { MetricsSink } from '../ports/metrics-sink.ts';
 import { ModelNotFoundError } from '../registry/errors.ts';
 import {
   registerStoredTraining,
@@ -36,26 +46,16 @@ import {
   storeTrainingResult,
 } from '../registry/publish.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
-import type { ApprovalStore } from './approvals.ts';
 import { joinOutcomes, labelledTable, missingDataColumns, splitDataset, syntheticScenario } from './data.ts';
 import {
   type FairnessMeasure,
   fairnessGate,
-  type GateRow,
   type PerformanceComparison,
   pairedAucDifference,
   performanceGate,
   safetyGate,
 } from './gates.ts';
 import { safetyChecks } from './safety.ts';
-import {
-  PIPELINE_ACTOR,
-  RETRAINING_ENDED_METRIC,
-  RETRAINING_EVENT_SOURCE,
-  RETRAINING_FINISHED,
-  type RetrainingFinished,
-  type RetrainingSettings,
-} from './settings.ts';
 
 export { PIPELINE_ACTOR, RETRAINING_EVENT_SOURCE };
 
@@ -411,8 +411,7 @@ export async function trainCandidates(
 // ── Evaluate ───────────────────────────────────────────────────────────────────
 
 async function loadProduction(deps: RetrainingDependencies, model: string) {
-  const production = (await deps.registry.aliases(model).catch(() => ({}) as Record<string, number>))
-    .production;
+  const production = (await deps.registry.aliasesOrNone(model)).production;
   if (production === undefined) return undefined;
   const version = await deps.registry.get(model, production);
   const bytes = await deps.lineage.getBytes({ kind: 'models', sha256: version.metadata.artifact.sha256 });

@@ -7,7 +7,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as destinations from 'aws-cdk-lib/aws-logs-destinations';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { CAPTURE_MARKER, CAPTURE_PARTITION_QUERY } from '../../functions/commons/adapters/aws/capture.ts';
+import { CAPTURE_MARKER, CAPTURE_PARTITION_QUERY } from '../../functions/contracts/capture.ts';
 
 export interface KeelCaptureStreamProps {
   readonly captureBucket: s3.IBucket;

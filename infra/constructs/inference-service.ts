@@ -11,11 +11,11 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as logsDestinations from 'aws-cdk-lib/aws-logs-destinations';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { trafficShiftOf } from '../../functions/commons/config/load.ts';
-import type { ModelConfig } from '../../functions/commons/config/schema.ts';
-import { codeDeployConfigName } from '../../functions/commons/helpers/deployment-config.ts';
-import { CAPTURE_MARKER } from '../../functions/inference/capture.ts';
-import { INFERENCE_ENV, requestSettingsOf } from '../../functions/inference/env.ts';
+import { CAPTURE_MARKER } from '../../functions/contracts/capture.ts';
+import { trafficShiftOf } from '../../functions/contracts/config/load.ts';
+import type { ModelConfig } from '../../functions/contracts/config/schema.ts';
+import { codeDeployConfigName } from '../../functions/contracts/deployment.ts';
+import { INFERENCE_ENV, requestSettingsOf } from '../../functions/contracts/inference.ts';
 import type { KeelCaptureStream } from './capture.ts';
 import { KeelFunction } from './keel-function.ts';
 

@@ -7,8 +7,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import { PORT_ENV } from '../../functions/commons/composition.ts';
-import { RESOURCE_ENV } from '../../functions/commons/resources.ts';
+import { PORT_ENV, RESOURCE_ENV } from '../../functions/contracts/resources.ts';
 
 export interface KeelFunctionProps {
   /** Path of the handler module, e.g. `functions/registry/handler.ts`. */

@@ -10,7 +10,7 @@ import {
   placeholders,
   substitute,
   tasksWithoutErrorHandling,
-} from '../../functions/commons/helpers/asl.ts';
+} from '../../functions/contracts/asl.ts';
 
 export interface KeelStateMachineProps {
   /** Path of the ASL file in `state-machines/`; the same file runs locally. */

@@ -7,8 +7,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import type { KeelConfig } from '../../functions/commons/config/schema.ts';
-import { RESOURCE_ENV } from '../../functions/commons/resources.ts';
+import type { KeelConfig } from '../../functions/contracts/config/schema.ts';
 import {
   DRIFT_CHECK_FUNCTIONS,
   DRIFT_CHECK_HANDLERS,
@@ -19,7 +18,8 @@ import {
   MONITORING_METRICS,
   MONITORING_NAMESPACE,
   monitoringSettings,
-} from '../../functions/monitoring/settings.ts';
+} from '../../functions/contracts/monitoring.ts';
+import { RESOURCE_ENV } from '../../functions/contracts/resources.ts';
 import type { KeelInferenceService } from './inference-service.ts';
 import { KeelFunction } from './keel-function.ts';
 import { KeelStateMachine } from './keel-state-machine.ts';

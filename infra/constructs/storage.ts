@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { TABLE_SCHEMA } from '../../functions/commons/resources.ts';
+import { TABLE_SCHEMA } from '../../functions/contracts/resources.ts';
 
 export interface KeelStorageProps {
   /** Prefix for the event bus name. */

@@ -1,6 +1,6 @@
 import { Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { KeelConfig } from '../../functions/commons/config/schema.ts';
+import type { KeelConfig } from '../../functions/contracts/config/schema.ts';
 import { KeelCaptureStream } from '../constructs/capture.ts';
 import { KeelStorage } from '../constructs/storage.ts';
 

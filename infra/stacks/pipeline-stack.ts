@@ -11,9 +11,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import { PORT_ENV } from '../../functions/commons/composition.ts';
-import type { KeelConfig } from '../../functions/commons/config/schema.ts';
-import { RESOURCE_ENV } from '../../functions/commons/resources.ts';
+import type { KeelConfig } from '../../functions/contracts/config/schema.ts';
+import { PORT_ENV, RESOURCE_ENV } from '../../functions/contracts/resources.ts';
 import {
   approvalApiFunctionName,
   DRIFT_EVENT,
@@ -25,7 +24,7 @@ import {
   retrainingPipelineName,
   retrainingSettings,
   retrainingSubstitutions,
-} from '../../functions/retraining/settings.ts';
+} from '../../functions/contracts/retraining.ts';
 import type { KeelCaptureStream } from '../constructs/capture.ts';
 import { KeelFunction } from '../constructs/keel-function.ts';
 import { KeelStateMachine } from '../constructs/keel-state-machine.ts';

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { NotFoundError, ValidationError } from '../../functions/commons/errors.ts';
-import { shiftDurationMs, targetWeightAt } from '../../functions/commons/helpers/deployment-config.ts';
+import { shiftDurationMs, targetWeightAt } from '../../functions/contracts/deployment.ts';
+import { NotFoundError, ValidationError } from '../../functions/kernel/errors.ts';
 import type {
   AliasRouting,
   Deployer,
   DeploymentRequest,
   DeploymentState,
-} from '../../functions/commons/ports/deployer.ts';
-import type { AlarmMonitor } from '../../functions/commons/ports/metrics-sink.ts';
+} from '../../functions/ports/deployer.ts';
+import type { AlarmMonitor } from '../../functions/ports/metrics-sink.ts';
 
 export interface LocalDeployerOptions {
   readonly alarms: AlarmMonitor;

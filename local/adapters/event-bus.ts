@@ -1,4 +1,4 @@
-import type { EventBus, KeelEvent } from '../../functions/commons/ports/event-bus.ts';
+import type { EventBus, KeelEvent } from '../../functions/ports/event-bus.ts';
 
 /** Which events a subscription receives, like an EventBridge rule's pattern on source and detail-type. */
 export interface EventPattern {

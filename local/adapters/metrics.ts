@@ -3,7 +3,7 @@ import type {
   AlarmState,
   MetricDatum,
   MetricsSink,
-} from '../../functions/commons/ports/metrics-sink.ts';
+} from '../../functions/ports/metrics-sink.ts';
 
 export type Statistic = 'Sum' | 'Average' | 'Maximum' | 'Minimum' | 'SampleCount' | `p${number}`;
 

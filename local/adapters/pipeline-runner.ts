@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { KeelError, NotFoundError } from '../../functions/commons/errors.ts';
+import { KeelError, NotFoundError } from '../../functions/kernel/errors.ts';
 import type {
   ExecutionDescription,
   ExecutionStep,
   PipelineRunner,
-} from '../../functions/commons/ports/pipeline-runner.ts';
+} from '../../functions/ports/pipeline-runner.ts';
 import { type LocalExecution, type LocalStateMachine, TaskTokens } from '../step-functions.ts';
 
 interface TrackedExecution {

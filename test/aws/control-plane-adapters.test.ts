@@ -3,12 +3,9 @@ import { ListMetricsCommand, PutMetricAlarmCommand, SetAlarmStateCommand } from 
 import { CreateEventBusCommand } from '@aws-sdk/client-eventbridge';
 import { CreateStateMachineCommand } from '@aws-sdk/client-sfn';
 import { describe, expect, it } from 'vitest';
-import { EventBridgeEventBus } from '../../functions/commons/adapters/aws/event-bus.ts';
-import {
-  CloudWatchAlarmMonitor,
-  CloudWatchMetricsSink,
-} from '../../functions/commons/adapters/aws/metrics.ts';
-import { StepFunctionsPipelineRunner } from '../../functions/commons/adapters/aws/pipeline-runner.ts';
+import { EventBridgeEventBus } from '../../functions/adapters/aws/event-bus.ts';
+import { CloudWatchAlarmMonitor, CloudWatchMetricsSink } from '../../functions/adapters/aws/metrics.ts';
+import { StepFunctionsPipelineRunner } from '../../functions/adapters/aws/pipeline-runner.ts';
 import { cloudWatchClient, eventBridgeClient, sfnClient } from '../../functions/commons/clients.ts';
 
 /**

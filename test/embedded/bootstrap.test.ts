@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRegistry } from '../../functions/commons/composition.ts';
+import { createRegistry } from '../../functions/composition/aws.ts';
 import { type BootstrapEvent, bootstrapModels } from '../../local/bootstrap.ts';
 import type { LocalRuntime } from '../../local/runtime.ts';
 import { renderStatus, runtimeStatus } from '../../local/status.ts';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTarget } from '../../cli/target.ts';
 import { readCsv } from '../../functions/core/data/csv.ts';
 import { OnnxModel } from '../../functions/core/onnx/runtime.ts';
-import { canonicalJson } from '../../functions/lineage/canonical-json.ts';
+import { canonicalJson } from '../../functions/kernel/canonical-json.ts';
 import { runKeel, tempProject } from '../support/cli.ts';
 
 let dir: string;

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { up } from '../../cli/commands/up.ts';
 import type { Io } from '../../cli/output.ts';
-import { createLineageStore, createRegistry } from '../../functions/commons/composition.ts';
+import { createLineageStore, createRegistry } from '../../functions/composition/aws.ts';
 import { tempProject } from '../support/cli.ts';
 import { referenceModels, registerModelBytes } from '../support/onnx-reference.ts';
 

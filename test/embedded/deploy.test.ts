@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createLineageStore, createRegistry } from '../../functions/commons/composition.ts';
-import { parseConfig } from '../../functions/commons/config/load.ts';
-import { ConflictError } from '../../functions/commons/errors.ts';
+import { createLineageStore, createRegistry } from '../../functions/composition/aws.ts';
+import { parseConfig } from '../../functions/contracts/config/load.ts';
 import { cell } from '../../functions/core/data/table.ts';
 import { profileTable } from '../../functions/core/drift/profile.ts';
 import { bucketCounts, psi, quantileEdges } from '../../functions/core/drift/statistics.ts';
@@ -12,6 +11,7 @@ import { predictProba } from '../../functions/core/models/model.ts';
 import { exportOnnx } from '../../functions/core/onnx/export.ts';
 import { SCORE_COLUMN } from '../../functions/core/training/train.ts';
 import { type DeployDependencies, deployAndWait } from '../../functions/inference/deploy.ts';
+import { ConflictError } from '../../functions/kernel/errors.ts';
 import type { ModelRegistry } from '../../functions/registry/registry.ts';
 import { LocalRuntime } from '../../local/runtime.ts';
 import { inferenceFunctionName } from '../../local/serving.ts';

@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { HeadBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { EventBridgeEventBus } from '../../functions/commons/adapters/aws/event-bus.ts';
+import { EventBridgeEventBus } from '../../functions/adapters/aws/event-bus.ts';
 import { dynamoDbClient, s3Client } from '../../functions/commons/clients.ts';
-import { ports } from '../../functions/commons/composition.ts';
-import { loadConfig } from '../../functions/commons/config/load.ts';
-import { FunctionInvocationError } from '../../functions/commons/errors.ts';
-import { retrainingFunctionName } from '../../functions/retraining/settings.ts';
+import { ports } from '../../functions/composition/aws.ts';
+import { loadConfig } from '../../functions/contracts/config/load.ts';
+import { retrainingFunctionName } from '../../functions/contracts/retraining.ts';
+import { FunctionInvocationError } from '../../functions/kernel/errors.ts';
 import { PipelineRunnerClosedError } from '../../local/adapters/pipeline-runner.ts';
 import {
   LocalRuntime,

@@ -6,15 +6,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLineageStore, createRegistry } from '../../functions/commons/composition.ts';
+import { createLineageStore, createRegistry } from '../../functions/composition/aws.ts';
+import { MONITORING_NAMESPACE, monitoringSettings } from '../../functions/contracts/monitoring.ts';
+import { retrainingPipelineName } from '../../functions/contracts/retraining.ts';
 import { cell } from '../../functions/core/data/table.ts';
 import { generateCredit } from '../../functions/core/synthetic/credit.ts';
 import { train } from '../../functions/core/training/train.ts';
 import type { CheckReport, CheckSummary } from '../../functions/monitoring/check.ts';
-import { MONITORING_NAMESPACE, monitoringSettings } from '../../functions/monitoring/settings.ts';
 import { publishTrainingResult } from '../../functions/registry/publish.ts';
 import type { ModelRegistry } from '../../functions/registry/registry.ts';
-import { retrainingPipelineName } from '../../functions/retraining/settings.ts';
 import type { LocalRuntime } from '../../local/runtime.ts';
 import { startScenarioRuntime } from '../support/runtime.ts';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { beforeAll, describe, it } from 'vitest';
-import { DynamoRegistryStore } from '../../functions/commons/adapters/aws/registry-store.ts';
+import { DynamoRegistryStore } from '../../functions/adapters/aws/registry-store.ts';
 import { documentClient } from '../../functions/commons/clients.ts';
 import { ModelRegistry } from '../../functions/registry/registry.ts';
 import { ensureTable } from '../../local/provision.ts';

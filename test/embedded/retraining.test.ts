@@ -5,10 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoApprovalStore } from '../../functions/commons/adapters/aws/approval-store.ts';
+import { DynamoApprovalStore } from '../../functions/adapters/aws/approval-store.ts';
 import { documentClient } from '../../functions/commons/clients.ts';
-import { createLineageStore, createRegistry } from '../../functions/commons/composition.ts';
-import { RESOURCE_ENV } from '../../functions/commons/resources.ts';
+import { createLineageStore, createRegistry } from '../../functions/composition/aws.ts';
+import { RESOURCE_ENV } from '../../functions/contracts/resources.ts';
+import { retrainingFunctionName, retrainingPipelineName } from '../../functions/contracts/retraining.ts';
 import { cell } from '../../functions/core/data/table.ts';
 import { generateCredit } from '../../functions/core/synthetic/credit.ts';
 import { train } from '../../functions/core/training/train.ts';
@@ -16,7 +17,6 @@ import { publishTrainingResult } from '../../functions/registry/publish.ts';
 import type { ModelRegistry } from '../../functions/registry/registry.ts';
 import { decideApproval } from '../../functions/retraining/approvals.ts';
 import * as handlers from '../../functions/retraining/handlers.ts';
-import { retrainingFunctionName, retrainingPipelineName } from '../../functions/retraining/settings.ts';
 import type { LocalRuntime } from '../../local/runtime.ts';
 import { inferenceFunctionName } from '../../local/serving.ts';
 import { startScenarioRuntime } from '../support/runtime.ts';

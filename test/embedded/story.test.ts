@@ -14,9 +14,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type SimulateOptions, type SimulationReport, simulate } from '../../cli/commands/simulate.ts';
 import type { Io } from '../../cli/output.ts';
 import { openTarget } from '../../cli/target.ts';
-import { S3CaptureReader } from '../../functions/commons/adapters/aws/capture-reader.ts';
+import { S3CaptureReader } from '../../functions/adapters/aws/capture-reader.ts';
 import { s3Client } from '../../functions/commons/clients.ts';
-import { RESOURCE_ENV } from '../../functions/commons/resources.ts';
+import { RESOURCE_ENV } from '../../functions/contracts/resources.ts';
 import { tempProject } from '../support/cli.ts';
 import { isListening } from '../support/net.ts';
 

@@ -1,5 +1,5 @@
 import { App } from 'aws-cdk-lib';
-import { loadConfig } from '../../functions/commons/config/load.ts';
+import { loadConfig } from '../../functions/contracts/config/load.ts';
 import { composeKeel } from '../../infra/keel-app.ts';
 
 /** The real app, composed from the shipped config as `cdk synth` composes it. */

@@ -1,8 +1,8 @@
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../functions/commons/config/load.ts';
-import { monitoringSettingsSchema } from '../../functions/monitoring/settings.ts';
+import { loadConfig } from '../../functions/contracts/config/load.ts';
+import { monitoringSettingsSchema } from '../../functions/contracts/monitoring.ts';
 import { KeelDataStack } from '../../infra/stacks/data-stack.ts';
 import { KeelPipelineStack } from '../../infra/stacks/pipeline-stack.ts';
 import { KeelServingStack } from '../../infra/stacks/serving-stack.ts';

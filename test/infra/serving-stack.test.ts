@@ -1,7 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../functions/commons/config/load.ts';
+import { loadConfig } from '../../functions/contracts/config/load.ts';
 import { KeelDataStack } from '../../infra/stacks/data-stack.ts';
 import { type ApiAuth, KeelServingStack } from '../../infra/stacks/serving-stack.ts';
 

@@ -6,7 +6,7 @@ import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { Upload } from '@aws-sdk/lib-storage';
 import { describe, expect, inject, it } from 'vitest';
 import { documentClient, dynamoDbClient, s3Client } from '../../functions/commons/clients.ts';
-import { TABLE_SCHEMA } from '../../functions/commons/resources.ts';
+import { TABLE_SCHEMA } from '../../functions/contracts/resources.ts';
 import { ensureBucket, ensureTable, provision } from '../../local/provision.ts';
 
 /**

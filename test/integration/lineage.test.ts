@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { S3BlobStore } from '../../functions/commons/adapters/aws/s3-blob-store.ts';
+import { S3BlobStore } from '../../functions/adapters/aws/s3-blob-store.ts';
 import { s3Client } from '../../functions/commons/clients.ts';
-import { IntegrityError } from '../../functions/commons/errors.ts';
-import type { BlobStore } from '../../functions/lineage/blob-store.ts';
+import { IntegrityError } from '../../functions/kernel/errors.ts';
 import { LineageStore, sha256Hex } from '../../functions/lineage/store.ts';
+import type { BlobStore } from '../../functions/ports/blob-store.ts';
 import { ensureBucket } from '../../local/provision.ts';
 
 const bucket = `lineage-it-${randomUUID().slice(0, 8)}`;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { DynamoRegistryStore } from '../../functions/commons/adapters/aws/registry-store.ts';
+import { DynamoRegistryStore } from '../../functions/adapters/aws/registry-store.ts';
 import { documentClient } from '../../functions/commons/clients.ts';
 import { AliasConflictError } from '../../functions/registry/errors.ts';
 import { ModelRegistry } from '../../functions/registry/registry.ts';

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { DynamoApprovalStore } from '../../functions/commons/adapters/aws/approval-store.ts';
-import { S3CaptureSink } from '../../functions/commons/adapters/aws/capture.ts';
-import { S3CaptureReader } from '../../functions/commons/adapters/aws/capture-reader.ts';
+import { DynamoApprovalStore } from '../../functions/adapters/aws/approval-store.ts';
+import { S3CaptureSink } from '../../functions/adapters/aws/capture.ts';
+import { S3CaptureReader } from '../../functions/adapters/aws/capture-reader.ts';
 import { documentClient, s3Client } from '../../functions/commons/clients.ts';
-import { ConflictError, NotFoundError } from '../../functions/commons/errors.ts';
-import type { CaptureRecord } from '../../functions/inference/capture.ts';
-import type { ApprovalRequest } from '../../functions/retraining/approvals.ts';
+import type { CaptureRecord } from '../../functions/contracts/capture.ts';
+import { ConflictError, NotFoundError } from '../../functions/kernel/errors.ts';
+import type { ApprovalRequest } from '../../functions/ports/approval-store.ts';
 import { ensureBucket, ensureTable } from '../../local/provision.ts';
 
 const suffix = randomUUID().slice(0, 8);

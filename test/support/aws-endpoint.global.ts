@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { EndpointUnavailableError } from '../../functions/commons/errors.ts';
+import { EndpointUnavailableError } from '../../functions/kernel/errors.ts';
 
 /**
  * The AWS-emulator tier runs against `AWS_ENDPOINT_URL` (moto_server, LocalStack). It fails

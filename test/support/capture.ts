@@ -1,7 +1,7 @@
 import { GetObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { openTarget } from '../../cli/target.ts';
 import { s3Client } from '../../functions/commons/clients.ts';
-import { localResourceNames } from '../../functions/commons/resources.ts';
+import { localResourceNames } from '../../functions/contracts/resources.ts';
 
 /**
  * Every prediction id in a project's local capture (shadow scores left out), with how often it

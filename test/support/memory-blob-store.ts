@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { BlobStore } from '../../functions/lineage/blob-store.ts';
+import type { BlobStore } from '../../functions/ports/blob-store.ts';
 
 /** A {@link BlobStore} in memory, for unit tests of code that reads and writes lineage. */
 export class MemoryBlobStore implements BlobStore {

@@ -1,11 +1,11 @@
-import type { RegistryEvent, VersionStatus } from '../../functions/registry/schema.ts';
+import type { RegistryEvent, VersionStatus } from '../../functions/contracts/registry.ts';
 import type {
   Page,
   RegistryStore,
   StoredEvaluation,
   StoredModel,
   StoredVersion,
-} from '../../functions/registry/store.ts';
+} from '../../functions/ports/registry-store.ts';
 
 /**
  * An in-memory {@link RegistryStore} with the same conditional semantics as the DynamoDB one,

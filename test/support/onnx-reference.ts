@@ -4,7 +4,7 @@
  * pipeline. `test/fixtures/reference/export_onnx_models.ts` writes them for
  * `generate_onnx.py`; the tests rebuild them and compare hashes and outputs.
  */
-import { transformSchema } from '../../functions/commons/config/schema.ts';
+import { transformSchema } from '../../functions/contracts/config/schema.ts';
 import type { NumericColumn, Table } from '../../functions/core/data/table.ts';
 import { type FittedPipeline, fitPipeline, transform } from '../../functions/core/features/pipeline.ts';
 import { fitGbdt } from '../../functions/core/models/gbdt.ts';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { VersionMetadataInput } from '../../functions/registry/schema.ts';
+import type { VersionMetadataInput } from '../../functions/contracts/registry.ts';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 

@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { expect } from 'vitest';
+import type { VersionStatus } from '../../functions/contracts/registry.ts';
 import {
   AliasConflictError,
   ModelNotFoundError,
   VersionConflictError,
 } from '../../functions/registry/errors.ts';
 import type { ModelRegistry } from '../../functions/registry/registry.ts';
-import type { VersionStatus } from '../../functions/registry/schema.ts';
 import { sampleMetadata } from './registry-fixtures.ts';
 
 /**

@@ -1,4 +1,4 @@
-import { parseConfig } from '../../functions/commons/config/load.ts';
+import { parseConfig } from '../../functions/contracts/config/load.ts';
 import { LocalRuntime } from '../../local/runtime.ts';
 
 /**

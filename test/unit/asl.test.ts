@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../functions/commons/errors.ts';
 import {
   type AslDefinition,
   parseDefinition,
   placeholders,
   substitute,
   tasksWithoutErrorHandling,
-} from '../../functions/commons/helpers/asl.ts';
+} from '../../functions/contracts/asl.ts';
+import { ValidationError } from '../../functions/kernel/errors.ts';
 
 const handled = {
   Retry: [{ ErrorEquals: ['States.ALL'] }],

@@ -21,15 +21,12 @@ import {
 } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CodeDeployDeployer } from '../../functions/commons/adapters/aws/deployer.ts';
-import { EventBridgeEventBus } from '../../functions/commons/adapters/aws/event-bus.ts';
-import { LambdaFunctionInvoker } from '../../functions/commons/adapters/aws/function-invoker.ts';
-import {
-  CloudWatchAlarmMonitor,
-  CloudWatchMetricsSink,
-} from '../../functions/commons/adapters/aws/metrics.ts';
-import { StepFunctionsPipelineRunner } from '../../functions/commons/adapters/aws/pipeline-runner.ts';
-import { EventPublishError, FunctionInvocationError, NotFoundError } from '../../functions/commons/errors.ts';
+import { CodeDeployDeployer } from '../../functions/adapters/aws/deployer.ts';
+import { EventBridgeEventBus } from '../../functions/adapters/aws/event-bus.ts';
+import { LambdaFunctionInvoker } from '../../functions/adapters/aws/function-invoker.ts';
+import { CloudWatchAlarmMonitor, CloudWatchMetricsSink } from '../../functions/adapters/aws/metrics.ts';
+import { StepFunctionsPipelineRunner } from '../../functions/adapters/aws/pipeline-runner.ts';
+import { EventPublishError, FunctionInvocationError, NotFoundError } from '../../functions/kernel/errors.ts';
 
 const eventBridge = mockClient(EventBridgeClient);
 const cloudWatch = mockClient(CloudWatchClient);

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { S3CaptureSink } from '../../functions/commons/adapters/aws/capture.ts';
-import type { CaptureRecord } from '../../functions/inference/capture.ts';
+import { S3CaptureSink } from '../../functions/adapters/aws/capture.ts';
+import type { CaptureRecord } from '../../functions/contracts/capture.ts';
 import { FileCaptureJournal } from '../../local/capture-journal.ts';
 
 const s3 = mockClient(S3Client);

@@ -2,13 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LogCaptureSink, S3CaptureSink } from '../../functions/adapters/aws/capture.ts';
 import {
   CAPTURE_MARKER,
   CAPTURE_PARTITION_QUERY,
-  LogCaptureSink,
-  S3CaptureSink,
-} from '../../functions/commons/adapters/aws/capture.ts';
-import { type CaptureRecord, capturePrefix } from '../../functions/inference/capture.ts';
+  type CaptureRecord,
+  capturePrefix,
+} from '../../functions/contracts/capture.ts';
 
 const s3 = mockClient(S3Client);
 

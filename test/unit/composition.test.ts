@@ -1,15 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CodeDeployDeployer } from '../../functions/commons/adapters/aws/deployer.ts';
-import { EventBridgeEventBus } from '../../functions/commons/adapters/aws/event-bus.ts';
-import { LambdaFunctionInvoker } from '../../functions/commons/adapters/aws/function-invoker.ts';
-import {
-  CloudWatchAlarmMonitor,
-  CloudWatchMetricsSink,
-} from '../../functions/commons/adapters/aws/metrics.ts';
-import { StepFunctionsPipelineRunner } from '../../functions/commons/adapters/aws/pipeline-runner.ts';
-import { awsPorts, installPorts, ports, resetPorts } from '../../functions/commons/composition.ts';
-import { ConfigError } from '../../functions/commons/errors.ts';
-import type { Ports } from '../../functions/commons/ports/index.ts';
+import { CodeDeployDeployer } from '../../functions/adapters/aws/deployer.ts';
+import { EventBridgeEventBus } from '../../functions/adapters/aws/event-bus.ts';
+import { LambdaFunctionInvoker } from '../../functions/adapters/aws/function-invoker.ts';
+import { CloudWatchAlarmMonitor, CloudWatchMetricsSink } from '../../functions/adapters/aws/metrics.ts';
+import { StepFunctionsPipelineRunner } from '../../functions/adapters/aws/pipeline-runner.ts';
+import { awsPorts, installPorts, ports, resetPorts } from '../../functions/composition/aws.ts';
+import { ConfigError } from '../../functions/kernel/errors.ts';
+import type { Ports } from '../../functions/ports/index.ts';
 import { LocalEventBus } from '../../local/adapters/event-bus.ts';
 
 afterEach(() => resetPorts());

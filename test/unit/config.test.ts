@@ -3,8 +3,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { deepMerge, loadConfig, parseConfig, trafficShiftOf } from '../../functions/commons/config/load.ts';
-import { ConfigError } from '../../functions/commons/errors.ts';
+import { deepMerge, loadConfig, parseConfig, trafficShiftOf } from '../../functions/contracts/config/load.ts';
+import { ConfigError } from '../../functions/kernel/errors.ts';
 
 const minimal = {
   project: 'acme',

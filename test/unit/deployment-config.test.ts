@@ -3,8 +3,8 @@ import {
   codeDeployConfigName,
   shiftDurationMs,
   targetWeightAt,
-} from '../../functions/commons/helpers/deployment-config.ts';
-import type { TrafficShift } from '../../functions/commons/ports/deployer.ts';
+} from '../../functions/contracts/deployment.ts';
+import type { TrafficShift } from '../../functions/ports/deployer.ts';
 
 const MINUTE = 60_000;
 

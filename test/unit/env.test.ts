@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MissingEnvironmentError } from '../../functions/commons/errors.ts';
 import { requireEnv } from '../../functions/commons/helpers/env.ts';
+import { MissingEnvironmentError } from '../../functions/kernel/errors.ts';
 
 describe('requireEnv', () => {
   it('returns a set variable', () => {

@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { FunctionInvocationError, NotFoundError } from '../../functions/commons/errors.ts';
+import { FunctionInvocationError, NotFoundError } from '../../functions/kernel/errors.ts';
 import { functionNameOf, LocalLambdaRuntime } from '../../local/lambda-runtime.ts';
 
 class TransientError extends Error {

@@ -7,9 +7,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { S3BlobStore } from '../../functions/commons/adapters/aws/s3-blob-store.ts';
-import { ValidationError } from '../../functions/commons/errors.ts';
-import { canonicalJson } from '../../functions/lineage/canonical-json.ts';
+import { S3BlobStore } from '../../functions/adapters/aws/s3-blob-store.ts';
+import { canonicalJson } from '../../functions/kernel/canonical-json.ts';
+import { ValidationError } from '../../functions/kernel/errors.ts';
 import { LineageStore } from '../../functions/lineage/store.ts';
 
 const s3 = mockClient(S3Client);

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { NotFoundError, ValidationError } from '../../functions/commons/errors.ts';
-import type { DeploymentState } from '../../functions/commons/ports/deployer.ts';
+import { NotFoundError, ValidationError } from '../../functions/kernel/errors.ts';
+import type { DeploymentState } from '../../functions/ports/deployer.ts';
 import { LocalDeployer } from '../../local/adapters/deployer.ts';
 import { LocalEventBus } from '../../local/adapters/event-bus.ts';
 import { aggregate, LocalMetrics } from '../../local/adapters/metrics.ts';

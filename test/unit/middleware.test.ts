@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ConflictError, NotFoundError, ValidationError } from '../../functions/commons/errors.ts';
 import { keelHandler, toHttpError } from '../../functions/commons/middleware.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../functions/kernel/errors.ts';
 
 const context = {
   awsRequestId: 'req-1',

@@ -1,7 +1,7 @@
 import { InvokeEndpointCommand, ModelError, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SageMakerScorer } from '../../functions/commons/adapters/aws/sagemaker-scorer.ts';
+import { SageMakerScorer } from '../../functions/adapters/aws/sagemaker-scorer.ts';
 
 const sagemaker = mockClient(SageMakerRuntimeClient);
 const inputs = [

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ValidationError } from '../../functions/commons/errors.ts';
+import { ValidationError } from '../../functions/kernel/errors.ts';
 import { LocalScheduler, nextOccurrence } from '../../local/scheduler.ts';
 
 const at = (iso: string) => Date.parse(iso);

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ValidationError } from '../../functions/commons/errors.ts';
+import { ValidationError } from '../../functions/kernel/errors.ts';
 import { LocalPipelineRunner, PipelineRunnerClosedError } from '../../local/adapters/pipeline-runner.ts';
 import { LocalLambdaRuntime } from '../../local/lambda-runtime.ts';
 import { LocalStateMachine, loadDefinition } from '../../local/step-functions.ts';

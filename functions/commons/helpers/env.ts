@@ -1,4 +1,4 @@
-import { MissingEnvironmentError } from '../errors.ts';
+import { MissingEnvironmentError } from '../../kernel/errors.ts';
 
 /**
  * Reads a required environment variable. Handlers call it at module load so that a

@@ -14,7 +14,7 @@
  * 2ε (0.014 at k = 20,000 and α = 0.05; the bound is reported with every result).
  * A categorical column keeps a count per category and of missing values.
  */
-import { ValidationError } from '../../commons/errors.ts';
+import { ValidationError } from '../../kernel/errors.ts';
 import { type Column, cell, FLOAT32_MAX, type Table } from '../data/table.ts';
 import type { OutcomeBaseline } from '../monitoring/impact.ts';
 import { bucketOf } from '../search.ts';

@@ -6,11 +6,11 @@
  * columns, its transformations, an owner and the assumption it rests on.
  */
 import { createHash } from 'node:crypto';
-import type { Transform } from '../../commons/config/schema.ts';
-import { ValidationError } from '../../commons/errors.ts';
-import { canonicalJson } from '../../lineage/canonical-json.ts';
+import { canonicalJson } from '../../kernel/canonical-json.ts';
+import { ValidationError } from '../../kernel/errors.ts';
 import type { CategoricalColumn, Table } from '../data/table.ts';
 import { type Matrix, matrix } from '../linalg.ts';
+import type { Transform } from './transforms.ts';
 
 /** The bucket one-hot encoding gives every category it did not keep, and missing values. */
 export const OTHER_CATEGORY = '__other__';

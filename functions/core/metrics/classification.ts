@@ -3,7 +3,7 @@
  * (checked against it in test/fixtures/reference). Labels are 0/1; scores are probabilities of
  * class 1. A prediction is positive when `score >= threshold`.
  */
-import { ValidationError } from '../../commons/errors.ts';
+import { ValidationError } from '../../kernel/errors.ts';
 
 export type Labels = ArrayLike<number>;
 export type Scores = ArrayLike<number>;

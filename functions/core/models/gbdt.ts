@@ -8,7 +8,7 @@
  * Written by hand because no maintained JavaScript GBDT trains with these features; the
  * tests hold it to LightGBM's AUC on the same data.
  */
-import { ValidationError } from '../../commons/errors.ts';
+import { ValidationError } from '../../kernel/errors.ts';
 import type { Matrix } from '../linalg.ts';
 import { Rng } from '../random.ts';
 import { bucketOf } from '../search.ts';

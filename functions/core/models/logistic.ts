@@ -5,7 +5,7 @@
  * handful of iterations for the tens of features of tabular models, each one pass over the
  * data plus a (d+1)² Cholesky solve.
  */
-import { ValidationError } from '../../commons/errors.ts';
+import { ValidationError } from '../../kernel/errors.ts';
 import { choleskySolve, type Matrix } from '../linalg.ts';
 
 export interface LogisticOptions {

@@ -4,7 +4,7 @@
  * hashes) is read from the model file itself, so a model directory needs nothing else to serve.
  */
 import * as ort from 'onnxruntime-node';
-import { ValidationError } from '../../commons/errors.ts';
+import { ValidationError } from '../../kernel/errors.ts';
 import type { Table } from '../data/table.ts';
 import { OUTPUTS } from './export.ts';
 import { onnx } from './graph.ts';

@@ -5,14 +5,14 @@
  * Pure and deterministic for a seed: the same data and options give byte-identical model.onnx.
  */
 import { createHash } from 'node:crypto';
-import type { Transform } from '../../commons/config/schema.ts';
-import { type FieldIssue, ValidationError } from '../../commons/errors.ts';
-import { canonicalJson } from '../../lineage/canonical-json.ts';
+import { canonicalJson } from '../../kernel/canonical-json.ts';
+import { type FieldIssue, ValidationError } from '../../kernel/errors.ts';
 import { type AuditReport, auditTable } from '../audit/audit.ts';
 import { type Column, columnStrings, schemaOf, type Table } from '../data/table.ts';
 import { type Profile, profileTable } from '../drift/profile.ts';
 import { type EvaluationOptions, type EvaluationReport, evaluate } from '../evaluation/report.ts';
 import { type FittedPipeline, fitPipeline, pipelineHash, transform } from '../features/pipeline.ts';
+import type { Transform } from '../features/transforms.ts';
 import type { Matrix } from '../linalg.ts';
 import { fitGbdt, type GbdtOptions } from '../models/gbdt.ts';
 import { fitLogistic, type LogisticOptions } from '../models/logistic.ts';

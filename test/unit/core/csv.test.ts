@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../../functions/commons/errors.ts';
 import { readCsv } from '../../../functions/core/data/csv.ts';
 import { cell, schemaOf, toCsv } from '../../../functions/core/data/table.ts';
+import { ValidationError } from '../../../functions/kernel/errors.ts';
 
 const csv = (text: string) => Readable.from([text]);
 

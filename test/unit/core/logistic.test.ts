@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../../functions/commons/errors.ts';
 import { choleskySolve, matrix } from '../../../functions/core/linalg.ts';
 import { auc } from '../../../functions/core/metrics/classification.ts';
 import { fitLogistic, predictLogistic } from '../../../functions/core/models/logistic.ts';
+import { ValidationError } from '../../../functions/kernel/errors.ts';
 
 interface Case {
   name: string;

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../../functions/commons/errors.ts';
 import { bootstrap } from '../../../functions/core/metrics/bootstrap.ts';
 import { calibration } from '../../../functions/core/metrics/calibration.ts';
 import {
@@ -14,6 +13,7 @@ import {
 import { costPer1000, optimalThreshold } from '../../../functions/core/metrics/cost.ts';
 import { fairness } from '../../../functions/core/metrics/fairness.ts';
 import { Rng } from '../../../functions/core/random.ts';
+import { ValidationError } from '../../../functions/kernel/errors.ts';
 
 interface ReferenceCase {
   name: string;

@@ -3,8 +3,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { type Transform, transformSchema } from '../../../functions/commons/config/schema.ts';
-import { ValidationError } from '../../../functions/commons/errors.ts';
+import { type Transform, transformSchema } from '../../../functions/contracts/config/schema.ts';
 import {
   CategoricalBuilder,
   type CategoricalColumn,
@@ -17,6 +16,7 @@ import { predictProba } from '../../../functions/core/models/model.ts';
 import { exportPipelineOnnx, OPSETS } from '../../../functions/core/onnx/export.ts';
 import { OnnxModel } from '../../../functions/core/onnx/runtime.ts';
 import { generateCredit } from '../../../functions/core/synthetic/credit.ts';
+import { ValidationError } from '../../../functions/kernel/errors.ts';
 import { referenceModels } from '../../support/onnx-reference.ts';
 
 // Written by test/fixtures/reference/generate_onnx.py (onnx.checker full_check + onnxruntime for Python).

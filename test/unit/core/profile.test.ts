@@ -14,7 +14,7 @@ import {
 import { driftReport } from '../../../functions/core/drift/report.ts';
 import { ks2 } from '../../../functions/core/drift/statistics.ts';
 import { generateCredit } from '../../../functions/core/synthetic/credit.ts';
-import { canonicalJson } from '../../../functions/lineage/canonical-json.ts';
+import { canonicalJson } from '../../../functions/kernel/canonical-json.ts';
 import { driftReference, logisticSequence } from '../../support/drift-reference.ts';
 
 const fixture = driftReference;

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { transformSchema } from '../../../functions/commons/config/schema.ts';
-import { ValidationError } from '../../../functions/commons/errors.ts';
+import { transformSchema } from '../../../functions/contracts/config/schema.ts';
 import {
   CategoricalBuilder,
   type Column,
@@ -12,6 +11,7 @@ import { predictProba } from '../../../functions/core/models/model.ts';
 import { OnnxModel } from '../../../functions/core/onnx/runtime.ts';
 import { generateCredit } from '../../../functions/core/synthetic/credit.ts';
 import { SCORE_COLUMN, type TrainOptions, takeRows, train } from '../../../functions/core/training/train.ts';
+import { ValidationError } from '../../../functions/kernel/errors.ts';
 import { asFloat32 } from '../../support/onnx-reference.ts';
 
 const data = asFloat32(generateCredit({ rows: 3000, seed: 21, missingIncome: 0.1 }));

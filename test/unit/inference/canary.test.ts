@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { PredictionRecord } from '../../../functions/contracts/capture.ts';
 import { type Profile, profileTable } from '../../../functions/core/drift/profile.ts';
 import { bucketCounts, psi, quantileEdges } from '../../../functions/core/drift/statistics.ts';
 import { Rng } from '../../../functions/core/random.ts';
@@ -10,7 +11,6 @@ import {
   scoreBaselineOf,
   VersionShiftMonitor,
 } from '../../../functions/inference/canary.ts';
-import type { PredictionRecord } from '../../../functions/inference/capture.ts';
 import type { LineageStore } from '../../../functions/lineage/store.ts';
 import { ModelNotFoundError } from '../../../functions/registry/errors.ts';
 import type { ModelRegistry } from '../../../functions/registry/registry.ts';

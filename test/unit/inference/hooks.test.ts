@@ -7,7 +7,7 @@ import {
 import { GetFunctionConfigurationCommand, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AwsRolloutPlatform } from '../../../functions/commons/adapters/aws/rollout.ts';
+import { AwsRolloutPlatform } from '../../../functions/adapters/aws/rollout.ts';
 import { OnnxModel } from '../../../functions/core/onnx/runtime.ts';
 import { generateCredit } from '../../../functions/core/synthetic/credit.ts';
 import { train } from '../../../functions/core/training/train.ts';

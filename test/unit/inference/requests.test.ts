@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../../functions/commons/errors.ts';
+import type { PredictionRecord } from '../../../functions/contracts/capture.ts';
 import type { ModelInput } from '../../../functions/core/onnx/runtime.ts';
-import { MemoryCaptureSink, type PredictionRecord } from '../../../functions/inference/capture.ts';
+import { MemoryCaptureSink } from '../../../functions/inference/capture.ts';
 import {
   acceptedInterval,
   FLOAT32_MAX,
@@ -10,7 +10,9 @@ import {
   parseV2,
   type RequestOptions,
 } from '../../../functions/inference/requests.ts';
-import { InferenceService, type Scorer } from '../../../functions/inference/service.ts';
+import { InferenceService } from '../../../functions/inference/service.ts';
+import { ValidationError } from '../../../functions/kernel/errors.ts';
+import type { Scorer } from '../../../functions/ports/scorer.ts';
 
 const inputs: ModelInput[] = [
   { name: 'income', type: 'numeric' },

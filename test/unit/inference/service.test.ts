@@ -5,7 +5,8 @@ import { OnnxModel } from '../../../functions/core/onnx/runtime.ts';
 import { MemoryCaptureSink, protectPii } from '../../../functions/inference/capture.ts';
 import type { Columns } from '../../../functions/inference/requests.ts';
 import { onnxScorer } from '../../../functions/inference/scorers.ts';
-import { InferenceService, type Scorer } from '../../../functions/inference/service.ts';
+import { InferenceService } from '../../../functions/inference/service.ts';
+import type { Scorer } from '../../../functions/ports/scorer.ts';
 import { referenceModels } from '../../support/onnx-reference.ts';
 
 const reference = referenceModels();

@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { CAPTURE_MARKER } from '../../../functions/commons/adapters/aws/capture.ts';
+import { CAPTURE_MARKER } from '../../../functions/contracts/capture.ts';
 
 import { captureRecordsFromLogs } from '../../../functions/inference/shadow.ts';
 

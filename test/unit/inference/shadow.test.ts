@@ -1,11 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import {
-  type CaptureRecord,
-  MemoryCaptureSink,
-  type PredictionRecord,
-} from '../../../functions/inference/capture.ts';
-import type { Scorer } from '../../../functions/inference/service.ts';
+import type { CaptureRecord, PredictionRecord } from '../../../functions/contracts/capture.ts';
+import { MemoryCaptureSink } from '../../../functions/inference/capture.ts';
 import { ShadowScorer } from '../../../functions/inference/shadow.ts';
+import type { Scorer } from '../../../functions/ports/scorer.ts';
 
 const record = (id: string, probability: number, servedBy = 'primary'): PredictionRecord => ({
   type: 'prediction',

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { EmfMetricsSink } from '../../../functions/commons/adapters/aws/metrics.ts';
+import { EmfMetricsSink } from '../../../functions/adapters/aws/metrics.ts';
+import { partitionOverlaps } from '../../../functions/contracts/capture.ts';
+import type { MonitoringSettings } from '../../../functions/contracts/monitoring.ts';
+import type { RegistryEvent } from '../../../functions/contracts/registry.ts';
 import type { DriftReport, FeatureDrift } from '../../../functions/core/drift/report.ts';
 import type { Impact } from '../../../functions/core/monitoring/impact.ts';
-import { partitionOverlaps } from '../../../functions/inference/capture.ts';
 import {
   type CheckReport,
   checkMetrics,
@@ -10,8 +12,6 @@ import {
   judge,
 } from '../../../functions/monitoring/check.ts';
 import { renderReportHtml } from '../../../functions/monitoring/html.ts';
-import type { MonitoringSettings } from '../../../functions/monitoring/settings.ts';
-import type { RegistryEvent } from '../../../functions/registry/schema.ts';
 
 const settings = (on: MonitoringSettings['alerts']['on'] = 'impact'): MonitoringSettings => ({
   project: 'keel',

@@ -12,8 +12,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DynamoRegistryStore } from '../../../functions/commons/adapters/aws/registry-store.ts';
-import { IntegrityError } from '../../../functions/commons/errors.ts';
+import { DynamoRegistryStore } from '../../../functions/adapters/aws/registry-store.ts';
+import { IntegrityError } from '../../../functions/kernel/errors.ts';
 import { ModelRegistry } from '../../../functions/registry/registry.ts';
 import { INITIAL_STATE } from '../../../functions/registry/state.ts';
 import { sampleMetadata } from '../../support/registry-fixtures.ts';

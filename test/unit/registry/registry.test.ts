@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { IntegrityError, ValidationError } from '../../../functions/commons/errors.ts';
-import type { KeelEvent } from '../../../functions/commons/ports/event-bus.ts';
+import { IntegrityError, ValidationError } from '../../../functions/kernel/errors.ts';
+import type { KeelEvent } from '../../../functions/ports/event-bus.ts';
 import {
   AliasConflictError,
   ModelNotFoundError,
@@ -281,6 +281,37 @@ describe('ModelRegistry audit log and events', () => {
     await expect(registry.get('credit', 7)).rejects.toThrow('version 7 not found');
     await expect(registry.get('credit', 'production')).rejects.toThrow('alias production not found');
     await expect(registry.approve('nope', 1, who)).rejects.toBeInstanceOf(ModelNotFoundError);
+  });
+});
+
+describe('ModelRegistry.aliasesOrNone', () => {
+  it('answers none for a model that does not exist, and the aliases of one that does', async () => {
+    // Prepare
+    const { registry } = setup();
+    await withApproved(registry, 1);
+    await registry.moveAlias('credit', 'production', { to: 1, expected: null }, who);
+
+    // Act and assess
+    await expect(registry.aliasesOrNone('nope')).resolves.toEqual({});
+    await expect(registry.aliasesOrNone('credit')).resolves.toEqual({ production: 1 });
+  });
+
+  it.each([
+    ['throttling', Object.assign(new Error('slow down'), { name: 'ThrottlingException' })],
+    ['an integrity error', new IntegrityError('log entry 3 does not match its schema')],
+  ])('lets %s through: it does not mean "no production version"', async (_, failure) => {
+    // Prepare: a store that fails every read of the log.
+    const { registry, store } = setup();
+    await withApproved(registry, 1);
+    for (const method of ['readLog', 'head'] as const) {
+      if (method in store)
+        (store as unknown as Record<string, unknown>)[method] = async () => {
+          throw failure;
+        };
+    }
+
+    // Act and assess
+    await expect(registry.aliasesOrNone('credit')).rejects.toBe(failure);
   });
 });
 

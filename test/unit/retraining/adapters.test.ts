@@ -5,18 +5,15 @@ import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from 
 import { mockClient } from 'aws-sdk-client-mock';
 import { pack } from 'tar-stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DynamoApprovalStore } from '../../../functions/commons/adapters/aws/approval-store.ts';
-import { StepFunctionsPipelineRunner } from '../../../functions/commons/adapters/aws/pipeline-runner.ts';
-import { ConflictError, ValidationError } from '../../../functions/commons/errors.ts';
-import type { PipelineRunner } from '../../../functions/commons/ports/pipeline-runner.ts';
+import { DynamoApprovalStore } from '../../../functions/adapters/aws/approval-store.ts';
+import { StepFunctionsPipelineRunner } from '../../../functions/adapters/aws/pipeline-runner.ts';
 import { generateCredit } from '../../../functions/core/synthetic/credit.ts';
 import { train } from '../../../functions/core/training/train.ts';
+import { ConflictError, ValidationError } from '../../../functions/kernel/errors.ts';
 import { LineageStore } from '../../../functions/lineage/store.ts';
-import {
-  type ApprovalRequest,
-  type ApprovalStore,
-  decideApproval,
-} from '../../../functions/retraining/approvals.ts';
+import type { ApprovalRequest, ApprovalStore } from '../../../functions/ports/approval-store.ts';
+import type { PipelineRunner } from '../../../functions/ports/pipeline-runner.ts';
+import { decideApproval } from '../../../functions/retraining/approvals.ts';
 import { collectSageMakerModel } from '../../../functions/retraining/sagemaker.ts';
 import type { RetrainingDependencies, RetrainingState } from '../../../functions/retraining/steps.ts';
 import { MemoryBlobStore } from '../../support/memory-blob-store.ts';

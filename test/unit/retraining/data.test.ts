@@ -2,14 +2,14 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../../functions/commons/errors.ts';
-import { cell, columnStrings } from '../../../functions/core/data/table.ts';
-import { generateCredit } from '../../../functions/core/synthetic/credit.ts';
 import {
   type FeedbackRecord,
   type PredictionRecord,
   parseCaptureLines,
-} from '../../../functions/inference/capture.ts';
+} from '../../../functions/contracts/capture.ts';
+import { cell, columnStrings } from '../../../functions/core/data/table.ts';
+import { generateCredit } from '../../../functions/core/synthetic/credit.ts';
+import { ValidationError } from '../../../functions/kernel/errors.ts';
 import {
   concatTables,
   joinOutcomes,

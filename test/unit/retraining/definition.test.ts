@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../../functions/commons/config/load.ts';
 import {
   type AslState,
   parseDefinition,
@@ -8,14 +7,15 @@ import {
   substitute,
   tasksWithoutErrorHandling,
   walkStates,
-} from '../../../functions/commons/helpers/asl.ts';
+} from '../../../functions/contracts/asl.ts';
+import { parseConfig } from '../../../functions/contracts/config/load.ts';
 import {
   NEVER_ROWS,
   RETRAINING_FUNCTIONS,
   retrainingSettings,
   retrainingSettingsSchema,
   retrainingSubstitutions,
-} from '../../../functions/retraining/settings.ts';
+} from '../../../functions/contracts/retraining.ts';
 import { RETRAINING_DEFINITION } from '../../../local/retraining.ts';
 
 const text = readFileSync(RETRAINING_DEFINITION, 'utf8');

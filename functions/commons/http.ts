@@ -1,0 +1,94 @@
+/**
+ * HTTP routing and JSON bodies for Keel's APIs (inference, approvals, the local control API),
+ * on middy's own router and JSON body parser rather than a hand-written matcher per API. What
+ * is added here is what those leave to the caller: a 405 naming the allowed methods (middy's
+ * router answers 404 for a known path with another method), a 413 over the size limit, and a
+ * malformed body as a 400 naming `body`, as every other bad field is named.
+ */
+import httpJsonBodyParser from '@middy/http-json-body-parser';
+import httpRouterHandler from '@middy/http-router';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import {
+  MethodNotAllowedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ValidationError,
+} from '../kernel/errors.ts';
+
+/** An event as a route sees it: path parameters filled in by the router. */
+export type RouteEvent = APIGatewayProxyEventV2 & {
+  readonly pathParameters?: Readonly<Record<string, string | undefined>>;
+};
+
+export type RouteHandler<C, R> = (event: RouteEvent, context: C) => Promise<R> | R;
+
+/** Routes by path (middy's `{param}` syntax) and method. */
+export type RouteTable<C, R> = Readonly<Record<string, Partial<Record<HttpMethod, RouteHandler<C, R>>>>>;
+
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD'] as const;
+export type HttpMethod = (typeof METHODS)[number];
+
+/**
+ * A router over `table`: resolves to the route's answer, or throws {@link NotFoundError} for an
+ * unknown path and {@link MethodNotAllowedError} for a known one with another method. `context`
+ * rides in the handler's second argument (middy passes it through).
+ */
+export function routeTable<C, R>(
+  table: RouteTable<C, R>,
+): (event: APIGatewayProxyEventV2, context: C) => Promise<R> {
+  const router = httpRouterHandler({
+    routes: Object.entries(table).flatMap(([path, byMethod]) => {
+      const allowed = Object.keys(byMethod);
+      const refuse = () => {
+        throw new MethodNotAllowedError(allowed);
+      };
+      return METHODS.map((method) => ({ method, path, handler: (byMethod[method] ?? refuse) as never }));
+    }),
+    notFoundResponse: ({ method, path }: { method: string; path: string }) => {
+      throw new NotFoundError(`no route ${method} ${path}`);
+    },
+  }) as unknown as (event: RouteEvent, context: C) => Promise<R> | R;
+  return async (event, context) => router(withPath(event), context);
+}
+
+/**
+ * The router matches `requestContext.http.path`, trailing slash trimmed; an event without one
+ * (a direct invocation) falls back to `rawPath`.
+ */
+function withPath(event: APIGatewayProxyEventV2): RouteEvent {
+  const http = event.requestContext?.http;
+  const path = (http?.path ?? event.rawPath ?? '/').replace(/\/+$/, '') || '/';
+  const method = http?.method ?? 'GET';
+  if (http && http.path === path && http.method === method) return event;
+  return {
+    ...event,
+    requestContext: { ...event.requestContext, http: { ...http, method, path } },
+  } as RouteEvent;
+}
+
+// Any content type: callers (curl -d among them) do not always say application/json.
+const jsonParser = httpJsonBodyParser({ disableContentTypeCheck: true });
+
+/**
+ * The request's JSON body, parsed by middy's JSON body parser (which also refuses `__proto__`
+ * keys): an empty or malformed body is a 400 naming `body`, one over `maxBytes` a 413.
+ */
+export async function readJsonBody(event: APIGatewayProxyEventV2, maxBytes: number): Promise<unknown> {
+  const raw = event.body ?? '';
+  if (raw.length > maxBytes || Buffer.byteLength(raw) > maxBytes)
+    throw new PayloadTooLargeError(`the body exceeds ${maxBytes} bytes`);
+  if (raw.trim() === '')
+    throw new ValidationError('The request has no body', [{ path: 'body', message: 'expected JSON' }]);
+  const request = { event: { ...event }, context: {}, response: undefined, error: undefined, internal: {} };
+  try {
+    await jsonParser.before?.(request as never);
+  } catch (error) {
+    const cause = (error as { cause?: { message?: string } }).cause;
+    throw new ValidationError(
+      'The body is not valid JSON',
+      [{ path: 'body', message: cause?.message ?? (error as Error).message }],
+      { cause: error },
+    );
+  }
+  return request.event.body;
+}

@@ -1,0 +1,50 @@
+/** Environment variables of the inference Lambda; the CDK construct sets them. */
+export const INFERENCE_ENV = {
+  modelName: 'KEEL_MODEL_NAME',
+  modelVersion: 'KEEL_MODEL_VERSION',
+  safeDefault: 'KEEL_SAFE_DEFAULT',
+  timeoutMs: 'KEEL_TIMEOUT_MS',
+  maxBatch: 'KEEL_MAX_BATCH',
+  piiSalt: 'KEEL_PII_SALT',
+  sagemakerEndpoint: 'KEEL_SAGEMAKER_ENDPOINT',
+  /** JSON array: fields accepted beside the model's inputs (protected attributes, ids). */
+  requestFields: 'KEEL_REQUEST_FIELDS',
+  /** JSON array: extra fields that are PII. */
+  piiFields: 'KEEL_PII_FIELDS',
+  /** JSON `{"action","tolerance"}`: the input-range policy. */
+  inputRange: 'KEEL_INPUT_RANGE',
+} as const;
+
+/**
+ * The request contract's settings a model's serving config gives its inference function:
+ * protected attributes, PII fields and `serving.requestFields` are accepted beside the inputs.
+ */
+export function requestSettingsOf(model: {
+  readonly data: { readonly protectedAttributes: readonly string[]; readonly piiFields: readonly string[] };
+  readonly serving: {
+    readonly requestFields: readonly string[];
+    readonly inputRange: { readonly action: 'reject' | 'clip' | 'flag'; readonly tolerance: number };
+  };
+}): {
+  requestFields: string[];
+  piiFields: string[];
+  inputRange: { action: 'reject' | 'clip' | 'flag'; tolerance: number };
+} {
+  return {
+    requestFields: [
+      ...new Set([
+        ...model.data.protectedAttributes,
+        ...model.data.piiFields,
+        ...model.serving.requestFields,
+      ]),
+    ],
+    piiFields: [...model.data.piiFields],
+    inputRange: { ...model.serving.inputRange },
+  };
+}
+
+/** The alias that carries a model's traffic. */
+export const LIVE_ALIAS = 'live';
+
+/** The inference function of a model, in AWS (a fixed CDK name) and locally alike. */
+export const inferenceFunctionName = (project: string, model: string) => `${project}-${model}-inference`;

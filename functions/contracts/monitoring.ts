@@ -1,0 +1,116 @@
+/**
+ * What one model's drift check needs to know, derived from `keel.config.json`: the schedule
+ * passes it as the event (CDK rule input, the local scheduler, `keel monitor run`) and the
+ * Distributed Map definition gets it substituted, so the handlers stay model-agnostic.
+ */
+import { z } from 'zod';
+import { NotFoundError } from '../kernel/errors.ts';
+import type { KeelConfig } from './config/schema.ts';
+
+export const monitoringSettingsSchema = z.object({
+  project: z.string().min(1),
+  model: z.string().min(1),
+  windowHours: z.number().positive(),
+  minLabelledRows: z.number().int().positive(),
+  thresholds: z.object({
+    psiWarning: z.number().positive(),
+    psiDrift: z.number().positive(),
+    pValue: z.number().min(0).max(1),
+    datasetShare: z.number().min(0).max(1),
+  }),
+  costs: z.object({
+    currency: z.string(),
+    falsePositive: z.number(),
+    falseNegative: z.number(),
+    truePositiveBenefit: z.number(),
+  }),
+  decisionsPerDay: z.number().positive(),
+  alerts: z.object({
+    dailyBudget: z.number().nonnegative(),
+    on: z.enum(['impact', 'drift', 'either']),
+    confidence: z.number().gt(0).lt(1),
+    retrain: z.boolean(),
+    retrainCooldownHours: z.number().nonnegative(),
+  }),
+});
+
+export type MonitoringSettings = z.output<typeof monitoringSettingsSchema>;
+
+export function monitoringSettings(config: KeelConfig, model: string): MonitoringSettings {
+  const m = config.models[model];
+  if (!m) throw new NotFoundError(`no model named ${model} in the config`);
+  return {
+    project: config.project,
+    model,
+    windowHours: m.monitoring.windowHours,
+    minLabelledRows: m.monitoring.minLabelledRows,
+    thresholds: {
+      psiWarning: m.alerts.psiWarning,
+      psiDrift: m.alerts.psiDrift,
+      pValue: m.alerts.pValue,
+      datasetShare: m.alerts.datasetShare,
+    },
+    costs: m.costs,
+    decisionsPerDay: m.decisionsPerDay,
+    alerts: {
+      dailyBudget: m.alerts.dailyBudget,
+      on: m.alerts.on,
+      confidence: m.alerts.confidence,
+      retrain: m.alerts.retrain,
+      retrainCooldownHours: m.alerts.retrainCooldownHours,
+    },
+  };
+}
+
+/** CloudWatch namespace of the drift check's metrics (dimension `model`, and `feature` for PSI). */
+export const MONITORING_NAMESPACE = 'Keel/Monitoring';
+
+/** Metric names of the drift check, shared by the handler, the alarms and the dashboard. */
+export const MONITORING_METRICS = {
+  moneyAtRisk: 'MoneyAtRisk',
+  moneyAtRiskLower: 'MoneyAtRiskLowerBound',
+  shareDrifted: 'ShareOfDriftedFeatures',
+  predictionPsi: 'PredictionPsi',
+  featurePsi: 'FeaturePsi',
+  auc: 'OutcomeAuc',
+  precision: 'OutcomePrecision',
+  recall: 'OutcomeRecall',
+  ece: 'OutcomeCalibrationError',
+  coverage: 'LabelledShare',
+  rows: 'CheckedPredictions',
+  alert: 'DriftAlert',
+} as const;
+
+/** The drift-check function and state machine of a project (one function serves every model). */
+export const driftCheckFunctionName = (project: string, step: DriftCheckStep = 'check') =>
+  `${project}-drift-${step}`;
+
+export const driftCheckPipelineName = (project: string, model: string) => `${project}-${model}-drift-check`;
+
+/** Lambda functions of the drift check, by the ASL placeholder naming them. */
+export const DRIFT_CHECK_FUNCTIONS = {
+  ListPartitionsFunction: 'list-partitions',
+  ProfilePartitionFunction: 'profile-partition',
+  ReduceFunction: 'reduce',
+} as const;
+
+export type DriftCheckStep = 'check' | (typeof DRIFT_CHECK_FUNCTIONS)[keyof typeof DRIFT_CHECK_FUNCTIONS];
+
+/** The export of `functions/monitoring/lambda.ts` each function runs. */
+export const DRIFT_CHECK_HANDLERS: Readonly<Record<DriftCheckStep, string>> = {
+  check: 'driftCheckHandler',
+  'list-partitions': 'listPartitionsHandler',
+  'profile-partition': 'profilePartitionHandler',
+  reduce: 'reduceHandler',
+};
+
+/** Events the drift check publishes besides the drift event that starts retraining. */
+export const CHECK_COMPLETED_EVENT = { source: 'keel.monitoring', detailType: 'keel.drift.checked' } as const;
+
+/** Substitutions of `drift-check.asl.json` other than the function ARNs. */
+export function driftCheckSubstitutions(
+  settings: MonitoringSettings,
+  options: { readonly maxConcurrency: number },
+): Record<string, string> {
+  return { Settings: JSON.stringify(settings), MaxConcurrency: String(options.maxConcurrency) };
+}

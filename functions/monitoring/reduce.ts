@@ -1,0 +1,223 @@
+/**
+ * Step 3 of the drift check: merges the partial profiles, compares them with the baseline,
+ * computes outcome metrics and money at risk, writes the reports, emits the metrics, records
+ * flags in the registry and, on an alert, asks for retraining.
+ */
+import {
+  CHECK_COMPLETED_EVENT,
+  MONITORING_NAMESPACE,
+  type MonitoringSettings,
+} from '../contracts/monitoring.ts';
+import { DRIFT_EVENT } from '../contracts/retraining.ts';
+import { mergeProfiles, type Profile } from '../core/drift/profile.ts';
+import { driftReport } from '../core/drift/report.ts';
+import { impactFromDrift, impactFromOutcomes } from '../core/monitoring/impact.ts';
+import { type LabelledDecision, outcomeMetrics } from '../core/monitoring/outcomes.ts';
+import { SCORE_COLUMN } from '../core/training/train.ts';
+import type { KeelEvent } from '../ports/index.ts';
+import { renderReportHtml } from './html.ts';
+import { checkMetrics, decideRetrainRequest, judge } from './judge.ts';
+import {
+  type CheckPlan,
+  type CheckReport,
+  type CheckStatus,
+  type CheckSummary,
+  MONITORING_ACTOR,
+  type MonitoringDependencies,
+  type PartialCheck,
+  type Ref,
+} from './types.ts';
+
+/** Step 3: merges the partials, judges, reports, emits; returns the summary. */
+export async function reduceCheck(
+  input: { readonly plan: CheckPlan; readonly partials: readonly { readonly partial: Ref }[] },
+  deps: MonitoringDependencies,
+): Promise<CheckSummary> {
+  const { plan } = input;
+  const { settings } = plan;
+  const checkedAt = (deps.now?.() ?? new Date()).toISOString();
+  const thresholds = {
+    ...settings.thresholds,
+    alertOn: settings.alerts.on,
+    minLabelledRows: settings.minLabelledRows,
+  };
+  const empty = (status: CheckStatus, reason: string, predictions = 0): CheckReport => ({
+    format: 'keel.drift-report/v1',
+    model: settings.model,
+    version: plan.production?.version ?? null,
+    checkedAt,
+    window: plan.window,
+    status,
+    reasons: [reason],
+    rows: { predictions, scored: 0, files: 0 },
+    drift: null,
+    predictionDrift: null,
+    outcomes: null,
+    impact: null,
+    impacts: { outcomes: null, drift: null },
+    currency: settings.costs.currency,
+    thresholds,
+  });
+  if (!plan.production) {
+    return finishCheck(
+      empty('no-model', 'no version with a drift baseline is in production'),
+      deps,
+      settings,
+    );
+  }
+  const baseline = await deps.lineage.getJson<Profile>(plan.production.baseline);
+  const partials = await Promise.all(
+    input.partials.map((p) => deps.lineage.getJson<PartialCheck>(p.partial)),
+  );
+  const predictions = partials.reduce((s, p) => s + p.predictions, 0);
+  if (predictions === 0)
+    return finishCheck(empty('no-data', 'no predictions were captured in the window'), deps, settings);
+  const inputs = partials.map((p) => p.inputs).reduce(mergeProfiles);
+  const scores = partials.map((p) => p.scores).reduce(mergeProfiles);
+  const current: Profile = { ...inputs, columns: { ...inputs.columns, ...scores.columns } };
+  const features = Object.keys(baseline.columns).filter((c) => c !== SCORE_COLUMN);
+  const drift = driftReport(baseline, current, { ...settings.thresholds, features });
+  const scored = scores.rows;
+  const predictionDrift =
+    scored > 0
+      ? (driftReport(baseline, current, { ...settings.thresholds, features: [SCORE_COLUMN] }).features[
+          SCORE_COLUMN
+        ] ?? null)
+      : null;
+
+  const labelled: LabelledDecision[] = partials.flatMap((p) =>
+    p.labelled.map(([probability, decision, outcome]) => ({ probability, decision, outcome })),
+  );
+  // Coverage is of the production model's own decisions.
+  const outcomes = outcomeMetrics(labelled, scored);
+  const impactSettings = {
+    costs: settings.costs,
+    decisionsPerDay: settings.decisionsPerDay,
+    dailyBudget: settings.alerts.dailyBudget,
+    confidence: settings.alerts.confidence,
+  };
+  const outcomeBaseline = baseline.outcomes;
+  const fromOutcomes =
+    outcomeBaseline && labelled.length > 0
+      ? impactFromOutcomes(outcomes.confusion, outcomeBaseline, impactSettings)
+      : null;
+  const scoreCounts = partials.map((p) => p.scoreCounts).reduce((a, b) => a.map((v, k) => v + (b[k] ?? 0)));
+  const fromDrift =
+    outcomeBaseline && scored > 0 ? impactFromDrift(scoreCounts, outcomeBaseline, impactSettings) : null;
+  const impact = labelled.length >= settings.minLabelledRows && fromOutcomes ? fromOutcomes : fromDrift;
+
+  const judged = judge(settings, drift, predictionDrift, impact, labelled.length);
+  const { status } = judged;
+  const matched = partials.reduce((n, p) => n + (p.matched ?? 0), 0);
+  const unmatched = Math.max(0, (plan.outcomeIds ?? matched) - matched);
+  const reasons =
+    unmatched > 0
+      ? [
+          ...judged.reasons,
+          `${unmatched} outcome(s) fed back name no prediction of the window (unknown ids, or decisions before it)`,
+        ]
+      : judged.reasons;
+  const report: CheckReport = {
+    format: 'keel.drift-report/v1',
+    model: settings.model,
+    version: plan.production.version,
+    checkedAt,
+    window: plan.window,
+    status,
+    reasons,
+    rows: { predictions, scored, files: partials.reduce((s, p) => s + p.files, 0) },
+    drift,
+    predictionDrift,
+    outcomes: {
+      ...outcomes,
+      baseline: { ...(outcomeBaseline?.metrics ?? {}) },
+      unmatched,
+    },
+    impact,
+    impacts: { outcomes: fromOutcomes, drift: fromDrift },
+    currency: settings.costs.currency,
+    thresholds,
+  };
+  const labelledAt = partials.flatMap((p) => p.labelled.map((l) => l[3] ?? Number.NaN));
+  return finishCheck(report, deps, settings, { baseline, current }, labelledAt);
+}
+
+/** Writes the reports, emits metrics and events, records flags in the registry. */
+async function finishCheck(
+  report: CheckReport,
+  deps: MonitoringDependencies,
+  settings: MonitoringSettings,
+  profiles?: { readonly baseline: Profile; readonly current: Profile },
+  labelledAt: readonly number[] = [],
+): Promise<CheckSummary> {
+  const json = await deps.lineage.putJson('drift', report);
+  const html = profiles
+    ? await deps.lineage.putBytes('drift', new TextEncoder().encode(renderReportHtml(report, profiles)), {
+        contentType: 'text/html; charset=utf-8',
+      })
+    : null;
+  await deps.metrics.publish(MONITORING_NAMESPACE, checkMetrics(report));
+  const alert = report.status === 'alert';
+  const decision =
+    alert && settings.alerts.retrain && report.version !== null
+      ? decideRetrainRequest(await deps.registry.auditTrail(settings.model, report.version), {
+          now: report.checkedAt,
+          cooldownHours: settings.alerts.retrainCooldownHours,
+          labelledAt,
+          minNewLabelled: settings.minLabelledRows,
+        })
+      : { request: false };
+  const retrainingRequested = alert && settings.alerts.retrain && decision.request;
+  const reasons = decision.note ? [...report.reasons, decision.note] : report.reasons;
+  const reason = reasons.join('; ');
+  if ((alert || report.status === 'warning') && report.version !== null) {
+    // The audit log tells the story: what was flagged, on which version, and where the report is.
+    await deps.registry.recordEvaluation(
+      settings.model,
+      report.version,
+      {
+        metrics: Object.fromEntries(
+          Object.entries({
+            'production.moneyAtRisk': report.impact?.moneyAtRisk,
+            'production.moneyAtRiskLower': report.impact?.interval.lower,
+            'production.shareDrifted': report.drift?.shareDrifted,
+            'production.predictionPsi': report.predictionDrift?.psi,
+            'production.auc': report.outcomes?.auc,
+            'production.labelled': report.outcomes?.labelled,
+            'production.retrainingRequested': retrainingRequested ? 1 : 0,
+          }).flatMap(([k, v]) => (typeof v === 'number' && Number.isFinite(v) ? [[k, v]] : [])),
+        ),
+        report: { sha256: json.sha256, uri: json.uri, sizeBytes: json.sizeBytes },
+      },
+      { actor: MONITORING_ACTOR, reason: `drift check ${report.status}: ${reason}` },
+    );
+  }
+  const summary: CheckSummary = {
+    model: report.model,
+    version: report.version,
+    status: report.status,
+    reasons,
+    moneyAtRisk: report.impact?.moneyAtRisk ?? null,
+    shareDrifted: report.drift?.shareDrifted ?? null,
+    predictions: report.rows.predictions,
+    report: json,
+    html,
+    retrainingRequested,
+  };
+  const events: KeelEvent[] = [
+    {
+      source: CHECK_COMPLETED_EVENT.source,
+      detailType: CHECK_COMPLETED_EVENT.detailType,
+      detail: { ...summary, window: report.window },
+    },
+  ];
+  if (retrainingRequested) {
+    events.push({
+      source: DRIFT_EVENT.source,
+      detailType: DRIFT_EVENT.detailType,
+      detail: { ...summary, window: report.window, model: report.model, reason },
+    });
+  }
+  await deps.eventBus.publish(events);
+  return summary;
+}
