@@ -48,6 +48,7 @@ import { LocalEventBus } from './adapters/event-bus.ts';
 import { LocalMetrics } from './adapters/metrics.ts';
 import { LocalPipelineRunner, PipelineRunnerClosedError } from './adapters/pipeline-runner.ts';
 import { FileCaptureJournal } from './capture-journal.ts';
+import { controlApi } from './control-api.ts';
 import { EmbeddedAws } from './embedded-aws.ts';
 import { LocalLambdaRuntime } from './lambda-runtime.ts';
 import {
@@ -112,37 +113,6 @@ export interface RuntimeDescription {
   /** Models with a live version, and which. */
   readonly serving: Readonly<Record<string, string>>;
 }
-
-const retrainBodySchema = z.strictObject({
-  model: z.string().min(1),
-  trigger: z
-    .object({ type: z.enum(['drift', 'schedule', 'manual']), reason: z.string().optional() })
-    .optional(),
-  requestedBy: z.string().min(1).optional(),
-  asOf: z.iso.datetime({ offset: true }).optional(),
-  source: z.string().min(1).optional(),
-});
-
-const monitorBodySchema = z.strictObject({
-  model: z.string().min(1),
-  asOf: z.iso.datetime({ offset: true }).optional(),
-});
-
-const deployBodySchema = z.strictObject({
-  model: z.string().min(1),
-  version: z.number().int().positive(),
-  rollback: z.boolean().optional(),
-  shift: z.union([
-    z.object({ type: z.literal('all-at-once') }),
-    z.object({
-      type: z.enum(['canary', 'linear']),
-      percentage: z.number().gt(0).lt(100),
-      intervalMinutes: z.number().int().positive(),
-    }),
-  ]),
-  actor: z.string().min(1),
-  reason: z.string().min(1),
-});
 
 /** Another process already uses the state directory. */
 export class StateDirLockedError extends KeelError {}
@@ -282,7 +252,7 @@ export class LocalRuntime {
       metrics: this.metrics,
       timeScale: init.timeScale,
       ...(init.journal ? { durable: () => (init.journal as FileCaptureJournal).durable() } : {}),
-      admin: (event) => this.#admin(event),
+      admin: controlApi(this),
       routes: { '/v1/approvals': approvalApiFunctionName(init.config.project) },
       dependencies: () => {
         dependencies ??= {
@@ -381,53 +351,9 @@ export class LocalRuntime {
    * `POST /_keel/monitor` (`{model, asOf?}`: runs the drift check once, answers its summary),
    * `GET /_keel/executions[?pipeline=…]` (every execution started here, with its input).
    */
-  async #admin(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
-    const method = event.requestContext.http.method;
-    try {
-      if (method === 'POST' && event.rawPath === '/_keel/deploy') {
-        const request = deployBodySchema.parse(JSON.parse(event.body ?? '{}'));
-        const started = await this.deployModel(request);
-        return { statusCode: 202, body: JSON.stringify(started) };
-      }
-      if (method === 'POST' && event.rawPath === '/_keel/retrain') {
-        const { model, ...request } = retrainBodySchema.parse(JSON.parse(event.body ?? '{}'));
-        if (!this.config.models[model]) throw new NotFoundError(`no model named ${model}`);
-        const started = await this.pipelines.start(
-          retrainingPipelineName(this.config.project, model),
-          request,
-        );
-        return { statusCode: 202, body: JSON.stringify(started) };
-      }
-      if (method === 'POST' && event.rawPath === '/_keel/monitor') {
-        const { model, asOf } = monitorBodySchema.parse(JSON.parse(event.body ?? '{}'));
-        const summary = await this.runDriftCheck(model, asOf ? { asOf } : {});
-        return { statusCode: 200, body: JSON.stringify(summary) };
-      }
-      if (method === 'GET' && event.rawPath === '/_keel/executions') {
-        const pipeline = new URLSearchParams(event.rawQueryString).get('pipeline') ?? undefined;
-        return { statusCode: 200, body: JSON.stringify(await this.pipelines.list(pipeline)) };
-      }
-      const execution = /^\/_keel\/executions\/([^/]+)$/.exec(event.rawPath);
-      if (method === 'GET' && execution) {
-        const id = decodeURIComponent(execution[1] as string);
-        const [description, steps] = await Promise.all([
-          this.pipelines.describe(id),
-          this.pipelines.history(id),
-        ]);
-        return { statusCode: 200, body: JSON.stringify({ description, steps }) };
-      }
-      const m = /^\/_keel\/deployments\/([^/]+)$/.exec(event.rawPath);
-      if (method === 'GET' && m) {
-        const id = m[1] as string;
-        // `settled`: the outcome is in the registry too (production moved, or the rollback recorded).
-        const state = await this.deployer.getDeployment(id);
-        return { statusCode: 200, body: JSON.stringify({ ...state, settled: this.#settled.has(id) }) };
-      }
-      throw new NotFoundError(`no control route ${method} ${event.rawPath}`);
-    } catch (error) {
-      const { statusCode, body } = toHttpError(error);
-      return { statusCode, body: JSON.stringify(body) };
-    }
+  /** Whether a deployment's outcome is settled in the registry too (production moved, or the rollback recorded). */
+  isSettled(deploymentId: string): boolean {
+    return this.#settled.has(deploymentId);
   }
 
   /** Runs a model's drift check once, as its schedule would (the function, or the distributed state machine). */

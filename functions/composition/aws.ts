@@ -61,10 +61,7 @@ function jsonEnv<T>(env: NodeJS.ProcessEnv, name: string, schema: z.ZodType<T>, 
   }
   const result = schema.safeParse(parsed);
   if (!result.success) {
-    throw new ConfigError(
-      `${name} is invalid`,
-      result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-    );
+    throw ConfigError.fromZod(`${name} is invalid`, result.error);
   }
   return result.data;
 }

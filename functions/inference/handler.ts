@@ -7,11 +7,13 @@
  * `fallback`-alias model. A model that cannot load is a failing scorer, not a failing
  * endpoint: requests are served by the fallback or the safe default.
  */
+
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import { keelHandler } from '../commons/middleware.ts';
 import { logger, metrics } from '../commons/powertools.ts';
 import { type ModelInput, OnnxModel } from '../core/onnx/runtime.ts';
+import { KeelError } from '../kernel/errors.ts';
 import type { LineageStore } from '../lineage/store.ts';
 import type { CaptureSink } from '../ports/capture.ts';
 import type { Scorer } from '../ports/scorer.ts';
@@ -86,12 +88,17 @@ export async function loadModel(
         version: String(version.version),
         inputs: inputsOf(version),
         score: async () => {
-          throw new Error(`model ${model}@${version.version} is unavailable: ${reason}`);
+          throw new ModelUnavailableError(`model ${model}@${version.version} is unavailable: ${reason}`, {
+            cause: error,
+          });
         },
       },
     };
   }
 }
+
+/** A model version that could not be loaded (its artifact is missing, corrupt or not ONNX); `cause` says why. */
+export class ModelUnavailableError extends KeelError {}
 
 /** Builds the service of one pinned model version (the cold start). */
 export async function createInferenceService(

@@ -112,10 +112,6 @@ function invalid(issues: FieldIssue[]): never {
   throw new ValidationError('The request is invalid', listed);
 }
 
-function zodIssues(error: z.ZodError): FieldIssue[] {
-  return error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
-}
-
 const FLOAT32_MESSAGE = `expected a number representable as float32 (magnitude at most ${FLOAT32_MAX.toPrecision(5)}) or null`;
 const float32 = z
   .number()
@@ -214,7 +210,8 @@ export function parseV1(
 ): Columns {
   const extraFields = extrasOf(inputs, options);
   const parsed = cachedV1Schema(inputs, maxBatch, extraFields).safeParse(body);
-  if (!parsed.success) invalid([...zodIssues(parsed.error), ...rangeIssuesOfRaw(body, inputs, options)]);
+  if (!parsed.success)
+    invalid([...ValidationError.issuesOf(parsed.error), ...rangeIssuesOfRaw(body, inputs, options)]);
   const instances = parsed.data.instances as Record<string, number | string | null>[];
   const columns = new Map(inputs.map((i) => [i.name, instances.map((row) => row[i.name] ?? null)]));
   const judged = judgeRanges(columns, instances.length, options, (name, row) => `instances.${row}.${name}`);
@@ -273,7 +270,7 @@ export function parseV2(
   options: RequestOptions = {},
 ): Columns & { id?: string } {
   const parsed = v2RequestSchema.safeParse(body);
-  if (!parsed.success) invalid(zodIssues(parsed.error));
+  if (!parsed.success) invalid(ValidationError.issuesOf(parsed.error));
   const request = parsed.data;
   const extraFields = extrasOf(inputs, options);
   const issues: FieldIssue[] = [];
@@ -385,6 +382,6 @@ export type Feedback = z.output<typeof feedbackSchema>;
 
 export function parseFeedback(body: unknown): Feedback {
   const parsed = feedbackSchema.safeParse(body);
-  if (!parsed.success) invalid(zodIssues(parsed.error));
+  if (!parsed.success) invalid(ValidationError.issuesOf(parsed.error));
   return parsed.data;
 }

@@ -15,6 +15,7 @@ import {
 } from 'cockatiel';
 import type { CaptureRecord } from '../contracts/capture.ts';
 import type { ModelInput, Scored } from '../core/onnx/runtime.ts';
+import { KeelError } from '../kernel/errors.ts';
 import type { CaptureSink } from '../ports/capture.ts';
 import type { Scorer } from '../ports/scorer.ts';
 import { type PiiPolicy, protectPii } from './capture.ts';
@@ -70,7 +71,7 @@ export interface RequestContext {
 }
 
 /** A model "answered" only with one finite probability in [0, 1] per row. */
-export class InvalidModelOutputError extends Error {}
+export class InvalidModelOutputError extends KeelError {}
 
 function checkOutput(scored: Scored, rows: number): Scored {
   if (scored.probabilities.length !== rows)
@@ -81,7 +82,8 @@ function checkOutput(scored: Scored, rows: number): Scored {
   return scored;
 }
 
-export class ModelTimeoutError extends Error {}
+/** The model did not answer within the service's timeout. */
+export class ModelTimeoutError extends KeelError {}
 
 /**
  * Rejects when `work` takes longer than `ms`. Not cockatiel's timeout policy: it allocates an

@@ -77,16 +77,12 @@ export interface ModelSummary {
 
 export const REGISTRY_EVENT_SOURCE = 'keel.registry';
 
-function issues(error: z.ZodError) {
-  return error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
-}
-
 function validName(schema: z.ZodString, value: string, what: string): string {
   const result = schema.safeParse(value);
   if (!result.success)
     throw new ValidationError(
       `Invalid ${what}`,
-      issues(result.error).map((i) => ({ ...i, path: what })),
+      ValidationError.issuesOf(result.error).map((i) => ({ ...i, path: what })),
     );
   return result.data;
 }
@@ -141,7 +137,8 @@ export class ModelRegistry {
     validName(modelNameSchema, model, 'model');
     requireAttribution(attribution, false);
     const parsed = versionMetadataSchema.safeParse(metadata);
-    if (!parsed.success) throw new ValidationError(`Invalid metadata for ${model}`, issues(parsed.error));
+    if (!parsed.success)
+      throw new ValidationError(`Invalid metadata for ${model}`, ValidationError.issuesOf(parsed.error));
     const digest =
       attribution.idempotencyKey === undefined
         ? undefined
@@ -209,7 +206,10 @@ export class ModelRegistry {
     requireAttribution(attribution);
     const parsed = versionMetadataSchema.shape.evaluation.safeParse(evaluation);
     if (!parsed.success)
-      throw new ValidationError(`Invalid evaluation for ${model}@${version}`, issues(parsed.error));
+      throw new ValidationError(
+        `Invalid evaluation for ${model}@${version}`,
+        ValidationError.issuesOf(parsed.error),
+      );
     await this.#mutate(model, attribution, false, (state) => {
       if (statusOf(state, version) === undefined) throw new ModelNotFoundError(model, `version ${version}`);
       return {
@@ -282,15 +282,10 @@ export class ModelRegistry {
 
   /** Re-applies every event's projections; heals records left stale by a crash after an append. */
   async repair(model: string): Promise<{ events: number }> {
-    let afterSeq = 0;
     let count = 0;
-    for (;;) {
-      const page = await this.#store.events(model, { afterSeq, limit: 500 });
-      for (const event of page.items) await this.#project(event);
-      count += page.items.length;
-      const last = page.items.at(-1);
-      if (!page.cursor || !last) break;
-      afterSeq = last.seq;
+    for await (const events of this.#eventPages(model, 500)) {
+      for (const event of events) await this.#project(event);
+      count += events.length;
     }
     if (count === 0) throw new ModelNotFoundError(model);
     await this.#store.head(model); // advances a head record left behind
@@ -392,16 +387,21 @@ export class ModelRegistry {
 
   // ── Internals ──────────────────────────────────────────────────────────────
 
-  async #allEvents(model: string): Promise<RegistryEvent[]> {
-    const events: RegistryEvent[] = [];
+  /** A model's event log, page by page, in sequence order: the store's cursor, followed to the end. */
+  async *#eventPages(model: string, limit: number): AsyncGenerator<readonly RegistryEvent[]> {
     let afterSeq = 0;
     for (;;) {
-      const page = await this.#store.events(model, { afterSeq, limit: 1000 });
-      events.push(...page.items);
+      const page = await this.#store.events(model, { afterSeq, limit });
+      yield page.items;
       const last = page.items.at(-1);
-      if (!page.cursor || !last) break;
+      if (!page.cursor || !last) return;
       afterSeq = last.seq;
     }
+  }
+
+  async #allEvents(model: string): Promise<RegistryEvent[]> {
+    const events: RegistryEvent[] = [];
+    for await (const page of this.#eventPages(model, 1000)) events.push(...page);
     if (events.length === 0) throw new ModelNotFoundError(model);
     return events;
   }
@@ -544,11 +544,12 @@ export class ModelRegistry {
     const metadata = versionMetadataSchema.safeParse(stored.metadata);
     if (!metadata.success) {
       throw new IntegrityError(
-        `${stored.model}@${stored.version}: stored metadata no longer matches its schema (${issues(
+        `${stored.model}@${stored.version}: stored metadata no longer matches its schema (${ValidationError.issuesOf(
           metadata.error,
         )
           .map((i) => `${i.path}: ${i.message}`)
           .join('; ')})`,
+        { cause: metadata.error },
       );
     }
     const parsedEvaluations = evaluations.map((e) => {

@@ -6,11 +6,13 @@
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { z } from 'zod';
+import { readJsonBody, routeTable } from '../commons/http.ts';
 import { keelHandler } from '../commons/middleware.ts';
 import { ports } from '../composition/aws.ts';
 import { lineageOf, registryOf } from '../composition/services.ts';
 import { inferenceFunctionName } from '../contracts/inference.ts';
-import { NotFoundError, ValidationError } from '../kernel/errors.ts';
+import { ValidationError } from '../kernel/errors.ts';
+import type { DataPorts, Ports } from '../ports/index.ts';
 import { decideApproval } from './approvals.ts';
 import { collectSageMakerModel } from './sagemaker.ts';
 import {
@@ -82,53 +84,50 @@ function callerOf(event: APIGatewayProxyEventV2): string | undefined {
   );
 }
 
+type Answer = { statusCode: number; headers: Record<string, string>; body: string };
+const ok = (body: unknown): Answer => ({
+  statusCode: 200,
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+const approvalRoutes = routeTable<Pick<Ports & DataPorts, 'approvalStore' | 'pipelineRunner'>, Answer>({
+  '/v1/approvals': {
+    GET: async (_, p) => {
+      const pending = await p.approvalStore.list();
+      return ok({ approvals: pending.map(({ taskToken: _token, ...rest }) => rest) });
+    },
+  },
+  '/v1/approvals/{execution}': {
+    POST: async (event, p) => {
+      const parsed = decisionSchema.safeParse(await readJsonBody(event, 64 * 1024));
+      if (!parsed.success) throw ValidationError.fromZod('The decision is invalid', parsed.error);
+      const actor = callerOf(event) ?? parsed.data.actor;
+      if (!actor)
+        throw new ValidationError('Who decides?', [
+          { path: 'actor', message: 'no authenticated caller and no actor given' },
+        ]);
+      const decided = await decideApproval(
+        { approvals: p.approvalStore, pipelines: p.pipelineRunner },
+        {
+          execution: decodeURIComponent(event.pathParameters?.execution ?? ''),
+          approve: parsed.data.approve,
+          actor,
+          reason: parsed.data.reason,
+        },
+      );
+      const { taskToken: _token, ...rest } = decided;
+      return ok(rest);
+    },
+  },
+});
+
 /**
  * `GET /v1/approvals` (pending requests) and `POST /v1/approvals/{execution}` with
  * `{approve, reason}`. Who decides is the authenticated caller; a body `actor` is only taken
  * where the API has no authorizer.
  */
 export const approvalApiHandler = keelHandler(
-  async (event: APIGatewayProxyEventV2) => {
-    const approvals = ports().approvalStore;
-    const method = event.requestContext.http.method;
-    const path = event.rawPath.replace(/\/+$/, '');
-    if (method === 'GET' && path === '/v1/approvals') {
-      const pending = await approvals.list();
-      return {
-        statusCode: 200,
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ approvals: pending.map(({ taskToken: _token, ...rest }) => rest) }),
-      };
-    }
-    const match = /^\/v1\/approvals\/([^/]+)$/.exec(path);
-    if (method === 'POST' && match) {
-      let body: unknown;
-      try {
-        body = JSON.parse(event.body ?? '{}');
-      } catch {
-        throw new ValidationError('The body is not JSON', [
-          { path: 'body', message: 'expected a JSON object' },
-        ]);
-      }
-      const parsed = decisionSchema.parse(body);
-      const actor = callerOf(event) ?? parsed.actor;
-      if (!actor)
-        throw new ValidationError('Who decides?', [
-          { path: 'actor', message: 'no authenticated caller and no actor given' },
-        ]);
-      const decided = await decideApproval(
-        { approvals, pipelines: ports().pipelineRunner },
-        {
-          execution: decodeURIComponent(match[1] as string),
-          approve: parsed.approve,
-          actor,
-          reason: parsed.reason,
-        },
-      );
-      const { taskToken: _token, ...rest } = decided;
-      return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(rest) };
-    }
-    throw new NotFoundError(`no route ${method} ${event.rawPath}`);
-  },
+  async (event: APIGatewayProxyEventV2) => approvalRoutes(event, ports()),
   { http: true },
 );

@@ -26,6 +26,7 @@ import { EventBridgeEventBus } from '../../functions/adapters/aws/event-bus.ts';
 import { LambdaFunctionInvoker } from '../../functions/adapters/aws/function-invoker.ts';
 import { CloudWatchAlarmMonitor, CloudWatchMetricsSink } from '../../functions/adapters/aws/metrics.ts';
 import { StepFunctionsPipelineRunner } from '../../functions/adapters/aws/pipeline-runner.ts';
+import { AwsRolloutPlatform } from '../../functions/adapters/aws/rollout.ts';
 import { EventPublishError, FunctionInvocationError, NotFoundError } from '../../functions/kernel/errors.ts';
 
 const eventBridge = mockClient(EventBridgeClient);
@@ -169,6 +170,30 @@ describe('LambdaFunctionInvoker', () => {
     // Assess
     await expect(invocation).rejects.toBeInstanceOf(FunctionInvocationError);
     await expect(invocation).rejects.toMatchObject({ errorType: 'ValidationError', functionName: 'fn' });
+  });
+
+  it('invokes one version of a function, as the rollout hooks do, with the same error type', async () => {
+    // Prepare
+    lambda.on(InvokeCommand).resolves({
+      StatusCode: 200,
+      FunctionError: 'Unhandled',
+      Payload: encode({ errorType: 'ModelTimeoutError', errorMessage: 'no answer within 50 ms' }) as never,
+    });
+    const platform = new AwsRolloutPlatform(new CodeDeployClient({}), new LambdaClient({}));
+
+    // Act
+    const invocation = platform.invoke('keel-credit-inference', '5', {});
+
+    // Assess
+    await expect(invocation).rejects.toBeInstanceOf(FunctionInvocationError);
+    await expect(invocation).rejects.toMatchObject({
+      errorType: 'ModelTimeoutError',
+      functionName: 'keel-credit-inference:5',
+    });
+    expect(lambda).toHaveReceivedCommandWith(InvokeCommand, {
+      FunctionName: 'keel-credit-inference',
+      Qualifier: '5',
+    });
   });
 
   it('propagates throttling as the SDK’s typed exception', async () => {

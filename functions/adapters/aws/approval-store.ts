@@ -3,7 +3,7 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
+  paginateQuery,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, NotFoundError } from '../../kernel/errors.ts';
@@ -31,19 +31,15 @@ export class DynamoApprovalStore implements ApprovalStore {
   /** All requests, newest first; `pending` only by default. */
   async list(options: { readonly all?: boolean } = {}): Promise<ApprovalRequest[]> {
     const items: ApprovalRequest[] = [];
-    let cursor: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#doc.send(
-        new QueryCommand({
-          TableName: this.#table,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': PK },
-          ...(cursor ? { ExclusiveStartKey: cursor } : {}),
-        }),
-      );
-      for (const item of page.Items ?? []) items.push(strip(item));
-      cursor = page.LastEvaluatedKey;
-    } while (cursor);
+    const pages = paginateQuery(
+      { client: this.#doc },
+      {
+        TableName: this.#table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': PK },
+      },
+    );
+    for await (const page of pages) for (const item of page.Items ?? []) items.push(strip(item));
     return items
       .filter((r) => options.all || r.status === 'pending')
       .sort((a, b) => (a.requestedAt < b.requestedAt ? 1 : -1));

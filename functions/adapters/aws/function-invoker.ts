@@ -11,9 +11,19 @@ export class LambdaFunctionInvoker implements FunctionInvoker {
   }
 
   async invoke<T = unknown>(functionName: string, payload: unknown): Promise<T> {
+    return this.invokeVersion<T>(functionName, undefined, payload);
+  }
+
+  /** Invokes one version (or alias) of a function; a function error is a {@link FunctionInvocationError}. */
+  async invokeVersion<T = unknown>(
+    functionName: string,
+    qualifier: string | undefined,
+    payload: unknown,
+  ): Promise<T> {
     const response = await this.#client.send(
       new InvokeCommand({
         FunctionName: functionName,
+        ...(qualifier === undefined ? {} : { Qualifier: qualifier }),
         InvocationType: 'RequestResponse',
         Payload: new TextEncoder().encode(JSON.stringify(payload ?? null)),
       }),
@@ -23,7 +33,7 @@ export class LambdaFunctionInvoker implements FunctionInvoker {
     if (response.FunctionError) {
       const error = (body ?? {}) as { errorType?: string; errorMessage?: string };
       throw new FunctionInvocationError(
-        functionName,
+        qualifier === undefined ? functionName : `${functionName}:${qualifier}`,
         error.errorType ?? response.FunctionError,
         error.errorMessage ?? 'no error message',
       );

@@ -1,8 +1,8 @@
 import {
   type CloudWatchClient,
   type MetricDatum as CloudWatchDatum,
-  DescribeAlarmsCommand,
   PutMetricDataCommand,
+  paginateDescribeAlarms,
 } from '@aws-sdk/client-cloudwatch';
 import type { AlarmMonitor, MetricDatum, MetricsSink } from '../../ports/metrics-sink.ts';
 
@@ -44,21 +44,16 @@ export class CloudWatchAlarmMonitor implements AlarmMonitor {
   async alarming(alarmNames: readonly string[]): Promise<string[]> {
     const firing: string[] = [];
     for (let start = 0; start < alarmNames.length; start += MAX_ALARM_NAMES_PER_CALL) {
-      let nextToken: string | undefined;
-      do {
-        const page = await this.#client.send(
-          new DescribeAlarmsCommand({
-            AlarmNames: alarmNames.slice(start, start + MAX_ALARM_NAMES_PER_CALL),
-            StateValue: 'ALARM',
-            NextToken: nextToken,
-          }),
-        );
+      const pages = paginateDescribeAlarms(
+        { client: this.#client },
+        { AlarmNames: alarmNames.slice(start, start + MAX_ALARM_NAMES_PER_CALL), StateValue: 'ALARM' },
+      );
+      for await (const page of pages) {
         // Filter on the state again: some emulators (moto) ignore StateValue when names are given.
         for (const alarm of [...(page.MetricAlarms ?? []), ...(page.CompositeAlarms ?? [])]) {
           if (alarm.AlarmName && alarm.StateValue === 'ALARM') firing.push(alarm.AlarmName);
         }
-        nextToken = page.NextToken;
-      } while (nextToken);
+      }
     }
     return firing;
   }

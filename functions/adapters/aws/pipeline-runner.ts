@@ -1,7 +1,7 @@
 import {
   DescribeExecutionCommand,
-  GetExecutionHistoryCommand,
   type HistoryEvent,
+  paginateGetExecutionHistory,
   SendTaskFailureCommand,
   SendTaskSuccessCommand,
   type SFNClient,
@@ -85,21 +85,16 @@ export class StepFunctionsPipelineRunner implements PipelineRunner {
   async history(executionId: string): Promise<readonly ExecutionStep[]> {
     const steps: ExecutionStep[] = [];
     const names = new Map<number, string>();
-    let nextToken: string | undefined;
-    do {
-      const page = await this.#client.send(
-        new GetExecutionHistoryCommand({
-          executionArn: executionId,
-          maxResults: 1000,
-          ...(nextToken ? { nextToken } : {}),
-        }),
-      );
+    const pages = paginateGetExecutionHistory(
+      { client: this.#client, pageSize: 1000 },
+      { executionArn: executionId },
+    );
+    for await (const page of pages) {
       for (const event of page.events ?? []) {
         const step = stepOf(event, names);
         if (step) steps.push(step);
       }
-      nextToken = page.nextToken;
-    } while (nextToken);
+    }
     return steps;
   }
 

@@ -3,6 +3,7 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  paginateQuery,
   QueryCommand,
   type QueryCommandInput,
   UpdateCommand,
@@ -233,23 +234,21 @@ export class DynamoRegistryStore implements RegistryStore {
 
   async evaluations(model: string, version: number): Promise<StoredEvaluation[]> {
     const items: StoredEvaluation[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#client.send(
-        new QueryCommand({
-          TableName: this.#table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': pk(model), ':prefix': `EVAL#${pad(version, 10)}#` },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
+    const pages = paginateQuery(
+      { client: this.#client },
+      {
+        TableName: this.#table,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': pk(model), ':prefix': `EVAL#${pad(version, 10)}#` },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) {
       for (const item of page.Items ?? []) {
         const { pk: _pk, sk: _sk, entity: _e, ...rest } = item;
         items.push(rest as StoredEvaluation);
       }
-      start = page.LastEvaluatedKey;
-    } while (start);
+    }
     return items;
   }
 

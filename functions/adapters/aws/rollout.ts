@@ -9,16 +9,20 @@ import {
   GetDeploymentCommand,
   PutLifecycleEventHookExecutionStatusCommand,
 } from '@aws-sdk/client-codedeploy';
-import { GetFunctionConfigurationCommand, InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import { GetFunctionConfigurationCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 
 import type { RolloutPlatform } from '../../ports/rollout.ts';
+import { LambdaFunctionInvoker } from './function-invoker.ts';
 
 export class AwsRolloutPlatform implements RolloutPlatform {
   readonly #codeDeploy: CodeDeployClient;
   readonly #lambda: LambdaClient;
   readonly #cloudWatch: CloudWatchClient | undefined;
 
+  readonly #invoker: LambdaFunctionInvoker;
+
   constructor(codeDeploy: CodeDeployClient, lambda: LambdaClient, cloudWatch?: CloudWatchClient) {
+    this.#invoker = new LambdaFunctionInvoker(lambda);
     this.#codeDeploy = codeDeploy;
     this.#lambda = lambda;
     this.#cloudWatch = cloudWatch;
@@ -67,17 +71,7 @@ export class AwsRolloutPlatform implements RolloutPlatform {
   }
 
   async invoke(functionName: string, version: string, event: unknown): Promise<unknown> {
-    const invoked = await this.#lambda.send(
-      new InvokeCommand({
-        FunctionName: functionName,
-        Qualifier: version,
-        Payload: new TextEncoder().encode(JSON.stringify(event)),
-      }),
-    );
-    const text = new TextDecoder().decode(invoked.Payload);
-    if (invoked.FunctionError)
-      throw new Error(`${functionName}:${version} failed: ${invoked.FunctionError} ${text}`);
-    return JSON.parse(text);
+    return this.#invoker.invokeVersion(functionName, version, event);
   }
 
   async report(deploymentId: string, hookExecutionId: string, status: 'Succeeded' | 'Failed'): Promise<void> {
