@@ -359,6 +359,8 @@ export class LocalRuntime {
   /** Runs a model's drift check once, as its schedule would (the function, or the distributed state machine). */
   async runDriftCheck(model: string, request: { readonly asOf?: string } = {}): Promise<CheckSummary> {
     if (!this.config.models[model]) throw new NotFoundError(`no model named ${model}`);
+    // A check asked for now sees every answer given so far, not only those the last flush stored.
+    await this.capture.flush();
     const summary = await runDriftCheck(this, model, request);
     this.lastChecks.set(model, { ...summary, at: new Date() });
     return summary;

@@ -74,10 +74,14 @@ export async function loadModel(
   model: string,
   ref: number | string,
 ): Promise<LoadedModel> {
+  const label = `${model}@${ref}`;
   const version = await deps.registry.get(model, ref);
+  mark(`registry ${label}`);
   try {
     const bytes = await deps.lineage.getBytes({ kind: 'models', sha256: version.metadata.artifact.sha256 });
+    mark(`fetch + SHA-256 ${label}`);
     const onnx = await OnnxModel.load(bytes);
+    mark(`session ${label}`);
     return { scorer: onnxScorer(onnx, String(version.version)), version };
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
@@ -95,6 +99,14 @@ export async function loadModel(
       },
     };
   }
+}
+
+/**
+ * Marks a phase of the cold start on the process's performance timeline (a few µs, once per
+ * model load), where `bench/cold-start.bench.ts` and a profiler read them.
+ */
+function mark(phase: string): void {
+  performance.mark(`keel:cold-start:${phase}`);
 }
 
 /** A model version that could not be loaded (its artifact is missing, corrupt or not ONNX); `cause` says why. */

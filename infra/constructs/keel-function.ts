@@ -8,6 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { PORT_ENV, RESOURCE_ENV } from '../../functions/contracts/resources.ts';
+import { KEEL_BUNDLE } from './bundling.ts';
 
 export interface KeelFunctionProps {
   /** Path of the handler module, e.g. `functions/registry/handler.ts`. */
@@ -72,14 +73,12 @@ export class KeelFunction extends nodejs.NodejsFunction {
       },
       bundling: {
         format: nodejs.OutputFormat.ESM,
-        target: 'node22',
-        minify: true,
-        sourceMap: true,
+        target: KEEL_BUNDLE.target,
+        minify: KEEL_BUNDLE.minify,
+        sourceMap: KEEL_BUNDLE.sourcemap,
         forceDockerBundling: false,
-        externalModules: ['@aws-sdk/*', ...(props.externalModules ?? [])],
-        // ESM bundles still contain CommonJS dependencies that call require().
-        banner:
-          "import { createRequire as __keelCreateRequire } from 'node:module'; const require = __keelCreateRequire(import.meta.url);",
+        externalModules: [...KEEL_BUNDLE.external, ...(props.externalModules ?? [])],
+        banner: KEEL_BUNDLE.banner,
       },
     });
     const ack = (id: string, reason: string) => Validations.of(this).acknowledge({ id, reason });
