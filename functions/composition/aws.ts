@@ -198,37 +198,6 @@ export function awsDataPorts(env: NodeJS.ProcessEnv = process.env): DataPorts {
 }
 
 /**
- * The inference function's ports: only what serving touches (DynamoDB, S3, log-line capture),
- * so its bundle leaves out every other client. The registry publishes nothing from serving;
- * should it, EventBridge is loaded then.
- */
-export function awsServingPorts(
-  env: NodeJS.ProcessEnv = process.env,
-): Pick<Ports & DataPorts, 'registryStore' | 'lineageBlobs' | 'captureSink' | 'eventBus' | 'endpointScorer'> {
-  const data = awsDataPorts(env);
-  let bus: Promise<EventBus> | undefined;
-  const captureSink = new LogCaptureSink();
-  return {
-    get registryStore() {
-      return data.registryStore;
-    },
-    get lineageBlobs() {
-      return data.lineageBlobs;
-    },
-    captureSink,
-    eventBus: {
-      publish: async (events) => {
-        bus ??= import('../adapters/aws/event-bus.ts').then(
-          (m) => new m.EventBridgeEventBus(eventBridgeClient(), env[PORT_ENV.eventBusName] || 'default'),
-        );
-        return (await bus).publish(events);
-      },
-    },
-    endpointScorer: data.endpointScorer,
-  };
-}
-
-/**
  * The model registry on the table named by `KEEL_TABLE_NAME`, publishing to `eventBus`.
  * @param eventBus @default this process's event-bus port
  */

@@ -117,6 +117,17 @@ export async function createInferenceService(
   settings: InferenceSettings,
   deps: InferenceDependencies,
 ): Promise<InferenceService> {
+  // The fallback loads beside the primary: the cold start waits for the slower, not the sum.
+  const fallbackLoad = loadModel(deps, settings.modelName, settings.fallbackAlias ?? 'fallback').then(
+    (loaded) => {
+      if (loaded.error) logger.error('Fallback model unavailable', { error: loaded.error });
+      return loaded;
+    },
+    (error: unknown) => {
+      logger.warn('No fallback model; failures get the safe default', { error });
+      return undefined;
+    },
+  );
   const primary: LoadedModel =
     settings.sagemakerEndpoint && deps.endpointScorer
       ? await (async () => {
@@ -130,13 +141,7 @@ export async function createInferenceService(
       : await loadModel(deps, settings.modelName, settings.modelVersion);
   if (primary.error)
     logger.error('Primary model unavailable; serving the fallback', { error: primary.error });
-  let fallback: LoadedModel | undefined;
-  try {
-    fallback = await loadModel(deps, settings.modelName, settings.fallbackAlias ?? 'fallback');
-    if (fallback.error) logger.error('Fallback model unavailable', { error: fallback.error });
-  } catch (error) {
-    logger.warn('No fallback model; failures get the safe default', { error });
-  }
+  const fallback: LoadedModel | undefined = await fallbackLoad;
   const pii = [
     ...new Set([
       ...primary.version.metadata.inputSchema.filter((f) => f.pii).map((f) => f.name),

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { requireEnv } from '../commons/helpers/env.ts';
-import { awsServingPorts } from '../composition/aws.ts';
+import { awsServingPorts } from '../composition/aws-serving.ts';
 import { lineageOf, registryOf } from '../composition/services.ts';
 import { INFERENCE_ENV } from '../contracts/inference.ts';
 import { ConfigError } from '../kernel/errors.ts';

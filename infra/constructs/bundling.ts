@@ -9,9 +9,15 @@ export const KEEL_BUNDLE = {
   target: 'node22',
   platform: 'node',
   minify: true,
+  /**
+   * ESM builds first: esbuild's default for Node takes each package's CommonJS `main`, whose
+   * `require`s it cannot tree-shake, so every SDK client of `commons/clients.ts` was loaded
+   * at every cold start.
+   */
+  mainFields: ['module', 'main'],
   sourcemap: true,
   /** The Node 22 Lambda runtime ships SDK v3; onnxruntime-node comes in a layer. */
-  external: ['@aws-sdk/*'],
+  external: [] as string[],
   // ESM bundles still contain CommonJS dependencies that call require().
   banner:
     "import { createRequire as __keelCreateRequire } from 'node:module'; const require = __keelCreateRequire(import.meta.url);",

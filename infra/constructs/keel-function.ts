@@ -75,6 +75,7 @@ export class KeelFunction extends nodejs.NodejsFunction {
         format: nodejs.OutputFormat.ESM,
         target: KEEL_BUNDLE.target,
         minify: KEEL_BUNDLE.minify,
+        mainFields: [...KEEL_BUNDLE.mainFields],
         sourceMap: KEEL_BUNDLE.sourcemap,
         forceDockerBundling: false,
         externalModules: [...KEEL_BUNDLE.external, ...(props.externalModules ?? [])],

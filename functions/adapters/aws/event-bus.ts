@@ -3,6 +3,7 @@ import {
   PutEventsCommand,
   type PutEventsRequestEntry,
 } from '@aws-sdk/client-eventbridge';
+import { eventBridgeClient } from '../../commons/clients.ts';
 import { EventPublishError } from '../../kernel/errors.ts';
 import type { EventBus, KeelEvent } from '../../ports/event-bus.ts';
 
@@ -44,4 +45,9 @@ export class EventBridgeEventBus implements EventBus {
     }
     if (failures.length > 0) throw new EventPublishError(failures);
   }
+}
+
+/** The bus named `name` through this process's EventBridge client. */
+export function eventBridgeBus(name: string): EventBridgeEventBus {
+  return new EventBridgeEventBus(eventBridgeClient(), name);
 }

@@ -4,6 +4,7 @@
  * per raw column), as Triton, KServe-style and Keel's own containers accept.
  */
 import { InvokeEndpointCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { sageMakerRuntimeClient } from '../../commons/clients.ts';
 import type { ModelInput, Scored } from '../../core/onnx/runtime.ts';
 import type { Scorer } from '../../ports/scorer.ts';
 
@@ -51,4 +52,13 @@ export class SageMakerScorer implements Scorer {
     const p1 = Float64Array.from({ length: rows }, (_, i) => probabilities[2 * i + 1] as number);
     return { probabilities: p1, labels: Int32Array.from(p1, (p) => (p > 0.5 ? 1 : 0)) };
   }
+}
+
+/** A scorer on an endpoint through this process's SageMaker Runtime client. */
+export function endpointScorer(
+  endpoint: string,
+  version: string,
+  inputs: readonly ModelInput[],
+): SageMakerScorer {
+  return new SageMakerScorer(sageMakerRuntimeClient(), endpoint, version, inputs);
 }

@@ -16,10 +16,10 @@ import type { GbdtModel } from '../models/gbdt.ts';
 import type { LogisticModel } from '../models/logistic.ts';
 import type { TrainedModel } from '../models/model.ts';
 import { DataType, doubleTensor, GraphBuilder, onnx, tensorValueInfo } from './graph.ts';
+import { OUTPUTS } from './outputs.ts';
 
 /** Opsets the exported graphs use; onnxruntime 1.17+ runs them. */
 export const OPSETS = { 'ai.onnx': 15, 'ai.onnx.ml': 3 } as const;
-export const OUTPUTS = { label: 'label', probabilities: 'probabilities' } as const;
 
 export interface ExportOptions {
   /** Producer version recorded in the model (Keel's version). */
@@ -328,3 +328,5 @@ export function exportOnnx(
   };
   return serialise(g, inputs, outputs, metadata, options);
 }
+
+export { OUTPUTS };

@@ -4,10 +4,10 @@
  * hashes) is read from the model file itself, so a model directory needs nothing else to serve.
  */
 import * as ort from 'onnxruntime-node';
+import protobuf from 'protobufjs/minimal.js';
 import { ValidationError } from '../../kernel/errors.ts';
 import type { Table } from '../data/table.ts';
-import { OUTPUTS } from './export.ts';
-import { onnx } from './graph.ts';
+import { OUTPUTS } from './outputs.ts';
 
 export interface ModelInput {
   readonly name: string;
@@ -44,8 +44,7 @@ export class OnnxModel {
   }
 
   static async load(bytes: Uint8Array, options: { readonly threads?: number } = {}): Promise<OnnxModel> {
-    const proto = onnx.ModelProto.decode(bytes);
-    const metadata = Object.fromEntries((proto.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? '']));
+    const metadata = modelMetadata(bytes);
     const declared = metadata['keel.inputs'];
     if (declared === undefined) throw new Error('not a Keel model: metadata lacks keel.inputs');
     const session = await ort.InferenceSession.create(bytes, {
@@ -133,4 +132,35 @@ export class OnnxModel {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** `ModelProto.metadata_props` (field 14, `repeated StringStringEntryProto`). */
+const METADATA_PROPS = 14;
+
+/**
+ * A model's metadata properties, read from its top-level fields only: decoding the whole
+ * ModelProto (every node of a tree ensemble) to read a few strings cost a serving cold start
+ * tens of milliseconds and the full ONNX schema; the other fields are skipped, not parsed.
+ */
+export function modelMetadata(bytes: Uint8Array): Record<string, string> {
+  const reader = protobuf.Reader.create(bytes);
+  const metadata: Record<string, string> = {};
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    if (tag >>> 3 !== METADATA_PROPS || (tag & 7) !== 2) {
+      reader.skipType(tag & 7);
+      continue;
+    }
+    const end = reader.uint32() + reader.pos;
+    let key = '';
+    let value = '';
+    while (reader.pos < end) {
+      const field = reader.uint32();
+      if (field >>> 3 === 1) key = reader.string();
+      else if (field >>> 3 === 2) value = reader.string();
+      else reader.skipType(field & 7);
+    }
+    metadata[key] = value;
+  }
+  return metadata;
 }

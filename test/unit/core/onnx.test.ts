@@ -14,7 +14,8 @@ import {
 import { fitPipeline, transform } from '../../../functions/core/features/pipeline.ts';
 import { predictProba } from '../../../functions/core/models/model.ts';
 import { exportPipelineOnnx, OPSETS } from '../../../functions/core/onnx/export.ts';
-import { OnnxModel } from '../../../functions/core/onnx/runtime.ts';
+import { onnx } from '../../../functions/core/onnx/graph.ts';
+import { modelMetadata, OnnxModel } from '../../../functions/core/onnx/runtime.ts';
 import { generateCredit } from '../../../functions/core/synthetic/credit.ts';
 import { ValidationError } from '../../../functions/kernel/errors.ts';
 import { referenceModels } from '../../support/onnx-reference.ts';
@@ -322,5 +323,29 @@ describe('pipeline in ONNX', () => {
       }),
       { numRuns: 10, seed: 7 },
     );
+  });
+});
+
+describe('modelMetadata', () => {
+  it.each(['lr', 'gbdt'] as const)('reads the %s model’s metadata as a full ONNX decode does', (name) => {
+    // Prepare
+    const model = referenceModels().models.find((m) => m.name === name);
+    if (!model) throw new Error(`no ${name} reference model`);
+    const decoded = onnx.ModelProto.decode(model.bytes);
+    const expected = Object.fromEntries((decoded.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? '']));
+
+    // Act
+    const metadata = modelMetadata(model.bytes);
+
+    // Assess
+    expect(Object.keys(expected).length).toBeGreaterThan(0);
+    expect(metadata).toEqual(expected);
+  });
+
+  it('reads nothing from bytes without metadata, and fails on truncated bytes', () => {
+    expect(modelMetadata(new Uint8Array())).toEqual({});
+    const model = referenceModels().models[0];
+    if (!model) throw new Error('no reference model');
+    expect(() => modelMetadata(model.bytes.subarray(0, model.bytes.length - 3))).toThrow();
   });
 });

@@ -1,0 +1,81 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { build } from 'esbuild';
+import { afterAll, describe, expect, it } from 'vitest';
+import { KEEL_BUNDLE } from '../../infra/constructs/bundling.ts';
+
+const run = promisify(execFile);
+// Inside the repository, so that the layer's onnxruntime-node resolves as it does in Lambda.
+const dir = mkdtempSync(resolve('bench/results/bundles-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Every entry the stacks deploy, with the exports they name as handlers. */
+const ENTRIES = [
+  ['functions/inference/lambda.ts', ['handler']],
+  ['functions/inference/shadow-lambda.ts', ['handler']],
+  ['functions/inference/pre-traffic.ts', ['handler']],
+  ['functions/inference/post-traffic.ts', ['handler']],
+  ['functions/retraining/lambda.ts', ['trainHandler', 'evaluateHandler', 'approvalApiHandler']],
+  ['functions/monitoring/lambda.ts', ['driftCheckHandler']],
+] as const;
+
+const ENV = {
+  KEEL_MODEL_NAME: 'credit',
+  KEEL_MODEL_VERSION: '1',
+  KEEL_SAFE_DEFAULT: '{"probability":1,"label":1}',
+  KEEL_SHADOW_SAMPLE_RATE: '0',
+  KEEL_TABLE_NAME: 'keel-registry',
+  KEEL_LINEAGE_BUCKET: 'keel-lineage',
+  KEEL_CAPTURE_BUCKET: 'keel-capture',
+  AWS_REGION: 'eu-west-1',
+};
+
+describe('function bundles, built as KeelFunction builds them', () => {
+  it('names each entry the stacks deploy', () => {
+    const infra = [
+      'infra/stacks/pipeline-stack.ts',
+      'infra/constructs/monitoring.ts',
+      'infra/constructs/inference-service.ts',
+    ]
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n');
+    const deployed = new Set([...infra.matchAll(/entry: '([^']+)'/g)].map((m) => m[1]));
+    expect([...deployed].sort()).toEqual(ENTRIES.map(([e]) => e).sort());
+  });
+
+  it.each(ENTRIES)('%s loads in a fresh Node and exports its handlers', async (entry, handlers) => {
+    // Prepare: the bundle, with the construct's settings (ESM builds first, SDK bundled).
+    const outfile = join(dir, `${entry.replaceAll('/', '-')}.mjs`);
+    await build({
+      entryPoints: [entry],
+      outfile,
+      bundle: true,
+      format: KEEL_BUNDLE.format,
+      target: KEEL_BUNDLE.target,
+      platform: KEEL_BUNDLE.platform,
+      minify: KEEL_BUNDLE.minify,
+      mainFields: [...KEEL_BUNDLE.mainFields],
+      external: [...KEEL_BUNDLE.external, 'onnxruntime-node'],
+      banner: { js: KEEL_BUNDLE.banner },
+      logLevel: 'silent',
+    });
+
+    // Act: a module load, as a cold start does it.
+    const { stdout } = await run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const m = await import(${JSON.stringify(outfile)}); console.log(JSON.stringify(Object.keys(m)));`,
+      ],
+      { env: { ...process.env, ...ENV } },
+    );
+
+    // Assess
+    expect(JSON.parse(stdout.trim().split('\n').at(-1) as string)).toEqual(
+      expect.arrayContaining([...handlers]),
+    );
+  });
+});
