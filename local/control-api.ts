@@ -1,6 +1,8 @@
 /**
- * The local runtime's control API under `/_keel/`: what the CLI asks a running `keel up` for
- * (deploy, retrain, a drift check, executions and deployments), on the same router and JSON
+ * The local runtime's control API under `/_keel/`: what the CLI asks a running `keel up` for.
+ * `POST /_keel/deploy`, `GET /_keel/deployments/{id}` (with `settled`), `POST /_keel/retrain`,
+ * `GET /_keel/executions[?pipeline=…]`, `GET /_keel/executions/{id}` (description and steps so
+ * far), `POST /_keel/monitor` (`{model, asOf?}`: the drift check once). On the same router and JSON
  * body parsing as the inference API. A caller's mistake (a malformed or invalid body, an
  * unknown model) is a 4xx naming it.
  */

@@ -6,13 +6,10 @@
  * provisions the data resources, and installs the local adapters of the control-plane ports.
  * Handlers then run in-process, unchanged, through {@link LocalLambdaRuntime}.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { z } from 'zod';
 import { S3CaptureSink } from '../functions/adapters/aws/capture.ts';
 import { resetClients, s3Client } from '../functions/commons/clients.ts';
-import { toHttpError } from '../functions/commons/middleware.ts';
 import {
   createLineageStore,
   createRegistry,
@@ -27,7 +24,6 @@ import {
   RETRAINING_EVENT_SOURCE,
   RETRAINING_FINISHED,
   type RetrainingFinished,
-  retrainingPipelineName,
 } from '../functions/contracts/retraining.ts';
 import { TeeCaptureSink } from '../functions/inference/capture.ts';
 import {
@@ -38,9 +34,9 @@ import {
   settlementOf,
   startDeployment,
 } from '../functions/inference/deploy.ts';
-import { type InferenceDependencies, loadModel } from '../functions/inference/handler.ts';
-import { type ShadowReport, ShadowScorer } from '../functions/inference/shadow.ts';
-import { KeelError, NotFoundError } from '../functions/kernel/errors.ts';
+import type { InferenceDependencies } from '../functions/inference/handler.ts';
+import { loadShadowScorer, type ShadowReport, type ShadowScorer } from '../functions/inference/shadow.ts';
+import { NotFoundError } from '../functions/kernel/errors.ts';
 import type { CheckSummary } from '../functions/monitoring/check.ts';
 import type { Ports } from '../functions/ports/index.ts';
 import { LocalDeployer } from './adapters/deployer.ts';
@@ -68,6 +64,7 @@ import {
 import { SandboxPool } from './sandbox.ts';
 import { LocalScheduler, type ScheduleRun } from './scheduler.ts';
 import { inferenceFunctionName, LocalServing } from './serving.ts';
+import { acquireStateLock, isAlive } from './state-lock.ts';
 
 export interface LocalRuntimeOptions {
   readonly config: KeelConfig;
@@ -114,8 +111,7 @@ export interface RuntimeDescription {
   readonly serving: Readonly<Record<string, string>>;
 }
 
-/** Another process already uses the state directory. */
-export class StateDirLockedError extends KeelError {}
+export { StateDirLockedError } from './state-lock.ts';
 
 export class LocalRuntime {
   readonly config: KeelConfig;
@@ -287,18 +283,15 @@ export class LocalRuntime {
   #shadowFor(model: string): Promise<ShadowScorer | undefined> {
     let shadow = this.#shadows.get(model);
     if (!shadow) {
-      shadow = (async () => {
-        const rate = this.config.models[model]?.serving.shadowSampleRate ?? 0;
-        if (rate <= 0) return undefined;
-        const deps = {
-          registry: createRegistry(this.#env, this.eventBus),
-          lineage: createLineageStore(this.#env),
-        };
-        const version = (await deps.registry.aliases(model)).shadow;
-        if (version === undefined) return undefined;
-        const loaded = await loadModel(deps, model, version);
-        return new ShadowScorer(loaded.scorer, this.capture, { sampleRate: rate });
-      })().catch(() => undefined); // no shadow model: nothing to compare
+      const deps = {
+        registry: createRegistry(this.#env, this.eventBus),
+        lineage: createLineageStore(this.#env),
+      };
+      const rate = this.config.models[model]?.serving.shadowSampleRate ?? 0;
+      shadow = loadShadowScorer(deps, model, this.capture, rate).catch((error: unknown) => {
+        process.emitWarning(`Shadow model of ${model} not loaded: ${(error as Error).message}`);
+        return undefined;
+      });
       this.#shadows.set(model, shadow);
     }
     return shadow;
@@ -345,12 +338,6 @@ export class LocalRuntime {
     return started;
   }
 
-  /**
-   * The local control API: `POST /_keel/deploy`, `GET /_keel/deployments/{id}`,
-   * `POST /_keel/retrain`, `GET /_keel/executions/{id}` (description and steps so far),
-   * `POST /_keel/monitor` (`{model, asOf?}`: runs the drift check once, answers its summary),
-   * `GET /_keel/executions[?pipeline=…]` (every execution started here, with its input).
-   */
   /** Whether a deployment's outcome is settled in the registry too (production moved, or the rollback recorded). */
   isSettled(deploymentId: string): boolean {
     return this.#settled.has(deploymentId);
@@ -414,7 +401,7 @@ export class LocalRuntime {
     const home = resolve(options.stateDir ?? options.config.local.stateDir);
     const stateDir = options.ephemeral ? undefined : home;
     const announceDir = (options.announce ?? !options.ephemeral) ? home : undefined;
-    const lockFile = stateDir || announceDir ? await acquireLock(home) : undefined;
+    const lockFile = stateDir || announceDir ? await acquireStateLock(home) : undefined;
 
     let aws: EmbeddedAws | undefined;
     const savedEnv: Record<string, string | undefined> = {};
@@ -585,27 +572,4 @@ function restoreEnv(env: NodeJS.ProcessEnv, saved: Record<string, string | undef
     if (value === undefined) delete env[key];
     else env[key] = value;
   }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** One runtime per state directory: LevelDB and s3rver would corrupt each other's files. */
-async function acquireLock(stateDir: string): Promise<string> {
-  await mkdir(stateDir, { recursive: true });
-  const lockFile = join(stateDir, 'keel.pid');
-  const holder = Number.parseInt(await readFile(lockFile, 'utf8').catch(() => ''), 10);
-  if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
-    throw new StateDirLockedError(
-      `${stateDir} is in use by another Keel process (pid ${holder}); stop it first`,
-    );
-  }
-  await writeFile(lockFile, String(process.pid));
-  return lockFile;
 }

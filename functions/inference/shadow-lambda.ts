@@ -19,8 +19,7 @@ import { ports } from '../composition/aws.ts';
 import { lineageOf, registryOf } from '../composition/services.ts';
 import { INFERENCE_ENV } from '../contracts/inference.ts';
 import { resolveBaselines, VersionShiftMonitor } from './canary.ts';
-import { loadModel } from './handler.ts';
-import { captureRecordsFromLogs, ShadowScorer } from './shadow.ts';
+import { captureRecordsFromLogs, loadShadowScorer, type ShadowScorer } from './shadow.ts';
 
 const model = requireEnv(INFERENCE_ENV.modelName);
 const sampleRate = Number(requireEnv('KEEL_SHADOW_SAMPLE_RATE'));
@@ -29,13 +28,7 @@ const dependencies = { registry: registryOf(p), lineage: lineageOf(p) };
 let shadow: Promise<ShadowScorer | undefined> | undefined;
 const versions = new VersionShiftMonitor();
 
-async function loadShadow(): Promise<ShadowScorer | undefined> {
-  if (!(sampleRate > 0)) return undefined;
-  const version = (await dependencies.registry.aliases(model)).shadow;
-  if (version === undefined) return undefined;
-  const loaded = await loadModel(dependencies, model, version);
-  return new ShadowScorer(loaded.scorer, p.captureSink, { sampleRate });
-}
+const loadShadow = () => loadShadowScorer(dependencies, model, p.captureSink, sampleRate);
 
 export const handler = keelHandler(async (event: CloudWatchLogsEvent) => {
   const records = captureRecordsFromLogs(event.awslogs.data);

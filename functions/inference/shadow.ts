@@ -11,6 +11,7 @@ import { CAPTURE_MARKER, type CaptureRecord, type PredictionRecord } from '../co
 import { bucketCounts, psi, quantileEdges } from '../core/drift/statistics.ts';
 import type { CaptureSink } from '../ports/capture.ts';
 import type { Scorer } from '../ports/scorer.ts';
+import { type InferenceDependencies, loadModel } from './handler.ts';
 
 export interface ShadowOptions {
   /** Share of primary predictions the shadow scores. */
@@ -138,4 +139,22 @@ export function captureRecordsFromLogs(data: string): CaptureRecord[] {
     }
   }
   return records;
+}
+
+/**
+ * The `shadow`-alias scorer of a model, writing its records to `capture`; none when the model
+ * samples no traffic for a shadow or has no `shadow` alias. The Lambda capture-stream monitor
+ * and the local runtime both load it so.
+ */
+export async function loadShadowScorer(
+  deps: Pick<InferenceDependencies, 'registry' | 'lineage'>,
+  model: string,
+  capture: CaptureSink,
+  sampleRate: number,
+): Promise<ShadowScorer | undefined> {
+  if (!(sampleRate > 0)) return undefined;
+  const version = (await deps.registry.aliasesOrNone(model)).shadow;
+  if (version === undefined) return undefined;
+  const loaded = await loadModel(deps, model, version);
+  return new ShadowScorer(loaded.scorer, capture, { sampleRate });
 }

@@ -332,7 +332,9 @@ describe('modelMetadata', () => {
     const model = referenceModels().models.find((m) => m.name === name);
     if (!model) throw new Error(`no ${name} reference model`);
     const decoded = onnx.ModelProto.decode(model.bytes);
-    const expected = Object.fromEntries((decoded.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? '']));
+    const expected = Object.fromEntries(
+      (decoded.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? '']),
+    );
 
     // Act
     const metadata = modelMetadata(model.bytes);
