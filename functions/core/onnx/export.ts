@@ -312,9 +312,8 @@ function compilePipeline(g: GraphBuilder, pipeline: FittedPipeline) {
         if (value?.kind !== 'categorical') throw new Error(`one-hot needs categorical ${step.column}`);
         const { tensor, categories } = compileOneHot(g, value, step);
         blocks.push({ tensor, width: categories.length });
-        categories.forEach((category, index) =>
-          inBlock.set(`${step.column}=${category}`, { block: blocks.length - 1, index }),
-        );
+        for (const [index, category] of categories.entries())
+          inBlock.set(`${step.column}=${category}`, { block: blocks.length - 1, index });
         values.delete(step.column);
         continue;
       }
