@@ -23,13 +23,9 @@ import {
 import { auditTable } from '../core/audit/audit.ts';
 import { readCsv } from '../core/data/csv.ts';
 import { type Column, columnStrings, type Schema, schemaOf, type Table, toCsv } from '../core/data/table.ts';
-import { type Profile, profileTable } from '../core/drift/profile.ts';
-import { type EvaluationReport, evaluate } from '../core/evaluation/report.ts';
-import { optimalThreshold } from '../core/metrics/cost.ts';
-import { outcomeBaseline } from '../core/monitoring/outcomes.ts';
 import { OnnxModel } from '../core/onnx/runtime.ts';
 import { generateCredit } from '../core/synthetic/credit.ts';
-import { type GoldenSet, type Manifest, SCORE_COLUMN, train } from '../core/training/train.ts';
+import { type GoldenSet, type Manifest, train } from '../core/training/train.ts';
 import { settleDeployment, startDeployment } from '../inference/deploy.ts';
 import { ConflictError, failureMessage, KeelError, ValidationError } from '../kernel/errors.ts';
 import type { ArtifactRef, LineageStore } from '../lineage/store.ts';
@@ -41,20 +37,20 @@ import type { MetricsSink } from '../ports/metrics-sink.ts';
 import { ModelNotFoundError } from '../registry/errors.ts';
 import {
   registerStoredTraining,
-  registryEvaluation,
+  type registryEvaluation,
   type StoredTraining,
   storeTrainingResult,
 } from '../registry/publish.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
 import { joinOutcomes, labelledTable, missingDataColumns, splitDataset, syntheticScenario } from './data.ts';
 import {
-  type FairnessMeasure,
-  fairnessGate,
-  type PerformanceComparison,
-  pairedAucDifference,
-  performanceGate,
-  safetyGate,
-} from './gates.ts';
+  compareDatasets,
+  type DatasetScores,
+  evaluationOutput,
+  judgeCandidate,
+  monotoneConstraints,
+  productionBaseline,
+} from './evaluation.ts';
 import { safetyChecks } from './safety.ts';
 
 export { PIPELINE_ACTOR, RETRAINING_EVENT_SOURCE };
@@ -418,23 +414,6 @@ async function loadProduction(deps: RetrainingDependencies, model: string) {
   return { version: production, model: await OnnxModel.load(bytes) };
 }
 
-function fairnessOf(report: EvaluationReport, attribute: string) {
-  const f = report.fairness[attribute];
-  return f
-    ? { demographicParityRatio: f.demographicParityRatio, equalizedOddsDifference: f.equalizedOddsDifference }
-    : undefined;
-}
-
-/** The cost-minimising threshold; 0.5 when flagging nobody is cheapest (no finite threshold). */
-function decisionThreshold(
-  y: Float64Array,
-  p: ArrayLike<number>,
-  costs: RetrainingSettings['costs'],
-): number {
-  const { threshold } = optimalThreshold(y, p, costs);
-  return Number.isFinite(threshold) ? threshold : 0.5;
-}
-
 /** Rows where every protected attribute is known: fairness is judged on those only. */
 function hasGroups(table: Table, attributes: readonly string[]): boolean {
   return attributes.every((a) => columnStrings(table, a).some((v) => v !== null));
@@ -455,71 +434,25 @@ export async function evaluateCandidate(
   const candidateModel = await OnnxModel.load(await deps.lineage.getBytes(candidate.refs.model));
   const production = await loadProduction(deps, settings.model);
   try {
-    const datasets: ['holdout' | 'production', Table][] = [
+    // Scoring: both models on each dataset.
+    const datasets: DatasetScores[] = [];
+    for (const [name, table] of [
       ['holdout', holdout],
-      ...(productionData ? [['production', productionData] as ['production', Table]] : []),
-    ];
-    const reports: Record<string, { candidate: EvaluationReport; production: EvaluationReport | null }> = {};
-    let candidateProductionScores: ArrayLike<number> | undefined;
-    const comparisons: PerformanceComparison[] = [];
-    const fairness: FairnessMeasure[] = [];
-    const thresholds: { candidate?: number; production?: number } = {};
-    for (const [name, table] of datasets) {
-      const y = (table.columns.get(label) as { values: Float64Array }).values;
-      const protectedGroups = hasGroups(table, settings.data.protectedAttributes)
-        ? Object.fromEntries(settings.data.protectedAttributes.map((a) => [a, columnStrings(table, a)]))
-        : {};
-      const options = {
-        costs: settings.costs,
-        protected: protectedGroups,
-        bootstrap: { samples: settings.gates.bootstrapSamples, seed: settings.training.seed },
-      };
-      const c = (await candidateModel.scoreTable(table)).probabilities;
-      if (name === 'production') candidateProductionScores = c;
-      const p = production ? (await production.model.scoreTable(table)).probabilities : undefined;
-      const cScores = c.map((v) => (Number.isFinite(v) ? v : 0.5));
-      // Threshold metrics and fairness at each model's cost-minimising threshold on the holdout:
-      // the decisions the business takes with it, not an arbitrary 0.5 (at a 15 % prevalence
-      // 0.5 selects a few percent, and a ratio of tiny selection rates is mostly noise).
-      thresholds.candidate ??= decisionThreshold(y, cScores, settings.costs);
-      if (p) thresholds.production ??= decisionThreshold(y, p, settings.costs);
-      const candidateReport = evaluate(y, cScores, { ...options, threshold: thresholds.candidate });
-      const productionReport = p
-        ? evaluate(y, p, { ...options, threshold: thresholds.production ?? 0.5 })
-        : null;
-      reports[name] = { candidate: candidateReport, production: productionReport };
-      const finite = c.every((v) => Number.isFinite(v));
-      comparisons.push({
-        dataset: name,
-        candidateAuc: finite ? candidateReport.auc : Number.NaN,
-        productionAuc: productionReport?.auc ?? null,
-        paired:
-          p && finite
-            ? pairedAucDifference(y, c, p, {
-                samples: settings.gates.bootstrapSamples,
-                seed: settings.training.seed,
-              })
-            : null,
+      ...(productionData ? [['production', productionData]] : []),
+    ] as ['holdout' | 'production', Table][]) {
+      datasets.push({
+        name,
+        y: (table.columns.get(label) as { values: Float64Array }).values,
+        groups: hasGroups(table, settings.data.protectedAttributes)
+          ? Object.fromEntries(settings.data.protectedAttributes.map((a) => [a, columnStrings(table, a)]))
+          : {},
+        candidate: (await candidateModel.scoreTable(table)).probabilities,
+        ...(production ? { production: (await production.model.scoreTable(table)).probabilities } : {}),
       });
-      for (const attribute of Object.keys(protectedGroups)) {
-        const cf = fairnessOf(candidateReport, attribute);
-        if (!cf) continue;
-        fairness.push({
-          attribute,
-          dataset: name,
-          candidate: cf,
-          production: productionReport ? (fairnessOf(productionReport, attribute) ?? null) : null,
-        });
-      }
     }
+    const compared = compareDatasets(datasets, settings);
     const goldenSet = await deps.lineage.getJson<GoldenSet>(candidate.refs.goldenSet);
     const manifest = await deps.lineage.getJson<Manifest>(candidate.refs.manifest);
-    const monotone: Record<string, 1 | -1> = { ...settings.gates.monotone };
-    for (const [key, value] of Object.entries(manifest.hyperparameters)) {
-      const column = key.startsWith('monotone.') ? key.slice('monotone.'.length) : undefined;
-      if (column && data.schema[column] === 'numeric' && (value === 1 || value === -1))
-        monotone[column] ??= value;
-    }
     const safety = await safetyChecks(
       (table) => candidateModel.scoreTable(table),
       {
@@ -528,102 +461,50 @@ export async function evaluateCandidate(
         inputs: candidateModel.inputs,
         goldenSet,
       },
-      { ...settings.gates, monotone, seed: settings.training.seed },
+      {
+        ...settings.gates,
+        monotone: monotoneConstraints(settings.gates.monotone, manifest.hyperparameters, data.schema),
+        seed: settings.training.seed,
+      },
     );
-    const performanceResult = performanceGate(comparisons, {
-      tolerance: settings.gates.performanceTolerance,
-      driftMargin: settings.gates.driftMargin,
-      driftHoldoutTolerance: settings.gates.driftHoldoutTolerance,
-      drift: data.trigger.type === 'drift',
-    });
-    const fairnessResult = fairnessGate(fairness, settings.gates);
-    const safetyResult = safetyGate(safety);
-    const table = [...performanceResult.rows, ...fairnessResult.rows, ...safetyResult.rows];
+    const gates = judgeCandidate(compared, safety, settings.gates, data.trigger.type === 'drift');
+
+    // Persistence: the evaluation report, and the candidate's monitoring baseline.
     const report = await deps.lineage.putJson('evaluations', {
       model: settings.model,
       execution: state.execution,
       candidate: { manifestId: candidate.manifest.id, algorithm: candidate.algorithm },
       production: production ? { version: production.version } : null,
-      reports,
-      comparisons,
-      thresholds,
-      fairness,
+      reports: compared.reports,
+      comparisons: compared.comparisons,
+      thresholds: compared.thresholds,
+      fairness: compared.fairness,
       safety,
-      gates: { performance: performanceResult, fairness: fairnessResult, safety: safetyResult },
+      gates: { performance: gates.performance, fairness: gates.fairness, safety: gates.safety },
     });
-    const holdoutReport = (reports.holdout as { candidate: EvaluationReport }).candidate;
-    const registry = registryEvaluation(holdoutReport, report);
+    const productionScores = datasets.find((d) => d.name === 'production')?.candidate;
     const monitoringBaseline =
-      productionData && candidateProductionScores
+      productionData && productionScores
         ? await deps.lineage.putJson(
             'profiles',
             productionBaseline(
               productionData,
-              candidateProductionScores,
+              productionScores,
               candidate.inputs,
               settings,
               candidate.refs.model.sha256,
             ),
           )
         : undefined;
-    const productionReport = reports.production?.candidate;
-    return {
-      gates: {
-        performance: { passed: performanceResult.passed, reason: performanceResult.reason },
-        fairness: { passed: fairnessResult.passed, reason: fairnessResult.reason },
-        safety: { passed: safetyResult.passed, reason: safetyResult.reason },
-      },
-      table,
+    return evaluationOutput(compared, gates, safety, {
       report,
       production: production ? { version: production.version } : null,
-      thresholds,
-      registry: {
-        ...registry,
-        metrics: {
-          ...registry.metrics,
-          ...(productionReport && Number.isFinite(productionReport.auc)
-            ? { 'production.auc': productionReport.auc }
-            : {}),
-        },
-        safety: { ...registry.safety, ...Object.fromEntries(safety.map((c) => [c.check, c.passed])) },
-      },
       ...(monitoringBaseline ? { monitoringBaseline } : {}),
-    };
+    });
   } finally {
     await candidateModel.release();
     await production?.model.release();
   }
-}
-
-/** The drift baseline on held-out production rows: inputs, scores, and the decisions' outcomes. */
-function productionBaseline(
-  table: Table,
-  scores: ArrayLike<number>,
-  inputs: readonly { readonly name: string }[],
-  settings: RetrainingSettings,
-  modelSha: string,
-): Profile {
-  const finite = Float64Array.from(scores, (v) => (Number.isFinite(v) ? v : Number.NaN));
-  const profile = profileTable(
-    {
-      rowCount: table.rowCount,
-      columns: new Map<string, Column>([
-        ...inputs.flatMap(({ name }): [string, Column][] => {
-          const column = table.columns.get(name);
-          return column ? [[name, column]] : [];
-        }),
-        [SCORE_COLUMN, { kind: 'numeric', values: finite }],
-      ]),
-    },
-    {
-      keyPrefix: `baseline:production:${modelSha}`,
-      bins: settings.training.profileBins,
-      sampleSize: settings.training.profileSampleSize,
-    },
-  );
-  const labels = (table.columns.get(settings.data.label) as { values: Float64Array }).values;
-  profile.outcomes = outcomeBaseline(labels, finite);
-  return profile;
 }
 
 // ── Register / RecordRejection ─────────────────────────────────────────────────
