@@ -37,7 +37,7 @@ async function coldStart(): Promise<Comparison[]> {
   const { localResourceNames, RESOURCE_ENV } = await import('../functions/contracts/resources.ts');
   const { INFERENCE_ENV } = await import('../functions/contracts/inference.ts');
   const { referenceModels } = await import('../test/support/onnx-reference.ts');
-  const { sampleMetadata } = await import('../test/support/registry-fixtures.ts');
+  const { registerReferenceGbdt } = await import('./reference-model.ts');
 
   const dir = await mkdtemp(join(tmpdir(), 'keel-cold-start-'));
   const aws = await EmbeddedAws.start({ stateDir: join(dir, 'aws') });
@@ -55,28 +55,12 @@ async function coldStart(): Promise<Comparison[]> {
     await provision(names);
     const { createLineageStore, createRegistry } = await import('../functions/composition/aws.ts');
     const reference = referenceModels();
-    const gbdt = reference.models.find((m) => m.name === 'gbdt');
-    if (!gbdt) throw new Error('no gbdt reference model');
-    const artifact = await createLineageStore().putBytes('models', gbdt.bytes);
     const { LocalEventBus } = await import('../local/adapters/event-bus.ts');
-    const registry = createRegistry(process.env, new LocalEventBus());
-    const who = { actor: 'bench', reason: 'bench' };
-    const { version } = await registry.registerVersion(
-      'credit',
-      sampleMetadata(1, {
-        artifact: { sha256: artifact.sha256, uri: artifact.uri, sizeBytes: artifact.sizeBytes },
-        inputSchema: reference.pipeline.inputs.map((i) => ({
-          name: i.name,
-          type: i.type === 'numeric' ? 'number' : 'string',
-          nullable: true,
-          pii: false,
-        })),
-      }),
-      { actor: 'bench' },
+    const { version, bytes } = await registerReferenceGbdt(
+      createRegistry(process.env, new LocalEventBus()),
+      createLineageStore(),
+      ['production', 'fallback'],
     );
-    await registry.approve('credit', version, who);
-    for (const alias of ['production', 'fallback'])
-      await registry.moveAlias('credit', alias, { to: version, expected: null }, who);
 
     // The bundle, as the construct builds it (onnxruntime-node comes from its layer).
     const out = resolve('bench/results/cold-start');
@@ -98,7 +82,7 @@ async function coldStart(): Promise<Comparison[]> {
     });
     const bundleBytes = (await stat(bundle)).size;
     const modelPath = join(dir, 'model.onnx');
-    await writeFile(modelPath, gbdt.bytes);
+    await writeFile(modelPath, bytes);
     const row = Object.fromEntries(
       reference.pipeline.inputs.map((i) => [i.name, cell(reference.scoring.columns.get(i.name) as never, 0)]),
     );

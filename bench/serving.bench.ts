@@ -148,36 +148,14 @@ export async function run(): Promise<Comparison[]> {
   const { LocalRuntime } = await import('../local/runtime.ts');
   const { parseConfig } = await import('../functions/contracts/config/load.ts');
   const { createLineageStore, createRegistry } = await import('../functions/composition/aws.ts');
-  const { sampleMetadata } = await import('../test/support/registry-fixtures.ts');
+  const { registerReferenceGbdt } = await import('./reference-model.ts');
   const config = parseConfig(JSON.parse(readFileSync('keel.config.json', 'utf8')));
   const gbdt = reference.models.find((m) => m.name === 'gbdt');
   if (!gbdt) throw new Error('no gbdt reference model');
   /** A runtime serving the GBDT reference model as credit@production. */
   const served = async (options: Parameters<typeof LocalRuntime.start>[0]) => {
     const runtime = await LocalRuntime.start(options);
-    const artifact = await createLineageStore().putBytes('models', gbdt.bytes);
-    const registry = createRegistry();
-    const { version } = await registry.registerVersion(
-      'credit',
-      sampleMetadata(1, {
-        artifact: { sha256: artifact.sha256, uri: artifact.uri, sizeBytes: artifact.sizeBytes },
-        inputSchema: reference.pipeline.inputs.map((i) => ({
-          name: i.name,
-          type: i.type === 'numeric' ? 'number' : 'string',
-          nullable: true,
-          pii: false,
-        })),
-      }),
-      { actor: 'bench' },
-    );
-    await registry.approve('credit', version, { actor: 'bench', reason: 'bench' });
-    const current = (await registry.aliases('credit')).production ?? null;
-    await registry.moveAlias(
-      'credit',
-      'production',
-      { to: version, expected: current },
-      { actor: 'bench', reason: 'bench' },
-    );
+    await registerReferenceGbdt(createRegistry(), createLineageStore());
     await runtime.syncServing();
     return runtime;
   };

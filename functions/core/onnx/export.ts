@@ -121,34 +121,9 @@ function compileStep(g: GraphBuilder, values: Map<string, Value>, step: FittedSt
       });
       return;
     }
-    case 'one-hot': {
-      const value = values.get(step.column);
-      if (value?.kind !== 'categorical') throw new Error(`one-hot needs categorical ${step.column}`);
-      const keys = [...step.categories];
-      const codes = step.categories.map((_, k) => k);
-      const missing = value.missingAs === undefined ? -1 : step.categories.indexOf(value.missingAs);
-      if (missing >= 0) {
-        keys.push('');
-        codes.push(missing);
-      }
-      // Unknown categories and missing values fall to the default code: the other bucket.
-      const other = step.categories.length;
-      const code = g.node(
-        'LabelEncoder',
-        [value.tensor],
-        { keys_strings: { strings: keys }, values_int64s: { ints: codes }, default_int64: { int: other } },
-        { domain: 'ai.onnx.ml' },
-      );
-      for (const [k, category] of [...step.categories, OTHER_CATEGORY].entries()) {
-        const hit = g.node('Equal', [code, g.int64([k], [1], 'code')]);
-        values.set(`${step.column}=${category}`, {
-          kind: 'numeric',
-          tensor: g.node('Cast', [hit], { to: { int: DataType.DOUBLE } }),
-        });
-      }
-      values.delete(step.column);
-      return;
-    }
+    case 'one-hot':
+      // Compiled as one block by compilePipeline (compileOneHot), never column by column.
+      throw new Error(`one-hot of ${step.column} is compiled as a block`);
   }
 }
 
