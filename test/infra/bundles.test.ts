@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
@@ -8,6 +8,7 @@ import { KEEL_BUNDLE } from '../../infra/constructs/bundling.ts';
 
 const run = promisify(execFile);
 // Inside the repository, so that the layer's onnxruntime-node resolves as it does in Lambda.
+mkdirSync(resolve('bench/results'), { recursive: true }); // gitignored: absent in a fresh clone
 const dir = mkdtempSync(resolve('bench/results/bundles-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
