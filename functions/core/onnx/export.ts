@@ -121,9 +121,34 @@ function compileStep(g: GraphBuilder, values: Map<string, Value>, step: FittedSt
       });
       return;
     }
-    case 'one-hot':
-      // Compiled as one block by compilePipeline (compileOneHot), never column by column.
-      throw new Error(`one-hot of ${step.column} is compiled as a block`);
+    case 'one-hot': {
+      const value = values.get(step.column);
+      if (value?.kind !== 'categorical') throw new Error(`one-hot needs categorical ${step.column}`);
+      const keys = [...step.categories];
+      const codes = step.categories.map((_, k) => k);
+      const missing = value.missingAs === undefined ? -1 : step.categories.indexOf(value.missingAs);
+      if (missing >= 0) {
+        keys.push('');
+        codes.push(missing);
+      }
+      // Unknown categories and missing values fall to the default code: the other bucket.
+      const other = step.categories.length;
+      const code = g.node(
+        'LabelEncoder',
+        [value.tensor],
+        { keys_strings: { strings: keys }, values_int64s: { ints: codes }, default_int64: { int: other } },
+        { domain: 'ai.onnx.ml' },
+      );
+      for (const [k, category] of [...step.categories, OTHER_CATEGORY].entries()) {
+        const hit = g.node('Equal', [code, g.int64([k], [1], 'code')]);
+        values.set(`${step.column}=${category}`, {
+          kind: 'numeric',
+          tensor: g.node('Cast', [hit], { to: { int: DataType.DOUBLE } }),
+        });
+      }
+      values.delete(step.column);
+      return;
+    }
   }
 }
 
@@ -200,257 +225,22 @@ function compileGbdt(g: GraphBuilder, x: string, model: GbdtModel): string {
   return g.node('Cast', [score], { to: { int: DataType.DOUBLE } });
 }
 
-/** Steps that act on one numeric column elementwise: a run of them on distinct columns is one matrix op. */
-const ELEMENTWISE = new Set(['impute', 'standardise', 'clip', 'log']);
-type ElementwiseStep = Extract<FittedStep, { type: 'impute' | 'standardise' | 'clip' | 'log' }>;
-
-/**
- * Graph inputs for the pipeline's raw columns and the `[N,F]` float64 feature tensor it computes.
- *
- * Vectorised: the numeric inputs are concatenated into one `[N,k]` matrix first (one Cast), and
- * each run of elementwise steps (impute, standardise, clip, log) on distinct columns is one op
- * over the matrix with per-column constants that leave the other columns exactly as they are
- * (fill NaN, mean 0 and scale 1, bounds ±∞, a mask). One-hot encodes a column into one `[N,K]`
- * block (one Equal, one Cast). Steps that make a column of their own (bucketise, ratio) take
- * it out of the matrix. A final Concat and Gather put the features in order. Per-column nodes
- * made a single row cost several times the model: onnxruntime's cost is per node, not per value.
- */
+/** Graph inputs for the pipeline's raw columns and the `[N,F]` float64 feature tensor it computes. */
 function compilePipeline(g: GraphBuilder, pipeline: FittedPipeline) {
   const values = new Map<string, Value>();
-  const numeric: string[] = [];
   const inputs = pipeline.inputs.map(({ name, type }) => {
     g.reserve(name);
     if (type === 'numeric') {
-      numeric.push(name);
+      values.set(name, { kind: 'numeric', tensor: g.node('Cast', [name], { to: { int: DataType.DOUBLE } }) });
       return tensorValueInfo(name, DataType.FLOAT, ['N', 1]);
     }
     values.set(name, { kind: 'categorical', tensor: name });
     return tensorValueInfo(name, DataType.STRING, ['N', 1]);
   });
-  const k = numeric.length;
-  let matrix =
-    k === 0
-      ? undefined
-      : g.node('Cast', [k === 1 ? (numeric[0] as string) : g.node('Concat', numeric, { axis: { int: 1 } })], {
-          to: { int: DataType.DOUBLE },
-        });
-  /** Columns that live in the matrix, by their index in it. */
-  const slot = new Map(numeric.map((name, index) => [name, index]));
-  /** Blocks of columns made together (one-hot), and where each column of them is. */
-  const blocks: { readonly tensor: string; readonly width: number }[] = [];
-  const inBlock = new Map<string, { readonly block: number; readonly index: number }>();
-
-  const column = (name: string): string => {
-    const index = slot.get(name);
-    if (index !== undefined && matrix)
-      return g.node('Gather', [matrix, g.int64([index], [1], 'column')], { axis: { int: 1 } });
-    const at = inBlock.get(name);
-    if (at) {
-      const block = blocks[at.block] as { tensor: string };
-      return g.node('Gather', [block.tensor, g.int64([at.index], [1], 'column')], { axis: { int: 1 } });
-    }
-    return numericValue(values, name);
-  };
-  /** A column as a tensor of its own, for a step that reads it; `replace` when the step rewrites it. */
-  const standalone = (name: string, replace: boolean) => {
-    if (!slot.has(name) && !inBlock.has(name)) return;
-    values.set(name, { kind: 'numeric', tensor: column(name) });
-    if (replace) {
-      slot.delete(name);
-      inBlock.delete(name);
-    }
-  };
-
-  const steps = pipeline.steps;
-  for (let i = 0; i < steps.length; ) {
-    const step = steps[i] as FittedStep;
-    if (ELEMENTWISE.has(step.type) && matrix && slot.has((step as ElementwiseStep).column)) {
-      // The run: the same kind of step on distinct matrix columns.
-      const run: ElementwiseStep[] = [];
-      const seen = new Set<string>();
-      while (i < steps.length) {
-        const next = steps[i] as FittedStep;
-        if (next.type !== step.type) break;
-        const c = (next as ElementwiseStep).column;
-        if (!slot.has(c) || seen.has(c)) break;
-        run.push(next as ElementwiseStep);
-        seen.add(c);
-        i++;
-      }
-      matrix = compileRun(g, matrix, k, run, (c) => slot.get(c) as number);
-      continue;
-    }
-    i++;
-    switch (step.type) {
-      case 'one-hot': {
-        const value = values.get(step.column);
-        if (value?.kind !== 'categorical') throw new Error(`one-hot needs categorical ${step.column}`);
-        const { tensor, categories } = compileOneHot(g, value, step);
-        blocks.push({ tensor, width: categories.length });
-        for (const [index, category] of categories.entries())
-          inBlock.set(`${step.column}=${category}`, { block: blocks.length - 1, index });
-        values.delete(step.column);
-        continue;
-      }
-      case 'ratio':
-        standalone(step.numerator, false);
-        standalone(step.denominator, false);
-        slot.delete(step.name);
-        inBlock.delete(step.name);
-        break;
-      case 'impute-category':
-        break;
-      default:
-        standalone(step.column, true);
-    }
-    compileStep(g, values, step);
-  }
-
-  // Assemble: the matrix (if a feature is in it), the blocks, the standalone columns; then order.
-  const parts: { tensor: string; width: number }[] = [];
-  const offsets = new Map<string, number>();
-  const partOf = (tensor: string, width: number) => {
-    let offset = offsets.get(tensor);
-    if (offset === undefined) {
-      offset = parts.reduce((n, p) => n + p.width, 0);
-      offsets.set(tensor, offset);
-      parts.push({ tensor, width });
-    }
-    return offset;
-  };
-  const indices = pipeline.features.map((f) => {
-    const index = slot.get(f.name);
-    if (index !== undefined && matrix) return partOf(matrix, k) + index;
-    const at = inBlock.get(f.name);
-    if (at) {
-      const block = blocks[at.block] as { tensor: string; width: number };
-      return partOf(block.tensor, block.width) + at.index;
-    }
-    return partOf(numericValue(values, f.name), 1);
-  });
-  const all =
-    parts.length === 1
-      ? (parts[0] as { tensor: string }).tensor
-      : g.node(
-          'Concat',
-          parts.map((p) => p.tensor),
-          { axis: { int: 1 } },
-        );
-  const width = parts.reduce((n, p) => n + p.width, 0);
-  const identity = width === indices.length && indices.every((v, j) => v === j);
-  const x = identity
-    ? all
-    : g.node('Gather', [all, g.int64(indices, [indices.length], 'features')], { axis: { int: 1 } });
+  for (const step of pipeline.steps) compileStep(g, values, step);
+  const columns = pipeline.features.map((f) => numericValue(values, f.name));
+  const x = columns.length === 1 ? (columns[0] as string) : g.node('Concat', columns, { axis: { int: 1 } });
   return { inputs, x };
-}
-
-/** One run of an elementwise step over the `[N,k]` matrix; columns outside the run are unchanged, bit for bit. */
-function compileRun(
-  g: GraphBuilder,
-  matrix: string,
-  k: number,
-  run: readonly ElementwiseStep[],
-  indexOf: (column: string) => number,
-): string {
-  const vector = (fill: number, set: (step: ElementwiseStep) => number) => {
-    const v = new Array<number>(k).fill(fill);
-    for (const step of run) v[indexOf(step.column)] = set(step);
-    return v;
-  };
-  const type = run[0]?.type;
-  switch (type) {
-    case 'impute': {
-      // A NaN fill leaves another column's NaN as it was.
-      const fill = vector(Number.NaN, (s) => (s as Extract<ElementwiseStep, { type: 'impute' }>).value);
-      return g.node('Where', [g.node('IsNaN', [matrix]), g.double(fill, [1, k], 'fill'), matrix]);
-    }
-    case 'standardise': {
-      const mean = vector(0, (s) => (s as Extract<ElementwiseStep, { type: 'standardise' }>).mean);
-      const scale = vector(1, (s) => (s as Extract<ElementwiseStep, { type: 'standardise' }>).scale);
-      const centred = g.node('Sub', [matrix, g.double(mean, [1, k], 'mean')]);
-      return g.node('Div', [centred, g.double(scale, [1, k], 'scale')]);
-    }
-    case 'clip': {
-      // Comparisons with NaN are false, so missing values pass through as TypeScript's Math.min/max do.
-      const clips = run as readonly Extract<ElementwiseStep, { type: 'clip' }>[];
-      let x = matrix;
-      if (clips.some((s) => s.min !== undefined)) {
-        const min = g.double(
-          vector(
-            Number.NEGATIVE_INFINITY,
-            (s) => (s as (typeof clips)[number]).min ?? Number.NEGATIVE_INFINITY,
-          ),
-          [1, k],
-          'min',
-        );
-        x = g.node('Where', [g.node('Less', [x, min]), min, x]);
-      }
-      if (clips.some((s) => s.max !== undefined)) {
-        const max = g.double(
-          vector(
-            Number.POSITIVE_INFINITY,
-            (s) => (s as (typeof clips)[number]).max ?? Number.POSITIVE_INFINITY,
-          ),
-          [1, k],
-          'max',
-        );
-        x = g.node('Where', [g.node('Greater', [x, max]), max, x]);
-      }
-      return x;
-    }
-    case 'log': {
-      const offset = vector(0, (s) => (s as Extract<ElementwiseStep, { type: 'log' }>).offset);
-      const shifted = g.node('Add', [matrix, g.double(offset, [1, k], 'offset')]);
-      const logged = g.node('Where', [
-        g.node('Greater', [shifted, g.double([0], [1], 'zero')]),
-        g.node('Log', [shifted]),
-        g.double([Number.NaN], [1], 'nan'),
-      ]);
-      // Only the run's columns take the log; a mask picks them.
-      const mask = g.node('Greater', [
-        g.double(
-          vector(0, () => 1),
-          [1, k],
-          'mask',
-        ),
-        g.double([0], [1], 'zero'),
-      ]);
-      return g.node('Where', [mask, logged, matrix]);
-    }
-    default:
-      throw new Error(`not an elementwise step: ${String(type)}`);
-  }
-}
-
-/** A categorical column one-hot encoded into one `[N,K]` float64 block, the other bucket last. */
-function compileOneHot(
-  g: GraphBuilder,
-  value: Extract<Value, { kind: 'categorical' }>,
-  step: Extract<FittedStep, { type: 'one-hot' }>,
-): { tensor: string; categories: string[] } {
-  const keys = [...step.categories];
-  const codes = step.categories.map((_, k) => k);
-  const missing = value.missingAs === undefined ? -1 : step.categories.indexOf(value.missingAs);
-  if (missing >= 0) {
-    keys.push('');
-    codes.push(missing);
-  }
-  // Unknown categories and missing values fall to the default code: the other bucket.
-  const other = step.categories.length;
-  const code = g.node(
-    'LabelEncoder',
-    [value.tensor],
-    { keys_strings: { strings: keys }, values_int64s: { ints: codes }, default_int64: { int: other } },
-    { domain: 'ai.onnx.ml' },
-  );
-  const categories = [...step.categories, OTHER_CATEGORY];
-  const range = g.int64(
-    categories.map((_, k) => k),
-    [1, categories.length],
-    'codes',
-  );
-  const hits = g.node('Equal', [code, range]);
-  return { tensor: g.node('Cast', [hits], { to: { int: DataType.DOUBLE } }), categories };
 }
 
 function serialise(
