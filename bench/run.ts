@@ -7,6 +7,12 @@ import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Comparison } from './harness.ts';
 
+// Powertools writes an EMF blob and log lines per invocation; in a benchmark that is noise, and
+// the first suite to load Powertools fixes its settings for all (child processes set their own).
+process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
+process.env.POWERTOOLS_TRACE_ENABLED ??= 'false';
+
 const dir = import.meta.dirname;
 const wanted = process.argv.slice(2);
 const files = (await readdir(dir))
