@@ -16,7 +16,16 @@ export class StateDirLockedError extends KeelError {}
 export const LOCK_FILE = 'keel.pid';
 
 /** A takeover lock older than this belongs to a process that died while taking over. */
-const TAKEOVER_STALE_MS = 10_000;
+const TAKEOVER_STALE_MS = 2_000;
+
+/** A lock file still without a pid after this was left by a process that died writing it. */
+const UNWRITTEN_STALE_MS = 1_000;
+
+const ageOf = (path: string) =>
+  stat(path).then(
+    (s) => Date.now() - s.mtimeMs,
+    () => 0,
+  );
 
 /** Whether a process of this pid exists (EPERM: it does, owned by another user). */
 export function isAlive(pid: number): boolean {
@@ -61,7 +70,8 @@ export async function acquireStateLock(
   await mkdir(stateDir, { recursive: true });
   const lockFile = join(stateDir, LOCK_FILE);
   const takeover = `${lockFile}.takeover`;
-  for (let attempt = 0; attempt < 50; attempt++) {
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline) {
     if (await createExclusive(lockFile, String(pid))) return lockFile;
     const holder = await holderOf(lockFile);
     if (holder === pid) return lockFile;
@@ -69,18 +79,12 @@ export async function acquireStateLock(
       throw new StateDirLockedError(
         `${stateDir} is in use by another Keel process (pid ${holder}); stop it first`,
       );
-    if (!Number.isInteger(holder)) {
-      // Created but not yet written by its holder: give it a moment before calling it stale.
+    // No pid yet and young: a holder between creating the file and writing it. Give it a moment.
+    if (!Number.isInteger(holder) && (await ageOf(lockFile)) < UNWRITTEN_STALE_MS) {
       await sleep(20);
-      if (!Number.isInteger(await holderOf(lockFile))) {
-        const age = await stat(lockFile).then(
-          (s) => Date.now() - s.mtimeMs,
-          () => 0,
-        );
-        if (age < 1000) continue;
-      } else continue;
+      continue;
     }
-    // The holder is dead: take over, one process at a time.
+    // The holder is dead (or never wrote): take over, one process at a time.
     await hooks.beforeTakeover?.();
     if (await createExclusive(takeover, String(pid))) {
       try {
@@ -90,11 +94,7 @@ export async function acquireStateLock(
         await rm(takeover, { force: true });
       }
     } else {
-      const age = await stat(takeover).then(
-        (s) => Date.now() - s.mtimeMs,
-        () => 0,
-      );
-      if (age > TAKEOVER_STALE_MS) await rm(takeover, { force: true });
+      if ((await ageOf(takeover)) > TAKEOVER_STALE_MS) await rm(takeover, { force: true });
       await sleep(10);
     }
   }

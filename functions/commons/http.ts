@@ -75,11 +75,13 @@ const jsonParser = httpJsonBodyParser({ disableContentTypeCheck: true });
  */
 export async function readJsonBody(event: APIGatewayProxyEventV2, maxBytes: number): Promise<unknown> {
   const raw = event.body ?? '';
-  if (raw.length > maxBytes || Buffer.byteLength(raw) > maxBytes)
+  // A UTF-16 unit is at most 3 UTF-8 bytes: count the bytes only when the length cannot decide.
+  if (raw.length > maxBytes || (raw.length * 3 > maxBytes && Buffer.byteLength(raw) > maxBytes))
     throw new PayloadTooLargeError(`the body exceeds ${maxBytes} bytes`);
   if (raw.trim() === '')
     throw new ValidationError('The request has no body', [{ path: 'body', message: 'expected JSON' }]);
-  const request = { event: { ...event }, context: {}, response: undefined, error: undefined, internal: {} };
+  // The parser reads and replaces only these (the content-type check is off): no copy of the event.
+  const request = { event: { body: raw as unknown, isBase64Encoded: event.isBase64Encoded } };
   try {
     await jsonParser.before?.(request as never);
   } catch (error) {

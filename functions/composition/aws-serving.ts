@@ -4,12 +4,9 @@
  * compiles every module of the bundle, used or not.
  */
 import { LogCaptureSink } from '../adapters/aws/capture.ts';
-import { DynamoRegistryStore } from '../adapters/aws/registry-store.ts';
-import { S3BlobStore } from '../adapters/aws/s3-blob-store.ts';
-import { documentClient, s3Client } from '../commons/clients.ts';
-import { requireEnv } from '../commons/helpers/env.ts';
-import { PORT_ENV, RESOURCE_ENV } from '../contracts/resources.ts';
+import { PORT_ENV } from '../contracts/resources.ts';
 import type { DataPorts, EventBus, Ports, Scorer } from '../ports/index.ts';
+import { awsLineageBlobs, awsRegistryStore, lazily } from './aws-stores.ts';
 
 /**
  * The inference function's ports: only what serving touches (DynamoDB, S3, log-line capture),
@@ -20,18 +17,15 @@ export function awsServingPorts(
   env: NodeJS.ProcessEnv = process.env,
 ): Pick<Ports & DataPorts, 'registryStore' | 'lineageBlobs' | 'captureSink' | 'eventBus' | 'endpointScorer'> {
   // Built here, not from awsDataPorts: its other adapters would bring their clients into the bundle.
-  let store: DynamoRegistryStore | undefined;
-  let blobs: S3BlobStore | undefined;
+  const lazy = lazily();
   let bus: Promise<EventBus> | undefined;
   const captureSink = new LogCaptureSink();
   return {
     get registryStore() {
-      store ??= new DynamoRegistryStore(documentClient(), requireEnv(RESOURCE_ENV.table, env));
-      return store;
+      return lazy('registryStore', () => awsRegistryStore(env));
     },
     get lineageBlobs() {
-      blobs ??= new S3BlobStore(s3Client(), requireEnv(RESOURCE_ENV.lineageBucket, env));
-      return blobs;
+      return lazy('lineageBlobs', () => awsLineageBlobs(env));
     },
     captureSink,
     eventBus: {

@@ -15,9 +15,7 @@ import { EventBridgeEventBus } from '../adapters/aws/event-bus.ts';
 import { LambdaFunctionInvoker } from '../adapters/aws/function-invoker.ts';
 import { CloudWatchAlarmMonitor, CloudWatchMetricsSink, EmfMetricsSink } from '../adapters/aws/metrics.ts';
 import { StepFunctionsPipelineRunner } from '../adapters/aws/pipeline-runner.ts';
-import { DynamoRegistryStore } from '../adapters/aws/registry-store.ts';
 import { AwsRolloutPlatform } from '../adapters/aws/rollout.ts';
-import { S3BlobStore } from '../adapters/aws/s3-blob-store.ts';
 import { s3ObjectReader } from '../adapters/aws/s3-objects.ts';
 import { SageMakerScorer } from '../adapters/aws/sagemaker-scorer.ts';
 import {
@@ -36,6 +34,7 @@ import { ConfigError } from '../kernel/errors.ts';
 import type { LineageStore } from '../lineage/store.ts';
 import type { DataPorts, EventBus, Ports } from '../ports/index.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
+import { awsLineageBlobs, awsRegistryStore, lazily } from './aws-stores.ts';
 import { lineageOf, registryOf } from './services.ts';
 
 const stateMachineArnsSchema = z.record(z.string(), z.string().startsWith('arn:'));
@@ -68,11 +67,7 @@ function jsonEnv<T>(env: NodeJS.ProcessEnv, name: string, schema: z.ZodType<T>, 
 
 /** Builds the AWS adapters. Each is created on first use, so a handler only needs the variables of the ports it uses. */
 export function awsPorts(env: NodeJS.ProcessEnv = process.env): Ports {
-  const cache = new Map<keyof Ports, unknown>();
-  const lazy = <K extends keyof Ports>(key: K, build: () => Ports[K]): Ports[K] => {
-    if (!cache.has(key)) cache.set(key, build());
-    return cache.get(key) as Ports[K];
-  };
+  const lazy = lazily();
   return {
     get eventBus() {
       return lazy(
@@ -153,23 +148,13 @@ export function resetPorts(): void {
  * needs only the variables of the ports it uses.
  */
 export function awsDataPorts(env: NodeJS.ProcessEnv = process.env): DataPorts {
-  const cache = new Map<string, unknown>();
-  const lazy = <T>(key: string, build: () => T): T => {
-    if (!cache.has(key)) cache.set(key, build());
-    return cache.get(key) as T;
-  };
+  const lazy = lazily();
   return {
     get registryStore() {
-      return lazy(
-        'registryStore',
-        () => new DynamoRegistryStore(documentClient(), requireEnv(RESOURCE_ENV.table, env)),
-      );
+      return lazy('registryStore', () => awsRegistryStore(env));
     },
     get lineageBlobs() {
-      return lazy(
-        'lineageBlobs',
-        () => new S3BlobStore(s3Client(), requireEnv(RESOURCE_ENV.lineageBucket, env)),
-      );
+      return lazy('lineageBlobs', () => awsLineageBlobs(env));
     },
     get captureReader() {
       return lazy(
