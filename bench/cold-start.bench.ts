@@ -76,6 +76,7 @@ async function coldStart(): Promise<Comparison[]> {
       minify: process.env.KEEL_COLD_START_PROFILE ? false : KEEL_BUNDLE.minify,
       sourcemap: KEEL_BUNDLE.sourcemap,
       mainFields: [...KEEL_BUNDLE.mainFields],
+      keepNames: KEEL_BUNDLE.keepNames,
       external: [...KEEL_BUNDLE.external, 'onnxruntime-node'],
       banner: { js: KEEL_BUNDLE.banner },
       logLevel: 'silent',

@@ -5,11 +5,11 @@
 import './xray-mode.ts';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { ParseError } from '@aws-lambda-powertools/parser';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyResultV2, Context } from 'aws-lambda';
-import { ZodError } from 'zod';
+// The core's error class: classic zod's and zod/mini's errors are both instances of it.
+import { $ZodError } from 'zod/v4/core';
 import { type FieldIssue, KeelError, ValidationError } from '../kernel/errors.ts';
 import { logger, metrics, tracer } from './powertools.ts';
 
@@ -43,24 +43,15 @@ export function toHttpError(
       ...(error.headers ? { headers: error.headers } : {}),
     };
   }
-  const zod =
-    error instanceof ZodError
-      ? error
-      : error instanceof ParseError && error.cause instanceof ZodError
-        ? error.cause
-        : undefined;
-  if (zod) {
+  if (error instanceof $ZodError) {
     return {
       statusCode: 400,
       body: {
         error: 'ValidationError',
         message: 'The request is invalid',
-        issues: ValidationError.issuesOf(zod),
+        issues: ValidationError.issuesOf(error),
       },
     };
-  }
-  if (error instanceof ParseError) {
-    return { statusCode: 400, body: { error: 'ValidationError', message: error.message } };
   }
   // Anything else is ours: say so without leaking internals, with the id to find it in the logs.
   return {

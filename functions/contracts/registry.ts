@@ -2,17 +2,27 @@
  * What the registry stores: version metadata (validated on write and on read), the audit
  * events that are its source of truth, and the per-model state each event carries.
  */
-import { z } from 'zod';
+import * as z from './zod.ts';
 
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lowercase hex SHA-256 digest');
+const sha256Hex = z.string().check(z.regex(/^[0-9a-f]{64}$/, 'expected a lowercase hex SHA-256 digest'));
 
 export const modelNameSchema = z
   .string()
-  .regex(/^[a-z][a-z0-9-]{1,62}$/, 'use 2-63 lowercase letters, digits or hyphens, starting with a letter');
+  .check(
+    z.regex(
+      /^[a-z][a-z0-9-]{1,62}$/,
+      'use 2-63 lowercase letters, digits or hyphens, starting with a letter',
+    ),
+  );
 
 export const aliasNameSchema = z
   .string()
-  .regex(/^[a-z][a-z0-9-]{0,31}$/, 'use 1-32 lowercase letters, digits or hyphens, starting with a letter');
+  .check(
+    z.regex(
+      /^[a-z][a-z0-9-]{0,31}$/,
+      'use 1-32 lowercase letters, digits or hyphens, starting with a letter',
+    ),
+  );
 
 /** Built-in aliases; any other valid alias name is user-defined. */
 export const BUILTIN_ALIASES = ['production', 'candidate', 'shadow', 'fallback'] as const;
@@ -20,58 +30,59 @@ export const BUILTIN_ALIASES = ['production', 'candidate', 'shadow', 'fallback']
 export const STATUSES = ['candidate', 'approved', 'rejected', 'archived'] as const;
 export type VersionStatus = (typeof STATUSES)[number];
 
+const nonEmpty = () => z.string().check(z.minLength(1));
+const count = () => z.int().check(z.nonnegative());
+
 const fieldSchema = z.object({
-  name: z.string().min(1),
+  name: nonEmpty(),
   type: z.enum(['number', 'string', 'boolean']),
-  nullable: z.boolean().default(false),
+  nullable: z._default(z.boolean(), false),
   /** Hashed or dropped in captured predictions. */
-  pii: z.boolean().default(false),
-  min: z.number().optional(),
-  max: z.number().optional(),
-  categories: z.array(z.string()).optional(),
+  pii: z._default(z.boolean(), false),
+  min: z.optional(z.number()),
+  max: z.optional(z.number()),
+  categories: z.optional(z.array(z.string())),
 });
 
 const artifactRefSchema = z.object({
   sha256: sha256Hex,
   /** Where the bytes are, e.g. `s3://bucket/models/sha256/ab/ab12…`. */
-  uri: z.string().min(1),
-  sizeBytes: z.number().int().nonnegative().optional(),
+  uri: nonEmpty(),
+  sizeBytes: z.optional(count()),
 });
 
 const evaluationSchema = z.object({
   /** Named metrics, e.g. `{ auc: 0.81, logLoss: 0.42 }`, per dataset when prefixed (`holdout.auc`). */
   metrics: z.record(z.string(), z.number()),
   /** Per protected attribute, e.g. `{ sex: { demographicParityRatio: 0.91 } }`. */
-  fairness: z.record(z.string(), z.record(z.string(), z.number())).default({}),
+  fairness: z._default(z.record(z.string(), z.record(z.string(), z.number())), {}),
   /** Safety checks by name, each passed or not. */
-  safety: z.record(z.string(), z.boolean()).default({}),
+  safety: z._default(z.record(z.string(), z.boolean()), {}),
   /** Content address of the full evaluation report in lineage. */
-  report: artifactRefSchema.optional(),
+  report: z.optional(artifactRefSchema),
 });
 
 export const versionMetadataSchema = z.object({
-  framework: z.string().min(1),
+  framework: nonEmpty(),
   artifact: artifactRefSchema,
-  inputSchema: z.array(fieldSchema).min(1, 'a model needs at least one input'),
-  outputSchema: z.array(fieldSchema).min(1, 'a model needs at least one output'),
-  featurePipeline: z.object({ version: sha256Hex, uri: z.string().min(1).optional() }),
+  inputSchema: z.array(fieldSchema).check(z.minLength(1, 'a model needs at least one input')),
+  outputSchema: z.array(fieldSchema).check(z.minLength(1, 'a model needs at least one output')),
+  featurePipeline: z.object({ version: sha256Hex, uri: z.optional(nonEmpty()) }),
   trainingData: z
-    .array(
-      artifactRefSchema.extend({ name: z.string().min(1), rows: z.number().int().nonnegative().optional() }),
-    )
-    .min(1),
+    .array(z.extend(artifactRefSchema, { name: nonEmpty(), rows: z.optional(count()) }))
+    .check(z.minLength(1)),
   hyperparameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean(), z.null()])),
-  seed: z.number().int(),
-  codeVersion: z.string().regex(/^[0-9a-f]{7,40}$/, 'expected a git commit sha'),
+  seed: z.int(),
+  codeVersion: z.string().check(z.regex(/^[0-9a-f]{7,40}$/, 'expected a git commit sha')),
   evaluation: evaluationSchema,
-  owner: z.string().min(1),
-  intendedUse: z.string().min(1),
+  owner: nonEmpty(),
+  intendedUse: nonEmpty(),
   limitations: z.array(z.string()),
   /** The model version this one was retrained from. */
-  parent: z.object({ model: modelNameSchema, version: z.number().int().positive() }).optional(),
+  parent: z.optional(z.object({ model: modelNameSchema, version: z.int().check(z.positive()) })),
   /** The pipeline execution that produced it (a Step Functions execution ARN in AWS). */
-  pipelineExecution: z.string().min(1).optional(),
-  tags: z.record(z.string(), z.string()).default({}),
+  pipelineExecution: z.optional(nonEmpty()),
+  tags: z._default(z.record(z.string(), z.string()), {}),
 });
 
 export type VersionMetadata = z.output<typeof versionMetadataSchema>;

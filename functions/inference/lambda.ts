@@ -4,16 +4,17 @@
  * is pinned to one model version), dependencies from the composition root. Fails at cold start
  * when a variable is missing.
  */
-import { z } from 'zod';
+
 import { requireEnv } from '../commons/helpers/env.ts';
 import { awsServingPorts } from '../composition/aws-serving.ts';
 import { lineageOf, registryOf } from '../composition/services.ts';
 import { INFERENCE_ENV } from '../contracts/inference.ts';
+import * as z from '../contracts/zod.ts';
 import { ConfigError } from '../kernel/errors.ts';
 import { makeInferenceHandler } from './handler.ts';
 
 const safeDefaultSchema = z.object({
-  probability: z.number().min(0).max(1),
+  probability: z.number().check(z.minimum(0), z.maximum(1)),
   label: z.union([z.literal(0), z.literal(1)]),
 });
 
@@ -42,10 +43,10 @@ function settingsFromEnv(env: NodeJS.ProcessEnv) {
   };
 }
 
-const fieldsSchema = z.array(z.string().min(1));
+const fieldsSchema = z.array(z.string().check(z.minLength(1)));
 const inputRangeSchema = z.object({
   action: z.enum(['reject', 'clip', 'flag']),
-  tolerance: z.number().nonnegative(),
+  tolerance: z.number().check(z.nonnegative()),
 });
 
 /** An optional JSON-valued variable, validated: a bad one fails the cold start, naming it. */
@@ -53,7 +54,7 @@ function jsonSetting<K extends string, T>(
   env: NodeJS.ProcessEnv,
   name: string,
   key: K,
-  schema: z.ZodType<T>,
+  schema: z.ZodMiniType<T>,
 ): Partial<Record<K, T>> {
   const raw = env[name];
   if (!raw) return {};

@@ -3,7 +3,7 @@
  * (`{"instances": [{feature: value}]}`) and the Open Inference Protocol v2 (one tensor per
  * feature). Both become the same columns for the scorer; every bad field is reported at once.
  */
-import { z } from 'zod';
+import * as z from '../contracts/zod.ts';
 import { FLOAT32_MAX } from '../core/data/table.ts';
 import type { ModelInput } from '../core/onnx/runtime.ts';
 import { type FieldIssue, ValidationError } from '../kernel/errors.ts';
@@ -113,11 +113,8 @@ function invalid(issues: FieldIssue[]): never {
 }
 
 const FLOAT32_MESSAGE = `expected a number representable as float32 (magnitude at most ${FLOAT32_MAX.toPrecision(5)}) or null`;
-const float32 = z
-  .number()
-  .finite()
-  .refine((v) => Math.abs(v) <= FLOAT32_MAX, FLOAT32_MESSAGE);
-const category = z.string().max(MAX_STRING_LENGTH);
+const float32 = z.number().check(z.refine((v) => Math.abs(v) <= FLOAT32_MAX, FLOAT32_MESSAGE));
+const category = z.string().check(z.maxLength(MAX_STRING_LENGTH));
 
 /**
  * The schema of one instance of the plain JSON API: every model input, the declared extra
@@ -129,11 +126,9 @@ export function instanceSchema(inputs: readonly ModelInput[], extraFields: reado
     ...Object.fromEntries(
       extraFields
         .filter((f) => !names.has(f))
-        .map((f) => [f, z.union([float32, category]).nullable().optional()]),
+        .map((f) => [f, z.optional(z.nullable(z.union([float32, category])))]),
     ),
-    ...Object.fromEntries(
-      inputs.map((i) => [i.name, i.type === 'numeric' ? float32.nullable() : category.nullable()]),
-    ),
+    ...Object.fromEntries(inputs.map((i) => [i.name, z.nullable(i.type === 'numeric' ? float32 : category)])),
   });
 }
 
@@ -146,9 +141,8 @@ export function v1RequestSchema(
   return z.strictObject({
     instances: z
       .array(instanceSchema(inputs, extraFields))
-      .min(1)
-      .max(maxBatch, `at most ${maxBatch} instances per request`),
-    parameters: z.record(z.string(), z.unknown()).optional(),
+      .check(z.minLength(1), z.maxLength(maxBatch, `at most ${maxBatch} instances per request`)),
+    parameters: z.optional(z.record(z.string(), z.unknown())),
   });
 }
 
@@ -242,22 +236,21 @@ const NUMERIC_TYPES = [
 ];
 const DATATYPES = [...NUMERIC_TYPES, 'BYTES', 'BOOL'] as const;
 
+const parameters = () => z.optional(z.record(z.string(), z.unknown()));
 const tensorSchema = z.strictObject({
-  name: z.string().min(1).max(256),
-  shape: z.array(z.number().int().nonnegative()).min(1).max(2),
+  name: z.string().check(z.minLength(1), z.maxLength(256)),
+  shape: z.array(z.int().check(z.nonnegative())).check(z.minLength(1), z.maxLength(2)),
   datatype: z.enum(DATATYPES),
   data: z.array(z.union([z.number(), z.string(), z.boolean(), z.null()])),
-  parameters: z.record(z.string(), z.unknown()).optional(),
+  parameters: parameters(),
 });
 
 /** Open Inference Protocol v2 request body. */
 export const v2RequestSchema = z.strictObject({
-  id: z.string().max(256).optional(),
-  parameters: z.record(z.string(), z.unknown()).optional(),
-  inputs: z.array(tensorSchema).min(1).max(1000),
-  outputs: z
-    .array(z.object({ name: z.string(), parameters: z.record(z.string(), z.unknown()).optional() }))
-    .optional(),
+  id: z.optional(z.string().check(z.maxLength(256))),
+  parameters: parameters(),
+  inputs: z.array(tensorSchema).check(z.minLength(1), z.maxLength(1000)),
+  outputs: z.optional(z.array(z.object({ name: z.string(), parameters: parameters() }))),
 });
 
 export type V2Request = z.output<typeof v2RequestSchema>;
@@ -371,11 +364,11 @@ export function parseV2(
 
 /** `POST /v1/feedback`: the observed outcome of an earlier prediction. */
 export const feedbackSchema = z.strictObject({
-  prediction_id: z.string().min(1).max(128),
+  prediction_id: z.string().check(z.minLength(1), z.maxLength(128)),
   outcome: z.union([z.literal(0), z.literal(1)], {
     error: 'expected 0 or 1 (1: the outcome the model predicts happened)',
   }),
-  observed_at: z.iso.datetime({ offset: true }).optional(),
+  observed_at: z.optional(z.iso.datetime({ offset: true })),
 });
 
 export type Feedback = z.output<typeof feedbackSchema>;

@@ -11,7 +11,6 @@
  * them from the log. No transactions are needed, so dynalite, moto and DynamoDB behave alike.
  */
 import { createHash } from 'node:crypto';
-import type { z } from 'zod';
 import {
   type Attribution,
   aliasNameSchema,
@@ -24,6 +23,7 @@ import {
   type VersionStatus,
   versionMetadataSchema,
 } from '../contracts/registry.ts';
+import type * as z from '../contracts/zod.ts';
 import { IntegrityError, isThrottling, ValidationError } from '../kernel/errors.ts';
 import type { EventBus } from '../ports/event-bus.ts';
 import type { Page, RegistryStore, StoredVersion } from '../ports/registry-store.ts';
@@ -77,7 +77,7 @@ export interface ModelSummary {
 
 export const REGISTRY_EVENT_SOURCE = 'keel.registry';
 
-function validName(schema: z.ZodString, value: string, what: string): string {
+function validName(schema: z.ZodMiniString, value: string, what: string): string {
   const result = schema.safeParse(value);
   if (!result.success)
     throw new ValidationError(

@@ -58,6 +58,7 @@ describe('function bundles, built as KeelFunction builds them', () => {
       platform: KEEL_BUNDLE.platform,
       minify: KEEL_BUNDLE.minify,
       mainFields: [...KEEL_BUNDLE.mainFields],
+      keepNames: KEEL_BUNDLE.keepNames,
       external: [...KEEL_BUNDLE.external, 'onnxruntime-node'],
       banner: { js: KEEL_BUNDLE.banner },
       logLevel: 'silent',
@@ -78,5 +79,30 @@ describe('function bundles, built as KeelFunction builds them', () => {
     expect(JSON.parse(stdout.trim().split('\n').at(-1) as string)).toEqual(
       expect.arrayContaining([...handlers]),
     );
+  });
+
+  it('gives zod/mini, alone in a bundle, English messages (it loads no locale by itself)', async () => {
+    // Prepare: a bundle with no classic zod in it, which would have set the locale.
+    const outfile = join(dir, 'zod-locale.mjs');
+    await build({
+      stdin: {
+        contents: `import * as z from './functions/contracts/zod.ts';
+          console.log(JSON.stringify(z.object({ a: z.number() }).safeParse({ a: 'x' }).error.issues[0].message));`,
+        resolveDir: resolve('.'),
+        loader: 'ts',
+      },
+      outfile,
+      bundle: true,
+      format: KEEL_BUNDLE.format,
+      platform: KEEL_BUNDLE.platform,
+      logLevel: 'silent',
+    });
+
+    // Act
+    const { stdout } = await run(process.execPath, [outfile]);
+
+    // Assess
+    expect(JSON.parse(stdout.trim())).toBe('Invalid input: expected number, received string');
+    expect(readFileSync(outfile, 'utf8')).not.toContain('ZodString');
   });
 });

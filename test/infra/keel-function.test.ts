@@ -64,6 +64,30 @@ describe('KeelFunction', () => {
     expect(code).not.toMatch(/from\s*["']@aws-sdk\/client-dynamodb["']/);
   });
 
+  it('keeps function names through minification and maps stacks at run time only when asked', () => {
+    // Prepare
+    const stack = new Stack(new App(), 'Maps');
+    new KeelFunction(stack, 'Mapped', { entry: 'test/fixtures/handlers/echo.ts', sourceMaps: true });
+    // Act
+    const mapped = Template.fromStack(stack);
+    // Assess
+    const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0] as {
+      Properties: { Environment: { Variables: Record<string, unknown> } };
+    };
+    expect(fn.Properties.Environment.Variables).not.toHaveProperty('NODE_OPTIONS');
+    mapped.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ NODE_OPTIONS: '--enable-source-maps' }) },
+    });
+    const assetDirs = readdirSync(app.outdir).filter((d) => d.startsWith('asset.'));
+    const dir = join(
+      app.outdir,
+      assetDirs.find((d) => existsSync(join(app.outdir, d, 'index.mjs'))) as string,
+    );
+    expect(existsSync(join(dir, 'index.mjs.map'))).toBe(true);
+    // esbuild's keepNames helper, which restores each function's name after renaming.
+    expect(readFileSync(join(dir, 'index.mjs'), 'utf8')).toMatch(/"name",\{value:\w+,configurable:!0\}/);
+  });
+
   it('validates memory size with the received value', () => {
     const stack = new Stack(new App(), 'Bad');
     expect(

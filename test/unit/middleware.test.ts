@@ -3,6 +3,7 @@ import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { keelHandler, toHttpError } from '../../functions/commons/middleware.ts';
+import * as mini from '../../functions/contracts/zod.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../functions/kernel/errors.ts';
 
 const context = {
@@ -42,9 +43,12 @@ describe('keelHandler with HTTP error mapping', () => {
     expect(body.message).toBe(error.message);
   });
 
-  it('lists every field of a zod validation failure', async () => {
+  it.each([
+    ['classic zod', () => z.object({ a: z.number(), b: z.string() }).safeParse({ a: 'x' })],
+    ['zod/mini', () => mini.object({ a: mini.number(), b: mini.string() }).safeParse({ a: 'x' })],
+  ])('lists every field of a %s validation failure', async (_, parse) => {
     // Prepare
-    const parsed = z.object({ a: z.number(), b: z.string() }).safeParse({ a: 'x' });
+    const parsed = parse();
     if (parsed.success) throw new Error('fixture should fail');
 
     // Act
