@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+
 // One cold start of a bundle, in a fresh Node process (run by cold-start.bench.ts): the
 // bundle's module load, then the first request (client creation, registry lookup, artifact
 // fetch + hash check, session creation, the prediction), then one warm request. Prints JSON.
@@ -12,7 +14,8 @@ const event = (b) => ({
 });
 const context = { awsRequestId: 'cold', functionName: 'bench', getRemainingTimeInMillis: () => 30_000 };
 const t0 = performance.now();
-const { handler } = await import(bundle);
+// As the Lambda runtime loads a handler: a CommonJS one by require, an ES module by import.
+const { handler } = bundle.endsWith('.cjs') ? createRequire(import.meta.url)(bundle) : await import(bundle);
 const t1 = performance.now();
 const first = await handler(event(body), context);
 const t2 = performance.now();

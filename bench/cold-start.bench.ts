@@ -65,7 +65,7 @@ async function coldStart(): Promise<Comparison[]> {
     // The bundle, as the construct builds it (onnxruntime-node comes from its layer).
     const out = resolve('bench/results/cold-start');
     await mkdir(out, { recursive: true });
-    const bundle = join(out, 'inference.mjs');
+    const bundle = join(out, 'inference.cjs');
     await build({
       entryPoints: ['functions/inference/lambda.ts'],
       outfile: bundle,
@@ -78,7 +78,6 @@ async function coldStart(): Promise<Comparison[]> {
       mainFields: [...KEEL_BUNDLE.mainFields],
       keepNames: KEEL_BUNDLE.keepNames,
       external: [...KEEL_BUNDLE.external, 'onnxruntime-node'],
-      banner: { js: KEEL_BUNDLE.banner },
       logLevel: 'silent',
     });
     const bundleBytes = (await stat(bundle)).size;

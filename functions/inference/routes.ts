@@ -94,12 +94,13 @@ const ready: Route = (_, { service }) => {
 };
 
 /** The model named in the path, and the version if one is named: 404 when this endpoint serves neither. */
-function servedModel(event: Event, service: InferenceService): string {
+async function servedModel(event: Event, service: InferenceService): Promise<string> {
   const name = param(event, 'name');
   checkModel(service, name);
   if (event.pathParameters?.version !== undefined) {
     const version = param(event, 'version');
-    if (!describeModel(service).versions.includes(version))
+    // Only another version than the primary's waits for the fallback to have loaded.
+    if (version !== service.primary.version && (await service.fallbackSettled())?.version !== version)
       throw new NotFoundError(`${name} has no version ${version} here; it serves ${service.primary.version}`);
   }
   return name;
@@ -107,7 +108,7 @@ function servedModel(event: Event, service: InferenceService): string {
 
 const inferV2: Route = async (event, ctx) => {
   const { service } = ctx;
-  servedModel(event, service);
+  await servedModel(event, service);
   const request = parseV2(
     await readJsonBody(event, MAX_BODY_BYTES),
     service.inputs,
@@ -177,8 +178,9 @@ const feedback: Route = async (event, ctx) => {
   return { statusCode: 202, body: { accepted: true, prediction_id: parsed.prediction_id } };
 };
 
-const describe: Route = (event, { service }) => {
-  servedModel(event, service);
+const describe: Route = async (event, { service }) => {
+  await servedModel(event, service);
+  await service.fallbackSettled();
   return { statusCode: 200, body: describeModel(service) };
 };
 
@@ -194,15 +196,15 @@ const ROUTES: RouteTable<RouteContext, Result> = {
     GET: describe,
   },
   '/v2/models/{name}/ready': {
-    GET: (event, { service }) => ({
+    GET: async (event, { service }) => ({
       statusCode: 200,
-      body: { name: servedModel(event, service), ready: true },
+      body: { name: await servedModel(event, service), ready: true },
     }),
   },
   '/v2/models/{name}/versions/{version}/ready': {
-    GET: (event, { service }) => ({
+    GET: async (event, { service }) => ({
       statusCode: 200,
-      body: { name: servedModel(event, service), ready: true },
+      body: { name: await servedModel(event, service), ready: true },
     }),
   },
   '/v2/models/{name}/infer': { POST: inferV2 },

@@ -48,6 +48,12 @@ export interface InferenceServiceOptions {
   readonly primaryUnavailable?: string;
   /** Why the fallback cannot answer at all. @default it can */
   readonly fallbackUnavailable?: string;
+  /**
+   * A fallback still loading, in place of `fallback`: it loads after the primary, off the first
+   * answer's path, and a failing primary waits for it. A rejection means no fallback.
+   * @default none
+   */
+  readonly pendingFallback?: Promise<{ readonly scorer: Scorer; readonly unavailable?: string } | undefined>;
   /** Called once per request with the path that answered (metrics). @default none */
   readonly onServed?: (servedBy: ServedBy, rows: number, latencyMs: number) => void;
   /** @default crypto.randomUUID */
@@ -120,7 +126,9 @@ export class InferenceService {
   #lastServedBy: ServedBy | undefined;
   readonly modelName: string;
   readonly primary: Scorer;
-  readonly fallback: Scorer | undefined;
+  #fallback: Scorer | undefined;
+  #fallbackUnavailable: string | undefined;
+  #fallbackLoading: Promise<void> | undefined;
   readonly maxBatch: number;
   readonly #options: InferenceServiceOptions;
   readonly #breaker: CircuitBreakerPolicy;
@@ -130,13 +138,37 @@ export class InferenceService {
     if (!(p >= 0 && p <= 1)) throw new RangeError(`safeDefault.probability must be in [0, 1], got ${p}`);
     this.modelName = options.modelName;
     this.primary = options.primary;
-    this.fallback = options.fallback;
+    this.#fallback = options.fallback;
+    this.#fallbackUnavailable = options.fallbackUnavailable;
+    if (options.pendingFallback) {
+      const loading = options.pendingFallback.then(
+        (loaded) => {
+          this.#fallback = loaded?.scorer;
+          this.#fallbackUnavailable = loaded?.unavailable;
+        },
+        () => undefined,
+      );
+      this.#fallbackLoading = loading.finally(() => {
+        this.#fallbackLoading = undefined;
+      });
+    }
     this.maxBatch = options.maxBatch ?? 1000;
     this.#options = options;
     this.#breaker = circuitBreaker(handleAll, {
       halfOpenAfter: options.halfOpenAfterMs ?? 10_000,
       breaker: new ConsecutiveBreaker(options.breakerFailures ?? 5),
     });
+  }
+
+  /** The fallback model, once loaded. */
+  get fallback(): Scorer | undefined {
+    return this.#fallback;
+  }
+
+  /** Resolves when the fallback has loaded (or failed to), at once when it is not loading. */
+  async fallbackSettled(): Promise<Scorer | undefined> {
+    await this.#fallbackLoading;
+    return this.#fallback;
   }
 
   /** The primary's inputs: the request contract. */
@@ -152,7 +184,7 @@ export class InferenceService {
   health(): ServingHealth {
     const circuit = this.circuit;
     const primaryDown = this.#options.primaryUnavailable;
-    const fallbackUp = this.fallback !== undefined && this.#options.fallbackUnavailable === undefined;
+    const fallbackUp = this.#fallback !== undefined && this.#fallbackUnavailable === undefined;
     const expected: ServedBy =
       primaryDown === undefined && circuit !== 'open' ? 'primary' : fallbackUp ? 'fallback' : 'default';
     // The last answer is what callers actually got (a NaN-scoring primary falls back per call).
@@ -162,7 +194,7 @@ export class InferenceService {
       servedBy === 'primary'
         ? this.primary.version
         : servedBy === 'fallback'
-          ? (this.fallback?.version ?? 'none')
+          ? (this.#fallback?.version ?? 'none')
           : 'safe-default';
     const reason =
       servedBy === 'primary'
@@ -207,11 +239,12 @@ export class InferenceService {
         ),
       );
     } catch {
-      if (this.fallback) {
+      const fallback = await this.fallbackSettled();
+      if (fallback) {
         try {
-          scored = checkOutput(await this.fallback.score(input.columns, input.rows), input.rows);
+          scored = checkOutput(await fallback.score(input.columns, input.rows), input.rows);
           servedBy = 'fallback';
-          modelVersion = this.fallback.version;
+          modelVersion = fallback.version;
         } catch {
           scored = undefined;
         }

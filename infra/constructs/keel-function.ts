@@ -45,7 +45,7 @@ export const KEEL_RUNTIME = lambda.Runtime.NODEJS_22_X;
 
 /**
  * Every Keel Lambda function: Node 22 on arm64, X-Ray active tracing, its own log group with a
- * retention, JSON logs, and an ESM bundle built by the local esbuild (never Docker).
+ * retention, JSON logs, and a CommonJS bundle built by the local esbuild (never Docker).
  */
 export class KeelFunction extends nodejs.NodejsFunction {
   constructor(scope: Construct, id: string, props: KeelFunctionProps) {
@@ -79,7 +79,7 @@ export class KeelFunction extends nodejs.NodejsFunction {
         ...props.environment,
       },
       bundling: {
-        format: nodejs.OutputFormat.ESM,
+        format: nodejs.OutputFormat.CJS,
         target: KEEL_BUNDLE.target,
         minify: KEEL_BUNDLE.minify,
         mainFields: [...KEEL_BUNDLE.mainFields],
@@ -87,7 +87,6 @@ export class KeelFunction extends nodejs.NodejsFunction {
         keepNames: KEEL_BUNDLE.keepNames,
         forceDockerBundling: false,
         externalModules: [...KEEL_BUNDLE.external, ...(props.externalModules ?? [])],
-        banner: KEEL_BUNDLE.banner,
       },
     });
     const ack = (id: string, reason: string) => Validations.of(this).acknowledge({ id, reason });

@@ -48,7 +48,7 @@ describe('function bundles, built as KeelFunction builds them', () => {
 
   it.each(ENTRIES)('%s loads in a fresh Node and exports its handlers', async (entry, handlers) => {
     // Prepare: the bundle, with the construct's settings (ESM builds first, SDK bundled).
-    const outfile = join(dir, `${entry.replaceAll('/', '-')}.mjs`);
+    const outfile = join(dir, `${entry.replaceAll('/', '-')}.cjs`);
     await build({
       entryPoints: [entry],
       outfile,
@@ -60,18 +60,13 @@ describe('function bundles, built as KeelFunction builds them', () => {
       mainFields: [...KEEL_BUNDLE.mainFields],
       keepNames: KEEL_BUNDLE.keepNames,
       external: [...KEEL_BUNDLE.external, 'onnxruntime-node'],
-      banner: { js: KEEL_BUNDLE.banner },
       logLevel: 'silent',
     });
 
-    // Act: a module load, as a cold start does it.
+    // Act: a module load, as the Lambda runtime does it (a CommonJS handler is required).
     const { stdout } = await run(
       process.execPath,
-      [
-        '--input-type=module',
-        '-e',
-        `const m = await import(${JSON.stringify(outfile)}); console.log(JSON.stringify(Object.keys(m)));`,
-      ],
+      ['-e', `const m = require(${JSON.stringify(outfile)}); console.log(JSON.stringify(Object.keys(m)));`],
       { env: { ...process.env, ...ENV } },
     );
 
@@ -83,7 +78,7 @@ describe('function bundles, built as KeelFunction builds them', () => {
 
   it('gives zod/mini, alone in a bundle, English messages (it loads no locale by itself)', async () => {
     // Prepare: a bundle with no classic zod in it, which would have set the locale.
-    const outfile = join(dir, 'zod-locale.mjs');
+    const outfile = join(dir, 'zod-locale.cjs');
     await build({
       stdin: {
         contents: `import * as z from './functions/contracts/zod.ts';

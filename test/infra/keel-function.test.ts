@@ -55,13 +55,14 @@ describe('KeelFunction', () => {
     expect(statements).toContain('events:PutEvents');
   });
 
-  it('bundles an ESM handler with local esbuild, leaving the AWS SDK out', () => {
+  it('bundles a CommonJS handler with local esbuild, the AWS SDK inside it', () => {
     const assetDirs = readdirSync(app.outdir).filter((d) => d.startsWith('asset.'));
-    const bundles = assetDirs.map((d) => join(app.outdir, d, 'index.mjs')).filter((f) => existsSync(f));
+    const bundles = assetDirs.map((d) => join(app.outdir, d, 'index.js')).filter((f) => existsSync(f));
     expect(bundles).toHaveLength(1);
     const code = readFileSync(bundles[0] as string, 'utf8');
-    expect(code).toContain('createRequire');
-    expect(code).not.toMatch(/from\s*["']@aws-sdk\/client-dynamodb["']/);
+    expect(code).toMatch(/module\.exports=/);
+    expect(code).not.toMatch(/require\(["']@aws-sdk\//);
+    expect(code).not.toMatch(/\bimport\s*[{*\w][^;]*from\s*["']/);
   });
 
   it('keeps function names through minification and maps stacks at run time only when asked', () => {
@@ -81,11 +82,11 @@ describe('KeelFunction', () => {
     const assetDirs = readdirSync(app.outdir).filter((d) => d.startsWith('asset.'));
     const dir = join(
       app.outdir,
-      assetDirs.find((d) => existsSync(join(app.outdir, d, 'index.mjs'))) as string,
+      assetDirs.find((d) => existsSync(join(app.outdir, d, 'index.js'))) as string,
     );
-    expect(existsSync(join(dir, 'index.mjs.map'))).toBe(true);
+    expect(existsSync(join(dir, 'index.js.map'))).toBe(true);
     // esbuild's keepNames helper, which restores each function's name after renaming.
-    expect(readFileSync(join(dir, 'index.mjs'), 'utf8')).toMatch(/"name",\{value:\w+,configurable:!0\}/);
+    expect(readFileSync(join(dir, 'index.js'), 'utf8')).toMatch(/"name",\{value:\w+,configurable:!0\}/);
   });
 
   it('validates memory size with the received value', () => {

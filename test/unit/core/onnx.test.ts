@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import * as ort from 'onnxruntime-node';
+import protobuf from 'protobufjs/minimal.js';
 import { describe, expect, it } from 'vitest';
 import { type Transform, transformSchema } from '../../../functions/contracts/config/schema.ts';
 import {
@@ -342,6 +343,39 @@ describe('modelMetadata', () => {
     // Assess
     expect(Object.keys(expected).length).toBeGreaterThan(0);
     expect(metadata).toEqual(expected);
+  });
+
+  it('skips every wire type a message can hold, as protobufjs writes them', () => {
+    // Prepare: fields around two entries, each kind of field the reader must step over.
+    const entry = (key: string, value: string) =>
+      protobuf.Writer.create()
+        .uint32(10)
+        .string(key)
+        .uint32(18)
+        .string(value)
+        .uint32(24)
+        .uint64(2 ** 40)
+        .finish();
+    const writer = protobuf.Writer.create()
+      .uint32((1 << 3) | 0)
+      .uint64(2 ** 52 + 1)
+      .uint32((14 << 3) | 2)
+      .bytes(entry('keel.a', 'é, 日本'))
+      .uint32((3 << 3) | 1)
+      .fixed64(7)
+      .uint32((4 << 3) | 5)
+      .fixed32(9)
+      .uint32((8 << 3) | 2)
+      .bytes(new Uint8Array(300))
+      .uint32((14 << 3) | 2)
+      .bytes(entry('keel.b', ''));
+
+    // Act
+    const metadata = modelMetadata(writer.finish());
+
+    // Assess
+    expect(metadata).toEqual({ 'keel.a': 'é, 日本', 'keel.b': '' });
+    expect(() => modelMetadata(Uint8Array.of((2 << 3) | 3))).toThrow(/wire type 3/);
   });
 
   it('reads nothing from bytes without metadata, and fails on truncated bytes', () => {

@@ -172,6 +172,72 @@ describe('InferenceService', () => {
     expect(Array.from(result.labels)).toEqual([1, 1]);
   });
 
+  it('lets a request the primary fails wait for a fallback that is still loading', async () => {
+    // Prepare: the fallback's load finishes only when the test says so.
+    let finish: (loaded: { scorer: Scorer }) => void = () => undefined;
+    const service = new InferenceService({
+      modelName: 'credit',
+      primary: faulty(onnxScorer(primary, '7'), () => 'fail'),
+      pendingFallback: new Promise((resolve) => {
+        finish = resolve;
+      }),
+      safeDefault: { probability: 0.9, label: 1 },
+    });
+    expect(service.fallback).toBeUndefined();
+
+    // Act
+    const answer = service.predict(rows(2));
+    finish({ scorer: onnxScorer(fallback, '6') });
+    const result = await answer;
+
+    // Assess
+    expect(result.servedBy).toBe('fallback');
+    expect(result.modelVersion).toBe('6');
+    expect(service.fallback?.version).toBe('6');
+    expect(service.health()).toMatchObject({ servedBy: 'fallback', answeringVersion: '6', degraded: true });
+  });
+
+  it.each([
+    ['fails to load', () => Promise.reject(new Error('registry down'))],
+    [
+      'is unavailable',
+      () =>
+        Promise.resolve({ scorer: faulty(onnxScorer(fallback, '6'), () => 'fail'), unavailable: 'corrupt' }),
+    ],
+  ])('serves the safe default when a pending fallback %s', async (_, pending) => {
+    // Prepare
+    const service = new InferenceService({
+      modelName: 'credit',
+      primary: faulty(onnxScorer(primary, '7'), () => 'fail'),
+      pendingFallback: pending(),
+      safeDefault: { probability: 0.9, label: 1 },
+    });
+
+    // Act
+    const result = await service.predict(rows(1));
+
+    // Assess
+    expect(result.servedBy).toBe('default');
+    expect(service.health().servedBy).toBe('default');
+  });
+
+  it('answers from a healthy primary without waiting for the fallback to load', async () => {
+    // Prepare: a fallback load that never finishes.
+    const service = new InferenceService({
+      modelName: 'credit',
+      primary: onnxScorer(primary, '7'),
+      pendingFallback: new Promise(() => {}),
+      safeDefault: { probability: 0.9, label: 1 },
+    });
+
+    // Act
+    const result = await service.predict(rows(3));
+
+    // Assess
+    expect(result.servedBy).toBe('primary');
+    expect(result.probabilities).toHaveLength(3);
+  });
+
   it('refuses a safe default outside [0, 1]', () => {
     expect(
       () =>
