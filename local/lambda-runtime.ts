@@ -137,7 +137,9 @@ export class LocalLambdaRuntime implements FunctionInvoker {
     const context = this.#context(fn, deadline);
 
     let timer: NodeJS.Timeout | undefined;
-    const kill = new AbortController();
+    const sandbox = fn.sandbox;
+    // Only a sandboxed run can be killed; an in-process one gets no controller (a per-request cost).
+    const kill = sandbox ? new AbortController() : undefined;
     let timedOut!: (error: FunctionInvocationError) => void;
     const timeout = new Promise<never>((_, reject) => {
       timedOut = reject;
@@ -152,15 +154,14 @@ export class LocalLambdaRuntime implements FunctionInvoker {
             `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`,
           ),
         );
-        kill.abort();
+        kill?.abort();
       }, timeoutMs);
     };
     // A timed-out invoke fails at once. A sandboxed run dies with its worker, as in Lambda, and
     // its clock starts after the worker's cold start; an in-process handler cannot be killed:
     // it runs on, and `settled()` lets a shutdown wait for it.
-    const sandbox = fn.sandbox;
     let run: Promise<unknown>;
-    if (sandbox) {
+    if (sandbox && kill) {
       run = sandbox.pool
         .run(sandbox.exportName, requestText, sandboxContext(context, timeoutMs), {
           signal: kill.signal,
@@ -220,7 +221,10 @@ export class LocalLambdaRuntime implements FunctionInvoker {
       memoryLimitInMB: String(fn.memoryMb ?? 1024),
       awsRequestId: requestId,
       logGroupName: `/aws/lambda/${fn.name}`,
-      logStreamName: `${new Date().toISOString().slice(0, 10).replaceAll('-', '/')}/[$LATEST]${requestId.replaceAll('-', '')}`,
+      // A getter: formatting a date per request for a field few handlers read.
+      get logStreamName() {
+        return `${new Date().toISOString().slice(0, 10).replaceAll('-', '/')}/[$LATEST]${requestId.replaceAll('-', '')}`;
+      },
       getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
       done: unsupported('done'),
       fail: unsupported('fail'),

@@ -66,6 +66,9 @@ function withPath(event: APIGatewayProxyEventV2): RouteEvent {
   } as RouteEvent;
 }
 
+/** What any `__proto__` or `constructor` key in a JSON text contains: the name, or an escape. */
+const GUARDED_TEXT = /__proto__|constructor|\\u/;
+
 // Any content type: callers (curl -d among them) do not always say application/json.
 const jsonParser = httpJsonBodyParser({ disableContentTypeCheck: true });
 
@@ -80,6 +83,18 @@ export async function readJsonBody(event: APIGatewayProxyEventV2, maxBytes: numb
     throw new PayloadTooLargeError(`the body exceeds ${maxBytes} bytes`);
   if (raw.trim() === '')
     throw new ValidationError('The request has no body', [{ path: 'body', message: 'expected JSON' }]);
+  // middy's parser guards against `__proto__` and `constructor` keys with a reviver, which made
+  // JSON.parse several times slower (7 % of a prediction's cost). A key can only be one of those
+  // if the text spells it, or escapes a character of it: without either, the guard has nothing to
+  // find, and a plain parse gives the same value. Anything else, malformed JSON included, goes to
+  // middy, for its guard and its errors.
+  if (!GUARDED_TEXT.test(raw)) {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      // middy parses it again and says why it is not JSON
+    }
+  }
   // The parser reads and replaces only these (the content-type check is off): no copy of the event.
   const request = { event: { body: raw as unknown, isBase64Encoded: event.isBase64Encoded } };
   try {

@@ -108,8 +108,9 @@ export class LocalMetrics implements MetricsSink, AlarmMonitor {
 }
 
 function seriesKey(namespace: string, metric: string, dimensions?: Readonly<Record<string, string>>): string {
+  // Per data point, so per request: a code-unit sort (names are ASCII), not localeCompare.
   const dims = Object.entries(dimensions ?? {})
-    .sort(([a], [b]) => a.localeCompare(b))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
   return `${namespace}|${metric}|${dims}`;

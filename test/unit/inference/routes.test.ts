@@ -159,6 +159,25 @@ describe('inference routes', () => {
     expect(response.status).toBe(status);
   });
 
+  it.each([
+    ['a __proto__ key', '{"prediction_id":"x","outcome":1,"__proto__":{"polluted":true}}'],
+    ['an escaped __proto__ key', '{"prediction_id":"x","outcome":1,"\\u005f_proto__":{"polluted":true}}'],
+    ['a constructor key with a prototype', '{"a":{"constructor":{"prototype":{"polluted":true}}}}'],
+  ])('refuses %s before validation, as middy does', async (_, text) => {
+    // Act
+    const response = await call('POST', '/v1/feedback', text);
+
+    // Assess: the parser's guard, not the schema, turned it away.
+    expect(response.status).toBe(400);
+    expect(response.body.issues).toEqual([{ path: 'body', message: 'Forbidden key in JSON body' }]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('parses a body that only mentions a guarded word in a value', async () => {
+    const response = await call('POST', '/v1/feedback', { prediction_id: 'constructor', outcome: 1 });
+    expect(response.status).toBe(202);
+  });
+
   it('lists every bad field of a request in one 400', async () => {
     // Prepare
     const bad = { ...instance(0), income: 'lots', region: 7, surprise: true };
