@@ -30,8 +30,9 @@ export interface LogisticModel {
 }
 
 const sigmoid = (z: number) => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
-/** log(1 + e^z) without overflow. */
-const softplus = (z: number) => (z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z)));
+
+/** Rows per tile of the Gram matrix: each column's slice of a tile stays in cache. */
+const TILE = 1024;
 
 /**
  * Xᵀ·diag(c)·X with an intercept column of ones, as a full (d+1)² matrix, from X's columns.
@@ -49,7 +50,6 @@ function weightedGram(
   const m = d + 1;
   const n = c.length;
   const out = new Float64Array(m * m);
-  const TILE = 1024;
   for (let start = 0; start < n; start += TILE * tileStride) {
     const end = Math.min(n, start + TILE);
     for (let j = 0; j < d; j++) {
@@ -58,7 +58,7 @@ function weightedGram(
       let sum = 0;
       for (let i = start; i < end; i++) {
         const v = (c[i] as number) * (x[i] as number);
-        a[i] = v;
+        a[i - start] = v;
         sum += v;
       }
       out[d * m + j] = (out[d * m + j] as number) + sum;
@@ -80,7 +80,7 @@ function weightedGram(
         let s2 = 0;
         let s3 = 0;
         for (let i = start; i < end; i++) {
-          const ai = a[i] as number;
+          const ai = a[i - start] as number;
           s0 += ai * (x0[i] as number);
           s1 += ai * (x1[i] as number);
           s2 += ai * (x2[i] as number);
@@ -94,7 +94,7 @@ function weightedGram(
       for (; k <= j; k++) {
         const x = columns[k] as Float64Array;
         let s0 = 0;
-        for (let i = start; i < end; i++) s0 += (a[i] as number) * (x[i] as number);
+        for (let i = start; i < end; i++) s0 += (a[i - start] as number) * (x[i] as number);
         out[row + k] = (out[row + k] as number) + s0;
       }
     }
@@ -109,6 +109,47 @@ function weightedGram(
     for (let q = 0; q < out.length; q++) out[q] = (out[q] as number) * factor;
   }
   return out;
+}
+
+/**
+ * Loss, gradient and (into `curvature`) the Hessian's row weights at t, in one pass: a line
+ * search's accepted point is the next iteration's starting point, never recomputed. Top level
+ * with every array passed in, so V8 keeps them in registers, and one exp per row serves both
+ * log(1 + e^z) and σ(z).
+ */
+function lossAndGradient(
+  data: ArrayLike<number>,
+  n: number,
+  d: number,
+  weights: Float64Array,
+  y: ArrayLike<number>,
+  t: Float64Array,
+  C: number,
+  curvature: Float64Array,
+): { loss: number; gradient: Float64Array } {
+  let loss = 0;
+  const gradient = new Float64Array(d + 1);
+  const intercept = t[d] as number;
+  for (let i = 0; i < n; i++) {
+    let z = intercept;
+    const row = i * d;
+    for (let j = 0; j < d; j++) z += (data[row + j] as number) * (t[j] as number);
+    const w = weights[i] as number;
+    const yi = y[i] as number;
+    // e = e^-|z|: softplus(z) = max(z, 0) + log1p(e); σ(z) = 1/(1+e) for z ≥ 0, e/(1+e) below.
+    const e = Math.exp(-Math.abs(z));
+    const p = z >= 0 ? 1 / (1 + e) : e / (1 + e);
+    loss += w * (Math.max(z, 0) + Math.log1p(e) - yi * z);
+    const r = w * (p - yi);
+    curvature[i] = w * p * (1 - p);
+    for (let j = 0; j < d; j++) gradient[j] = (gradient[j] as number) + r * (data[row + j] as number);
+    gradient[d] = (gradient[d] as number) + r;
+  }
+  for (let j = 0; j < d; j++) {
+    loss += (t[j] as number) ** 2 / (2 * C);
+    gradient[j] = (gradient[j] as number) + (t[j] as number) / C;
+  }
+  return { loss, gradient };
 }
 
 export function fitLogistic(x: Matrix, y: ArrayLike<number>, options: LogisticOptions = {}): LogisticModel {
@@ -139,39 +180,16 @@ export function fitLogistic(x: Matrix, y: ArrayLike<number>, options: LogisticOp
   if (baseRate > 0 && baseRate < 1) theta[d] = Math.log(baseRate / (1 - baseRate));
 
   const curvature = new Float64Array(n); // per-row weight of the Hessian, w·p·(1-p)
-  /**
-   * Loss, gradient and (into `curvature`) the Hessian's row weights at t, in one pass: a
-   * line search's accepted point is the next iteration's starting point, never recomputed.
-   */
-  const evaluate = (t: Float64Array) => {
-    let loss = 0;
-    const gradient = new Float64Array(m);
-    for (let i = 0; i < n; i++) {
-      let z = t[d] as number;
-      const row = i * d;
-      for (let j = 0; j < d; j++) z += (data[row + j] as number) * (t[j] as number);
-      const w = weights[i] as number;
-      const yi = y[i] as number;
-      loss += w * (softplus(z) - yi * z);
-      const p = sigmoid(z);
-      const r = w * (p - yi);
-      curvature[i] = w * p * (1 - p);
-      for (let j = 0; j < d; j++) gradient[j] = (gradient[j] as number) + r * (data[row + j] as number);
-      gradient[d] = (gradient[d] as number) + r;
-    }
-    for (let j = 0; j < d; j++) {
-      loss += (t[j] as number) ** 2 / (2 * C);
-      gradient[j] = (gradient[j] as number) + (t[j] as number) / C;
-    }
-    return { loss, gradient };
-  };
+  const evaluate = (t: Float64Array) => lossAndGradient(data, n, d, weights, y, t, C, curvature);
 
   let iterations = 0;
   let converged = false;
-  const columns = Array.from({ length: d }, () => new Float64Array(n));
-  for (let i = 0; i < n; i++)
-    for (let j = 0; j < d; j++) (columns[j] as Float64Array)[i] = data[i * d + j] as number;
-  const scaled = Array.from({ length: d }, () => new Float64Array(n));
+  const columns = Array.from({ length: d }, (_, j) => {
+    const column = new Float64Array(n);
+    for (let i = 0, k = j; i < n; i++, k += d) column[i] = data[k] as number;
+    return column;
+  });
+  const scaled = Array.from({ length: d }, () => new Float64Array(TILE));
   let state = evaluate(theta);
   for (; iterations < (options.maxIterations ?? 100); iterations++) {
     const { gradient } = state;
