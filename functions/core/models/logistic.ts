@@ -184,11 +184,16 @@ export function fitLogistic(x: Matrix, y: ArrayLike<number>, options: LogisticOp
 
   let iterations = 0;
   let converged = false;
-  const columns = Array.from({ length: d }, (_, j) => {
-    const column = new Float64Array(n);
-    for (let i = 0, k = j; i < n; i++, k += d) column[i] = data[k] as number;
-    return column;
-  });
+  // X's columns, copied in blocks of rows small enough that the strided reads stay in cache
+  // (a column at a time over all rows was 13 % of the fit).
+  const columns = Array.from({ length: d }, () => new Float64Array(n));
+  for (let start = 0; start < n; start += TILE) {
+    const end = Math.min(n, start + TILE);
+    for (let j = 0; j < d; j++) {
+      const column = columns[j] as Float64Array;
+      for (let i = start, k = start * d + j; i < end; i++, k += d) column[i] = data[k] as number;
+    }
+  }
   const scaled = Array.from({ length: d }, () => new Float64Array(TILE));
   let state = evaluate(theta);
   for (; iterations < (options.maxIterations ?? 100); iterations++) {
