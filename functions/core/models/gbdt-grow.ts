@@ -17,6 +17,8 @@ export interface Tree {
   readonly right: Int32Array;
   /** Leaf output (already scaled by the learning rate). */
   readonly value: Float64Array;
+  /** Rows of the tree's training sample that reached each node: path-dependent SHAP's weights. */
+  readonly cover: Float64Array;
 }
 
 /** The training state one tree is grown from. */
@@ -73,6 +75,7 @@ export function growTree(c: GrowContext, rowCount: number): { readonly tree: Tre
   const left: number[] = [-1];
   const right: number[] = [-1];
   const value: number[] = [0];
+  const cover: number[] = [rowCount];
   let G = 0;
   let H = 0;
   for (let k = 0; k < rowCount; k++) {
@@ -140,6 +143,7 @@ export function growTree(c: GrowContext, rowCount: number): { readonly tree: Tre
       const g = sums[2 * k] as number;
       const h = sums[2 * k + 1] as number;
       value.push(0);
+      cover.push(end - begin);
       return {
         id,
         begin,
@@ -201,6 +205,7 @@ export function growTree(c: GrowContext, rowCount: number): { readonly tree: Tre
     left: Int32Array.from(left),
     right: Int32Array.from(right),
     value: Float64Array.from(value, (v) => v * c.learningRate),
+    cover: Float64Array.from(cover),
   };
   return { tree, leaves: open };
 }
