@@ -40,7 +40,7 @@ export interface ExplainedEnsemble {
   readonly features: number;
 }
 
-export interface TreeShap {
+export interface ShapValues {
   /** The expected margin: over the training distribution (path-dependent) or the background. */
   readonly baseValue: number;
   /** Row-major, `rows × features`: each row's contribution of each model input to its margin. */
@@ -239,7 +239,7 @@ function expectedOutput(tree: ExplainedTree, cover: Float64Array): number {
  * Path-dependent TreeSHAP of each row of `x` (model inputs, NaN for missing): needs every
  * tree's node covers.
  */
-export function pathDependentShap(model: ExplainedEnsemble, x: Matrix): TreeShap {
+export function pathDependentShap(model: ExplainedEnsemble, x: Matrix): ShapValues {
   checkShape(model, x, 'the data');
   const d = model.features;
   const values = new Float64Array(x.rows * d);
@@ -350,7 +350,7 @@ function interventionalTree(
  * inputs; shap's default is 100 training rows): the average over background rows z of the
  * Shapley values of f(x_S, z_S̄).
  */
-export function interventionalShap(model: ExplainedEnsemble, x: Matrix, background: Matrix): TreeShap {
+export function interventionalShap(model: ExplainedEnsemble, x: Matrix, background: Matrix): ShapValues {
   checkShape(model, x, 'the data');
   checkShape(model, background, 'the background');
   if (background.rows === 0) throw new RangeError('the background has no rows');
