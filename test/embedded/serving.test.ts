@@ -138,8 +138,12 @@ describe('local serving over HTTP', () => {
           .map((l) => JSON.parse(l)),
       );
     }
-    const joined = records.filter((r) => r.prediction_id === id);
+    // The shadow model (sample rate 1 here) may already have scored it under the same id, off
+    // the request path: its record says so (`shadow_of`), and is not the served prediction.
+    const sameId = records.filter((r) => r.prediction_id === id);
+    const joined = sameId.filter((r) => r.shadow_of === undefined);
     expect(joined.map((r) => r.type).sort()).toEqual(['feedback', 'prediction']);
+    expect(sameId.filter((r) => r.shadow_of !== undefined).every((r) => r.type === 'prediction')).toBe(true);
     expect(joined.find((r) => r.type === 'prediction')).toMatchObject({
       model: 'credit',
       model_version: '2',
