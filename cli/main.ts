@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { DEFAULT_CONFIG_FILE } from '../functions/contracts/config/load.ts';
 import { registerDeploy } from './commands/deploy.ts';
 import { registerDrift } from './commands/drift.ts';
+import { registerExplain } from './commands/explain.ts';
 import { registerLineage } from './commands/lineage.ts';
 import { registerModel } from './commands/model.ts';
 import { registerMonitor } from './commands/monitor.ts';
@@ -23,6 +24,7 @@ export function buildProgram(io: Io = processIo): Command {
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
   registerUp(program, io);
   registerModel(program, io);
+  registerExplain(program, io);
   registerRegistry(program, io);
   registerLineage(program, io);
   registerDeploy(program, io);

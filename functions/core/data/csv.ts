@@ -6,7 +6,7 @@
  */
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { type CsvError, parse } from 'csv-parse';
+import { CsvError, parse } from 'csv-parse';
 import { ValidationError } from '../../kernel/errors.ts';
 import {
   CategoricalBuilder,
@@ -128,8 +128,9 @@ export async function readCsv(input: string | Readable, options: ReadCsvOptions 
     }
   } catch (error) {
     if (error instanceof ValidationError) throw error;
-    const csvError = error as CsvError & { lines?: number };
-    if (csvError.code?.startsWith('CSV_')) fail(csvError.lines ?? 0, undefined, csvError.message);
+    // Every parse error is a CsvError; their codes are not all CSV_-prefixed (INVALID_OPENING_QUOTE).
+    if (error instanceof CsvError)
+      fail((error as CsvError & { lines?: number }).lines ?? 0, undefined, error.message);
     throw error;
   } finally {
     stream.destroy();

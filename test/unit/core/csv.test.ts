@@ -61,6 +61,13 @@ describe('readCsv', () => {
     ['a duplicate column', 'a,a\n1,2\n', 'line 1, column a', 'duplicate column name'],
     ['an empty file', '', 'file', 'no header row'],
     ['an infinite number', 'x\n1\nInfinity\n', 'line 3, column x', 'expected a number, got "Infinity"'],
+    // csv-parse's one error code without the CSV_ prefix: a JSON file given as data.
+    [
+      'a quote opening mid-field',
+      '{\n  "a": 1\n}\n',
+      'line 2',
+      'Invalid Opening Quote: a quote is found on field 0 at line 2, value is "  "',
+    ],
   ])('rejects %s', async (_case, text, path, message) => {
     const issue = await issueOf(text, { inferRows: 1, schema: text.startsWith('x') ? { x: 'numeric' } : {} });
     expect(issue).toEqual({ path, message });

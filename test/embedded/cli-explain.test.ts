@@ -1,0 +1,115 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Explanation } from '../../cli/commands/explain.ts';
+import { runKeel, tempProject } from '../support/cli.ts';
+
+let dir: string;
+let configFile: string;
+const path = (...parts: string[]) => join(dir, ...parts);
+const keel = (...args: string[]) => runKeel(configFile, ...args);
+
+beforeAll(async () => {
+  ({ dir, configFile } = await tempProject('keel-cli-explain-'));
+  for (const [rows, seed, out] of [
+    ['2000', '5', 'train.csv'],
+    ['6', '9', 'rows.csv'],
+    ['40', '10', 'background.csv'],
+  ] as const)
+    expect((await keel('synth', '--rows', rows, '--seed', seed, '--out', path(out))).code).toBe(0);
+  for (const [kind, out] of [
+    ['gbdt', 'gbdt'],
+    ['lr', 'lr'],
+  ] as const) {
+    const trained = await keel(
+      'train',
+      '--data',
+      path('train.csv'),
+      '--label',
+      'default',
+      '--protected',
+      'sex',
+      '--exclude',
+      'applicant_id',
+      '--model',
+      kind,
+      ...(kind === 'gbdt' ? ['--param', 'trees=20'] : []),
+      '--out',
+      path(out),
+    );
+    expect(trained.code, trained.err).toBe(0);
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('keel explain', () => {
+  it.each([
+    ['gbdt', 'tree'],
+    ['lr', 'kernel'],
+  ])(
+    'explains a %s model directory by %s SHAP: base value + Σ contributions = log-odds on every row',
+    async (model, method) => {
+      // Act
+      const result = await keel(
+        'explain',
+        '--model',
+        path(model),
+        '--data',
+        path('rows.csv'),
+        '--background',
+        path('background.csv'),
+        '--json',
+      );
+
+      // Assess
+      expect(result.code, result.err).toBe(0);
+      const explanation = JSON.parse(result.out) as Explanation;
+      expect(explanation.method).toBe(method);
+      expect(explanation.outputSpace).toBe('log-odds');
+      expect(explanation.rows).toHaveLength(6);
+      for (const row of explanation.rows) {
+        const sum = Object.values(row.contributions).reduce((a, b) => a + b, explanation.baseValue);
+        expect(Math.abs(sum - row.margin)).toBeLessThan(1e-6);
+        // The probability is onnxruntime's float32 answer for the same row.
+        expect(Math.abs(1 / (1 + Math.exp(-row.margin)) - row.prediction)).toBeLessThan(1e-5);
+        if (method === 'tree') {
+          const inputs = Object.values(row.inputContributions ?? {}).reduce(
+            (a, b) => a + b,
+            explanation.baseValue,
+          );
+          expect(Math.abs(inputs - row.margin)).toBeLessThan(1e-6);
+        }
+      }
+      // Raw columns, not model inputs: no one-hot names among the contributions.
+      expect(Object.keys(explanation.rows[0]?.contributions ?? {})).toContain('income');
+      expect(Object.keys(explanation.rows[0]?.contributions ?? {}).some((k) => k.includes('='))).toBe(false);
+    },
+  );
+
+  it('prints the top columns per row as signed bars', async () => {
+    const result = await keel('explain', '--model', path('gbdt'), '--data', path('rows.csv'), '--top', '3');
+    expect(result.code, result.err).toBe(0);
+    expect(result.out).toMatch(/^TreeSHAP \(interventional\) of the log-odds; base value -?\d/);
+    expect(result.out).toMatch(/background: the first 6 rows of --data/);
+    expect(result.out.match(/^ {2}\S+ +[+−]\d\.\d{4} +[█▒]+$/gm)).toHaveLength(18);
+  });
+
+  it('refuses a tree explanation of a linear model, and data without the model inputs, naming them', async () => {
+    const tree = await keel('explain', '--model', path('lr'), '--data', path('rows.csv'), '--method', 'tree');
+    expect(tree.code).toBe(2);
+    expect(tree.err).toMatch(/method.*not a tree ensemble/s);
+    const bad = await keel(
+      'explain',
+      '--model',
+      path('gbdt'),
+      '--data',
+      path('train.csv'),
+      '--background',
+      configFile,
+    );
+    expect(bad.code).toBe(2);
+  });
+});
