@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { type Column, cell, type Table } from '../../functions/core/data/table.ts';
 import { attributeToColumns } from '../../functions/core/explain/attribution.ts';
 import { kernelShap } from '../../functions/core/explain/kernel.ts';
@@ -18,17 +18,10 @@ import { OnnxModel } from '../../functions/core/onnx/runtime.ts';
 import { readTreeEnsemble } from '../../functions/core/onnx/trees.ts';
 import { ValidationError } from '../../functions/kernel/errors.ts';
 import type { Io } from '../output.ts';
-import { readData } from './model.ts';
+import { positiveInteger, readData } from './model.ts';
 
 const DEFAULT_BACKGROUND = 100;
 const logit = (p: number) => Math.log(p / (1 - p));
-
-function positiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1)
-    throw new InvalidArgumentError(`expected a whole number of at least 1, got "${value}"`);
-  return n;
-}
 
 function head(table: Table, rows: number): Table {
   const n = Math.min(rows, table.rowCount);

@@ -40,7 +40,7 @@ function integer(value: string): number {
   return Number(value);
 }
 
-function positiveInteger(value: string): number {
+export function positiveInteger(value: string): number {
   const n = integer(value);
   if (n < 1) throw new InvalidArgumentError(`expected a whole number of at least 1, got "${value}"`);
   return n;

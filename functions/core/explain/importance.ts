@@ -6,7 +6,7 @@
  * (population standard deviation, as scikit-learn). All shuffled copies are scored in one batch.
  * And mean |SHAP|: the average absolute contribution per column.
  */
-import type { Column, Table } from '../data/table.ts';
+import type { CategoricalColumn, Column, NumericColumn, Table } from '../data/table.ts';
 import { auc } from '../metrics/classification.ts';
 import { Rng } from '../random.ts';
 
@@ -39,31 +39,41 @@ function permuted(column: Column, order: ArrayLike<number>): Column {
   };
 }
 
+function concat<T extends Float64Array | Int32Array>(out: T, parts: readonly T[]): T {
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
 /** Tables stacked row-wise (same columns, same dictionaries per column). */
 function stack(tables: readonly Table[]): Table {
   const first = tables[0] as Table;
   const total = tables.reduce((a, t) => a + t.rowCount, 0);
   const columns = new Map<string, Column>();
   for (const [name, column] of first.columns) {
-    if (column.kind === 'numeric') {
-      const values = new Float64Array(total);
-      let at = 0;
-      for (const t of tables) {
-        const c = t.columns.get(name) as Column & { kind: 'numeric' };
-        values.set(c.values, at);
-        at += t.rowCount;
-      }
-      columns.set(name, { kind: 'numeric', values });
-    } else {
-      const codes = new Int32Array(total);
-      let at = 0;
-      for (const t of tables) {
-        const c = t.columns.get(name) as Column & { kind: 'categorical' };
-        codes.set(c.codes, at);
-        at += t.rowCount;
-      }
-      columns.set(name, { kind: 'categorical', codes, dictionary: column.dictionary });
-    }
+    const parts = tables.map((t) => t.columns.get(name) as Column);
+    columns.set(
+      name,
+      column.kind === 'numeric'
+        ? {
+            kind: 'numeric',
+            values: concat(
+              new Float64Array(total),
+              parts.map((p) => (p as NumericColumn).values),
+            ),
+          }
+        : {
+            kind: 'categorical',
+            codes: concat(
+              new Int32Array(total),
+              parts.map((p) => (p as CategoricalColumn).codes),
+            ),
+            dictionary: column.dictionary,
+          },
+    );
   }
   return { rowCount: total, columns };
 }

@@ -16,21 +16,13 @@
  * shap's C++ implementation.
  */
 import type { Matrix } from '../linalg.ts';
+import type { Tree } from '../models/gbdt-grow.ts';
 
-/** One tree, as Keel's GBDT stores it: a node is a leaf when `feature` is negative. */
-export interface ExplainedTree {
-  readonly feature: Int32Array;
-  /** Go left when value <= threshold. */
-  readonly threshold: Float64Array;
-  /** Go left when the value is missing (NaN). */
-  readonly missingLeft: Uint8Array;
-  readonly left: Int32Array;
-  readonly right: Int32Array;
-  /** Leaf outputs, already scaled by the learning rate. */
-  readonly value: Float64Array;
-  /** Training rows (or their weight) that reached each node; needed for path-dependent SHAP. */
-  readonly cover?: Float64Array;
-}
+/**
+ * One tree, as Keel's GBDT stores it (a node is a leaf when `feature` is negative), with node
+ * covers optional: trees read back from ONNX have none, and only path-dependent SHAP needs them.
+ */
+export type ExplainedTree = Omit<Tree, 'cover'> & { readonly cover?: Float64Array };
 
 export interface ExplainedEnsemble {
   /** The margin's constant term (the GBDT's base score). */
