@@ -21,7 +21,13 @@ import type { Io } from '../output.ts';
 import { positiveInteger, readData } from './model.ts';
 
 const DEFAULT_BACKGROUND = 100;
-const logit = (p: number) => Math.log(p / (1 - p));
+/** float32's smallest step near 1: onnxruntime's probabilities are float32 and can round to 0 or 1. */
+const EDGE = 2 ** -24;
+/** The log-odds of a float32 probability, kept finite where it rounded to 0 or 1. */
+const logit = (p: number) => {
+  const q = Math.min(1 - EDGE, Math.max(EDGE, p));
+  return Math.log(q / (1 - q));
+};
 
 function head(table: Table, rows: number): Table {
   const n = Math.min(rows, table.rowCount);
