@@ -16,6 +16,7 @@ import { interventionalShap } from '../../functions/core/explain/treeshap.ts';
 import { type FittedPipeline, transform } from '../../functions/core/features/pipeline.ts';
 import { OnnxModel } from '../../functions/core/onnx/runtime.ts';
 import { readTreeEnsemble } from '../../functions/core/onnx/trees.ts';
+import { takeRows } from '../../functions/core/training/train.ts';
 import { ValidationError } from '../../functions/kernel/errors.ts';
 import type { Io } from '../output.ts';
 import { positiveInteger, readData } from './model.ts';
@@ -28,21 +29,6 @@ const logit = (p: number) => {
   const q = Math.min(1 - EDGE, Math.max(EDGE, p));
   return Math.log(q / (1 - q));
 };
-
-function head(table: Table, rows: number): Table {
-  const n = Math.min(rows, table.rowCount);
-  return {
-    rowCount: n,
-    columns: new Map(
-      [...table.columns].map(([name, c]): [string, Column] => [
-        name,
-        c.kind === 'numeric'
-          ? { kind: 'numeric', values: c.values.slice(0, n) }
-          : { kind: 'categorical', codes: c.codes.slice(0, n), dictionary: c.dictionary },
-      ]),
-    ),
-  };
-}
 
 export interface ExplainedRow {
   readonly prediction: number;
@@ -148,7 +134,10 @@ export async function explainModelDir(options: {
   const { table: data } = await readData(options.data);
   const background = options.background
     ? (await readData(options.background)).table
-    : head(data, DEFAULT_BACKGROUND);
+    : takeRows(
+        data,
+        Array.from({ length: Math.min(DEFAULT_BACKGROUND, data.rowCount) }, (_, i) => i),
+      );
   const missing = pipeline.inputs
     .filter((i) => !data.columns.has(i.name) || !background.columns.has(i.name))
     .map((i) => ({ path: i.name, message: 'a model input missing from the data or the background' }));
