@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Explanation } from '../../cli/commands/explain.ts';
-import { runKeel, tempProject } from '../support/cli.ts';
+import { creditTrainArgs, runKeel, tempProject } from '../support/cli.ts';
 
 let dir: string;
 let configFile: string;
@@ -22,20 +22,13 @@ beforeAll(async () => {
     ['lr', 'lr'],
   ] as const) {
     const trained = await keel(
-      'train',
-      '--data',
-      path('train.csv'),
-      '--label',
-      'default',
-      '--protected',
-      'sex',
-      '--exclude',
-      'applicant_id',
-      '--model',
-      kind,
-      ...(kind === 'gbdt' ? ['--param', 'trees=20'] : []),
-      '--out',
-      path(out),
+      ...creditTrainArgs(
+        path('train.csv'),
+        path(out),
+        '--model',
+        kind,
+        ...(kind === 'gbdt' ? ['--param', 'trees=20'] : []),
+      ),
     );
     expect(trained.code, trained.err).toBe(0);
   }

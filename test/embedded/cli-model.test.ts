@@ -6,7 +6,7 @@ import { openTarget } from '../../cli/target.ts';
 import { readCsv } from '../../functions/core/data/csv.ts';
 import { OnnxModel } from '../../functions/core/onnx/runtime.ts';
 import { canonicalJson } from '../../functions/kernel/canonical-json.ts';
-import { runKeel, tempProject } from '../support/cli.ts';
+import { creditTrainArgs, runKeel, tempProject } from '../support/cli.ts';
 
 let dir: string;
 let configFile: string;
@@ -52,21 +52,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const baseArgs = (out: string) => [
-  'train',
-  '--data',
-  path('train.csv'),
-  '--label',
-  'default',
-  '--protected',
-  'sex',
-  '--exclude',
-  'applicant_id',
-  '--bootstrap',
-  '50',
-  '--out',
-  out,
-];
+const baseArgs = (out: string) => creditTrainArgs(path('train.csv'), out, '--bootstrap', '50');
 const trainArgs = (out: string, ...extra: string[]) => [...baseArgs(out), '--param', 'trees=30', ...extra];
 
 describe('keel train', () => {

@@ -10,6 +10,24 @@ export interface CliResult {
   readonly err: string;
 }
 
+/** `keel train` on synthetic credit data: label `default`, `sex` protected, the id left out. */
+export function creditTrainArgs(data: string, out: string, ...extra: string[]): string[] {
+  return [
+    'train',
+    '--data',
+    data,
+    '--label',
+    'default',
+    '--protected',
+    'sex',
+    '--exclude',
+    'applicant_id',
+    ...extra,
+    '--out',
+    out,
+  ];
+}
+
 /** Runs the CLI in-process against `configFile`, capturing its output. */
 export async function runKeel(configFile: string, ...args: string[]): Promise<CliResult> {
   let out = '';
