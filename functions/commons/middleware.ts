@@ -36,7 +36,9 @@ export function toHttpError(
   if (error instanceof ValidationError) {
     return { statusCode: 400, body: { error: error.name, message: error.message, issues: error.issues } };
   }
-  if (error instanceof KeelError && error.status !== undefined && error.status < 500) {
+  // A status a Keel error carries was chosen: a 4xx for the caller's mistakes, or a deliberate
+  // 501/503 (no explainer for this model, one that failed to load) that names the reason.
+  if (error instanceof KeelError && error.status !== undefined) {
     return {
       statusCode: error.status,
       body: { error: error.name, message: error.message },

@@ -26,6 +26,20 @@ export interface PredictionRecord {
   readonly shadow_of?: string;
   /** Numeric inputs outside their training range, scored as sent or clipped (`serving.inputRange`). */
   readonly out_of_range?: readonly string[];
+  /**
+   * The prediction's explanation, when it was asked for or sampled (`serving.explanationSampleRate`):
+   * SHAP values of the log-odds, per raw column (and per model input), by the version that served.
+   */
+  readonly explanation?: CapturedExplanation;
+}
+
+export interface CapturedExplanation {
+  readonly method: string;
+  readonly feature_perturbation: string;
+  readonly base_value: number;
+  readonly margin: number;
+  readonly contributions: Readonly<Record<string, number>>;
+  readonly input_contributions?: Readonly<Record<string, number>>;
 }
 
 export interface FeedbackRecord {

@@ -13,24 +13,30 @@ export const INFERENCE_ENV = {
   piiFields: 'KEEL_PII_FIELDS',
   /** JSON `{"action","tolerance"}`: the input-range policy. */
   inputRange: 'KEEL_INPUT_RANGE',
+  /** Share of ordinary predictions whose capture also holds their explanation, in [0, 1]. */
+  explanationSampleRate: 'KEEL_EXPLANATION_SAMPLE_RATE',
 } as const;
 
 /**
- * The request contract's settings a model's serving config gives its inference function:
- * protected attributes, PII fields and `serving.requestFields` are accepted beside the inputs.
+ * The request contract's settings a model's serving config gives its inference function, in AWS
+ * and locally alike: protected attributes, PII fields and `serving.requestFields` are accepted
+ * beside the inputs; the input-range policy; the share of predictions explained in the capture.
  */
 export function requestSettingsOf(model: {
   readonly data: { readonly protectedAttributes: readonly string[]; readonly piiFields: readonly string[] };
   readonly serving: {
     readonly requestFields: readonly string[];
     readonly inputRange: { readonly action: 'reject' | 'clip' | 'flag'; readonly tolerance: number };
+    readonly explanationSampleRate: number;
   };
 }): {
   requestFields: string[];
   piiFields: string[];
   inputRange: { action: 'reject' | 'clip' | 'flag'; tolerance: number };
+  explanationSampleRate: number;
 } {
   return {
+    explanationSampleRate: model.serving.explanationSampleRate,
     requestFields: [
       ...new Set([
         ...model.data.protectedAttributes,

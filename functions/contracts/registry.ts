@@ -68,6 +68,11 @@ export const versionMetadataSchema = z.object({
   inputSchema: z.array(fieldSchema).check(z.minLength(1, 'a model needs at least one input')),
   outputSchema: z.array(fieldSchema).check(z.minLength(1, 'a model needs at least one output')),
   featurePipeline: z.object({ version: sha256Hex, uri: z.optional(nonEmpty()) }),
+  /**
+   * What explains this version's predictions (`keel.explainer/v1`: the pipeline, a background
+   * sample of training rows, tree covers or coefficients). Absent: no explanations served.
+   */
+  explainer: z.optional(artifactRefSchema),
   trainingData: z
     .array(z.extend(artifactRefSchema, { name: nonEmpty(), rows: z.optional(count()) }))
     .check(z.minLength(1)),

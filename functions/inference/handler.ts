@@ -18,10 +18,11 @@ import type { LineageStore } from '../lineage/store.ts';
 import type { CaptureSink } from '../ports/capture.ts';
 import type { Scorer } from '../ports/scorer.ts';
 import type { ModelRegistry, ModelVersion } from '../registry/registry.ts';
+import { loadExplainer } from './explainers.ts';
 import type { RangePolicy } from './requests.ts';
 import { handleHttp } from './routes.ts';
 import { onnxScorer } from './scorers.ts';
-import { InferenceService } from './service.ts';
+import { ExplanationUnavailableError, InferenceService, type RowExplainer } from './service.ts';
 
 export interface InferenceSettings {
   readonly modelName: string;
@@ -44,6 +45,8 @@ export interface InferenceSettings {
   readonly piiFields?: readonly string[];
   /** What a numeric input outside its training range gets. @default flag, tolerance 1 */
   readonly inputRange?: RangePolicy;
+  /** Share of ordinary predictions explained in their capture. @default 0 */
+  readonly explanationSampleRate?: number;
 }
 
 export interface InferenceDependencies {
@@ -59,6 +62,8 @@ export interface LoadedModel {
   readonly version: ModelVersion;
   /** Why the artifact could not be used, when it could not. */
   readonly error?: unknown;
+  /** Loads its explainer (once per call: the service keeps it). */
+  readonly explainer: () => Promise<RowExplainer>;
 }
 
 function inputsOf(version: ModelVersion): ModelInput[] {
@@ -82,12 +87,19 @@ export async function loadModel(
     mark(`fetch + SHA-256 ${label}`);
     const onnx = await OnnxModel.load(bytes);
     mark(`session ${label}`);
-    return { scorer: onnxScorer(onnx, String(version.version)), version };
+    return {
+      scorer: onnxScorer(onnx, String(version.version)),
+      version,
+      explainer: () => loadExplainer(deps.lineage, version, bytes),
+    };
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     return {
       version,
       error,
+      explainer: async () => {
+        throw new ExplanationUnavailableError(`model ${label} is unavailable: ${reason}`, { status: 503 });
+      },
       scorer: {
         version: String(version.version),
         inputs: inputsOf(version),
@@ -125,6 +137,11 @@ export async function createInferenceService(
           return {
             version,
             scorer: deps.endpointScorer?.(endpoint, String(version.version), inputsOf(version)) as Scorer,
+            explainer: async () => {
+              throw new ExplanationUnavailableError(
+                `${settings.modelName}@${version.version} is served by SageMaker endpoint ${endpoint}: explain it offline with keel explain --method kernel`,
+              );
+            },
           };
         })()
       : await loadModel(deps, settings.modelName, settings.modelVersion);
@@ -132,9 +149,11 @@ export async function createInferenceService(
     logger.error('Primary model unavailable; serving the fallback', { error: primary.error });
   // The fallback loads after the primary, off the first answer's path (which it cost ~35 ms of
   // a 300 ms cold start): a request the primary fails waits for it.
+  let fallbackExplainer: LoadedModel['explainer'] | undefined;
   const pendingFallback = loadModel(deps, settings.modelName, settings.fallbackAlias ?? 'fallback').then(
     (loaded) => {
       if (loaded.error) logger.error('Fallback model unavailable', { error: loaded.error });
+      fallbackExplainer = loaded.explainer;
       return { scorer: loaded.scorer, ...(loaded.error ? { unavailable: messageOf(loaded.error) } : {}) };
     },
     (error: unknown) => {
@@ -156,7 +175,7 @@ export async function createInferenceService(
     ),
   );
   metrics.setDefaultDimensions({ model: settings.modelName, version: String(settings.modelVersion) });
-  return new InferenceService({
+  const service: InferenceService = new InferenceService({
     modelName: settings.modelName,
     primary: primary.scorer,
     pendingFallback,
@@ -171,12 +190,20 @@ export async function createInferenceService(
       ranges,
       ...(settings.inputRange ? { rangePolicy: settings.inputRange } : {}),
     },
+    explainer: async (version) => {
+      if (version === primary.scorer.version) return primary.explainer();
+      const fallback = await service.fallbackSettled();
+      if (fallback?.version === version && fallbackExplainer) return fallbackExplainer();
+      throw new ExplanationUnavailableError(`version ${version} is not served here`);
+    },
+    ...(settings.explanationSampleRate ? { explanationSampleRate: settings.explanationSampleRate } : {}),
     onServed: (servedBy, rows, latencyMs) => {
       metrics.addMetric('Predictions', MetricUnit.Count, rows);
       metrics.addMetric(`ServedBy${servedBy[0]?.toUpperCase()}${servedBy.slice(1)}`, MetricUnit.Count, 1);
       metrics.addMetric('InferenceLatency', MetricUnit.Milliseconds, latencyMs);
     },
   });
+  return service;
 }
 
 /** The API Gateway v2 handler of one pinned model version. */

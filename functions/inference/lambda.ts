@@ -27,12 +27,16 @@ function settingsFromEnv(env: NodeJS.ProcessEnv) {
   const optionalNumber = (name: string) => (env[name] ? { value: Number(env[name]) } : undefined);
   const timeout = optionalNumber(INFERENCE_ENV.timeoutMs);
   const batch = optionalNumber(INFERENCE_ENV.maxBatch);
+  const explained = optionalNumber(INFERENCE_ENV.explanationSampleRate);
+  if (explained && !(explained.value >= 0 && explained.value <= 1))
+    throw new ConfigError(`${INFERENCE_ENV.explanationSampleRate} must be a share in [0, 1]`);
   return {
     modelName: requireEnv(INFERENCE_ENV.modelName, env),
     modelVersion: version,
     safeDefault: parsed.data,
     ...(timeout ? { timeoutMs: timeout.value } : {}),
     ...(batch ? { maxBatch: batch.value } : {}),
+    ...(explained ? { explanationSampleRate: explained.value } : {}),
     ...(env[INFERENCE_ENV.piiSalt] ? { piiSalt: env[INFERENCE_ENV.piiSalt] as string } : {}),
     ...(env[INFERENCE_ENV.sagemakerEndpoint]
       ? { sagemakerEndpoint: env[INFERENCE_ENV.sagemakerEndpoint] as string }

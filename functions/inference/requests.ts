@@ -23,6 +23,43 @@ export interface Columns {
   readonly extras?: ReadonlyMap<string, readonly (number | string | null)[]>;
   /** Per row, the numeric inputs outside their training range (policy `flag` or `clip`). */
   readonly outOfRange?: readonly (readonly string[])[];
+  /** What `parameters` asked of explanations. @default none asked */
+  readonly explain?: ExplainRequest;
+}
+
+/** `parameters.explain` (OIP v2) and `parameters.feature_perturbation` (both APIs). */
+export interface ExplainRequest {
+  /** Whether the caller asked for explanations (`:explain` always does). */
+  readonly requested: boolean;
+  /** @default 'interventional' */
+  readonly featurePerturbation?: 'interventional' | 'tree-path-dependent';
+}
+
+const PERTURBATIONS = ['interventional', 'tree-path-dependent'];
+
+/** The explanation parameters of a request, judged: every bad one is an issue naming it. */
+function explainOf(parameters: Readonly<Record<string, unknown>> | undefined, issues: FieldIssue[]) {
+  if (!parameters) return {};
+  const { explain, feature_perturbation: perturbation } = parameters;
+  if (explain !== undefined && typeof explain !== 'boolean')
+    issues.push({
+      path: 'parameters.explain',
+      message: `expected true or false, got ${JSON.stringify(explain)}`,
+    });
+  if (perturbation !== undefined && !PERTURBATIONS.includes(perturbation as string))
+    issues.push({
+      path: 'parameters.feature_perturbation',
+      message: `expected ${PERTURBATIONS.join(' or ')}, got ${JSON.stringify(perturbation)}`,
+    });
+  if (explain === undefined && perturbation === undefined) return {};
+  return {
+    explain: {
+      requested: explain === true,
+      ...(typeof perturbation === 'string' && PERTURBATIONS.includes(perturbation)
+        ? { featurePerturbation: perturbation as NonNullable<ExplainRequest['featurePerturbation']> }
+        : {}),
+    },
+  };
 }
 
 /** A numeric input's finite range in the training data. */
@@ -209,7 +246,9 @@ export function parseV1(
   const instances = parsed.data.instances as Record<string, number | string | null>[];
   const columns = new Map(inputs.map((i) => [i.name, instances.map((row) => row[i.name] ?? null)]));
   const judged = judgeRanges(columns, instances.length, options, (name, row) => `instances.${row}.${name}`);
-  if (judged.issues.length > 0) invalid(judged.issues);
+  const issues = [...judged.issues];
+  const explain = explainOf(parsed.data.parameters, issues);
+  if (issues.length > 0) invalid(issues);
   const present = extraFields.filter((f) => instances.some((row) => row[f] !== undefined));
   return {
     rows: instances.length,
@@ -218,6 +257,7 @@ export function parseV1(
       ? { extras: new Map(present.map((f) => [f, instances.map((row) => row[f] ?? null)])) }
       : {}),
     ...(judged.outOfRange ? { outOfRange: judged.outOfRange } : {}),
+    ...explain,
   };
 }
 
@@ -352,6 +392,7 @@ export function parseV2(
   // One 400 names every bad field; a value already refused as not float32 is not named twice.
   const named = new Set(issues.map((i) => i.path));
   const all = [...issues, ...judged.issues.filter((i) => !named.has(i.path))];
+  const explain = explainOf(request.parameters, all);
   if (all.length > 0) invalid(all);
   return {
     rows: n,
@@ -359,6 +400,7 @@ export function parseV2(
     ...(extras.size > 0 ? { extras } : {}),
     ...(judged.outOfRange ? { outOfRange: judged.outOfRange } : {}),
     ...(request.id ? { id: request.id } : {}),
+    ...explain,
   };
 }
 

@@ -18,7 +18,7 @@ import type { FeedbackRecord } from '../contracts/capture.ts';
 import { NotFoundError, ValidationError } from '../kernel/errors.ts';
 import type { CaptureSink } from '../ports/capture.ts';
 import { parseFeedback, parseV1, parseV2 } from './requests.ts';
-import type { InferenceService } from './service.ts';
+import type { InferenceService, PredictionResult } from './service.ts';
 
 /** API Gateway's payload limit; bodies above it never reach a handler in AWS. */
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
@@ -106,6 +106,31 @@ async function servedModel(event: Event, service: InferenceService): Promise<str
   return name;
 }
 
+/** The explanation of a result, as the HTTP APIs give it (snake_case, as the rest of them). */
+function explanationBody(result: PredictionResult) {
+  const e = result.explanation;
+  if (!e) return undefined;
+  if ('unavailable' in e) return { unavailable: e.unavailable };
+  return {
+    method: e.method,
+    feature_perturbation: e.featurePerturbation,
+    output_space: e.outputSpace,
+    base_value: e.baseValue,
+    derived: e.derived,
+  };
+}
+
+const explainedRow = (result: PredictionResult, i: number) => {
+  const row = result.explanations?.[i];
+  return row
+    ? {
+        margin: row.margin,
+        contributions: row.contributions,
+        ...(row.inputContributions ? { input_contributions: row.inputContributions } : {}),
+      }
+    : null;
+};
+
 const inferV2: Route = async (event, ctx) => {
   const { service } = ctx;
   await servedModel(event, service);
@@ -115,7 +140,14 @@ const inferV2: Route = async (event, ctx) => {
     service.maxBatch,
     service.requestOptions,
   );
-  const result = await service.predict(request, contextOf(ctx));
+  const explain = request.explain?.requested === true;
+  const result = await service.predict(request, contextOf(ctx), {
+    explain,
+    ...(request.explain?.featurePerturbation
+      ? { featurePerturbation: request.explain.featurePerturbation }
+      : {}),
+  });
+  const explanation = explain ? explanationBody(result) : undefined;
   const n = request.rows;
   const probabilities: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -128,7 +160,18 @@ const inferV2: Route = async (event, ctx) => {
       model_name: service.modelName,
       model_version: result.modelVersion,
       ...(request.id ? { id: request.id } : {}),
-      parameters: { served_by: result.servedBy, prediction_ids: result.predictionIds },
+      parameters: {
+        served_by: result.servedBy,
+        prediction_ids: result.predictionIds,
+        ...(explanation
+          ? {
+              explanation: {
+                ...explanation,
+                rows: result.predictionIds.map((_, i) => explainedRow(result, i)),
+              },
+            }
+          : {}),
+      },
       outputs: [
         { name: 'probabilities', datatype: 'FP32', shape: [n, 2], data: probabilities },
         { name: 'label', datatype: 'INT64', shape: [n], data: Array.from(result.labels) },
@@ -157,6 +200,38 @@ const predictV1: Route = async (event, ctx) => {
       })),
       model_version: result.modelVersion,
       served_by: result.servedBy,
+    },
+  };
+};
+
+/** KServe V1's verb: each instance's prediction and its SHAP values (log-odds), captured with its id. */
+const explainV1: Route = async (event, ctx) => {
+  const { service } = ctx;
+  checkModel(service, param(event, 'name'));
+  const request = parseV1(
+    await readJsonBody(event, MAX_BODY_BYTES),
+    service.inputs,
+    service.maxBatch,
+    service.requestOptions,
+  );
+  const result = await service.predict(request, contextOf(ctx), {
+    explain: true,
+    ...(request.explain?.featurePerturbation
+      ? { featurePerturbation: request.explain.featurePerturbation }
+      : {}),
+  });
+  return {
+    statusCode: 200,
+    body: {
+      model_version: result.modelVersion,
+      served_by: result.servedBy,
+      explanation: explanationBody(result),
+      explanations: result.predictionIds.map((id, i) => ({
+        prediction_id: id,
+        probability: result.probabilities[i],
+        label: result.labels[i],
+        ...explainedRow(result, i),
+      })),
     },
   };
 };
@@ -210,6 +285,7 @@ const ROUTES: RouteTable<RouteContext, Result> = {
   '/v2/models/{name}/infer': { POST: inferV2 },
   '/v2/models/{name}/versions/{version}/infer': { POST: inferV2 },
   '/v1/models/{name}:predict': { POST: predictV1 },
+  '/v1/models/{name}:explain': { POST: explainV1 },
   // Per model, or the shared `/v1/feedback` of a single-model API.
   '/v1/models/{name}/feedback': { POST: feedback },
   '/v1/feedback': { POST: feedback },
@@ -232,7 +308,7 @@ export async function handleHttp(
     };
   } catch (error) {
     const mapped = toHttpError(error, ctx.requestId);
-    if (mapped.statusCode >= 500) ctx.onError?.(error);
+    if (mapped.statusCode === 500) ctx.onError?.(error);
     return {
       statusCode: mapped.statusCode,
       headers: { ...headers, ...mapped.headers },

@@ -13,11 +13,12 @@ import {
   circuitBreaker,
   handleAll,
 } from 'cockatiel';
-import type { CaptureRecord } from '../contracts/capture.ts';
+import type { CapturedExplanation, CaptureRecord } from '../contracts/capture.ts';
+import type { ExplainedRow, Explanation } from '../core/explain/explainer.ts';
 import type { ModelInput, Scored } from '../core/onnx/runtime.ts';
-import { KeelError } from '../kernel/errors.ts';
+import { KeelError, ValidationError } from '../kernel/errors.ts';
 import type { CaptureSink } from '../ports/capture.ts';
-import type { Scorer } from '../ports/scorer.ts';
+import type { Scorer, ScoringColumns } from '../ports/scorer.ts';
 import { type PiiPolicy, protectPii } from './capture.ts';
 import type { Columns, RequestOptions } from './requests.ts';
 
@@ -54,6 +55,15 @@ export interface InferenceServiceOptions {
    * @default none
    */
   readonly pendingFallback?: Promise<{ readonly scorer: Scorer; readonly unavailable?: string } | undefined>;
+  /**
+   * The explainer of a model version (by registry version), loaded on first use; rejects with
+   * {@link ExplanationUnavailableError} when the version has none. @default no explanations: `:explain` answers 501
+   */
+  readonly explainer?: (version: string) => Promise<RowExplainer>;
+  /** Share of ordinary predictions explained in their capture. @default 0 */
+  readonly explanationSampleRate?: number;
+  /** @default Math.random, for the explanation sample */
+  readonly random?: () => number;
   /** Called once per request with the path that answered (metrics). @default none */
   readonly onServed?: (servedBy: ServedBy, rows: number, latencyMs: number) => void;
   /** @default crypto.randomUUID */
@@ -69,7 +79,46 @@ export interface PredictionResult {
   readonly servedBy: ServedBy;
   readonly modelVersion: string;
   readonly latencyMs: number;
+  /** When explanations were asked for: by the version that answered, or why there are none. */
+  readonly explanation?: Omit<Explanation, 'rows'> | { readonly unavailable: string };
+  /** Per row, with `explanation`. */
+  readonly explanations?: readonly ExplainedRow[];
 }
+
+/** Explains rows of one model version with its stored explainer. */
+export interface RowExplainer {
+  /** The feature perturbations it can explain with. */
+  readonly perturbations: readonly Explanation['featurePerturbation'][];
+  explain(
+    columns: ScoringColumns,
+    rows: number,
+    options?: { readonly featurePerturbation?: Explanation['featurePerturbation'] },
+  ): Explanation;
+}
+
+/**
+ * A version cannot be explained: 501 when it has no explainer (registered without one, or
+ * served from an endpoint), 503 when its explainer failed to load; `cause` says why.
+ */
+export class ExplanationUnavailableError extends KeelError {
+  static readonly status = 501;
+}
+
+export interface PredictOptions {
+  /** Explain every row (by the version that answers). @default only the sampled share, in the capture */
+  readonly explain?: boolean;
+  /** @default 'interventional' */
+  readonly featurePerturbation?: Explanation['featurePerturbation'];
+}
+
+const capturedOf = (e: Omit<Explanation, 'rows'>, row: ExplainedRow): CapturedExplanation => ({
+  method: e.method,
+  feature_perturbation: e.featurePerturbation,
+  base_value: e.baseValue,
+  margin: row.margin,
+  contributions: row.contributions,
+  ...(row.inputContributions ? { input_contributions: row.inputContributions } : {}),
+});
 
 export interface RequestContext {
   readonly traceId?: string;
@@ -122,6 +171,14 @@ export interface ServingHealth {
   readonly reason?: string;
 }
 
+/** The explanations of one request: the explainer's summary, and its rows where they were made. */
+interface Explained {
+  readonly explanation?: PredictionResult['explanation'];
+  readonly rows?: readonly ExplainedRow[];
+  /** Which rows' captures hold their explanation. */
+  readonly sampled?: readonly boolean[];
+}
+
 export class InferenceService {
   #lastServedBy: ServedBy | undefined;
   readonly modelName: string;
@@ -132,6 +189,9 @@ export class InferenceService {
   readonly maxBatch: number;
   readonly #options: InferenceServiceOptions;
   readonly #breaker: CircuitBreakerPolicy;
+  /** Explainers by version: loading, then loaded (sampled explanations use only loaded ones). */
+  readonly #explainers = new Map<string, Promise<RowExplainer>>();
+  readonly #loadedExplainers = new Map<string, RowExplainer>();
 
   constructor(options: InferenceServiceOptions) {
     const p = options.safeDefault.probability;
@@ -158,6 +218,35 @@ export class InferenceService {
       halfOpenAfter: options.halfOpenAfterMs ?? 10_000,
       breaker: new ConsecutiveBreaker(options.breakerFailures ?? 5),
     });
+    // Sampled explanations are never waited for: the primary's explainer loads off the path.
+    if ((options.explanationSampleRate ?? 0) > 0)
+      this.explainerFor(this.primary.version).catch(() => undefined);
+  }
+
+  /**
+   * The explainer of `version`, loaded once; a load that failed for any reason but "it has none"
+   * is tried again on the next call.
+   */
+  explainerFor(version: string): Promise<RowExplainer> {
+    const load = this.#options.explainer;
+    if (!load)
+      return Promise.reject(new ExplanationUnavailableError('this endpoint has no explainers configured'));
+    let pending = this.#explainers.get(version);
+    if (!pending) {
+      pending = load(version).then(
+        (explainer) => {
+          this.#loadedExplainers.set(version, explainer);
+          return explainer;
+        },
+        (error: unknown) => {
+          if (!(error instanceof ExplanationUnavailableError && error.status === 501))
+            this.#explainers.delete(version);
+          throw error;
+        },
+      );
+      this.#explainers.set(version, pending);
+    }
+    return pending;
   }
 
   /** The fallback model, once loaded. */
@@ -224,7 +313,23 @@ export class InferenceService {
     return state === CircuitState.Closed ? 'closed' : state === CircuitState.HalfOpen ? 'half-open' : 'open';
   }
 
-  async predict(input: Columns, context: RequestContext = {}): Promise<PredictionResult> {
+  async predict(
+    input: Columns,
+    context: RequestContext = {},
+    options: PredictOptions = {},
+  ): Promise<PredictionResult> {
+    // A primary that cannot be explained (so) is refused before anything is scored or captured.
+    if (options.explain) {
+      const { perturbations } = await this.explainerFor(this.primary.version);
+      const asked = options.featurePerturbation ?? 'interventional';
+      if (!perturbations.includes(asked))
+        throw new ValidationError('This model cannot be explained so', [
+          {
+            path: 'parameters.feature_perturbation',
+            message: `${this.modelName}@${this.primary.version} is explained ${perturbations.join(' or ')}, not ${asked}`,
+          },
+        ]);
+    }
     const now = this.#options.now ?? Date.now;
     const started = now();
     let servedBy: ServedBy = 'primary';
@@ -264,7 +369,20 @@ export class InferenceService {
     const newId = this.#options.newId ?? randomUUID;
     const predictionIds = Array.from({ length: input.rows }, () => newId());
     this.#options.onServed?.(servedBy, input.rows, latencyMs);
-    this.#capture(input, scored, predictionIds, servedBy, modelVersion, latencyMs, context, started);
+    const explained = options.explain
+      ? await this.#explainAll(input, servedBy, modelVersion, options)
+      : this.#explainSample(input, servedBy, modelVersion);
+    this.#capture(
+      input,
+      scored,
+      predictionIds,
+      servedBy,
+      modelVersion,
+      latencyMs,
+      context,
+      started,
+      explained,
+    );
     return {
       predictionIds,
       probabilities: scored.probabilities,
@@ -272,7 +390,51 @@ export class InferenceService {
       servedBy,
       modelVersion,
       latencyMs,
+      ...(explained.explanation ? { explanation: explained.explanation } : {}),
+      ...(explained.rows && options.explain ? { explanations: explained.rows } : {}),
     };
+  }
+
+  /** Every row, by the version that answered; why not, when none of its rows can be. */
+  async #explainAll(
+    input: Columns,
+    servedBy: ServedBy,
+    version: string,
+    options: PredictOptions,
+  ): Promise<Explained> {
+    if (servedBy === 'default')
+      return { explanation: { unavailable: 'the safe default answered: there is no model to explain' } };
+    try {
+      const explainer = await this.explainerFor(version);
+      const { rows, ...explanation } = explainer.explain(input.columns, input.rows, {
+        ...(options.featurePerturbation ? { featurePerturbation: options.featurePerturbation } : {}),
+      });
+      return { explanation, rows, sampled: rows.map(() => true) };
+    } catch (error) {
+      // The answer stands: a fallback version without an explainer says so, it does not fail.
+      if (servedBy === 'primary' && !(error instanceof ExplanationUnavailableError)) throw error;
+      return { explanation: { unavailable: error instanceof Error ? error.message : String(error) } };
+    }
+  }
+
+  /** The sampled share of rows, by a loaded explainer only (never waited for). */
+  #explainSample(input: Columns, servedBy: ServedBy, version: string): Explained {
+    const rate = this.#options.explanationSampleRate ?? 0;
+    if (rate <= 0 || servedBy === 'default') return {};
+    const explainer = this.#loadedExplainers.get(version);
+    if (!explainer) {
+      this.explainerFor(version).catch(() => undefined);
+      return {};
+    }
+    const random = this.#options.random ?? Math.random;
+    const sampled = Array.from({ length: input.rows }, () => random() < rate);
+    if (!sampled.includes(true)) return {};
+    try {
+      const { rows, ...explanation } = explainer.explain(input.columns, input.rows);
+      return { explanation, rows, sampled };
+    } catch {
+      return {}; // a sampled explanation must never fail a prediction
+    }
   }
 
   #capture(
@@ -284,6 +446,7 @@ export class InferenceService {
     latencyMs: number,
     context: RequestContext,
     started: number,
+    explained: Explained,
   ): void {
     const sink = this.#options.capture;
     if (!sink) return;
@@ -305,6 +468,12 @@ export class InferenceService {
       ...(input.outOfRange?.[row]?.length ? { out_of_range: input.outOfRange[row] } : {}),
       outputs: { probability: scored.probabilities[row] as number, label: scored.labels[row] as number },
       latency_ms: latencyMs,
+      ...(explained.rows &&
+      explained.sampled?.[row] &&
+      explained.explanation &&
+      'method' in explained.explanation
+        ? { explanation: capturedOf(explained.explanation, explained.rows[row] as ExplainedRow) }
+        : {}),
       ...(context.traceId ? { trace_id: context.traceId } : {}),
       ...(context.requestId ? { request_id: context.requestId } : {}),
     }));

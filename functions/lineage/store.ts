@@ -24,6 +24,7 @@ export const ARTIFACT_KINDS = [
   'audits',
   'drift',
   'profiles',
+  'explainers',
   'records',
 ] as const;
 export type ArtifactKind = (typeof ARTIFACT_KINDS)[number];

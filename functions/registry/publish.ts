@@ -71,6 +71,8 @@ export interface StoredTraining {
     readonly manifest: ArtifactRef;
     /** The drift baseline (inputs and scores on the holdout); absent for models trained elsewhere. */
     readonly profile?: ArtifactRef;
+    /** What explains its predictions; absent for models trained elsewhere that bring none. */
+    readonly explainer?: ArtifactRef;
     readonly data?: ArtifactRef;
   };
 }
@@ -88,6 +90,7 @@ export async function storeTrainingResult(
   const goldenSet = await lineage.putJson('evaluations', result.goldenSet);
   const manifest = await lineage.putJson('records', result.manifest);
   const profile = await lineage.putJson('profiles', result.baseline);
+  const explainer = await lineage.putJson('explainers', result.explainer);
   const data = options.trainingDataFile
     ? await lineage.putFile('datasets', options.trainingDataFile)
     : undefined;
@@ -95,7 +98,17 @@ export async function storeTrainingResult(
     manifest: result.manifest,
     inputs: result.pipeline.inputs,
     auditPassed: result.audit.passed,
-    refs: { model, pipeline, evaluation, audit, goldenSet, manifest, profile, ...(data ? { data } : {}) },
+    refs: {
+      model,
+      pipeline,
+      evaluation,
+      audit,
+      goldenSet,
+      manifest,
+      profile,
+      explainer,
+      ...(data ? { data } : {}),
+    },
   };
 }
 
@@ -130,6 +143,7 @@ export async function registerStoredTraining(
       { name: 'probabilities', type: 'number', min: 0, max: 1 },
     ],
     featurePipeline: { version: manifest.hashes.pipeline, uri: refs.pipeline.uri },
+    ...(refs.explainer ? { explainer: ref(refs.explainer) } : {}),
     trainingData: [
       {
         name: 'training',

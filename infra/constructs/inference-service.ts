@@ -106,6 +106,7 @@ export class KeelInferenceService extends Construct {
         [INFERENCE_ENV.requestFields]: JSON.stringify(request.requestFields),
         [INFERENCE_ENV.piiFields]: JSON.stringify(request.piiFields),
         [INFERENCE_ENV.inputRange]: JSON.stringify(request.inputRange),
+        [INFERENCE_ENV.explanationSampleRate]: String(request.explanationSampleRate),
       },
     }).bindServingRead(props.storage);
     this.alias = new lambda.Alias(this, 'Live', { aliasName: 'live', version: this.function.currentVersion });
@@ -143,6 +144,7 @@ export class KeelInferenceService extends Construct {
       props.api.addRoutes({ path, methods: [method], integration, authorizer });
     const m = props.modelName;
     route(`/v1/models/${m}:predict`, apigw.HttpMethod.POST);
+    route(`/v1/models/${m}:explain`, apigw.HttpMethod.POST);
     route(`/v1/models/${m}/feedback`, apigw.HttpMethod.POST);
     route(`/v2/models/${m}`, apigw.HttpMethod.GET);
     route(`/v2/models/${m}/ready`, apigw.HttpMethod.GET);

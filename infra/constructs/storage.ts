@@ -131,15 +131,19 @@ export class KeelStorage extends Construct {
 
     this.eventBus = new events.EventBus(this, 'Bus', { eventBusName: `${props.project}-events` });
 
-    // What an inference function may read, and nothing more: model artifacts (not data or
+    // What an inference function may read, and nothing more: model artifacts and their explainers (not data or
     // captures), registry items (through the table and its index), and the key that encrypts
     // them. Defined here, beside the resources, so its ARNs are this stack's own.
     this.servingReadPolicy = new iam.ManagedPolicy(this, 'ServingRead', {
-      description: 'Keel inference: read model artifacts and registry items',
+      description: 'Keel inference: read model artifacts, their explainers and registry items',
       statements: [
         new iam.PolicyStatement({
           actions: ['s3:GetObject'],
-          resources: [this.lineageBucket.arnForObjects('models/*')],
+          // The model, and what explains its predictions (`:explain`, sampled explanations).
+          resources: [
+            this.lineageBucket.arnForObjects('models/*'),
+            this.lineageBucket.arnForObjects('explainers/*'),
+          ],
         }),
         new iam.PolicyStatement({
           actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:DescribeTable'],
@@ -157,6 +161,10 @@ export class KeelStorage extends Construct {
     ack(
       `<${logicalId(this.lineageBucket)}.Arn>/models/*`,
       'Model artifacts are content-addressed: their keys are not known in advance, only their prefix.',
+    );
+    ack(
+      `<${logicalId(this.lineageBucket)}.Arn>/explainers/*`,
+      'Explainers are content-addressed: their keys are not known in advance, only their prefix.',
     );
     ack(`<${logicalId(this.table)}.Arn>/index/*`, "The registry table's own secondary index.");
 
@@ -267,7 +275,11 @@ export class KeelStorage extends Construct {
         'Capture objects are partitioned by model, date and hour, named by Firehose.',
       );
     if (spec.table)
-      ack(`<${logicalId(this.table)}.Arn>/index/*`, "The registry table's own secondary index.");
+      ack(
+        `<${logicalId(this.lineageBucket)}.Arn>/explainers/*`,
+        'Explainers are content-addressed: their keys are not known in advance, only their prefix.',
+      );
+    ack(`<${logicalId(this.table)}.Arn>/index/*`, "The registry table's own secondary index.");
     return policy;
   }
 }

@@ -119,7 +119,16 @@ export class KeelPipelineStack extends Stack {
 
     // Least privilege per step: each reads and writes only what its step touches (lineage is
     // write-once: no step may delete or overwrite), through policies defined beside the resources.
-    const ALL_ARTIFACTS = ['models', 'pipelines', 'evaluations', 'audits', 'records'];
+    // What a training run stores: `storeTrainingResult`'s kinds (the drift baseline and the explainer included).
+    const ALL_ARTIFACTS = [
+      'models',
+      'pipelines',
+      'evaluations',
+      'audits',
+      'records',
+      'profiles',
+      'explainers',
+    ];
     const access: Record<RetrainingStep | 'approvals', Parameters<KeelStorage['accessPolicy']>[1]> = {
       'prepare-data': {
         description: 'prepare data',
@@ -136,7 +145,8 @@ export class KeelPipelineStack extends Stack {
       evaluate: {
         description: 'evaluate',
         lineageRead: ['datasets', 'models', 'records'],
-        lineageWrite: ['evaluations'],
+        // The report, and the candidate's monitoring baseline on production rows.
+        lineageWrite: ['evaluations', 'profiles'],
         table: 'read',
       },
       'record-rejection': { description: 'record rejections', table: 'readWrite' },

@@ -142,6 +142,11 @@ describe('KeelPipelineStack', () => {
   it('gives each step only what it touches, and no step may delete lineage', () => {
     const train = policiesOf(data, /Keel retraining: train$/)[0];
     expect(train && actionsOf(train)).toEqual(expect.arrayContaining(['s3:GetObject', 's3:PutObject']));
+    // Every kind a training run stores, the drift baseline and the explainer included.
+    for (const kind of ['models', 'pipelines', 'evaluations', 'audits', 'records', 'profiles', 'explainers'])
+      expect(JSON.stringify(train)).toContain(`/${kind}/*`);
+    const evaluate = policiesOf(data, /Keel retraining: evaluate$/)[0];
+    expect(JSON.stringify(evaluate)).toContain('/profiles/*');
     const all = policiesOf(data, /^Keel retraining/);
     expect(all.length).toBeGreaterThanOrEqual(13);
     for (const policy of all) expect(actionsOf(policy).filter((a) => /Delete|\*/.test(a))).toEqual([]);

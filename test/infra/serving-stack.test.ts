@@ -129,6 +129,7 @@ describe('KeelServingStack', () => {
         'GET /v2/models/credit/ready',
         'POST /v1/feedback',
         'POST /v1/models/credit:predict',
+        'POST /v1/models/credit:explain',
         'POST /v1/models/credit/feedback',
         'POST /v2/models/credit/infer',
         'POST /v2/models/credit/versions/{version}/infer',
@@ -159,7 +160,7 @@ describe('KeelServingStack', () => {
     for (const route of routes) expect(route.Properties.AuthorizationType).toBe('JWT');
   });
 
-  it('gives inference read access to model artifacts only', async () => {
+  it('gives inference read access to model artifacts and their explainers only', async () => {
     // Act
     const app = new App();
     const config = await loadConfig('keel.config.json');
@@ -167,15 +168,14 @@ describe('KeelServingStack', () => {
     const template = Template.fromStack(data);
 
     // Assess
+    const prefix = (p: string) => ({
+      'Fn::Join': ['', [Match.objectLike({ 'Fn::GetAtt': Match.anyValue() }), `/${p}/*`]],
+    });
     template.hasResourceProperties('AWS::IAM::ManagedPolicy', {
+      Description: Match.stringLikeRegexp('^Keel inference'),
       PolicyDocument: {
         Statement: Match.arrayWith([
-          Match.objectLike({
-            Action: 's3:GetObject',
-            Resource: {
-              'Fn::Join': ['', [Match.objectLike({ 'Fn::GetAtt': Match.anyValue() }), '/models/*']],
-            },
-          }),
+          { Action: 's3:GetObject', Effect: 'Allow', Resource: [prefix('models'), prefix('explainers')] },
         ]),
       },
     });

@@ -282,6 +282,12 @@ export const modelConfigSchema = z.strictObject({
     timeoutMs: z.number().int().min(1).max(10_000).default(200),
     shadowSampleRate: probability.default(0),
     /**
+     * Share of ordinary predictions whose capture also holds their explanation (SHAP values of
+     * the log-odds per raw column), as Clarify's online explainability samples; `:explain` and
+     * `parameters.explain` always explain. Each costs about a millisecond on the request path.
+     */
+    explanationSampleRate: probability.default(0),
+    /**
      * Fields callers may send beside the model's inputs (ids, segments), captured with each
      * prediction and never scored; protected attributes and PII fields are always accepted.
      */

@@ -11,6 +11,7 @@ import { type AuditReport, auditTable } from '../audit/audit.ts';
 import { type Column, columnStrings, schemaOf, type Table } from '../data/table.ts';
 import { type Profile, profileTable } from '../drift/profile.ts';
 import { type EvaluationOptions, type EvaluationReport, evaluate } from '../evaluation/report.ts';
+import { buildExplainerArtifact, type ExplainerArtifact } from '../explain/explainer.ts';
 import { type FittedPipeline, fitPipeline, pipelineHash, transform } from '../features/pipeline.ts';
 import type { Transform } from '../features/transforms.ts';
 import type { Matrix } from '../linalg.ts';
@@ -156,6 +157,8 @@ export interface TrainingResult {
    * {@link SCORE_COLUMN}): the baseline every drift check compares current traffic with.
    */
   readonly baseline: Profile;
+  /** What explains its predictions: the pipeline, a sample of training rows, covers or coefficients. */
+  readonly explainer: ExplainerArtifact;
 }
 
 /** The profile column holding the model's predicted probabilities (prediction drift). */
@@ -537,5 +540,17 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
   );
   // Its decisions per score bucket: what money at risk is measured against.
   baseline.outcomes = outcomeBaseline(holdoutY, scores);
-  return { manifest, pipeline, model, onnx, metrics, audit: auditReport, goldenSet: golden, baseline };
+  // The background is drawn from the rows the model was fitted on, as shap's and Clarify's.
+  const explainer = buildExplainerArtifact(pipeline, model, fitRows, { seed });
+  return {
+    manifest,
+    pipeline,
+    model,
+    onnx,
+    metrics,
+    audit: auditReport,
+    goldenSet: golden,
+    baseline,
+    explainer,
+  };
 }

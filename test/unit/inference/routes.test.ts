@@ -115,6 +115,20 @@ describe('inference routes', () => {
     expect(probabilities.data[0] + probabilities.data[1]).toBeCloseTo(1, 6);
   });
 
+  it('POST :explain answers 501 with the reason when the model has no explainer, capturing nothing', async () => {
+    // Prepare
+    const before = capture.records.length;
+
+    // Act
+    const response = await call('POST', '/v1/models/credit:explain', { instances: [instance(0)] });
+
+    // Assess
+    expect(response.status).toBe(501);
+    expect(response.body).toMatchObject({ error: 'ExplanationUnavailableError' });
+    expect(response.body.message).toMatch(/no explainers/);
+    expect(capture.records.length).toBe(before);
+  });
+
   it('describes the model and answers health checks', async () => {
     // Act
     const metadata = await call('GET', '/v2/models/credit');

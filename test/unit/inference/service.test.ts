@@ -5,7 +5,11 @@ import { OnnxModel } from '../../../functions/core/onnx/runtime.ts';
 import { MemoryCaptureSink, protectPii } from '../../../functions/inference/capture.ts';
 import type { Columns } from '../../../functions/inference/requests.ts';
 import { onnxScorer } from '../../../functions/inference/scorers.ts';
-import { InferenceService } from '../../../functions/inference/service.ts';
+import {
+  ExplanationUnavailableError,
+  InferenceService,
+  type RowExplainer,
+} from '../../../functions/inference/service.ts';
 import type { Scorer } from '../../../functions/ports/scorer.ts';
 import { referenceModels } from '../../support/onnx-reference.ts';
 
@@ -236,6 +240,134 @@ describe('InferenceService', () => {
     // Assess
     expect(result.servedBy).toBe('primary');
     expect(result.probabilities).toHaveLength(3);
+  });
+
+  describe('explanations', () => {
+    /** An explainer that says which version explained, row by row. */
+    const stub = (version: string, calls: string[]): RowExplainer => ({
+      perturbations: ['interventional'],
+      explain: (_, n) => {
+        calls.push(version);
+        return {
+          method: 'tree',
+          featurePerturbation: 'interventional',
+          outputSpace: 'log-odds',
+          baseValue: Number(version),
+          derived: [],
+          rows: Array.from({ length: n }, () => ({
+            prediction: 0.5,
+            margin: 0,
+            contributions: { income: 0 },
+          })),
+        };
+      },
+    });
+
+    it('explains by the version that answered, and says why not when that one has none', async () => {
+      // Prepare: the primary fails; the fallback was registered without an explainer.
+      const calls: string[] = [];
+      const sink = new MemoryCaptureSink();
+      const service = new InferenceService({
+        modelName: 'credit',
+        primary: faulty(onnxScorer(primary, '7'), () => 'fail'),
+        fallback: onnxScorer(fallback, '6'),
+        safeDefault: { probability: 0.9, label: 1 },
+        capture: sink,
+        explainer: async (version) => {
+          if (version === '7') return stub('7', calls);
+          throw new ExplanationUnavailableError(`v${version} has no explainer`);
+        },
+      });
+
+      // Act
+      const result = await service.predict(rows(2), {}, { explain: true });
+
+      // Assess: answered, not failed; nothing explained, and why.
+      expect(result.servedBy).toBe('fallback');
+      expect(result.explanation).toEqual({ unavailable: 'v6 has no explainer' });
+      expect(result.explanations).toBeUndefined();
+      expect(sink.records.every((r) => r.type === 'prediction' && r.explanation === undefined)).toBe(true);
+      expect(calls).toEqual([]);
+    });
+
+    it('refuses a perturbation the primary cannot do with a 400-style error before scoring', async () => {
+      // Prepare
+      const sink = new MemoryCaptureSink();
+      const calls: string[] = [];
+      const service = new InferenceService({
+        modelName: 'credit',
+        primary: onnxScorer(primary, '7'),
+        safeDefault: { probability: 0.9, label: 1 },
+        capture: sink,
+        explainer: async () => stub('7', calls),
+      });
+
+      // Act
+      const attempt = service.predict(
+        rows(1),
+        {},
+        { explain: true, featurePerturbation: 'tree-path-dependent' },
+      );
+
+      // Assess
+      await expect(attempt).rejects.toMatchObject({
+        name: 'ValidationError',
+        issues: [
+          { path: 'parameters.feature_perturbation', message: expect.stringMatching(/interventional/) },
+        ],
+      });
+      expect(sink.records).toHaveLength(0);
+    });
+
+    it('captures the sampled share of ordinary predictions with their explanation, once the explainer is loaded', async () => {
+      // Prepare: every other draw is under the rate.
+      const sink = new MemoryCaptureSink();
+      const calls: string[] = [];
+      let draw = 0;
+      const service = new InferenceService({
+        modelName: 'credit',
+        primary: onnxScorer(primary, '7'),
+        safeDefault: { probability: 0.9, label: 1 },
+        capture: sink,
+        explainer: async () => stub('7', calls),
+        explanationSampleRate: 0.5,
+        random: () => (draw++ % 2 === 0 ? 0.1 : 0.9),
+      });
+      await service.explainerFor('7');
+
+      // Act
+      const result = await service.predict(rows(4));
+
+      // Assess: the answer carries none; the capture holds rows 0 and 2's.
+      expect(result.explanations).toBeUndefined();
+      const explained = sink.records.map((r) => r.type === 'prediction' && r.explanation !== undefined);
+      expect(explained).toEqual([true, false, true, false]);
+      expect(calls).toEqual(['7']);
+    });
+
+    it('tries a failed explainer load again, but not one that has no explainer', async () => {
+      // Prepare
+      let loads = 0;
+      const service = new InferenceService({
+        modelName: 'credit',
+        primary: onnxScorer(primary, '7'),
+        safeDefault: { probability: 0.9, label: 1 },
+        explainer: async (version) => {
+          loads++;
+          if (version === '7') throw new ExplanationUnavailableError('lineage timed out', { status: 503 });
+          throw new ExplanationUnavailableError('none');
+        },
+      });
+
+      // Act
+      for (let i = 0; i < 2; i++) {
+        await service.explainerFor('7').catch(() => undefined);
+        await service.explainerFor('5').catch(() => undefined);
+      }
+
+      // Assess: 7 loaded twice (503: transient), 5 once (501: permanent).
+      expect(loads).toBe(3);
+    });
   });
 
   it('refuses a safe default outside [0, 1]', () => {

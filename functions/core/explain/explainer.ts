@@ -1,0 +1,379 @@
+/**
+ * A model's explainer: what training stores beside the model so that any of its predictions can
+ * be explained later, by the CLI, by the serving API, or from a captured prediction.
+ *
+ * The artifact holds what the ONNX file does not: the fitted feature pipeline (to turn raw rows
+ * into model inputs), a seeded sample of the training rows as the background (what "a feature
+ * is absent" means, as `shap` and Clarify define it), the trees' node covers (path-dependent
+ * TreeSHAP) or the linear model's coefficients. The trees themselves are read from the ONNX file
+ * that is served, so an explanation can never describe another model than the one that answered.
+ *
+ * Values explain the margin (log-odds): for both Keel models it is where contributions add up.
+ * `baseValue + Σ contributions = margin` holds per row to rounding, and each row's `prediction`
+ * is the probability of that margin.
+ */
+import type { Column, Table } from '../data/table.ts';
+import { type FittedPipeline, transform } from '../features/pipeline.ts';
+import type { TrainedModel } from '../models/model.ts';
+import { Rng } from '../random.ts';
+import { attributeToColumns } from './attribution.ts';
+import { kernelShap } from './kernel.ts';
+import { linearShap } from './linear.ts';
+import {
+  type ExplainedEnsemble,
+  interventionalShap,
+  pathDependentShap,
+  type ShapValues,
+} from './treeshap.ts';
+
+export const EXPLAINER_FORMAT = 'keel.explainer/v1';
+
+/** Training rows kept as the background, as `shap`'s and Clarify's usual sample. */
+export const DEFAULT_BACKGROUND_ROWS = 100;
+
+/** One raw row: model inputs by name, null where missing. */
+export type Instance = Readonly<Record<string, number | string | null>>;
+
+export interface ExplainerArtifact {
+  readonly format: typeof EXPLAINER_FORMAT;
+  /** `tree` for a GBDT (TreeSHAP over the served ONNX trees), `linear` for logistic regression. */
+  readonly method: 'tree' | 'linear';
+  readonly pipeline: FittedPipeline;
+  /** A seeded sample of the training rows (model inputs only). */
+  readonly background: readonly Instance[];
+  /** Per tree, the training rows that reached each node, by ONNX node id. */
+  readonly covers?: readonly (readonly number[])[];
+  /** The logistic model on its inputs (after the pipeline). */
+  readonly linear?: { readonly coefficients: readonly number[]; readonly intercept: number };
+}
+
+/** How absent features are integrated out, in `shap.TreeExplainer`'s terms. */
+export type FeaturePerturbation = 'interventional' | 'tree-path-dependent';
+
+export interface ExplainedRow {
+  /** The probability of `margin`. */
+  readonly prediction: number;
+  /** The model's log-odds: `baseValue + Σ contributions`. */
+  readonly margin: number;
+  /** Per raw column (and per derived feature, listed in `derived`). */
+  readonly contributions: Record<string, number>;
+  /** Per model input, keyed by `keel.feature_names` (absent for KernelSHAP over raw columns). */
+  readonly inputContributions?: Record<string, number>;
+}
+
+export interface Explanation {
+  readonly method: 'tree' | 'linear' | 'kernel';
+  readonly featurePerturbation: FeaturePerturbation;
+  readonly outputSpace: 'log-odds';
+  readonly baseValue: number;
+  /** Features reported under their own name, with the raw columns they derive from. */
+  readonly derived: readonly { readonly name: string; readonly sources: readonly string[] }[];
+  readonly rows: ExplainedRow[];
+}
+
+const sigmoid = (z: number) => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
+
+/** Rows of `table` as instances of `inputs`, null where missing. */
+export function instancesOf(table: Table, inputs: FittedPipeline['inputs']): Instance[] {
+  return Array.from({ length: table.rowCount }, (_, r) =>
+    Object.fromEntries(
+      inputs.map(({ name }) => {
+        const column = table.columns.get(name) as Column;
+        if (column.kind === 'numeric') {
+          const v = column.values[r] as number;
+          return [name, Number.isNaN(v) ? null : v];
+        }
+        const code = column.codes[r] as number;
+        return [name, code < 0 ? null : (column.dictionary[code] as string)];
+      }),
+    ),
+  );
+}
+
+/** Instances as a table of `inputs`; a value of the wrong type is missing. */
+export function tableOfInstances(instances: readonly Instance[], inputs: FittedPipeline['inputs']): Table {
+  const columns = new Map<string, Column>();
+  for (const { name, type } of inputs) {
+    if (type === 'numeric') {
+      columns.set(name, {
+        kind: 'numeric',
+        values: Float64Array.from(instances, (row) => {
+          const v = row[name];
+          return typeof v === 'number' ? v : Number.NaN;
+        }),
+      });
+      continue;
+    }
+    const dictionary: string[] = [];
+    const index = new Map<string, number>();
+    const codes = Int32Array.from(instances, (row) => {
+      const v = row[name];
+      if (v === null || v === undefined) return -1;
+      const s = String(v);
+      let code = index.get(s);
+      if (code === undefined) {
+        code = dictionary.push(s) - 1;
+        index.set(s, code);
+      }
+      return code;
+    });
+    columns.set(name, { kind: 'categorical', codes, dictionary });
+  }
+  return { rowCount: instances.length, columns };
+}
+
+/**
+ * The explainer of a freshly trained model: `rows` training rows drawn without replacement
+ * (seeded) as the background.
+ */
+export function buildExplainerArtifact(
+  pipeline: FittedPipeline,
+  model: TrainedModel,
+  training: Table,
+  options: { readonly seed: number; readonly rows?: number },
+): ExplainerArtifact {
+  const want = Math.min(options.rows ?? DEFAULT_BACKGROUND_ROWS, training.rowCount);
+  const order = Array.from(new Rng(options.seed).permutation(training.rowCount).subarray(0, want)).sort(
+    (a, b) => a - b,
+  );
+  const all = instancesOf(training, pipeline.inputs);
+  const background = order.map((i) => all[i] as Instance);
+  return model.kind === 'gbdt'
+    ? {
+        format: EXPLAINER_FORMAT,
+        method: 'tree',
+        pipeline,
+        background,
+        covers: model.trees.map((t) => Array.from(t.cover)),
+      }
+    : {
+        format: EXPLAINER_FORMAT,
+        method: 'linear',
+        pipeline,
+        background,
+        linear: { coefficients: Array.from(model.coefficients), intercept: model.intercept },
+      };
+}
+
+/** Why an explainer cannot be built or cannot explain as asked; `field` names the culprit. */
+export class ExplainerError extends RangeError {
+  readonly field: string;
+
+  constructor(message: string, field: string) {
+    super(message);
+    this.name = 'ExplainerError';
+    this.field = field;
+  }
+}
+
+/**
+ * Explains rows of a model with its artifact. Built once per model (it transforms the
+ * background once); `explain` is synchronous and pure.
+ */
+export class ModelExplainer {
+  readonly artifact: ExplainerArtifact;
+  readonly #ensemble: ExplainedEnsemble | undefined;
+  readonly #background: ReturnType<typeof transform>['matrix'];
+
+  /**
+   * `trees` are the served model's (read from its ONNX file) for a tree explainer; the
+   * artifact's covers are attached to them by node id.
+   */
+  constructor(artifact: ExplainerArtifact, trees?: ExplainedEnsemble) {
+    if (artifact.format !== EXPLAINER_FORMAT)
+      throw new ExplainerError(`unknown explainer format ${String(artifact.format)}`, 'format');
+    if (artifact.background.length === 0)
+      throw new ExplainerError('the background has no rows', 'background');
+    this.artifact = artifact;
+    const width = artifact.pipeline.features.length;
+    if (artifact.method === 'tree') {
+      if (!trees) throw new ExplainerError('a tree explainer needs the model’s trees', 'trees');
+      if (trees.features !== width)
+        throw new ExplainerError(
+          `the trees take ${trees.features} inputs; the pipeline makes ${width}`,
+          'trees',
+        );
+      const covers = artifact.covers;
+      if (covers && covers.length !== trees.trees.length)
+        throw new ExplainerError(`${covers.length} covers for ${trees.trees.length} trees`, 'covers');
+      this.#ensemble = {
+        ...trees,
+        trees: trees.trees.map((tree, t) => {
+          const cover = covers?.[t];
+          if (!cover) return tree;
+          if (cover.length !== tree.feature.length)
+            throw new ExplainerError(
+              `tree ${t} has ${tree.feature.length} nodes and ${cover.length} covers`,
+              'covers',
+            );
+          return { ...tree, cover: Float64Array.from(cover) };
+        }),
+      };
+    } else {
+      const coefficients = artifact.linear?.coefficients;
+      if (coefficients?.length !== width)
+        throw new ExplainerError(
+          `a linear explainer needs ${width} coefficients, has ${coefficients?.length ?? 0}`,
+          'linear',
+        );
+    }
+    this.#background = transform(
+      artifact.pipeline,
+      tableOfInstances(artifact.background, artifact.pipeline.inputs),
+    ).matrix;
+  }
+
+  get method(): ExplainerArtifact['method'] {
+    return this.artifact.method;
+  }
+
+  /** How it can integrate absent features out: path-dependent needs every tree's covers. */
+  get perturbations(): readonly FeaturePerturbation[] {
+    return this.#ensemble?.trees.every((t) => t.cover)
+      ? ['interventional', 'tree-path-dependent']
+      : ['interventional'];
+  }
+
+  /** Explains each row of `data` (raw columns; extra columns are ignored). */
+  explain(data: Table, options: { readonly featurePerturbation?: FeaturePerturbation } = {}): Explanation {
+    const perturbation = options.featurePerturbation ?? 'interventional';
+    const { pipeline } = this.artifact;
+    const x = transform(pipeline, data).matrix;
+    let shap: ShapValues;
+    if (!this.perturbations.includes(perturbation))
+      throw new ExplainerError(
+        this.#ensemble
+          ? 'this model was stored without node covers: it is explained interventionally only'
+          : 'a linear model is explained interventionally only',
+        'featurePerturbation',
+      );
+    if (this.#ensemble) {
+      shap =
+        perturbation === 'tree-path-dependent'
+          ? pathDependentShap(this.#ensemble, x)
+          : interventionalShap(this.#ensemble, x, this.#background);
+    } else {
+      shap = linearShap(
+        this.artifact.linear as NonNullable<ExplainerArtifact['linear']>,
+        x,
+        this.#background,
+      );
+    }
+    const byColumn = attributeToColumns(shap.values, x.rows, pipeline.features);
+    const names = pipeline.features.map((f) => f.name);
+    const width = byColumn.names.length;
+    const rows = Array.from({ length: x.rows }, (_, i) => ({
+      prediction: sigmoid(shap.margins[i] as number),
+      margin: shap.margins[i] as number,
+      contributions: Object.fromEntries(
+        byColumn.names.map((n, k) => [n, byColumn.values[i * width + k] as number]),
+      ),
+      inputContributions: Object.fromEntries(names.map((n, j) => [n, shap.values[i * x.cols + j] as number])),
+    }));
+    return {
+      method: this.artifact.method,
+      featurePerturbation: perturbation,
+      outputSpace: 'log-odds',
+      baseValue: shap.baseValue,
+      derived: byColumn.derived,
+      rows,
+    };
+  }
+}
+
+/** float32's smallest step near 1: a model's float32 probabilities can round to 0 or 1. */
+const EDGE = 2 ** -24;
+
+/** The log-odds of a probability, kept finite where float32 rounded it to 0 or 1. */
+export const logit = (p: number): number => {
+  const q = Math.min(1 - EDGE, Math.max(EDGE, p));
+  return Math.log(q / (1 - q));
+};
+
+/**
+ * KernelSHAP of any scorer over raw columns (the players): for each row, every coalition ×
+ * background row goes to `score` in one table, one call. v(S) is the mean log-odds over the
+ * background, in float64 from the scorer's probabilities.
+ */
+export async function kernelExplain(
+  score: (table: Table) => Promise<ArrayLike<number>>,
+  data: Table,
+  background: Table,
+  players: readonly string[],
+  options: {
+    readonly samples?: number;
+    readonly seed?: number;
+    readonly onRow?: (done: number) => void;
+  } = {},
+): Promise<Explanation> {
+  const probabilities = await score(data);
+  const rows: ExplainedRow[] = [];
+  let baseValue = Number.NaN;
+  const nb = background.rowCount;
+  for (let i = 0; i < data.rowCount; i++) {
+    const result = await kernelShap(
+      players.length,
+      async (coalitions, count) => {
+        const columns = new Map<string, Column>();
+        players.forEach((name, j) => {
+          const source = data.columns.get(name) as Column;
+          const base = background.columns.get(name) as Column;
+          const take = (k: number) => coalitions[k * players.length + j] === 1;
+          if (source.kind === 'numeric' && base.kind === 'numeric') {
+            const values = new Float64Array(count * nb);
+            const mine = source.values[i] as number;
+            for (let k = 0; k < count; k++)
+              if (take(k)) values.fill(mine, k * nb, (k + 1) * nb);
+              else values.set(base.values, k * nb);
+            columns.set(name, { kind: 'numeric', values });
+            return;
+          }
+          if (source.kind !== 'categorical' || base.kind !== 'categorical')
+            throw new ExplainerError(
+              `${name} is ${source.kind} in the data, ${base.kind} in the background`,
+              name,
+            );
+          // One dictionary for both: the background's, extended with the row's value.
+          const dictionary = [...base.dictionary];
+          const own = source.codes[i] as number;
+          let mine = -1;
+          if (own >= 0) {
+            const value = source.dictionary[own] as string;
+            mine = dictionary.indexOf(value);
+            if (mine < 0) mine = dictionary.push(value) - 1;
+          }
+          const codes = new Int32Array(count * nb);
+          for (let k = 0; k < count; k++)
+            if (take(k)) codes.fill(mine, k * nb, (k + 1) * nb);
+            else codes.set(base.codes, k * nb);
+          columns.set(name, { kind: 'categorical', codes, dictionary });
+        });
+        const scored = await score({ rowCount: count * nb, columns });
+        return Float64Array.from({ length: count }, (_, k) => {
+          let sum = 0;
+          for (let r = 0; r < nb; r++) sum += logit(scored[k * nb + r] as number);
+          return sum / nb;
+        });
+      },
+      {
+        ...(options.samples !== undefined ? { samples: options.samples } : {}),
+        ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      },
+    );
+    baseValue = result.baseValue;
+    rows.push({
+      prediction: probabilities[i] as number,
+      margin: result.output,
+      contributions: Object.fromEntries(players.map((p, j) => [p, result.values[j] as number])),
+    });
+    options.onRow?.(i + 1);
+  }
+  return {
+    method: 'kernel',
+    featurePerturbation: 'interventional',
+    outputSpace: 'log-odds',
+    baseValue,
+    derived: [],
+    rows,
+  };
+}
