@@ -7,10 +7,11 @@
  */
 import { resolve } from 'node:path';
 import { resetClients } from '../functions/commons/clients.ts';
-import { createLineageStore, createRegistry } from '../functions/composition/aws.ts';
+import { awsDataPorts, createLineageStore, createRegistry } from '../functions/composition/aws.ts';
 import { loadConfig } from '../functions/contracts/config/load.ts';
 import { RESOURCE_ENV } from '../functions/contracts/resources.ts';
 import type { LineageStore } from '../functions/lineage/store.ts';
+import type { CaptureReader } from '../functions/ports/capture.ts';
 import type { ModelRegistry } from '../functions/registry/registry.ts';
 import { LocalEventBus } from '../local/adapters/event-bus.ts';
 import { LocalRuntime, runningRuntime } from '../local/runtime.ts';
@@ -18,6 +19,8 @@ import { LocalRuntime, runningRuntime } from '../local/runtime.ts';
 export interface Target {
   readonly registry: ModelRegistry;
   readonly lineage: LineageStore;
+  /** Captured predictions and outcomes (built on first use). */
+  readonly capture: CaptureReader;
   /** Where the data is, for messages. */
   readonly where: string;
   close(): Promise<void>;
@@ -28,6 +31,9 @@ export async function openTarget(configFile: string, env: NodeJS.ProcessEnv = pr
     return {
       registry: createRegistry(env),
       lineage: createLineageStore(env),
+      get capture() {
+        return awsDataPorts(env).captureReader;
+      },
       where: `table ${env[RESOURCE_ENV.table]}`,
       close: async () => {},
     };
@@ -44,6 +50,9 @@ export async function openTarget(configFile: string, env: NodeJS.ProcessEnv = pr
     return {
       registry: createRegistry(env, new LocalEventBus()),
       lineage: createLineageStore(env),
+      get capture() {
+        return awsDataPorts(env).captureReader;
+      },
       where: `keel up (pid ${running.pid})`,
       close: async () => {
         for (const [k, v] of Object.entries(saved)) {
@@ -58,6 +67,9 @@ export async function openTarget(configFile: string, env: NodeJS.ProcessEnv = pr
   return {
     registry: createRegistry(env),
     lineage: createLineageStore(env),
+    get capture() {
+      return awsDataPorts(env).captureReader;
+    },
     where: stateDir,
     close: () => runtime.stop(),
   };

@@ -1,191 +1,252 @@
 /**
- * `keel explain --model DIR --data CSV`: per-row SHAP values of a model directory's margin
- * (log-odds), per raw column (`contributions`) and, for tree models, per model input
- * (`inputContributions`, keyed by `keel.feature_names`). Tree models get exact interventional
- * TreeSHAP over the trees read back from the ONNX file; any other model KernelSHAP over its raw
- * columns, every coalition scored in one onnxruntime run per row. The background is
- * `--background` or, until models carry their own sample, the first 100 rows of `--data`.
+ * `keel explain`: SHAP values of a model's margin (log-odds) per raw column (`contributions`) and,
+ * for tree and linear explainers, per model input (`inputContributions`, keyed by
+ * `keel.feature_names`).
+ *
+ * The model is a directory written by `keel train` or `model@version|alias` from the registry;
+ * either way its stored explainer (background sample, covers, coefficients) is used when it has
+ * one. A model without one (trained elsewhere, or before explanations) gets TreeSHAP over its
+ * ONNX trees or KernelSHAP over its raw columns, with `--background` or the first 100 rows of
+ * `--data` standing in for absent features. `--prediction <id>` explains a past decision from the
+ * capture, with the version that served it.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
-import { type Column, cell, type Table } from '../../functions/core/data/table.ts';
-import { attributeToColumns } from '../../functions/core/explain/attribution.ts';
-import { kernelShap } from '../../functions/core/explain/kernel.ts';
-import { interventionalShap } from '../../functions/core/explain/treeshap.ts';
-import { type FittedPipeline, transform } from '../../functions/core/features/pipeline.ts';
+import type { PredictionRecord } from '../../functions/contracts/capture.ts';
+import type { Table } from '../../functions/core/data/table.ts';
+import {
+  DEFAULT_BACKGROUND_ROWS,
+  EXPLAINER_FORMAT,
+  type ExplainedRow,
+  type ExplainerArtifact,
+  ExplainerError,
+  type Explanation,
+  type FeaturePerturbation,
+  type Instance,
+  instancesOf,
+  kernelExplain,
+  ModelExplainer,
+  tableOfInstances,
+} from '../../functions/core/explain/explainer.ts';
+import type { FittedPipeline } from '../../functions/core/features/pipeline.ts';
 import { OnnxModel } from '../../functions/core/onnx/runtime.ts';
 import { readTreeEnsemble } from '../../functions/core/onnx/trees.ts';
 import { takeRows } from '../../functions/core/training/train.ts';
-import { ValidationError } from '../../functions/kernel/errors.ts';
+import { NotFoundError, ValidationError } from '../../functions/kernel/errors.ts';
 import type { Io } from '../output.ts';
-import { positiveInteger, readData } from './model.ts';
+import { openTarget, type Target } from '../target.ts';
+import { positiveInteger, progressBar, readData } from './model.ts';
+import { parseModelRef } from './registry.ts';
 
-const DEFAULT_BACKGROUND = 100;
-/** float32's smallest step near 1: onnxruntime's probabilities are float32 and can round to 0 or 1. */
-const EDGE = 2 ** -24;
-/** The log-odds of a float32 probability, kept finite where it rounded to 0 or 1. */
-const logit = (p: number) => {
-  const q = Math.min(1 - EDGE, Math.max(EDGE, p));
-  return Math.log(q / (1 - q));
-};
+export type ExplainMethod = 'auto' | 'tree' | 'linear' | 'kernel';
 
-export interface ExplainedRow {
-  readonly prediction: number;
-  readonly margin: number;
-  readonly contributions: Record<string, number>;
-  readonly inputContributions?: Record<string, number>;
+/** A model as the explainers need it: its ONNX bytes, pipeline and stored explainer (if any). */
+export interface ExplainableModel {
+  readonly bytes: Uint8Array;
+  readonly pipeline?: FittedPipeline;
+  readonly explainer?: ExplainerArtifact;
+  /** For messages: the directory or `model@version`. */
+  readonly label: string;
 }
 
-export interface Explanation {
-  readonly method: 'tree' | 'kernel';
-  readonly outputSpace: 'log-odds';
-  readonly baseValue: number;
+export interface CliExplanation extends Explanation {
+  /** What stood in for absent features. */
   readonly background: string;
-  readonly derived: readonly { readonly name: string; readonly sources: readonly string[] }[];
-  readonly rows: ExplainedRow[];
-}
-
-/** Raw columns as KernelSHAP's players: each coalition × background row, one table, one run. */
-async function kernelRows(
-  model: OnnxModel,
-  data: Table,
-  background: Table,
-  players: readonly string[],
-  samples: number | undefined,
-): Promise<{ baseValue: number; rows: ExplainedRow[] }> {
-  const { probabilities } = await model.scoreTable(data);
-  const rows: ExplainedRow[] = [];
-  let baseValue = Number.NaN;
-  for (let i = 0; i < data.rowCount; i++) {
-    const result = await kernelShap(
-      players.length,
-      async (coalitions, count) => {
-        const nb = background.rowCount;
-        const columns = new Map<string, Column>();
-        players.forEach((name, j) => {
-          const source = data.columns.get(name) as Column;
-          const base = background.columns.get(name) as Column;
-          if (source.kind === 'numeric' && base.kind === 'numeric') {
-            const values = new Float64Array(count * nb);
-            for (let k = 0; k < count; k++)
-              for (let r = 0; r < nb; r++)
-                values[k * nb + r] = coalitions[k * players.length + j]
-                  ? (source.values[i] as number)
-                  : (base.values[r] as number);
-            columns.set(name, { kind: 'numeric', values });
-          } else {
-            const dictionary: string[] = [];
-            const codeOf = new Map<string, number>();
-            const code = (v: number | string | null) => {
-              if (v === null) return -1;
-              const s = String(v);
-              let c = codeOf.get(s);
-              if (c === undefined) {
-                c = dictionary.push(s) - 1;
-                codeOf.set(s, c);
-              }
-              return c;
-            };
-            const mine = code(cell(source, i));
-            const theirs = Array.from({ length: nb }, (_, r) => code(cell(base, r)));
-            const codes = new Int32Array(count * nb);
-            for (let k = 0; k < count; k++)
-              for (let r = 0; r < nb; r++)
-                codes[k * nb + r] = coalitions[k * players.length + j] ? mine : (theirs[r] as number);
-            columns.set(name, { kind: 'categorical', codes, dictionary });
-          }
-        });
-        const scored = await model.scoreTable({ rowCount: count * nb, columns });
-        // v(S): the mean margin over the background, in float64 from the model's probabilities.
-        return Float64Array.from({ length: count }, (_, k) => {
-          let sum = 0;
-          for (let r = 0; r < nb; r++) sum += logit(scored.probabilities[k * nb + r] as number);
-          return sum / nb;
-        });
-      },
-      samples !== undefined ? { samples } : {},
-    );
-    baseValue = result.baseValue;
-    rows.push({
-      prediction: probabilities[i] as number,
-      margin: result.output,
-      contributions: Object.fromEntries(players.map((p, j) => [p, result.values[j] as number])),
-    });
-  }
-  return { baseValue, rows };
-}
-
-export async function explainModelDir(options: {
   readonly model: string;
-  readonly data: string;
-  readonly background?: string;
-  readonly method: 'auto' | 'tree' | 'kernel';
+}
+
+const notFound = (dir: string, name: string) =>
+  new ValidationError('Not a model directory', [{ path: 'model', message: `${dir} has no ${name}` }]);
+
+async function fromDirectory(dir: string): Promise<ExplainableModel> {
+  const read = (name: string) => readFile(join(dir, name));
+  const bytes = new Uint8Array(
+    await read('model.onnx').catch(() => Promise.reject(notFound(dir, 'model.onnx'))),
+  );
+  const pipeline = JSON.parse(
+    (await read('pipeline.json').catch(() => Promise.reject(notFound(dir, 'pipeline.json')))).toString(
+      'utf8',
+    ),
+  ) as FittedPipeline;
+  const stored = await read('explainer.json').catch(() => undefined);
+  return {
+    bytes,
+    pipeline,
+    ...(stored ? { explainer: JSON.parse(stored.toString('utf8')) as ExplainerArtifact } : {}),
+    label: dir,
+  };
+}
+
+/** A registered version's model and explainer, from lineage. */
+export async function fromRegistry(
+  target: Pick<Target, 'registry' | 'lineage'>,
+  text: string,
+  ref?: number | string,
+): Promise<ExplainableModel> {
+  const parsed = parseModelRef(text);
+  const version = await target.registry.get(parsed.model, ref ?? parsed.ref ?? 'production');
+  const bytes = await target.lineage.getBytes({ kind: 'models', sha256: version.metadata.artifact.sha256 });
+  const explainer = version.metadata.explainer
+    ? await target.lineage.getJson<ExplainerArtifact>({
+        kind: 'explainers',
+        sha256: version.metadata.explainer.sha256,
+      })
+    : undefined;
+  return {
+    bytes,
+    ...(explainer ? { explainer, pipeline: explainer.pipeline } : {}),
+    label: `${version.model}@${version.version}`,
+  };
+}
+
+/** `--model`: a directory when one exists there, else a registry reference. */
+async function isDirectory(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
+}
+
+export interface ExplainOptions {
+  readonly method: ExplainMethod;
+  readonly featurePerturbation?: FeaturePerturbation;
+  /** Overrides the stored background. @default the stored one, else the first 100 rows of the data */
+  readonly background?: { readonly table: Table; readonly label: string };
   readonly samples?: number;
-}): Promise<Explanation> {
-  const read = (name: string) =>
-    readFile(join(options.model, name)).catch(() => {
-      throw new ValidationError('Not a model directory', [
-        { path: 'model', message: `${options.model} has no ${name}` },
-      ]);
-    });
-  const bytes = new Uint8Array(await read('model.onnx'));
-  const pipeline = JSON.parse((await read('pipeline.json')).toString('utf8')) as FittedPipeline;
-  const { table: data } = await readData(options.data);
-  const background = options.background
-    ? (await readData(options.background)).table
-    : takeRows(
-        data,
-        Array.from({ length: Math.min(DEFAULT_BACKGROUND, data.rowCount) }, (_, i) => i),
-      );
-  const missing = pipeline.inputs
-    .filter((i) => !data.columns.has(i.name) || !background.columns.has(i.name))
-    .map((i) => ({ path: i.name, message: 'a model input missing from the data or the background' }));
-  if (missing.length > 0) throw new ValidationError('The data lacks model inputs', missing);
-  const model = await OnnxModel.load(bytes);
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/** Explains the rows of `rows` (a table, or captured instances) with `model`, as `keel explain` does. */
+export async function explainRows(
+  model: ExplainableModel,
+  rows: Table | readonly Instance[],
+  options: ExplainOptions,
+): Promise<CliExplanation> {
+  const onnx = await OnnxModel.load(model.bytes);
   try {
-    const kind = model.metadata['keel.model_kind'];
-    const method = options.method === 'auto' ? (kind === 'gbdt' ? 'tree' : 'kernel') : options.method;
-    if (method === 'tree' && kind !== 'gbdt')
-      throw new ValidationError('No tree explainer for this model', [
-        {
-          path: 'method',
-          message: `the model is ${kind ?? 'not a Keel model'}, not a tree ensemble: use kernel`,
-        },
-      ]);
-    const backgroundNote = options.background
-      ? `${background.rowCount} rows of ${options.background}`
-      : `the first ${background.rowCount} rows of --data`;
-    if (method === 'kernel') {
-      const players = pipeline.inputs.map((i) => i.name);
-      const { baseValue, rows } = await kernelRows(model, data, background, players, options.samples);
-      return { method, outputSpace: 'log-odds', baseValue, background: backgroundNote, derived: [], rows };
-    }
-    const x = transform(pipeline, data).matrix;
-    const b = transform(pipeline, background).matrix;
-    const shap = interventionalShap(readTreeEnsemble(bytes, x.cols), x, b);
-    const byColumn = attributeToColumns(shap.values, x.rows, pipeline.features);
-    const { probabilities } = await model.scoreTable(data);
-    const names = pipeline.features.map((f) => f.name);
-    const rows = Array.from({ length: x.rows }, (_, i) => ({
-      prediction: probabilities[i] as number,
-      margin: shap.margins[i] as number,
-      contributions: Object.fromEntries(
-        byColumn.names.map((n, k) => [n, byColumn.values[i * byColumn.names.length + k] as number]),
+    const kind = onnx.metadata['keel.model_kind'];
+    const stored = model.explainer;
+    const method =
+      options.method !== 'auto'
+        ? options.method
+        : (stored?.method ?? (kind === 'gbdt' && model.pipeline ? 'tree' : 'kernel'));
+    const inputs = model.pipeline?.inputs ?? onnx.inputs;
+    const data = 'columns' in rows ? rows : tableOfInstances(rows, inputs);
+    const missing = inputs
+      .filter(
+        (i) =>
+          !data.columns.has(i.name) || (options.background && !options.background.table.columns.has(i.name)),
+      )
+      .map((i) => ({ path: i.name, message: 'a model input missing from the data or the background' }));
+    if (missing.length > 0) throw new ValidationError('The data lacks model inputs', missing);
+    const firstRows = () => ({
+      table: takeRows(
+        data,
+        Array.from({ length: Math.min(DEFAULT_BACKGROUND_ROWS, data.rowCount) }, (_, i) => i),
       ),
-      inputContributions: Object.fromEntries(names.map((n, j) => [n, shap.values[i * x.cols + j] as number])),
-    }));
-    return {
-      method,
-      outputSpace: 'log-odds',
-      baseValue: shap.baseValue,
-      background: backgroundNote,
-      derived: byColumn.derived,
-      rows,
+      label: `the first ${Math.min(DEFAULT_BACKGROUND_ROWS, data.rowCount)} rows of --data`,
+    });
+    const background =
+      options.background ??
+      (stored
+        ? {
+            table: tableOfInstances(stored.background, stored.pipeline.inputs),
+            label: `${stored.background.length} training rows stored with ${model.label}`,
+          }
+        : firstRows());
+    const refuse = (message: string) =>
+      new ValidationError(`No ${method} explainer for this model`, [{ path: 'method', message }]);
+
+    if (method === 'kernel') {
+      const players = inputs.map((i) => i.name);
+      const explanation = await kernelExplain(
+        async (table) => (await onnx.scoreTable(table)).probabilities,
+        data,
+        background.table,
+        players,
+        {
+          ...(options.samples !== undefined ? { samples: options.samples } : {}),
+          ...(options.onProgress
+            ? { onRow: (done: number) => options.onProgress?.(done, data.rowCount) }
+            : {}),
+        },
+      );
+      return { ...explanation, background: background.label, model: model.label };
+    }
+    if (method === 'tree' && kind !== 'gbdt')
+      throw refuse(`${model.label} is ${kind ?? 'not a Keel model'}, not a tree ensemble: use kernel`);
+    if (method === 'linear' && kind !== 'lr')
+      throw refuse(`${model.label} is ${kind ?? 'not a Keel model'}, not logistic regression: use kernel`);
+    const pipeline = model.pipeline;
+    if (!pipeline) throw refuse(`${model.label} has no stored pipeline: use kernel`);
+    if (method === 'linear' && !stored?.linear)
+      throw refuse(`${model.label} was stored without its coefficients: use kernel`);
+    // A stored explainer with another background, or an ad-hoc one for a directory without one.
+    const artifact: ExplainerArtifact = {
+      ...(stored ?? { format: EXPLAINER_FORMAT, method: 'tree', pipeline }),
+      background: instancesOf(background.table, pipeline.inputs),
     };
+    const trees = method === 'tree' ? readTreeEnsemble(model.bytes, pipeline.features.length) : undefined;
+    try {
+      const explanation = new ModelExplainer(artifact, trees).explain(data, {
+        ...(options.featurePerturbation ? { featurePerturbation: options.featurePerturbation } : {}),
+      });
+      return { ...explanation, background: background.label, model: model.label };
+    } catch (error) {
+      if (error instanceof ExplainerError && error.field === 'featurePerturbation')
+        throw new ValidationError('Cannot explain so', [
+          { path: 'feature-perturbation', message: error.message },
+        ]);
+      throw error;
+    }
   } finally {
-    await model.release();
+    await onnx.release();
   }
+}
+
+/** A captured prediction, found by id in the last `days` days of the model's capture. */
+async function capturedPrediction(
+  target: Pick<Target, 'capture'>,
+  model: string,
+  id: string,
+  days: number,
+): Promise<PredictionRecord> {
+  const to = new Date();
+  const from = new Date(to.getTime() - days * 86_400_000);
+  const { predictions } = await target.capture.read(model, { from, to });
+  const found = predictions.find((p) => p.prediction_id === id && p.shadow_of === undefined);
+  if (!found)
+    throw new NotFoundError(
+      `no prediction ${id} of ${model} captured in the last ${days} days (try --since)`,
+    );
+  return found;
+}
+
+/**
+ * A past decision, explained: the captured prediction's inputs, by the registry version that
+ * served it (its stored explainer), beside the explanation captured then, if one was.
+ */
+export async function explainPrediction(
+  target: Pick<Target, 'capture' | 'registry' | 'lineage'>,
+  model: string,
+  id: string,
+  days: number,
+  options: ExplainOptions,
+) {
+  const record = await capturedPrediction(target, model, id, days);
+  if (record.model_version === 'safe-default')
+    throw new ValidationError('Nothing to explain', [
+      { path: 'prediction', message: `${id} was answered by the safe default, not a model` },
+    ]);
+  const served = await fromRegistry(target, model, Number(record.model_version));
+  const explanation = await explainRows(served, [record.inputs], options);
+  return {
+    predictionId: record.prediction_id,
+    modelVersion: record.model_version,
+    servedBy: record.served_by,
+    timestamp: record.timestamp,
+    probability: record.outputs.probability,
+    ...(record.explanation ? { captured: record.explanation } : {}),
+    ...explanation,
+  };
 }
 
 /** The top contributions of one row, signed, as bars. */
@@ -201,20 +262,50 @@ function barChart(row: ExplainedRow, top: number): string[] {
   });
 }
 
+const METHOD_NAMES: Record<Explanation['method'], string> = {
+  tree: 'TreeSHAP',
+  linear: 'linear SHAP',
+  kernel: 'KernelSHAP',
+};
+
+function printExplanation(io: Io, explanation: CliExplanation, top: number, title?: string): void {
+  io.out(
+    `${title ?? explanation.model}: ${METHOD_NAMES[explanation.method]} (${explanation.featurePerturbation}) of the log-odds; base value ${explanation.baseValue.toFixed(4)}; background: ${explanation.background}`,
+  );
+  explanation.rows.forEach((row, i) => {
+    io.out(`row ${i + 1}: probability ${row.prediction.toFixed(4)}, log-odds ${row.margin.toFixed(4)}`);
+    for (const line of barChart(row, top)) io.out(line);
+  });
+  for (const d of explanation.derived) io.out(`  (${d.name} is derived from ${d.sources.join(', ')})`);
+}
+
 export function registerExplain(program: Command, io: Io): void {
   program
     .command('explain')
-    .description("Explain each row's prediction: SHAP values of the model's log-odds, per raw column")
-    .requiredOption('--model <dir>', 'model directory written by keel train')
-    .requiredOption('--data <csv>', 'rows to explain')
+    .description("Explain predictions: SHAP values of the model's log-odds, per raw column")
+    .option('--model <dir|model@ref>', 'model directory written by keel train, or model[@version|alias]')
+    .option('--data <csv>', 'rows to explain')
+    .option('--prediction <id>', 'explain a captured prediction, with the version that served it')
+    .option('--since <days>', 'how far back --prediction looks in the capture', positiveInteger, 30)
     .option(
       '--background <csv>',
-      `rows that stand in for absent features (default: the first ${DEFAULT_BACKGROUND} rows of --data)`,
+      `rows that stand in for absent features (default: the model's stored sample, else the first ${DEFAULT_BACKGROUND_ROWS} rows of --data)`,
     )
     .addOption(
-      new Option('--method <method>', 'tree (exact, tree models), kernel (any model), or auto')
-        .choices(['auto', 'tree', 'kernel'])
+      new Option(
+        '--method <method>',
+        'tree (exact, tree models), linear (logistic regression), kernel (any model), or auto',
+      )
+        .choices(['auto', 'tree', 'linear', 'kernel'])
         .default('auto'),
+    )
+    .addOption(
+      new Option(
+        '--feature-perturbation <how>',
+        'how absent features are integrated out (tree-path-dependent uses node covers)',
+      )
+        .choices(['interventional', 'tree-path-dependent'])
+        .default('interventional'),
     )
     .option(
       '--samples <n>',
@@ -223,24 +314,80 @@ export function registerExplain(program: Command, io: Io): void {
     )
     .option('--top <n>', 'columns shown per row in text output', positiveInteger, 5)
     .option('--json', 'print the explanation as JSON')
-    .action(async (options) => {
-      const explanation = await explainModelDir({
-        model: options.model,
-        data: options.data,
-        ...(options.background ? { background: options.background } : {}),
-        method: options.method,
-        ...(options.samples ? { samples: options.samples } : {}),
-      });
-      if (options.json) {
-        io.out(JSON.stringify(explanation));
+    .action(async (options, command: Command) => {
+      const base = {
+        method: options.method as ExplainMethod,
+        featurePerturbation: options.featurePerturbation as FeaturePerturbation,
+        ...(options.samples ? { samples: options.samples as number } : {}),
+        ...(options.background
+          ? { background: { table: (await readData(options.background)).table, label: options.background } }
+          : {}),
+      };
+      if (options.prediction) {
+        if (options.data)
+          throw new ValidationError('Choose what to explain', [
+            { path: 'data', message: '--prediction explains the captured inputs; leave out --data' },
+          ]);
+        const config = (command.optsWithGlobals() as { config: string }).config;
+        const target = await openTarget(config);
+        try {
+          const model = options.model ? parseModelRef(options.model).model : await onlyModel(config);
+          const result = await explainPrediction(target, model, options.prediction, options.since, base);
+          if (options.json) io.out(JSON.stringify(result));
+          else
+            printExplanation(
+              io,
+              result,
+              options.top,
+              `${result.predictionId} (${result.model}, ${result.timestamp})`,
+            );
+        } finally {
+          await target.close();
+        }
         return;
       }
-      io.out(
-        `${explanation.method === 'tree' ? 'TreeSHAP (interventional)' : 'KernelSHAP'} of the log-odds; base value ${explanation.baseValue.toFixed(4)}; background: ${explanation.background}`,
-      );
-      explanation.rows.forEach((row, i) => {
-        io.out(`row ${i + 1}: probability ${row.prediction.toFixed(4)}, log-odds ${row.margin.toFixed(4)}`);
-        for (const line of barChart(row, options.top)) io.out(line);
-      });
+      if (!options.model || !options.data)
+        throw new ValidationError('Say what to explain', [
+          ...(options.model
+            ? []
+            : [{ path: 'model', message: 'give --model DIR or model@ref (or --prediction ID)' }]),
+          ...(options.data ? [] : [{ path: 'data', message: 'give --data CSV (or --prediction ID)' }]),
+        ]);
+      const { table: data } = await readData(options.data);
+      const bar = progressBar(io, !options.json);
+      let explanation: CliExplanation;
+      try {
+        if (await isDirectory(options.model))
+          explanation = await explainRows(await fromDirectory(options.model), data, {
+            ...base,
+            onProgress: (done, total) => bar.update({ phase: 'explain', done, total }),
+          });
+        else {
+          const target = await openTarget((command.optsWithGlobals() as { config: string }).config);
+          try {
+            explanation = await explainRows(await fromRegistry(target, options.model), data, {
+              ...base,
+              onProgress: (done, total) => bar.update({ phase: 'explain', done, total }),
+            });
+          } finally {
+            await target.close();
+          }
+        }
+      } finally {
+        bar.stop();
+      }
+      if (options.json) io.out(JSON.stringify(explanation));
+      else printExplanation(io, explanation, options.top);
     });
+}
+
+/** The project's model when it has one; else the caller must name it. */
+async function onlyModel(configFile: string): Promise<string> {
+  const { loadConfig } = await import('../../functions/contracts/config/load.ts');
+  const names = Object.keys((await loadConfig(configFile)).models);
+  if (names.length !== 1)
+    throw new ValidationError('Which model?', [
+      { path: 'model', message: `the project has ${names.join(', ')}: name one with --model` },
+    ]);
+  return names[0] as string;
 }

@@ -1,7 +1,7 @@
 /**
  * `keel train | evaluate | predict | audit`: the model core from a terminal. Data comes from
  * CSV files; a model is a directory (model.onnx, manifest.json, pipeline.json, metrics.json,
- * audit.json) written all at once or not at all.
+ * audit.json, explainer.json) written all at once or not at all.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
@@ -17,7 +17,7 @@ import { columnStrings, type Table, toCsv } from '../../functions/core/data/tabl
 import { evaluate } from '../../functions/core/evaluation/report.ts';
 import { OnnxModel } from '../../functions/core/onnx/runtime.ts';
 import { generateCredit } from '../../functions/core/synthetic/credit.ts';
-import { type Manifest, type TrainingPhase, train } from '../../functions/core/training/train.ts';
+import { type Manifest, train } from '../../functions/core/training/train.ts';
 import { KeelError, ValidationError } from '../../functions/kernel/errors.ts';
 import type { ArtifactRef } from '../../functions/lineage/store.ts';
 import { table as formatTable } from '../format.ts';
@@ -79,8 +79,8 @@ export async function readData(path: string): Promise<{ table: Table; sha256: st
   return { table, sha256: hash.digest('hex') };
 }
 
-/** A progress bar on stderr when it is a terminal; silent otherwise (CI logs, pipes). */
-function progressBar(io: Io, enabled: boolean) {
+/** A progress bar per phase on stderr when it is a terminal; silent otherwise (CI logs, pipes). */
+export function progressBar(io: Io, enabled: boolean) {
   if (!enabled || !process.stderr.isTTY) return { update: () => {}, stop: () => {} };
   const bar = new SingleBar({
     format: ' {phase} [{bar}] {percentage}% | {value}/{total}',
@@ -88,9 +88,9 @@ function progressBar(io: Io, enabled: boolean) {
     clearOnComplete: true,
     stream: process.stderr,
   });
-  let current: TrainingPhase | undefined;
+  let current: string | undefined;
   return {
-    update: (p: { phase: TrainingPhase; done: number; total: number }) => {
+    update: (p: { phase: string; done: number; total: number }) => {
       if (p.phase !== current) {
         if (current) bar.stop();
         current = p.phase;
@@ -310,6 +310,7 @@ export function registerModel(program: Command, io: Io): void {
               pipeline: await target.lineage.putJson('pipelines', result.pipeline),
               metrics: await target.lineage.putJson('evaluations', result.metrics),
               audit: await target.lineage.putJson('audits', result.audit),
+              explainer: await target.lineage.putJson('explainers', result.explainer),
             },
           };
         } finally {
@@ -322,6 +323,7 @@ export function registerModel(program: Command, io: Io): void {
         'pipeline.json': json(result.pipeline),
         'metrics.json': json(result.metrics),
         'audit.json': json(result.audit),
+        'explainer.json': json(result.explainer),
       });
       if (options.json) io.out(json({ manifest, metrics: result.metrics }));
       else {

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Explanation } from '../../cli/commands/explain.ts';
+import type { CliExplanation as Explanation } from '../../cli/commands/explain.ts';
 import { creditTrainArgs, runKeel, tempProject } from '../support/cli.ts';
 
 let dir: string;
@@ -40,11 +40,13 @@ afterAll(async () => {
 
 describe('keel explain', () => {
   it.each([
-    ['gbdt', 'tree'],
-    ['lr', 'kernel'],
+    ['gbdt', 'tree', []],
+    ['gbdt', 'tree', ['--feature-perturbation', 'tree-path-dependent']],
+    ['lr', 'linear', []],
+    ['lr', 'kernel', ['--method', 'kernel']],
   ])(
-    'explains a %s model directory by %s SHAP: base value + Σ contributions = log-odds on every row',
-    async (model, method) => {
+    'explains a %s model directory by %s SHAP %j: base value + Σ contributions = log-odds on every row',
+    async (model, method, extra) => {
       // Act
       const result = await keel(
         'explain',
@@ -54,6 +56,7 @@ describe('keel explain', () => {
         path('rows.csv'),
         '--background',
         path('background.csv'),
+        ...extra,
         '--json',
       );
 
@@ -68,7 +71,7 @@ describe('keel explain', () => {
         expect(Math.abs(sum - row.margin)).toBeLessThan(1e-6);
         // The probability is onnxruntime's float32 answer for the same row.
         expect(Math.abs(1 / (1 + Math.exp(-row.margin)) - row.prediction)).toBeLessThan(1e-5);
-        if (method === 'tree') {
+        if (method !== 'kernel') {
           const inputs = Object.values(row.inputContributions ?? {}).reduce(
             (a, b) => a + b,
             explanation.baseValue,
@@ -82,11 +85,11 @@ describe('keel explain', () => {
     },
   );
 
-  it('prints the top columns per row as signed bars', async () => {
+  it('prints the top columns per row as signed bars, against the training rows stored with the model', async () => {
     const result = await keel('explain', '--model', path('gbdt'), '--data', path('rows.csv'), '--top', '3');
     expect(result.code, result.err).toBe(0);
-    expect(result.out).toMatch(/^TreeSHAP \(interventional\) of the log-odds; base value -?\d/);
-    expect(result.out).toMatch(/background: the first 6 rows of --data/);
+    expect(result.out).toMatch(/: TreeSHAP \(interventional\) of the log-odds; base value -?\d/);
+    expect(result.out).toMatch(/background: 100 training rows stored with /);
     expect(result.out.match(/^ {2}\S+ +[+−]\d\.\d{4} +[█▒]+$/gm)).toHaveLength(18);
   });
 
@@ -94,6 +97,17 @@ describe('keel explain', () => {
     const tree = await keel('explain', '--model', path('lr'), '--data', path('rows.csv'), '--method', 'tree');
     expect(tree.code).toBe(2);
     expect(tree.err).toMatch(/method.*not a tree ensemble/s);
+    const path_ = await keel(
+      'explain',
+      '--model',
+      path('lr'),
+      '--data',
+      path('rows.csv'),
+      '--feature-perturbation',
+      'tree-path-dependent',
+    );
+    expect(path_.code).toBe(2);
+    expect(path_.err).toMatch(/feature-perturbation.*interventionally only/s);
     const bad = await keel(
       'explain',
       '--model',

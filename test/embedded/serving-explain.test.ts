@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { explainPrediction } from '../../cli/commands/explain.ts';
 import { s3Client } from '../../functions/commons/clients.ts';
-import { createLineageStore, createRegistry } from '../../functions/composition/aws.ts';
+import { awsDataPorts, createLineageStore, createRegistry } from '../../functions/composition/aws.ts';
 import { parseConfig } from '../../functions/contracts/config/load.ts';
 import { cell, type Table } from '../../functions/core/data/table.ts';
 import { generateCredit } from '../../functions/core/synthetic/credit.ts';
@@ -181,6 +182,34 @@ describe('explanations over local HTTP', () => {
     const captured = (await capturedPredictions()).filter((r) => ids.has(r.prediction_id as string));
     expect(captured).toHaveLength(3);
     for (const record of captured) expect(record.explanation).toMatchObject({ method: 'tree' });
+  });
+
+  it('explains a past decision from its capture with the version that served it, as it was explained then', async () => {
+    // Prepare
+    const predicted = await post('/v1/models/credit:explain', { instances: instances(traffic, 30, 31) });
+    const [row] = predicted.body.explanations;
+    await runtime.capture.flush();
+    const target = {
+      registry: createRegistry(),
+      lineage: createLineageStore(),
+      capture: awsDataPorts().captureReader,
+    };
+
+    // Act
+    const result = await explainPrediction(target, 'credit', row.prediction_id, 1, { method: 'auto' });
+    const missing = explainPrediction(target, 'credit', 'no-such-id', 1, { method: 'auto' });
+
+    // Assess
+    expect(result).toMatchObject({
+      predictionId: row.prediction_id,
+      modelVersion: predicted.body.model_version,
+    });
+    expect(result.rows[0]?.margin).toBeCloseTo(row.margin, 9);
+    for (const [name, value] of Object.entries(row.contributions as Record<string, number>)) {
+      expect(result.rows[0]?.contributions[name]).toBeCloseTo(value, 9);
+      expect(result.captured?.contributions[name]).toBeCloseTo(value, 9);
+    }
+    await expect(missing).rejects.toMatchObject({ name: 'NotFoundError' });
   });
 
   it.each([
