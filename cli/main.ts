@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { DEFAULT_CONFIG_FILE } from '../functions/contracts/config/load.ts';
 import { registerDeploy } from './commands/deploy.ts';
+import { registerDiagnostics } from './commands/diagnostics.ts';
 import { registerDrift } from './commands/drift.ts';
 import { registerExplain } from './commands/explain.ts';
 import { registerLineage } from './commands/lineage.ts';
@@ -25,6 +26,7 @@ export function buildProgram(io: Io = processIo): Command {
   registerUp(program, io);
   registerModel(program, io);
   registerExplain(program, io);
+  registerDiagnostics(program, io);
   registerRegistry(program, io);
   registerLineage(program, io);
   registerDeploy(program, io);

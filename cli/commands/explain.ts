@@ -100,9 +100,23 @@ export async function fromRegistry(
   };
 }
 
-/** `--model`: a directory when one exists there, else a registry reference. */
-async function isDirectory(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
+/**
+ * `--model`: a directory when one exists there, else a registry reference (opening the
+ * project's registry for it); `close` releases what was opened.
+ */
+export async function openExplainable(
+  command: Command,
+  text: string,
+): Promise<{ readonly model: ExplainableModel; close(): Promise<void> }> {
+  if ((await stat(text).catch(() => undefined))?.isDirectory())
+    return { model: await fromDirectory(text), close: async () => {} };
+  const target = await openTarget((command.optsWithGlobals() as { config: string }).config);
+  try {
+    return { model: await fromRegistry(target, text), close: () => target.close() };
+  } catch (error) {
+    await target.close();
+    throw error;
+  }
 }
 
 export interface ExplainOptions {
@@ -354,27 +368,17 @@ export function registerExplain(program: Command, io: Io): void {
           ...(options.data ? [] : [{ path: 'data', message: 'give --data CSV (or --prediction ID)' }]),
         ]);
       const { table: data } = await readData(options.data);
+      const { model, close } = await openExplainable(command, options.model);
       const bar = progressBar(io, !options.json);
       let explanation: CliExplanation;
       try {
-        if (await isDirectory(options.model))
-          explanation = await explainRows(await fromDirectory(options.model), data, {
-            ...base,
-            onProgress: (done, total) => bar.update({ phase: 'explain', done, total }),
-          });
-        else {
-          const target = await openTarget((command.optsWithGlobals() as { config: string }).config);
-          try {
-            explanation = await explainRows(await fromRegistry(target, options.model), data, {
-              ...base,
-              onProgress: (done, total) => bar.update({ phase: 'explain', done, total }),
-            });
-          } finally {
-            await target.close();
-          }
-        }
+        explanation = await explainRows(model, data, {
+          ...base,
+          onProgress: (done, total) => bar.update({ phase: 'explain', done, total }),
+        });
       } finally {
         bar.stop();
+        await close();
       }
       if (options.json) io.out(JSON.stringify(explanation));
       else printExplanation(io, explanation, options.top);

@@ -120,3 +120,127 @@ describe('keel explain', () => {
     expect(bad.code).toBe(2);
   });
 });
+
+describe('keel importance, pdp, counterfactual', () => {
+  it('ranks the raw columns by AUC drop with a spread, and by mean |SHAP| from the stored explainer', async () => {
+    // Act
+    const result = await keel(
+      'importance',
+      '--model',
+      path('gbdt'),
+      '--data',
+      path('train.csv'),
+      '--repeats',
+      '3',
+      '--json',
+    );
+
+    // Assess
+    expect(result.code, result.err).toBe(0);
+    const report = JSON.parse(result.out);
+    expect(report.baselineAuc).toBeGreaterThan(0.7);
+    const drops = report.permutation.map((p: { aucDrop: number }) => p.aucDrop);
+    expect(drops).toEqual([...drops].sort((a, b) => b - a));
+    for (const p of report.permutation) expect(p.std).toBeGreaterThanOrEqual(0);
+    // The label and the protected and excluded columns are not inputs, so they are not ranked.
+    const ranked = report.permutation.map((p: { column: string }) => p.column);
+    expect(ranked).not.toContain('default');
+    expect(ranked).not.toContain('sex');
+    expect(ranked.slice(0, 2).sort()).toEqual(['debt', 'income']);
+    expect(report.meanAbsShap.columns[0].column).toMatch(/^(debt|income)$/);
+  });
+
+  it('gives partial dependence on a grid of a numeric column, and by category, with ICE on request', async () => {
+    // Act
+    const numeric = await keel(
+      'pdp',
+      '--model',
+      path('gbdt'),
+      '--data',
+      path('background.csv'),
+      '--column',
+      'debt',
+      '--resolution',
+      '7',
+      '--ice',
+      '--json',
+    );
+    const both = await keel(
+      'pdp',
+      '--model',
+      path('lr'),
+      '--data',
+      path('background.csv'),
+      '--column',
+      'debt',
+      '--column',
+      'employment',
+      '--resolution',
+      '4',
+      '--json',
+    );
+    const bad = await keel(
+      'pdp',
+      '--model',
+      path('gbdt'),
+      '--data',
+      path('background.csv'),
+      '--column',
+      'sex',
+    );
+
+    // Assess
+    expect(numeric.code, numeric.err).toBe(0);
+    const pd = JSON.parse(numeric.out);
+    expect(pd.grid[0]).toHaveLength(7);
+    expect(pd.individual).toHaveLength(40);
+    // The average is the mean of the ICE curves, point by point.
+    pd.average.forEach((a: number, k: number) => {
+      const mean = pd.individual.reduce((s: number, r: number[]) => s + (r[k] as number), 0) / 40;
+      expect(a).toBeCloseTo(mean, 12);
+    });
+    expect(both.code, both.err).toBe(0);
+    const grid = JSON.parse(both.out);
+    expect(grid.average).toHaveLength(4 * grid.grid[1].length);
+    expect(grid.grid[1].every((c: unknown) => typeof c === 'string')).toBe(true);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/sex is not a raw input/);
+  });
+
+  it('finds diverse counterfactuals that reach the other decision, never touching immutable columns or going against a direction', async () => {
+    // Act: the config lets late payments only increase; income is made immutable here.
+    const result = await keel(
+      'counterfactual',
+      '--model',
+      path('gbdt'),
+      '--data',
+      path('rows.csv'),
+      '--row',
+      '2',
+      '--immutable',
+      'income',
+      '--json',
+    );
+
+    // Assess
+    expect(result.code, result.err).toBe(0);
+    const found = JSON.parse(result.out);
+    expect(found.immutable).toContain('income');
+    expect(found.bounds).toMatchObject({ late_payments: { direction: 'increase' }, debt: { min: 0 } });
+    const wantHigh = found.desired === 1;
+    expect(found.counterfactuals.length).toBeGreaterThan(0);
+    for (const c of found.counterfactuals) {
+      expect(wantHigh ? c.score >= 0.5 : c.score < 0.5).toBe(true);
+      expect(Object.keys(c.changes)).not.toContain('income');
+      const late = c.changes.late_payments;
+      if (late) expect(late.to).toBeGreaterThan(late.from);
+    }
+    // Diverse: no answer's changed columns contain another's.
+    const sets = found.counterfactuals.map((c: { changes: object }) => Object.keys(c.changes));
+    sets.forEach((a: string[], i: number) => {
+      sets.forEach((b: string[], j: number) => {
+        if (i !== j) expect(b.every((col) => a.includes(col))).toBe(false);
+      });
+    });
+  });
+});

@@ -127,6 +127,20 @@ export const modelConfigSchema = z.strictObject({
     piiFields: z.array(columnName).default([]),
   }),
   features: z.array(transformSchema).default([]),
+  /**
+   * What a counterfactual ("what would change the decision") may change: protected attributes
+   * never; `immutable` columns never; `directions` only one way (past late payments do not
+   * decrease); `ranges` within bounds.
+   */
+  counterfactuals: z
+    .strictObject({
+      immutable: z.array(columnName).default([]),
+      directions: z.record(columnName, z.enum(['increase', 'decrease'])).default({}),
+      ranges: z
+        .record(columnName, z.strictObject({ min: z.number().optional(), max: z.number().optional() }))
+        .default({}),
+    })
+    .prefault({}),
   training: z
     .strictObject({
       algorithm: z.enum(['lr', 'gbdt']).default('gbdt'),
