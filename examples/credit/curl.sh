@@ -41,6 +41,10 @@ ID=$(curl -s -H "$JSON" "$BASE/v1/models/credit:predict" \
   sed -n 's/.*"prediction_id":"\([^"]*\)".*/\1/p')
 curl -s -H "$JSON" "$BASE/v1/models/credit/feedback" -d "{\"prediction_id\": \"$ID\", \"outcome\": 1}"; echo
 
+# Why: each prediction with its SHAP values of the log-odds, per raw column (captured with its id).
+curl -s -H "$JSON" "$BASE/v1/models/credit:explain" \
+  -d '{"instances":[{"income":2500,"debt":2600,"late_payments":4,"loan_amount":9000,"employment":"self-employed","region":"south"}]}'; echo
+
 # A caller's mistake is a 400 with every bad field.
 curl -s -H "$JSON" "$BASE/v1/models/credit:predict" -d '{"instances":[{"income":"a lot"}]}'; echo
 
