@@ -1,17 +1,12 @@
 /**
- * A served version's explainer: its stored artifact (lineage `explainers/`, named in the registry
- * version) over the trees of the very ONNX bytes that serve it. Loaded on a version's first
- * explanation, never at cold start: reading the trees back decodes the whole ONNX graph, which
- * the scoring path does not need.
+ * A served version's explainer (`registry/explainers.ts`) over the very ONNX bytes that serve
+ * it, as the serving port wants it. Loaded on a version's first explanation, never at cold
+ * start.
  */
-import {
-  type ExplainerArtifact,
-  type Instance,
-  ModelExplainer,
-  tableOfInstances,
-} from '../core/explain/explainer.ts';
+import { type Instance, type ModelExplainer, tableOfInstances } from '../core/explain/explainer.ts';
 import type { LineageStore } from '../lineage/store.ts';
 import type { ScoringColumns } from '../ports/scorer.ts';
+import { loadModelExplainer } from '../registry/explainers.ts';
 import type { ModelVersion } from '../registry/registry.ts';
 import { ExplanationUnavailableError, type RowExplainer } from './service.ts';
 
@@ -29,29 +24,25 @@ export function rowExplainer(explainer: ModelExplainer): RowExplainer {
   };
 }
 
-/** Loads the explainer of `version`, whose ONNX bytes are `model`. */
+/** Loads the explainer of `version`, whose ONNX bytes are `model`, as serving needs it. */
 export async function loadExplainer(
-  lineage: Pick<LineageStore, 'getJson'>,
+  lineage: Pick<LineageStore, 'getJson' | 'getBytes'>,
   version: ModelVersion,
   model: Uint8Array,
 ): Promise<RowExplainer> {
   const label = `${version.model}@${version.version}`;
-  const ref = version.metadata.explainer;
-  if (!ref)
-    throw new ExplanationUnavailableError(
-      `${label} was registered without an explainer (trained before explanations, or elsewhere): retrain it with Keel, or explain offline with keel explain --method kernel`,
-    );
+  let explainer: ModelExplainer | undefined;
   try {
-    const artifact = await lineage.getJson<ExplainerArtifact>({ kind: 'explainers', sha256: ref.sha256 });
-    const trees =
-      artifact.method === 'tree'
-        ? (await import('../core/onnx/trees.ts')).readTreeEnsemble(model, artifact.pipeline.features.length)
-        : undefined;
-    return rowExplainer(new ModelExplainer(artifact, trees));
+    explainer = await loadModelExplainer(lineage, version, model);
   } catch (cause) {
     throw new ExplanationUnavailableError(
       `the explainer of ${label} could not be loaded: ${cause instanceof Error ? cause.message : String(cause)}`,
       { cause, status: 503 },
     );
   }
+  if (!explainer)
+    throw new ExplanationUnavailableError(
+      `${label} was registered without an explainer (trained before explanations, or elsewhere): retrain it with Keel, or explain offline with keel explain --method kernel`,
+    );
+  return rowExplainer(explainer);
 }

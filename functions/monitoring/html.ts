@@ -106,6 +106,37 @@ function impactChart(report: CheckReport): string {
   return `<svg viewBox="0 0 ${width} 60" width="${width}" height="60" role="img"><line x1="${x(impact.interval.lower).toFixed(1)}" y1="20" x2="${x(impact.interval.upper).toFixed(1)}" y2="20" class="ci"/><circle cx="${x(impact.costChangePerDay).toFixed(1)}" cy="20" r="5" class="${impact.overBudget ? 'd' : 'o'}"/><line x1="${x(impact.dailyBudget).toFixed(1)}" y1="5" x2="${x(impact.dailyBudget).toFixed(1)}" y2="35" class="t"/><text x="${x(impact.dailyBudget).toFixed(1)}" y="52" text-anchor="middle">budget ${escapeHtml(money(impact.dailyBudget, report.currency))}</text><line x1="${x(0).toFixed(1)}" y1="12" x2="${x(0).toFixed(1)}" y2="28" class="axis"/></svg>`;
 }
 
+/** Why: the columns that moved the predictions and the money, and the outcome side. */
+function attributionSection(report: CheckReport): string {
+  const a = report.attribution;
+  if (!a)
+    return report.attributionReason
+      ? `<h2>Why</h2><p>No attribution: ${escapeHtml(report.attributionReason)}.</p>`
+      : '';
+  const money = (v: number | undefined) =>
+    v === undefined ? '–' : `${report.currency} ${Math.round(v).toLocaleString('en-US')}`;
+  const inputs = a.inputs
+    .map(
+      (c) =>
+        `<tr class="${c.significant ? 'd' : ''}"><td>${escapeHtml(c.column)}</td><td>${fmt(c.baseline)}</td><td>${fmt(c.current)}</td><td>${fmt(c.shift)} (${fmt(c.interval.lower)} to ${fmt(c.interval.upper)})</td><td>${money(c.moneyPerDay)}</td></tr>`,
+    )
+    .join('');
+  const outcomes = a.outcomes
+    ? `<table><tr><th>column</th><th>weight in the outcomes (model: 1)</th><th>95 % interval</th><th>residual log-odds per sd</th></tr>${a.outcomes.columns
+        .map(
+          (c) =>
+            `<tr class="${c.changed ? 'd' : ''}"><td>${escapeHtml(c.column)}</td><td>${fmt(c.weight)}</td><td>${fmt(c.interval.lower)} to ${fmt(c.interval.upper)}</td><td>${fmt(c.effect)}</td></tr>`,
+        )
+        .join('')}</table>`
+    : `<p>Outcome side: ${escapeHtml(a.outcomesReason ?? 'not computed')}.</p>`;
+  return `<h2>Why</h2>
+<p><strong>${escapeHtml(a.summary)}</strong>.</p>
+<p>Mean SHAP value (${escapeHtml(a.method)}, ${escapeHtml(a.featurePerturbation)}, log-odds) per raw column on ${a.rows.current} sampled rows of the window against ${a.rows.baseline} training rows; their changes add up to the change in mean log-odds, ${fmt(a.margin.change)} (${fmt(a.margin.interval.lower)} to ${fmt(a.margin.interval.upper)}). Money: each shift times what a log-odds of mean shift costs, ${money(a.moneyPerLogOdds)}/day (the drift estimate on the sample: ${money(a.moneyPerDay)}/day).</p>
+<table><tr><th>column</th><th>training</th><th>now</th><th>shift (95 %)</th><th>money/day</th></tr>${inputs}</table>
+<h3>Outcomes on ${a.rows.labelled} labelled decisions</h3>
+${outcomes}`;
+}
+
 export function renderReportHtml(
   report: CheckReport,
   profiles: { readonly baseline: Profile; readonly current: Profile },
@@ -151,6 +182,7 @@ ${
     ? `<p>Money at risk <strong>${escapeHtml(money(impact.moneyAtRisk, report.currency))}</strong> per day (${Math.round(impact.interval.confidence * 100)} % interval of the cost change: ${escapeHtml(money(impact.interval.lower, report.currency))} to ${escapeHtml(money(impact.interval.upper, report.currency))}), estimated from ${impact.basis === 'outcomes' ? `${impact.rows} labelled decisions` : 'the score distribution (holdout reweighted to current scores)'}; cost per decision ${escapeHtml(money(impact.costPerDecision.current, report.currency))} now against ${escapeHtml(money(impact.costPerDecision.baseline, report.currency))} at training; budget ${escapeHtml(money(impact.dailyBudget, report.currency))} per day.</p>${impactChart(report)}`
     : '<p>Not estimated: the baseline has no record of its decisions.</p>'
 }
+${attributionSection(report)}
 <h2>Outcomes</h2>
 ${
   o

@@ -5,18 +5,48 @@
  */
 import { predictionRecordOf } from '../contracts/capture.ts';
 import { CategoricalBuilder, NumericBuilder } from '../core/data/table.ts';
-import { addTable, emptyProfileLike, finish, type Profile } from '../core/drift/profile.ts';
+import { addTable, emptyProfileLike, finish, type Profile, rowPriority } from '../core/drift/profile.ts';
 import { bucketOf } from '../core/search.ts';
 import { SCORE_COLUMN } from '../core/training/train.ts';
 import { ValidationError } from '../kernel/errors.ts';
 import {
+  ATTRIBUTION_LABELLED_ROWS,
+  ATTRIBUTION_ROWS,
   type CheckPlan,
   HOUR_MS,
   type MonitoringDependencies,
   type PartialCheck,
   type Ref,
+  type RowSample,
   refOf,
 } from './types.ts';
+
+type Row = Readonly<Record<string, number | string | null>>;
+
+/** Keeps the rows of the `k` smallest priorities (a bottom-k sample, mergeable across partials). */
+export class BottomK<T> {
+  #items: { priority: number; item: T }[] = [];
+  readonly k: number;
+
+  constructor(k: number) {
+    this.k = k;
+  }
+
+  add(priority: number, item: T): void {
+    this.#items.push({ priority, item });
+    if (this.#items.length >= 2 * this.k) this.#cut();
+  }
+
+  #cut(): void {
+    this.#items.sort((a, b) => a.priority - b.priority);
+    this.#items.length = Math.min(this.#items.length, this.k);
+  }
+
+  items(): { priority: number; item: T }[] {
+    this.#cut();
+    return this.#items;
+  }
+}
 
 /** Step 2: profiles the predictions of some hour partitions; returns the partial's address. */
 export async function profilePartitions(
@@ -41,6 +71,9 @@ export async function profilePartitions(
   const outcomeEdges = baseline.outcomes?.edges ?? [];
   const scoreCounts = new Array<number>(outcomeEdges.length + 1).fill(0);
   const labelled: [number, 0 | 1, 0 | 1, number][] = [];
+  const sample = new BottomK<Row>(ATTRIBUTION_ROWS);
+  const labelledSample = new BottomK<[Row, 0 | 1]>(ATTRIBUTION_LABELLED_ROWS);
+  const modelInputs = columns.map(([name]) => name);
   const version = String(production.version);
   const { from, to } = plan.window;
   let predictions = 0;
@@ -71,6 +104,12 @@ export async function profilePartitions(
         if (at < from || at > to) continue;
         const row: Readonly<Record<string, unknown>> = r.inputs;
         const out: { readonly probability?: unknown; readonly label?: unknown } = r.outputs;
+        const priority = rowPriority(`${key}#${rows}`);
+        const kept = () =>
+          Object.fromEntries(
+            modelInputs.map((name) => [name, (row[name] ?? null) as number | string | null]),
+          );
+        sample.add(priority, kept());
         rows++;
         for (const [name, builder] of builders) {
           const value = row[name];
@@ -90,8 +129,10 @@ export async function profilePartitions(
         const outcome = outcomes.get(r.prediction_id);
         if (outcome !== undefined) matched++;
         const own = r.model_version === version && r.served_by === 'primary';
-        if (outcome !== undefined && own && Number.isFinite(probability))
+        if (outcome !== undefined && own && Number.isFinite(probability)) {
           labelled.push([probability, out?.label === 1 ? 1 : 0, outcome, Date.parse(at)]);
+          labelledSample.add(priority, [kept(), outcome]);
+        }
       }
       predictions += rows;
       addTable(
@@ -112,6 +153,15 @@ export async function profilePartitions(
     scoreCounts,
     labelled,
     matched,
+    sample: sampleOf(sample.items()),
+    labelledSample: {
+      ...sampleOf(labelledSample.items().map(({ priority, item }) => ({ priority, item: item[0] }))),
+      outcomes: labelledSample.items().map(({ item }) => item[1]),
+    },
   };
   return { partial: refOf(await deps.lineage.putJson('drift', partial)), predictions, files };
+}
+
+function sampleOf(items: readonly { priority: number; item: Row }[]): RowSample {
+  return { priorities: items.map((i) => i.priority), rows: items.map((i) => i.item) };
 }

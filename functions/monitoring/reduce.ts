@@ -11,13 +11,19 @@ import {
 import { DRIFT_EVENT } from '../contracts/retraining.ts';
 import { mergeProfiles, type Profile } from '../core/drift/profile.ts';
 import { driftReport } from '../core/drift/report.ts';
-import { impactFromDrift, impactFromOutcomes } from '../core/monitoring/impact.ts';
+import { attributeDrift, type DriftAttribution } from '../core/explain/drift-attribution.ts';
+import { tableOfInstances } from '../core/explain/explainer.ts';
+import { type ImpactSettings, impactFromDrift, impactFromOutcomes } from '../core/monitoring/impact.ts';
 import { type LabelledDecision, outcomeMetrics } from '../core/monitoring/outcomes.ts';
+import { bucketOf } from '../core/search.ts';
 import { SCORE_COLUMN } from '../core/training/train.ts';
 import type { KeelEvent } from '../ports/index.ts';
+import { loadModelExplainer } from '../registry/explainers.ts';
 import { renderReportHtml } from './html.ts';
 import { checkMetrics, decideRetrainRequest, judge } from './judge.ts';
 import {
+  ATTRIBUTION_LABELLED_ROWS,
+  ATTRIBUTION_ROWS,
   type CheckPlan,
   type CheckReport,
   type CheckStatus,
@@ -26,6 +32,7 @@ import {
   type MonitoringDependencies,
   type PartialCheck,
   type Ref,
+  type RowSample,
 } from './types.ts';
 
 /** Step 3: merges the partials, judges, reports, emits; returns the summary. */
@@ -110,13 +117,20 @@ export async function reduceCheck(
   const { status } = judged;
   const matched = partials.reduce((n, p) => n + (p.matched ?? 0), 0);
   const unmatched = Math.max(0, (plan.outcomeIds ?? matched) - matched);
-  const reasons =
-    unmatched > 0
+  // Why, when something was flagged: which columns moved the predictions and the money.
+  const attributed =
+    status === 'ok'
+      ? { attribution: null, attributionReason: 'nothing was flagged' }
+      : await attribute(plan, partials, baseline, impactSettings, deps);
+  const reasons = [
+    ...judged.reasons,
+    ...(attributed.attribution ? [`why: ${attributed.attribution.summary}`] : []),
+    ...(unmatched > 0
       ? [
-          ...judged.reasons,
           `${unmatched} outcome(s) fed back name no prediction of the window (unknown ids, or decisions before it)`,
         ]
-      : judged.reasons;
+      : []),
+  ];
   const report: CheckReport = {
     format: 'keel.drift-report/v1',
     model: settings.model,
@@ -135,11 +149,100 @@ export async function reduceCheck(
     },
     impact,
     impacts: { outcomes: fromOutcomes, drift: fromDrift },
+    attribution: attributed.attribution,
+    ...(attributed.attributionReason ? { attributionReason: attributed.attributionReason } : {}),
     currency: settings.costs.currency,
     thresholds,
   };
   const labelledAt = partials.flatMap((p) => p.labelled.map((l) => l[3] ?? Number.NaN));
   return finishCheck(report, deps, settings, { baseline, current }, labelledAt);
+}
+
+/** The partials' samples merged: the rows of the `k` smallest priorities across all of them. */
+function mergeSamples<T extends RowSample>(
+  samples: readonly (T | undefined)[],
+  k: number,
+  extra?: (s: T, i: number) => 0 | 1,
+) {
+  const all = samples.flatMap((s) =>
+    s ? s.rows.map((row, i) => ({ priority: s.priorities[i] as number, row, extra: extra?.(s, i) })) : [],
+  );
+  all.sort((a, b) => a.priority - b.priority);
+  return all.slice(0, k);
+}
+
+/**
+ * Drift attribution with the production version's explainer: the window's sample against the
+ * training rows stored with it. A version without an explainer, or a failure here, leaves the
+ * check as it was and says why.
+ */
+async function attribute(
+  plan: CheckPlan,
+  partials: readonly PartialCheck[],
+  baseline: Profile,
+  impactSettings: ImpactSettings,
+  deps: MonitoringDependencies,
+): Promise<{ attribution: DriftAttribution | null; attributionReason?: string }> {
+  const production = plan.production as NonNullable<CheckPlan['production']>;
+  try {
+    const version = await deps.registry.get(plan.settings.model, production.version);
+    const explainer = await loadModelExplainer(deps.lineage, version);
+    if (!explainer)
+      return {
+        attribution: null,
+        attributionReason: `v${production.version} was registered without an explainer`,
+      };
+    const current = mergeSamples(
+      partials.map((p) => p.sample),
+      ATTRIBUTION_ROWS,
+    );
+    if (current.length < 2) return { attribution: null, attributionReason: 'too few rows sampled' };
+    const labelled = mergeSamples(
+      partials.map((p) => p.labelledSample),
+      ATTRIBUTION_LABELLED_ROWS,
+      (s, i) => s.outcomes[i] as 0 | 1,
+    );
+    const { inputs } = explainer.artifact.pipeline;
+    // Path-dependent when the trees have covers: a tenth of interventional's work per row.
+    const featurePerturbation = explainer.perturbations.includes('tree-path-dependent')
+      ? ('tree-path-dependent' as const)
+      : ('interventional' as const);
+    const explain = (rows: readonly Readonly<Record<string, number | string | null>>[]) =>
+      explainer.explain(tableOfInstances(rows, inputs), { featurePerturbation });
+    const outcomeBaseline = baseline.outcomes;
+    // The holdout sample stored with the model (older artifacts: the background).
+    const { reference, background } = explainer.artifact;
+    const attribution = attributeDrift(explain(reference ?? background), explain(current.map((r) => r.row)), {
+      ...(outcomeBaseline
+        ? {
+            moneyOf: (probabilities: ArrayLike<number>) => {
+              const counts = new Array<number>(outcomeBaseline.edges.length + 1).fill(0);
+              for (const p of Array.from(probabilities)) {
+                const k = bucketOf(outcomeBaseline.edges, p);
+                counts[k] = (counts[k] as number) + 1;
+              }
+              return impactFromDrift(counts, outcomeBaseline, impactSettings).costChangePerDay;
+            },
+          }
+        : {}),
+      ...(labelled.length > 0
+        ? {
+            labelled: {
+              explanation: explain(labelled.map((r) => r.row)),
+              outcomes: labelled.map((r) => r.extra as 0 | 1),
+            },
+          }
+        : {}),
+      minLabelled: Math.min(plan.settings.minLabelledRows, ATTRIBUTION_LABELLED_ROWS),
+      currency: plan.settings.costs.currency,
+    });
+    return { attribution };
+  } catch (error) {
+    return {
+      attribution: null,
+      attributionReason: `attribution failed: ${error instanceof Error ? error.message : String(error)}`,
+    };
+  }
 }
 
 /** Writes the reports, emits metrics and events, records flags in the registry. */

@@ -2,6 +2,7 @@
 import type { MonitoringSettings } from '../contracts/monitoring.ts';
 import type { Profile } from '../core/drift/profile.ts';
 import type { DriftReport, FeatureDrift } from '../core/drift/report.ts';
+import type { DriftAttribution } from '../core/explain/drift-attribution.ts';
 import type { Impact } from '../core/monitoring/impact.ts';
 import type { OutcomeMetrics } from '../core/monitoring/outcomes.ts';
 import type { ArtifactRef, LineageStore } from '../lineage/store.ts';
@@ -55,7 +56,21 @@ export interface PartialCheck {
   readonly labelled: readonly (readonly [number, 0 | 1, 0 | 1, number?])[];
   /** Predictions (any version or path) whose outcome came back: the rest of the outcomes name none. */
   readonly matched?: number;
+  /** A bottom-k sample of whole rows (model inputs), for drift attribution. */
+  readonly sample?: RowSample;
+  /** The same of the production model's labelled decisions, with their outcomes. */
+  readonly labelledSample?: RowSample & { readonly outcomes: readonly (0 | 1)[] };
 }
+
+/** Whole rows kept by the smallest row priorities, so partials merge into a uniform sample. */
+export interface RowSample {
+  readonly priorities: readonly number[];
+  readonly rows: readonly Readonly<Record<string, number | string | null>>[];
+}
+
+/** Rows of the window explained for drift attribution, and labelled decisions for its outcome side. */
+export const ATTRIBUTION_ROWS = 1000;
+export const ATTRIBUTION_LABELLED_ROWS = 1000;
 
 export type CheckStatus = 'ok' | 'warning' | 'alert' | 'no-data' | 'no-model';
 
@@ -85,6 +100,12 @@ export interface CheckReport {
   readonly impact: Impact | null;
   /** Both estimates, when each can be made. */
   readonly impacts: { readonly outcomes: Impact | null; readonly drift: Impact | null };
+  /**
+   * Which columns moved the predictions and the money, and which explain the new residuals;
+   * null with `attributionReason` when the version has no explainer (or nothing was flagged).
+   */
+  readonly attribution?: DriftAttribution | null;
+  readonly attributionReason?: string;
   readonly currency: string;
   readonly thresholds: MonitoringSettings['thresholds'] & {
     readonly alertOn: MonitoringSettings['alerts']['on'];

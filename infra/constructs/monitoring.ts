@@ -67,11 +67,12 @@ export class KeelMonitoring extends Construct {
         ...(props.layers ? { layers: [...props.layers] } : {}),
         ...(props.externalModules ? { externalModules: [...props.externalModules] } : {}),
       });
-      // Reads captures, baselines and partials; writes partials and reports (write-once lineage).
+      // Reads captures, baselines, partials and (for attribution) the version's model and
+      // explainer; writes partials and reports (write-once lineage).
       f.role?.addManagedPolicy(
         storage.accessPolicy(`Monitoring-${step}`, {
           description: `Keel drift check: ${step}`,
-          lineageRead: ['profiles'],
+          lineageRead: ['profiles', 'models', 'explainers'],
           lineageWrite: ['drift'],
           captureRead: true,
           table: 'readWrite',

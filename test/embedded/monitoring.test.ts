@@ -28,8 +28,11 @@ const FEATURES = [
   { type: 'one-hot', column: 'region', maxCategories: 10 },
 ];
 const INPUTS = ['income', 'debt', 'employment', 'region'];
+// The concept story's model also sees late payments: the column whose weight the simulation changes.
+const CONCEPT_FEATURES = [...FEATURES, { type: 'clip', column: 'late_payments', min: 0, max: 12 }];
+const CONCEPT_INPUTS = [...INPUTS, 'late_payments'];
 const BUDGET = 250_000;
-const MODELS = ['steady', 'harmless', 'costly', 'fanned', 'labelled'] as const;
+const MODELS = ['steady', 'harmless', 'costly', 'fanned', 'labelled', 'concept'] as const;
 
 let runtime: LocalRuntime;
 let registry: ModelRegistry;
@@ -43,9 +46,10 @@ async function serve(model: string, scenario: Parameters<typeof generateCredit>[
   const traffic = generateCredit(scenario);
   const outcomes = (traffic.columns.get('default') as { values: Float64Array }).values;
   const ids: string[] = [];
+  const inputs = model === 'concept' ? CONCEPT_INPUTS : INPUTS;
   for (let start = 0; start < traffic.rowCount; start += 500) {
     const instances = Array.from({ length: Math.min(500, traffic.rowCount - start) }, (_, i) =>
-      Object.fromEntries(INPUTS.map((name) => [name, cell(traffic.columns.get(name) as never, start + i)])),
+      Object.fromEntries(inputs.map((name) => [name, cell(traffic.columns.get(name) as never, start + i)])),
     );
     const response = await post(`/v1/models/${model}:predict`, { instances });
     expect(response.status).toBe(200);
@@ -82,7 +86,7 @@ beforeAll(async () => {
       name,
       {
         ...base,
-        features: FEATURES,
+        features: name === 'concept' ? CONCEPT_FEATURES : FEATURES,
         data: { ...base.data, source: 'synthetic:credit?rows=20000&seed=1', protectedAttributes: ['sex'] },
         training: { ...base.training, hyperparameters: { trees: 60 } },
         gates: { ...base.gates, bootstrapSamples: 200 },
@@ -95,26 +99,34 @@ beforeAll(async () => {
   runtime = await startScenarioRuntime(raw);
   registry = createRegistry();
   // v1 of every model: one training run, published under each name, approved and live.
-  const result = train(generateCredit({ rows: 20_000, seed: 1 }), {
-    label: 'default',
-    protected: ['sex'],
-    exclude: ['applicant_id'],
-    features: runtime.config.models.steady?.features as never,
-    hyperparameters: { trees: 60 },
-    costs: base.costs,
-    bootstrapSamples: 100,
-    dataHash: 'b'.repeat(64),
-    codeVersion: 'abc1234',
-  });
+  const trained = (model: string) =>
+    train(generateCredit({ rows: 20_000, seed: 1 }), {
+      label: 'default',
+      protected: ['sex'],
+      exclude: ['applicant_id'],
+      features: runtime.config.models[model]?.features as never,
+      hyperparameters: { trees: 60 },
+      costs: base.costs,
+      bootstrapSamples: 100,
+      dataHash: 'b'.repeat(64),
+      codeVersion: 'abc1234',
+    });
+  const result = trained('steady');
+  const concept = trained('concept');
   const lineage = createLineageStore();
   for (const model of MODELS) {
-    const { version } = await publishTrainingResult(registry, lineage, result, {
-      model,
-      owner: 'risk',
-      intendedUse: 'test',
-      codeVersion: 'abc1234',
-      actor: 'test',
-    });
+    const { version } = await publishTrainingResult(
+      registry,
+      lineage,
+      model === 'concept' ? concept : result,
+      {
+        model,
+        owner: 'risk',
+        intendedUse: 'test',
+        codeVersion: 'abc1234',
+        actor: 'test',
+      },
+    );
     await registry.approve(model, version, { actor: 'test', reason: 'baseline' });
     await registry.moveAlias(
       model,
@@ -163,6 +175,21 @@ describe('drift check', () => {
     expect(full.drift?.features.debt?.drifted).toBe(true);
     expect(full.predictionDrift?.drifted).toBe(true);
     expect(full.reasons[0]).toMatch(/^money at risk USD [\d,]+\/day .* is over the budget of USD 250,000$/);
+    // Why: the shifted finances moved the predictions and the money; the region did not.
+    const why = full.attribution;
+    expect(why?.inputsMoved).toBe(true);
+    expect(
+      why?.inputs
+        .slice(0, 2)
+        .map((c) => c.column)
+        .sort(),
+    ).toEqual(['debt_to_income', 'income']);
+    for (const c of why?.inputs.slice(0, 2) ?? []) {
+      expect(c.significant).toBe(true);
+      expect(c.moneyPerDay).toBeGreaterThan(0);
+    }
+    expect(Math.abs(why?.inputs.find((c) => c.column === 'region')?.shift ?? 1)).toBeLessThan(0.05);
+    expect(full.reasons).toContainEqual(expect.stringMatching(/^why: inputs moved the mean log-odds by \+/));
     let runs = await retrainingRuns('costly');
     for (let i = 0; i < 100 && runs.length === 0; i++) {
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -200,6 +227,11 @@ describe('drift check', () => {
     expect(full.drift?.features.region).toMatchObject({ drifted: true });
     expect(full.impact?.overBudget).toBe(false);
     expect(full.reasons.join('; ')).toMatch(/drifted: region/);
+    // Why: the region moved, but it carries no money: the predictions did not move with it.
+    const region = full.attribution?.inputs.find((c) => c.column === 'region');
+    expect(Math.abs(region?.shift ?? 1)).toBeLessThan(0.05);
+    expect(Math.abs(region?.moneyPerDay ?? BUDGET)).toBeLessThan(0.15 * BUDGET);
+    expect(full.attribution?.inputsMoved).toBe(false);
     expect(await retrainingRuns('harmless')).toEqual([]);
     const trail = await registry.auditTrail('harmless', 1);
     expect(trail.filter((e) => e.type === 'EvaluationRecorded').at(-1)?.reason).toMatch(
@@ -237,6 +269,26 @@ describe('drift check', () => {
     runtime.pipelines.abortAll();
   }, 60_000);
 
+  it('under concept drift, says the inputs did not move and points the outcome side at late payments', async () => {
+    // Prepare: the same applicants, but each late payment now weighs more in defaults; outcomes come back.
+    await serve('concept', { rows: 5000, seed: 36, conceptDrift: 1 }, 0.6);
+
+    // Act
+    const summary = await runtime.runDriftCheck('concept');
+
+    // Assess
+    const full = await report(summary);
+    expect(summary.status).not.toBe('ok');
+    const why = full.attribution;
+    expect(why?.inputsMoved).toBe(false);
+    expect(why?.summary).toMatch(/^the inputs did not move the predictions/);
+    const top = why?.outcomes?.columns[0];
+    expect(top).toMatchObject({ column: 'late_payments', changed: true });
+    expect(top?.weight).toBeGreaterThan(1);
+    expect(full.reasons).toContainEqual(expect.stringMatching(/outcomes weigh late_payments ×/));
+    runtime.pipelines.abortAll();
+  }, 60_000);
+
   it('gives the same answer through the Distributed Map state machine, and writes the HTML report', async () => {
     // Prepare
     await serve('fanned', { rows: 3000, seed: 35, covariateDrift: 0.4 });
@@ -254,6 +306,7 @@ describe('drift check', () => {
     const html = new TextDecoder().decode(await createLineageStore().getBytes(fanned.html as never));
     expect(html).toMatch(/^<!doctype html>/);
     expect(html).toContain('<svg');
+    expect(html).toContain('<h2>Why</h2>');
     expect(html).not.toMatch(/<script|src=|href="http/);
     const checks = runtime.metrics.statistic(
       MONITORING_NAMESPACE,

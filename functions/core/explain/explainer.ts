@@ -31,6 +31,9 @@ export const EXPLAINER_FORMAT = 'keel.explainer/v1';
 /** Training rows kept as the background, as `shap`'s and Clarify's usual sample. */
 export const DEFAULT_BACKGROUND_ROWS = 100;
 
+/** Holdout rows kept as the reference that global diagnostics (drift attribution) compare with. */
+export const DEFAULT_REFERENCE_ROWS = 1000;
+
 /** One raw row: model inputs by name, null where missing. */
 export type Instance = Readonly<Record<string, number | string | null>>;
 
@@ -41,6 +44,11 @@ export interface ExplainerArtifact {
   readonly pipeline: FittedPipeline;
   /** A seeded sample of the training rows (model inputs only). */
   readonly background: readonly Instance[];
+  /**
+   * A larger seeded sample of the holdout (the population the drift baseline and the money
+   * estimate come from): what drift attribution compares a window with. @default the background
+   */
+  readonly reference?: readonly Instance[];
   /** Per tree, the training rows that reached each node, by ONNX node id. */
   readonly covers?: readonly (readonly number[])[];
   /** The logistic model on its inputs (after the pipeline). */
@@ -122,28 +130,48 @@ export function tableOfInstances(instances: readonly Instance[], inputs: FittedP
   return { rowCount: instances.length, columns };
 }
 
+/** `rows` rows of `table` drawn without replacement, in table order, as instances. */
+function sampleInstances(table: Table, inputs: FittedPipeline['inputs'], rows: number, rng: Rng): Instance[] {
+  const want = Math.min(rows, table.rowCount);
+  const order = Array.from(rng.permutation(table.rowCount).subarray(0, want)).sort((a, b) => a - b);
+  const all = instancesOf(table, inputs);
+  return order.map((i) => all[i] as Instance);
+}
+
 /**
- * The explainer of a freshly trained model: `rows` training rows drawn without replacement
- * (seeded) as the background.
+ * The explainer of a freshly trained model: 100 training rows drawn without replacement
+ * (seeded) as the background, and 1,000 holdout rows as the reference.
  */
 export function buildExplainerArtifact(
   pipeline: FittedPipeline,
   model: TrainedModel,
-  training: Table,
-  options: { readonly seed: number; readonly rows?: number },
+  data: { readonly training: Table; readonly holdout?: Table },
+  options: { readonly seed: number; readonly rows?: number; readonly referenceRows?: number },
 ): ExplainerArtifact {
-  const want = Math.min(options.rows ?? DEFAULT_BACKGROUND_ROWS, training.rowCount);
-  const order = Array.from(new Rng(options.seed).permutation(training.rowCount).subarray(0, want)).sort(
-    (a, b) => a - b,
+  const rng = new Rng(options.seed);
+  const background = sampleInstances(
+    data.training,
+    pipeline.inputs,
+    options.rows ?? DEFAULT_BACKGROUND_ROWS,
+    rng,
   );
-  const all = instancesOf(training, pipeline.inputs);
-  const background = order.map((i) => all[i] as Instance);
+  const reference = data.holdout
+    ? {
+        reference: sampleInstances(
+          data.holdout,
+          pipeline.inputs,
+          options.referenceRows ?? DEFAULT_REFERENCE_ROWS,
+          rng,
+        ),
+      }
+    : {};
   return model.kind === 'gbdt'
     ? {
         format: EXPLAINER_FORMAT,
         method: 'tree',
         pipeline,
         background,
+        ...reference,
         covers: model.trees.map((t) => Array.from(t.cover)),
       }
     : {
@@ -151,6 +179,7 @@ export function buildExplainerArtifact(
         method: 'linear',
         pipeline,
         background,
+        ...reference,
         linear: { coefficients: Array.from(model.coefficients), intercept: model.intercept },
       };
 }

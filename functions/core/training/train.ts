@@ -540,8 +540,14 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
   );
   // Its decisions per score bucket: what money at risk is measured against.
   baseline.outcomes = outcomeBaseline(holdoutY, scores);
-  // The background is drawn from the rows the model was fitted on, as shap's and Clarify's.
-  const explainer = buildExplainerArtifact(pipeline, model, fitRows, { seed });
+  // The background is drawn from the rows the model was fitted on, as shap's and Clarify's; the
+  // reference from the holdout, the population of the drift baseline.
+  const explainer = buildExplainerArtifact(
+    pipeline,
+    model,
+    { training: fitRows, holdout: holdoutTable },
+    { seed },
+  );
   return {
     manifest,
     pipeline,
