@@ -30,6 +30,7 @@ export const MODEL_FILES = [
   'pipeline.json',
   'metrics.json',
   'audit.json',
+  'explainer.json',
 ] as const;
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];

@@ -166,6 +166,11 @@ export class LineageStore {
     }
   }
 
+  /** The URI of an artifact of this store, for those named by hash alone (registry tags). */
+  uriOf(ref: Pick<ArtifactRef, 'kind' | 'sha256'>): string {
+    return this.#blobs.uri(this.keyFor(ref.kind, ref.sha256));
+  }
+
   /** The ref a URI of this store names (e.g. from registry metadata), or undefined. */
   refOf(uri: string): Pick<ArtifactRef, 'kind' | 'sha256'> | undefined {
     const key = this.#blobs.keyOf(uri);

@@ -1,21 +1,13 @@
 /**
  * The drift check's HTML report: one self-contained page (inline CSS and SVG, no script, no
  * external resource) that opens from S3 or a laptop alike and can be attached to a ticket.
- * Hand-written SVG: a charting library would bring a browser runtime or a canvas dependency
- * to draw a few bar charts.
+ * Its histograms are hand-written SVG, from before Keel rendered Vega-Lite headless
+ * (`reports/charts.ts`, which the evaluation report uses); moving them is a follow-up.
  */
 import type { CategoricalProfile, NumericProfile, Profile } from '../core/drift/profile.ts';
 import { SCORE_COLUMN } from '../core/training/train.ts';
+import { escapeHtml, fmt } from '../reports/html.ts';
 import type { CheckReport } from './types.ts';
-
-const escapeHtml = (s: string) =>
-  s.replace(
-    /[&<>"']/g,
-    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string,
-  );
-
-const fmt = (v: number | null | undefined, digits = 3) =>
-  v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
 
 const money = (v: number | null | undefined, currency: string) =>
   v === null || v === undefined || !Number.isFinite(v)

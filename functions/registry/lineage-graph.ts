@@ -44,6 +44,14 @@ export function brokenArtifacts(node: LineageNode): LineageNode[] {
   return [...own, ...node.children.flatMap(brokenArtifacts)];
 }
 
+async function htmlReport(lineage: LineageStore, uri: string, verify: boolean): Promise<LineageNode> {
+  return {
+    label: `report (HTML, with importance and partial dependence) ${uri}`,
+    check: await check(lineage, uri, verify),
+    children: [],
+  };
+}
+
 export async function lineageTree(
   registry: ModelRegistry,
   lineage: LineageStore,
@@ -96,8 +104,22 @@ async function nodeOf(
   children.push({
     label: `evaluation ${metrics || '(no metrics)'}`,
     ...(m.evaluation.report ? { check: await check(lineage, m.evaluation.report.uri, verify) } : {}),
-    children: [],
+    children: m.tags.evaluationHtml
+      ? [
+          await htmlReport(
+            lineage,
+            lineage.uriOf({ kind: 'evaluations', sha256: m.tags.evaluationHtml }),
+            verify,
+          ),
+        ]
+      : [],
   });
+  if (m.explainer)
+    children.push({
+      label: `explainer ${short(m.explainer.sha256)}${m.tags.topFeatures ? `; relies most on ${m.tags.topFeatures}` : ''} ${m.explainer.uri}`,
+      check: await check(lineage, m.explainer.uri, verify),
+      children: [],
+    });
   if (m.parent) {
     if (depth <= 0) {
       children.push({ label: `parent ${m.parent.model}@${m.parent.version} (depth limit)`, children: [] });

@@ -158,6 +158,8 @@ export function evaluationOutput(
     readonly report: ArtifactRef;
     readonly production: { readonly version: number } | null;
     readonly monitoringBaseline?: ArtifactRef;
+    readonly html?: ArtifactRef;
+    readonly topFeatures?: readonly string[];
   },
 ) {
   const holdout = (compared.reports.holdout as { candidate: EvaluationReport }).candidate;
@@ -182,6 +184,8 @@ export function evaluationOutput(
       safety: { ...registry.safety, ...Object.fromEntries(safety.map((c) => [c.check, c.passed])) },
     },
     ...(stored.monitoringBaseline ? { monitoringBaseline: stored.monitoringBaseline } : {}),
+    ...(stored.html ? { html: stored.html } : {}),
+    ...(stored.topFeatures ? { topFeatures: stored.topFeatures } : {}),
   };
 }
 

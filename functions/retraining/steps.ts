@@ -23,7 +23,10 @@ import {
 import { auditTable } from '../core/audit/audit.ts';
 import { readCsv } from '../core/data/csv.ts';
 import { type Column, columnStrings, type Schema, schemaOf, type Table, toCsv } from '../core/data/table.ts';
+import { type GlobalDiagnostics, globalDiagnostics } from '../core/explain/diagnostics.ts';
+import { type ExplainerArtifact, type Explanation, ModelExplainer } from '../core/explain/explainer.ts';
 import { OnnxModel } from '../core/onnx/runtime.ts';
+import { readTreeEnsemble } from '../core/onnx/trees.ts';
 import { generateCredit } from '../core/synthetic/credit.ts';
 import { type GoldenSet, type Manifest, train } from '../core/training/train.ts';
 import { settleDeployment, startDeployment } from '../inference/deploy.ts';
@@ -42,6 +45,7 @@ import {
   storeTrainingResult,
 } from '../registry/publish.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
+import { renderEvaluationHtml } from '../reports/evaluation.ts';
 import { joinOutcomes, labelledTable, missingDataColumns, splitDataset, syntheticScenario } from './data.ts';
 import {
   compareDatasets,
@@ -151,6 +155,10 @@ export interface EvaluationOutput {
    * serve), rather than the base holdout training profiled.
    */
   readonly monitoringBaseline?: ArtifactRef;
+  /** The report as HTML, with the diagnostics' charts. */
+  readonly html?: ArtifactRef;
+  /** The candidate's columns by permutation importance, the first five. */
+  readonly topFeatures?: readonly string[];
 }
 
 /** The execution state as the Task states receive it. */
@@ -468,8 +476,17 @@ export async function evaluateCandidate(
       },
     );
     const gates = judgeCandidate(compared, safety, settings.gates, data.trigger.type === 'drift');
+    // What the candidate relies on: never the reason a candidate fails, so a failure here is noted, not thrown.
+    const diagnostics = await candidateDiagnostics(
+      candidate,
+      candidateModel,
+      holdout,
+      label,
+      settings,
+      deps,
+    ).catch((error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }));
 
-    // Persistence: the evaluation report, and the candidate's monitoring baseline.
+    // Persistence: the evaluation report (JSON and HTML), and the candidate's monitoring baseline.
     const report = await deps.lineage.putJson('evaluations', {
       model: settings.model,
       execution: state.execution,
@@ -481,7 +498,37 @@ export async function evaluateCandidate(
       fairness: compared.fairness,
       safety,
       gates: { performance: gates.performance, fairness: gates.fairness, safety: gates.safety },
+      diagnostics,
     });
+    const html = await deps.lineage.putBytes(
+      'evaluations',
+      new TextEncoder().encode(
+        await renderEvaluationHtml({
+          model: settings.model,
+          execution: state.execution,
+          candidate: { manifestId: candidate.manifest.id, algorithm: candidate.algorithm },
+          production: production ? { version: production.version } : null,
+          decision: [gates.performance, gates.fairness, gates.safety].every((g) => g.passed)
+            ? 'Every gate passed.'
+            : `Failed: ${[gates.performance, gates.fairness, gates.safety]
+                .filter((g) => !g.passed)
+                .map((g) => g.reason)
+                .join('; ')}`,
+          table: gates.table,
+          metrics: Object.fromEntries(
+            (['auc', 'logLoss', 'brier', 'ece'] as const).map((k) => [
+              k,
+              {
+                candidate: compared.reports.holdout?.candidate[k] ?? null,
+                production: compared.reports.holdout?.production?.[k] ?? null,
+              },
+            ]),
+          ),
+          diagnostics: 'error' in diagnostics ? null : diagnostics,
+        }),
+      ),
+      { contentType: 'text/html; charset=utf-8' },
+    );
     const productionScores = datasets.find((d) => d.name === 'production')?.candidate;
     const monitoringBaseline =
       productionData && productionScores
@@ -498,6 +545,10 @@ export async function evaluateCandidate(
         : undefined;
     return evaluationOutput(compared, gates, safety, {
       report,
+      html,
+      ...('error' in diagnostics
+        ? {}
+        : { topFeatures: diagnostics.permutation.slice(0, 5).map((p) => p.column) }),
       production: production ? { version: production.version } : null,
       ...(monitoringBaseline ? { monitoringBaseline } : {}),
     });
@@ -505,6 +556,40 @@ export async function evaluateCandidate(
     await candidateModel.release();
     await production?.model.release();
   }
+}
+
+/** Importance and partial dependence of the candidate on the holdout, with its explainer when it has one. */
+async function candidateDiagnostics(
+  candidate: StoredTraining,
+  model: OnnxModel,
+  holdout: Table,
+  label: string,
+  settings: RetrainingSettings,
+  deps: RetrainingDependencies,
+): Promise<GlobalDiagnostics> {
+  let explain: ((table: Table) => Explanation) | undefined;
+  if (candidate.refs.explainer) {
+    const artifact = await deps.lineage.getJson<ExplainerArtifact>(candidate.refs.explainer);
+    const trees =
+      artifact.method === 'tree'
+        ? readTreeEnsemble(
+            await deps.lineage.getBytes(candidate.refs.model),
+            artifact.pipeline.features.length,
+          )
+        : undefined;
+    const explainer = new ModelExplainer(artifact, trees);
+    const featurePerturbation = explainer.perturbations.includes('tree-path-dependent')
+      ? ('tree-path-dependent' as const)
+      : ('interventional' as const);
+    explain = (table) => explainer.explain(table, { featurePerturbation });
+  }
+  return globalDiagnostics(
+    async (table) => (await model.scoreTable(table)).probabilities,
+    holdout,
+    (holdout.columns.get(label) as { values: Float64Array }).values,
+    model.inputs.map((i) => i.name),
+    { seed: settings.training.seed, ...(explain ? { explain } : {}) },
+  );
 }
 
 // ── Register / RecordRejection ─────────────────────────────────────────────────
@@ -536,6 +621,8 @@ async function registerCandidate(state: RetrainingState, deps: RetrainingDepende
         gates: evaluation.report.sha256,
         // Monitored against the production rows it was judged on, when there were some.
         ...(evaluation.monitoringBaseline ? { profile: evaluation.monitoringBaseline.sha256 } : {}),
+        ...(evaluation.html ? { evaluationHtml: evaluation.html.sha256 } : {}),
+        ...(evaluation.topFeatures ? { topFeatures: evaluation.topFeatures.join(', ') } : {}),
       },
     },
   );

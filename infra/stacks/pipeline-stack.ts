@@ -144,7 +144,8 @@ export class KeelPipelineStack extends Stack {
       },
       evaluate: {
         description: 'evaluate',
-        lineageRead: ['datasets', 'models', 'records'],
+        // The candidate's explainer too: its diagnostics (mean |SHAP|) go in the report.
+        lineageRead: ['datasets', 'models', 'records', 'explainers'],
         // The report, and the candidate's monitoring baseline on production rows.
         lineageWrite: ['evaluations', 'profiles'],
         table: 'read',

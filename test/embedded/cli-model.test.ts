@@ -56,14 +56,14 @@ const baseArgs = (out: string) => creditTrainArgs(path('train.csv'), out, '--boo
 const trainArgs = (out: string, ...extra: string[]) => [...baseArgs(out), '--param', 'trees=30', ...extra];
 
 describe('keel train', () => {
-  it('writes model.onnx, manifest.json, pipeline.json, metrics.json and audit.json', async () => {
+  it('writes model.onnx, manifest.json, pipeline.json, metrics.json, audit.json and explainer.json', async () => {
     // Act
     const result = await keel(...trainArgs(path('m1'), '--json'));
 
     // Assess
     expect(result.code).toBe(0);
     expect((await readdir(path('m1'))).sort()).toEqual(
-      ['audit.json', 'manifest.json', 'metrics.json', 'model.onnx', 'pipeline.json'].sort(),
+      ['audit.json', 'explainer.json', 'manifest.json', 'metrics.json', 'model.onnx', 'pipeline.json'].sort(),
     );
     const printed = JSON.parse(result.out) as { manifest: Record<string, unknown>; metrics: { auc: number } };
     const manifest = JSON.parse(await readFile(path('m1', 'manifest.json'), 'utf8'));

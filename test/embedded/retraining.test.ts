@@ -11,8 +11,10 @@ import { createLineageStore, createRegistry } from '../../functions/composition/
 import { RESOURCE_ENV } from '../../functions/contracts/resources.ts';
 import { retrainingFunctionName, retrainingPipelineName } from '../../functions/contracts/retraining.ts';
 import { cell } from '../../functions/core/data/table.ts';
+import type { GlobalDiagnostics } from '../../functions/core/explain/diagnostics.ts';
 import { generateCredit } from '../../functions/core/synthetic/credit.ts';
 import { train } from '../../functions/core/training/train.ts';
+import { lineageTree } from '../../functions/registry/lineage-graph.ts';
 import { publishTrainingResult } from '../../functions/registry/publish.ts';
 import type { ModelRegistry } from '../../functions/registry/registry.ts';
 import { decideApproval } from '../../functions/retraining/approvals.ts';
@@ -127,6 +129,29 @@ describe('retraining pipeline: performance gate', () => {
     const trail = await registry.auditTrail('credit', 2);
     expect(trail.map((e) => e.type)).toEqual(
       expect.arrayContaining(['VersionRegistered', 'VersionStatusChanged', 'AliasMoved']),
+    );
+    // What the candidate relies on: in the report, its HTML (charts as SVG), the version and its lineage.
+    const lineage = createLineageStore();
+    const report = await lineage.getJson<{ diagnostics: GlobalDiagnostics }>(
+      { kind: 'evaluations', sha256: v2.metadata.evaluation.report?.sha256 as string },
+    );
+    const drops = report.diagnostics.permutation.map((p) => p.aucDrop);
+    expect(drops).toEqual([...drops].sort((a, b) => b - a));
+    expect(report.diagnostics.meanAbsShap?.length).toBeGreaterThan(0);
+    expect(report.diagnostics.pdp.map((p) => p.column)).toEqual(
+      report.diagnostics.permutation.slice(0, 3).map((p) => p.column),
+    );
+    expect(v2.metadata.tags.topFeatures?.split(', ')[0]).toBe(report.diagnostics.permutation[0]?.column);
+    expect(v2.metadata.explainer?.sha256).toMatch(/^[0-9a-f]{64}$/);
+    const html = new TextDecoder().decode(
+      await lineage.getBytes({ kind: 'evaluations', sha256: v2.metadata.tags.evaluationHtml as string }),
+    );
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html.match(/<svg/g)?.length).toBe(4); // importance, and three partial dependences
+    expect(html).not.toMatch(/<script|src=|href="http/);
+    const tree = await lineageTree(registry, lineage, 'credit', 2);
+    expect(tree.children.map((c) => c.label)).toContainEqual(
+      expect.stringMatching(/^explainer [0-9a-f]{12}…; relies most on /),
     );
   }, 120_000);
 
