@@ -203,12 +203,9 @@ async function attribute(
       (s, i) => s.outcomes[i] as 0 | 1,
     );
     const { inputs } = explainer.artifact.pipeline;
-    // Path-dependent when the trees have covers: a tenth of interventional's work per row.
-    const featurePerturbation = explainer.perturbations.includes('tree-path-dependent')
-      ? ('tree-path-dependent' as const)
-      : ('interventional' as const);
+    // Interventional, as `:explain` answers: the same values a caller saw for the same rows.
     const explain = (rows: readonly Readonly<Record<string, number | string | null>>[]) =>
-      explainer.explain(tableOfInstances(rows, inputs), { featurePerturbation });
+      explainer.explain(tableOfInstances(rows, inputs));
     const outcomeBaseline = baseline.outcomes;
     // The holdout sample stored with the model (older artifacts: the background).
     const { reference, background } = explainer.artifact;

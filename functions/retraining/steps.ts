@@ -578,10 +578,7 @@ async function candidateDiagnostics(
           )
         : undefined;
     const explainer = new ModelExplainer(artifact, trees);
-    const featurePerturbation = explainer.perturbations.includes('tree-path-dependent')
-      ? ('tree-path-dependent' as const)
-      : ('interventional' as const);
-    explain = (table) => explainer.explain(table, { featurePerturbation });
+    explain = (table) => explainer.explain(table);
   }
   return globalDiagnostics(
     async (table) => (await model.scoreTable(table)).probabilities,

@@ -21,7 +21,7 @@ import { kernelShap } from './kernel.ts';
 import { linearShap } from './linear.ts';
 import {
   type ExplainedEnsemble,
-  interventionalShap,
+  InterventionalTreeShap,
   pathDependentShap,
   type ShapValues,
 } from './treeshap.ts';
@@ -203,6 +203,8 @@ export class ModelExplainer {
   readonly artifact: ExplainerArtifact;
   readonly #ensemble: ExplainedEnsemble | undefined;
   readonly #background: ReturnType<typeof transform>['matrix'];
+  /** Interventional TreeSHAP prepared once for the background: each request pays per row only. */
+  readonly #interventional: InterventionalTreeShap | undefined;
 
   /**
    * `trees` are the served model's (read from its ONNX file) for a tree explainer; the
@@ -250,6 +252,9 @@ export class ModelExplainer {
       artifact.pipeline,
       tableOfInstances(artifact.background, artifact.pipeline.inputs),
     ).matrix;
+    this.#interventional = this.#ensemble
+      ? new InterventionalTreeShap(this.#ensemble, this.#background)
+      : undefined;
   }
 
   get method(): ExplainerArtifact['method'] {
@@ -280,7 +285,7 @@ export class ModelExplainer {
       shap =
         perturbation === 'tree-path-dependent'
           ? pathDependentShap(this.#ensemble, x)
-          : interventionalShap(this.#ensemble, x, this.#background);
+          : (this.#interventional as InterventionalTreeShap).explain(x);
     } else {
       shap = linearShap(
         this.artifact.linear as NonNullable<ExplainerArtifact['linear']>,
