@@ -5,6 +5,7 @@
  *   contracts    names, env vars, events, capture layout, config: kernel (and core's types)
  *   core         pure ML and statistics: kernel only; no AWS, no platform
  *   ports        interfaces only (type imports): kernel, contracts, core
+ *   reports      HTML reports and their charts: core, contracts and kernel only
  *   domain       registry, lineage, inference, retraining, monitoring: the use cases, over ports
  *   adapters     AWS adapters, implementing ports
  *   composition  the AWS root: the one place that constructs adapters
@@ -77,6 +78,12 @@ module.exports = {
       to: { path: `${LOCAL}|^node_modules/`, dependencyTypesNot: ['type-only'] },
     },
     only(
+      'reports-render-only',
+      '^functions/reports/',
+      '^functions/(reports|contracts|kernel|core)/',
+      'Reports render what the use cases computed: no ports, no use case, no adapter.',
+    ),
+    only(
       'ports-below-domain',
       '^functions/ports/',
       '^functions/(ports|contracts|kernel|core)/',
@@ -85,14 +92,14 @@ module.exports = {
     only(
       'domain-over-ports',
       DOMAIN,
-      '^functions/(registry|lineage|inference|retraining|monitoring|ports|contracts|kernel|core)/|^functions/commons/(middleware|powertools|xray-mode|http|helpers/)',
+      '^functions/(registry|lineage|inference|retraining|monitoring|reports|ports|contracts|kernel|core)/|^functions/commons/(middleware|powertools|xray-mode|http|helpers/)',
       'Use cases reach the world through ports; only entry modules take them from the composition root.',
       { fromNot: ENTRY },
     ),
     only(
       'entries-bind-use-cases',
       ENTRY,
-      '^functions/(registry|lineage|inference|retraining|monitoring|ports|contracts|kernel|core|composition)/|^functions/commons/(middleware|powertools|xray-mode|http|helpers/)',
+      '^functions/(registry|lineage|inference|retraining|monitoring|reports|ports|contracts|kernel|core|composition)/|^functions/commons/(middleware|powertools|xray-mode|http|helpers/)',
       'Entry modules bind a use case to the ports of the composition root; they construct no adapter.',
     ),
     {

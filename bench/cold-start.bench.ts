@@ -77,6 +77,7 @@ async function coldStart(): Promise<Comparison[]> {
       sourcemap: KEEL_BUNDLE.sourcemap,
       mainFields: [...KEEL_BUNDLE.mainFields],
       keepNames: KEEL_BUNDLE.keepNames,
+      alias: KEEL_BUNDLE.alias,
       external: [...KEEL_BUNDLE.external, 'onnxruntime-node'],
       logLevel: 'silent',
     });

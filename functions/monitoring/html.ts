@@ -123,7 +123,7 @@ function attributionSection(report: CheckReport): string {
     : `<p>Outcome side: ${escapeHtml(a.outcomesReason ?? 'not computed')}.</p>`;
   return `<h2>Why</h2>
 <p><strong>${escapeHtml(a.summary)}</strong>.</p>
-<p>Mean SHAP value (${escapeHtml(a.method)}, ${escapeHtml(a.featurePerturbation)}, log-odds) per raw column on ${a.rows.current} sampled rows of the window against ${a.rows.baseline} training rows; their changes add up to the change in mean log-odds, ${fmt(a.margin.change)} (${fmt(a.margin.interval.lower)} to ${fmt(a.margin.interval.upper)}). Money: each shift times what a log-odds of mean shift costs, ${money(a.moneyPerLogOdds)}/day (the drift estimate on the sample: ${money(a.moneyPerDay)}/day).</p>
+<p>Mean SHAP value (${escapeHtml(a.method)}, ${escapeHtml(a.featurePerturbation)}, log-odds) per raw column on ${a.rows.current} sampled rows of the window against ${a.rows.baseline} training rows; their changes add up to the change in mean log-odds, ${fmt(a.margin.change)} (${fmt(a.margin.interval.lower)} to ${fmt(a.margin.interval.upper)}). Money: each shift times what a log-odds of mean shift costs along the shift, ${money(a.moneyPerLogOdds)}/day; the drift estimate on the sample is ${money(a.moneyPerDay)}/day, of which ${money(a.moneyUnattributed)}/day is not from the inputs' mean shift.</p>
 <table><tr><th>column</th><th>training</th><th>now</th><th>shift (95 %)</th><th>money/day</th></tr>${inputs}</table>
 <h3>Outcomes on ${a.rows.labelled} labelled decisions</h3>
 ${outcomes}`;

@@ -34,6 +34,12 @@ export const KEEL_BUNDLE = {
    * version the code was tested with; onnxruntime-node comes in a layer, added per function.
    */
   external: [] as string[],
+  /**
+   * vega-canvas's Node build awaits an optional `import('canvas')` at its top level, which a
+   * CommonJS bundle cannot hold; its browser build is the same two functions without it. Reports
+   * render SVG, which needs no canvas (Vega measures text without one).
+   */
+  alias: { 'vega-canvas': './node_modules/vega-canvas/build/vega-canvas.browser.js' },
 } as const;
 
 /** What `KeelFunction`'s `sourceMaps: true` adds to `NODE_OPTIONS`. */

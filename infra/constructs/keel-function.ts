@@ -87,6 +87,9 @@ export class KeelFunction extends nodejs.NodejsFunction {
         keepNames: KEEL_BUNDLE.keepNames,
         forceDockerBundling: false,
         externalModules: [...KEEL_BUNDLE.external, ...(props.externalModules ?? [])],
+        esbuildArgs: Object.fromEntries(
+          Object.entries(KEEL_BUNDLE.alias).map(([name, to]) => [`--alias:${name}`, to]),
+        ),
       },
     });
     const ack = (id: string, reason: string) => Validations.of(this).acknowledge({ id, reason });

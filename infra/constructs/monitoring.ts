@@ -67,12 +67,13 @@ export class KeelMonitoring extends Construct {
         ...(props.layers ? { layers: [...props.layers] } : {}),
         ...(props.externalModules ? { externalModules: [...props.externalModules] } : {}),
       });
-      // Reads captures, baselines, partials and (for attribution) the version's model and
-      // explainer; writes partials and reports (write-once lineage).
+      // Reads captures, baselines and partials; writes partials and reports (write-once lineage).
+      // The steps that judge also read the version's model and explainer, for attribution.
+      const judges = step === 'check' || step === 'reduce';
       f.role?.addManagedPolicy(
         storage.accessPolicy(`Monitoring-${step}`, {
           description: `Keel drift check: ${step}`,
-          lineageRead: ['profiles', 'models', 'explainers'],
+          lineageRead: ['profiles', ...(judges ? ['models', 'explainers'] : [])],
           lineageWrite: ['drift'],
           captureRead: true,
           table: 'readWrite',

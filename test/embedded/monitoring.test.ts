@@ -266,6 +266,8 @@ describe('drift check', () => {
     const observed = (c.fp * costs.falsePositive + c.fn * costs.falseNegative) / 3000;
     expect(full.impact?.costPerDecision.current).toBeCloseTo(observed, 6);
     expect(summary).toMatchObject({ status: 'alert', retrainingRequested: true });
+    // Under covariate shift P(y | x) holds: the outcome side finds nothing weighing differently.
+    expect(full.attribution?.outcomes?.columns.filter((c) => c.changed)).toEqual([]);
     runtime.pipelines.abortAll();
   }, 60_000);
 
@@ -285,6 +287,11 @@ describe('drift check', () => {
     const top = why?.outcomes?.columns[0];
     expect(top).toMatchObject({ column: 'late_payments', changed: true });
     expect(top?.weight).toBeGreaterThan(1);
+    // The simulation also makes the debt ratio weigh less (1.6 → 1.3 per unit): found or not, never more.
+    for (const c of why?.outcomes?.columns.filter((c) => c.changed && c.column !== 'late_payments') ?? []) {
+      expect(c.column).toBe('debt_to_income');
+      expect(c.weight).toBeLessThan(1);
+    }
     expect(full.reasons).toContainEqual(expect.stringMatching(/outcomes weigh late_payments ×/));
     runtime.pipelines.abortAll();
   }, 60_000);

@@ -132,9 +132,10 @@ describe('retraining pipeline: performance gate', () => {
     );
     // What the candidate relies on: in the report, its HTML (charts as SVG), the version and its lineage.
     const lineage = createLineageStore();
-    const report = await lineage.getJson<{ diagnostics: GlobalDiagnostics }>(
-      { kind: 'evaluations', sha256: v2.metadata.evaluation.report?.sha256 as string },
-    );
+    const report = await lineage.getJson<{ diagnostics: GlobalDiagnostics }>({
+      kind: 'evaluations',
+      sha256: v2.metadata.evaluation.report?.sha256 as string,
+    });
     const drops = report.diagnostics.permutation.map((p) => p.aucDrop);
     expect(drops).toEqual([...drops].sort((a, b) => b - a));
     expect(report.diagnostics.meanAbsShap?.length).toBeGreaterThan(0);

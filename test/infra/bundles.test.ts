@@ -59,6 +59,7 @@ describe('function bundles, built as KeelFunction builds them', () => {
       minify: KEEL_BUNDLE.minify,
       mainFields: [...KEEL_BUNDLE.mainFields],
       keepNames: KEEL_BUNDLE.keepNames,
+      alias: KEEL_BUNDLE.alias,
       external: [...KEEL_BUNDLE.external, 'onnxruntime-node'],
       logLevel: 'silent',
     });

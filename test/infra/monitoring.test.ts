@@ -134,6 +134,12 @@ describe('KeelMonitoring', () => {
     expect(text).not.toMatch(/s3:DeleteObject/);
     expect(text).toMatch(/drift\/\*/);
     expect(text).toMatch(/profiles\/\*/);
-    expect(text).not.toMatch(/models\/\*/);
+    // Only the steps that judge read the version's model and explainer (drift attribution).
+    for (const policy of policies) {
+      const judges = /: (check|reduce)$/.test(String(policy.Properties.Description));
+      const own = JSON.stringify(policy);
+      expect(own.includes('/models/*'), String(policy.Properties.Description)).toBe(judges);
+      expect(own.includes('/explainers/*'), String(policy.Properties.Description)).toBe(judges);
+    }
   });
 });

@@ -7,12 +7,14 @@
  * any set of rows is the reference's plus the mean of Σ φ_j; so the change in mean margin from
  * the baseline sample to the current one splits exactly into per-column changes of mean φ_j.
  * Each change gets a 95 % interval (the two samples' standard errors), so noise is not blamed.
- * Money per column is the column's shift of the mean log-odds times the money's sensitivity to
- * it: the drift estimate the check already makes (`moneyOf`: the per-bucket reweighting of the
- * holdout's outcomes) on the window's rows moved by ±0.25 log-odds, differenced. The buckets
- * make that estimate a step function at finer scales (one sampled row crossing an edge moved it
- * by tens of thousands a day), so the column's own shift is never plugged in directly; and so
- * the columns' money adds up to the linearised total.
+ * Money per column is the column's shift times the money's average slope along the shift: the
+ * drift estimate the check already makes (`moneyOf`: the per-bucket reweighting of the holdout's
+ * outcomes) on the window's rows, and on them with the whole mean shift undone, differenced and
+ * divided by the shift. A function of the mean margin attributed so (Aumann–Shapley along the
+ * straight path) adds up: the columns' money is what undoing the mean shift would save; what is
+ * left is reported as not from the inputs' mean shift. Below 0.25 log-odds of shift the slope is
+ * taken over ±0.25 instead: the buckets make the estimate a step function at finer scales (one
+ * sampled row crossing an edge moved it by tens of thousands a day).
  *
  * When the mean margin did not move beyond its noise, the inputs did not move the predictions,
  * and this says so rather than naming a cause (under concept drift P(y | x) changes, not x).
@@ -24,12 +26,16 @@
  * residuals come from. (Platt scaling per contribution; cf. Lundberg et al.'s model monitoring
  * with SHAP loss, "From local explanations to global understanding", 2020.)
  */
+import normalQuantile from '@stdlib/stats-base-dists-normal-quantile';
 import { choleskySolve, matrix } from '../linalg.ts';
 import { fitLogistic } from '../models/logistic.ts';
 import type { Explanation } from './explainer.ts';
 
 /** z of a two-sided 95 % interval. */
 const Z95 = 1.959963984540054;
+
+/** The residual log-odds per sd of a contribution below which a changed weight is not reported. */
+const MATERIAL_EFFECT = 0.05;
 
 export interface ColumnShift {
   readonly column: string;
@@ -50,7 +56,10 @@ export interface OutcomeWeight {
   /** b_j in y ~ a + Σ b_j φ_j: 1 when the column weighs in the outcomes as in the model. */
   readonly weight: number;
   readonly interval: { readonly lower: number; readonly upper: number };
-  /** The interval excludes 1. */
+  /**
+   * The weight differs from 1 with every column tested at once (Bonferroni, 95 %), by a
+   * material effect (|effect| ≥ 0.05 log-odds per sd).
+   */
   readonly changed: boolean;
   /** (b − 1) × the standard deviation of φ_j: the residual log-odds it explains, per sd. */
   readonly effect: number;
@@ -73,8 +82,10 @@ export interface DriftAttribution {
   readonly inputs: readonly ColumnShift[];
   /** The cost change per day on the window's sample, by the check's drift estimate. */
   readonly moneyPerDay?: number;
-  /** d(cost change per day) / d(mean log-odds) on the window's sample: what a column's shift costs. */
+  /** The money's average slope along the shift, per log-odds: what a column's shift costs. */
   readonly moneyPerLogOdds?: number;
+  /** Money not from the inputs' mean shift: what is left with it undone (shape changes, noise). */
+  readonly moneyUnattributed?: number;
   /** On labelled decisions; absent with a reason when there are too few. */
   readonly outcomes: { readonly columns: readonly OutcomeWeight[]; readonly intercept: number } | null;
   readonly outcomesReason?: string;
@@ -85,7 +96,7 @@ export interface DriftAttribution {
 export interface DriftAttributionOptions {
   /** Money at risk per day of a sample's probabilities (the check's drift estimate). @default no money */
   readonly moneyOf?: (probabilities: ArrayLike<number>) => number;
-  /** The step of the money's sensitivity, in log-odds. @default 0.25 */
+  /** The smallest shift whose own path gives the slope, in log-odds; below it, ±this. @default 0.25 */
   readonly moneyStep?: number;
   /** The labelled decisions' explanation and outcomes. @default no outcome side */
   readonly labelled?: { readonly explanation: Explanation; readonly outcomes: ArrayLike<number> };
@@ -135,6 +146,7 @@ function outcomeWeights(explanation: Explanation, outcomes: ArrayLike<number>, n
   const x = matrix(n, d, data);
   // Barely regularised: the weights are estimates, not a model to ship.
   const fit = fitLogistic(x, outcomes, { C: 1e6 });
+  const zBonferroni = normalQuantile(1 - 0.025 / d, 0, 1);
   // Fisher information of (intercept, b): Σ p(1 − p) z zᵀ with z = (1, φ).
   const p = d + 1;
   const info = new Float64Array(p * p);
@@ -164,15 +176,17 @@ function outcomeWeights(explanation: Explanation, outcomes: ArrayLike<number>, n
         unit[j + 1] = 1;
         const se = Math.sqrt(Math.max(0, choleskySolve(info.slice(), unit, p)[j + 1] as number));
         const weight = fit.coefficients[j] as number;
-        const lower = weight - Z95 * se;
-        const upper = weight + Z95 * se;
         const sd = Math.sqrt(moments(columnOf(explanation, column)).variance);
+        const effect = (weight - 1) * sd;
+        // Every column is tested at once: Bonferroni, so six columns do not make a false alarm
+        // likely; and a weight far from 1 on a contribution that barely varies changes nothing.
+        const margin = zBonferroni * se;
         return {
           column,
           weight,
-          interval: { lower, upper },
-          changed: lower > 1 || upper < 1,
-          effect: (weight - 1) * sd,
+          interval: { lower: weight - Z95 * se, upper: weight + Z95 * se },
+          changed: (weight - margin > 1 || weight + margin < 1) && Math.abs(effect) >= MATERIAL_EFFECT,
+          effect,
         };
       })
       .sort((a, b) => Math.abs(b.effect) - Math.abs(a.effect)),
@@ -203,11 +217,15 @@ export function attributeDrift(
   const money = options.moneyOf;
   const moneyPerDay = money?.(current.rows.map((r) => sigmoid(r.margin)));
   const h = options.moneyStep ?? 0.25;
-  const moneyPerLogOdds = money
-    ? (money(current.rows.map((r) => sigmoid(r.margin + h))) -
-        money(current.rows.map((r) => sigmoid(r.margin - h)))) /
-      (2 * h)
-    : undefined;
+  const shifted = (by: number) =>
+    (money as NonNullable<typeof money>)(current.rows.map((r) => sigmoid(r.margin + by)));
+  const undone = money && Math.abs(margin.change) >= h ? shifted(-margin.change) : undefined;
+  const moneyPerLogOdds =
+    money && moneyPerDay !== undefined
+      ? undone !== undefined
+        ? (moneyPerDay - undone) / margin.change
+        : (shifted(h) - shifted(-h)) / (2 * h)
+      : undefined;
   const inputs = names
     .map((column): ColumnShift => {
       const d = difference(columnOf(current, column), columnOf(baseline, column));
@@ -276,6 +294,9 @@ export function attributeDrift(
     inputs,
     ...(moneyPerDay !== undefined ? { moneyPerDay } : {}),
     ...(moneyPerLogOdds !== undefined ? { moneyPerLogOdds } : {}),
+    ...(moneyPerDay !== undefined && moneyPerLogOdds !== undefined
+      ? { moneyUnattributed: moneyPerDay - moneyPerLogOdds * margin.change }
+      : {}),
     outcomes,
     ...(outcomesReason ? { outcomesReason } : {}),
     summary: parts.join('; '),

@@ -49,6 +49,10 @@ describe('attributeDrift', () => {
     const money = a.inputs.reduce((s, c) => s + (c.moneyPerDay ?? 0), 0);
     expect(money).toBeCloseTo((a.moneyPerLogOdds as number) * a.margin.change, 6);
     expect(a.moneyPerLogOdds).toBeGreaterThan(0);
+    // Along the shift: the columns' money is what undoing the mean shift saves, the rest is left over.
+    const undone = moneyOf(current.rows.map((r) => sigmoid(r.margin - a.margin.change)));
+    expect(money).toBeCloseTo((a.moneyPerDay as number) - undone, 6);
+    expect(money + (a.moneyUnattributed as number)).toBeCloseTo(a.moneyPerDay as number, 6);
     expect(a.summary).toMatch(
       /^inputs moved the mean log-odds by \+0\.\d+: income \+0\.\d+ \(USD [\d,]+\/day\)/,
     );

@@ -1,0 +1,149 @@
+/**
+ * KernelSHAP against shap's `KernelExplainer` on the same ONNX model, background and sample
+ * count, in the same run: Keel models over 20 raw numeric columns (a 100-tree GBDT, and logistic
+ * regression), 10 rows explained against 100 background rows at shap's default of 2·M + 2048
+ * coalitions. Both explain the log-odds through onnxruntime. Goal: ≥ 20× faster. Both sides'
+ * errors against the exact values (the models' own TreeSHAP or linear SHAP against the same
+ * background: KernelSHAP's game) are reported; if Keel's were beyond twice shap's, the
+ * comparison would be void and the suite fails.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Column, Table } from '../functions/core/data/table.ts';
+import { instancesOf, kernelExplain, ModelExplainer } from '../functions/core/explain/explainer.ts';
+import { OnnxModel } from '../functions/core/onnx/runtime.ts';
+import { readTreeEnsemble } from '../functions/core/onnx/trees.ts';
+import { Rng } from '../functions/core/random.ts';
+import { takeRows, train } from '../functions/core/training/train.ts';
+import { type Comparison, compareSamples } from './harness.ts';
+import { referencePython } from './python.ts';
+
+const COLS = 20;
+const ROWS = 10;
+const BACKGROUND = 100;
+const SAMPLES = 2 * COLS + 2048;
+const REPEATS = 3;
+
+function table(n: number, rng: Rng): Table {
+  const columns = new Map<string, Column>();
+  const x = Array.from({ length: COLS }, () => new Float64Array(n));
+  const y = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let z = -0.5;
+    for (let j = 0; j < COLS; j++) {
+      const v = rng.normal();
+      (x[j] as Float64Array)[i] = v;
+      if (j < 6) z += (j % 2 ? -0.6 : 0.8) * v;
+    }
+    y[i] = rng.uniform() < 1 / (1 + Math.exp(-z)) ? 1 : 0;
+  }
+  x.forEach((values, j) => {
+    columns.set(`x${j}`, { kind: 'numeric', values });
+  });
+  columns.set('y', { kind: 'numeric', values: y });
+  return { rowCount: n, columns };
+}
+
+const rmse = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += ((a[i] as number) - (b[i] as number)) ** 2;
+  return Math.sqrt(s / a.length);
+};
+
+export async function run(): Promise<Comparison[]> {
+  const python = referencePython(['shap', 'onnxruntime']);
+  if (!python) {
+    process.stderr.write('kernel.bench: no Python with shap and onnxruntime (set KEEL_PYTHON); skipped\n');
+    return [];
+  }
+  const out: Comparison[] = [];
+  for (const algorithm of ['gbdt', 'lr'] as const) out.push(await compareKernel(python, algorithm));
+  return out;
+}
+
+async function compareKernel(python: string, algorithm: 'gbdt' | 'lr'): Promise<Comparison> {
+  const rng = new Rng(9);
+  const result = train(table(20_000, rng), {
+    label: 'y',
+    algorithm,
+    ...(algorithm === 'gbdt' ? { hyperparameters: { trees: 100, validation: 0 } } : {}),
+    bootstrapSamples: 20,
+    dataHash: 'f'.repeat(64),
+    codeVersion: 'abc1234',
+  });
+  const names = result.pipeline.inputs.map((i) => i.name);
+  const evaluation = table(ROWS + BACKGROUND, rng);
+  const data = takeRows(
+    evaluation,
+    Array.from({ length: ROWS }, (_, i) => i),
+  );
+  const background = takeRows(
+    evaluation,
+    Array.from({ length: BACKGROUND }, (_, i) => ROWS + i),
+  );
+  const rowMajor = (t: Table) =>
+    Float64Array.from({ length: t.rowCount * COLS }, (_, k) => {
+      const column = t.columns.get(names[k % COLS] as string) as { values: Float64Array };
+      return column.values[Math.floor(k / COLS)] as number;
+    });
+
+  // The exact values: the model's own explainer against the same background.
+  const exactExplainer = new ModelExplainer(
+    { ...result.explainer, background: instancesOf(background, result.pipeline.inputs) },
+    algorithm === 'gbdt' ? readTreeEnsemble(result.onnx, result.pipeline.features.length) : undefined,
+  );
+  const exact = Float64Array.from(
+    exactExplainer.explain(data).rows.flatMap((row) => names.map((n) => row.contributions[n] as number)),
+  );
+
+  const model = await OnnxModel.load(result.onnx);
+  const dir = mkdtempSync(join(tmpdir(), 'keel-bench-kernel-'));
+  try {
+    const score = async (t: Table) => (await model.scoreTable(t)).probabilities;
+    const explain = () => kernelExplain(score, data, background, names, { samples: SAMPLES });
+    await kernelExplain(score, takeRows(data, [0]), background, names, { samples: SAMPLES }); // warm-up
+    const keelMs: number[] = [];
+    let ours = await explain();
+    for (let r = 0; r < REPEATS; r++) {
+      const start = performance.now();
+      ours = await explain();
+      keelMs.push(performance.now() - start);
+    }
+    writeFileSync(join(dir, 'model.onnx'), result.onnx);
+    writeFileSync(join(dir, 'x.f64'), rowMajor(data));
+    writeFileSync(join(dir, 'background.f64'), rowMajor(background));
+    writeFileSync(
+      join(dir, 'shape.json'),
+      JSON.stringify({ rows: ROWS, background: BACKGROUND, inputs: names, samples: SAMPLES }),
+    );
+    const script = join(import.meta.dirname, 'python', 'kernelshap_baseline.py');
+    const baseline = spawnSync(python, [script, dir, String(REPEATS)], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
+    if (baseline.status !== 0) throw new Error(`shap baseline failed: ${baseline.stderr}`);
+    const reference = JSON.parse(baseline.stdout) as { ms: number[]; values: number[][]; shap: string };
+    const keelValues = Float64Array.from(
+      ours.rows.flatMap((row) => names.map((n) => row.contributions[n] as number)),
+    );
+    const keelError = rmse(keelValues, exact);
+    const shapError = rmse(Float64Array.from(reference.values.flat()), exact);
+    if (keelError > 2 * shapError + 1e-6)
+      throw new Error(
+        `Keel's KernelSHAP error ${keelError} is beyond twice shap's ${shapError}: the comparison is void`,
+      );
+    return compareSamples({
+      suite: `KernelSHAP, ${algorithm}, ${COLS} columns, ${ROWS} rows, ${BACKGROUND} background rows, ${SAMPLES} coalitions`,
+      subject: `Keel kernelExplain (RMSE vs exact ${keelError.toExponential(2)})`,
+      baseline: `shap ${reference.shap} KernelExplainer (RMSE vs exact ${shapError.toExponential(2)})`,
+      subjectMs: keelMs,
+      baselineMs: reference.ms,
+      goal: '≥ 20× faster: ratio ≤ 0.05',
+    });
+  } finally {
+    await model.release();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
