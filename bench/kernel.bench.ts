@@ -12,9 +12,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Column, Table } from '../functions/core/data/table.ts';
-import { instancesOf, kernelExplain, ModelExplainer } from '../functions/core/explain/explainer.ts';
+import { instancesOf, kernelExplain } from '../functions/core/explain/explainer.ts';
 import { OnnxModel } from '../functions/core/onnx/runtime.ts';
-import { readTreeEnsemble } from '../functions/core/onnx/trees.ts';
+import { modelExplainer } from '../functions/core/onnx/trees.ts';
 import { Rng } from '../functions/core/random.ts';
 import { takeRows, train } from '../functions/core/training/train.ts';
 import { type Comparison, compareSamples } from './harness.ts';
@@ -90,9 +90,9 @@ async function compareKernel(python: string, algorithm: 'gbdt' | 'lr'): Promise<
     });
 
   // The exact values: the model's own explainer against the same background.
-  const exactExplainer = new ModelExplainer(
+  const exactExplainer = modelExplainer(
     { ...result.explainer, background: instancesOf(background, result.pipeline.inputs) },
-    algorithm === 'gbdt' ? readTreeEnsemble(result.onnx, result.pipeline.features.length) : undefined,
+    result.onnx,
   );
   const exact = Float64Array.from(
     exactExplainer.explain(data).rows.flatMap((row) => names.map((n) => row.contributions[n] as number)),

@@ -18,15 +18,16 @@ import {
   counterfactuals,
   type Row,
 } from '../../functions/core/explain/counterfactual.ts';
+import { globalDiagnostics } from '../../functions/core/explain/diagnostics.ts';
 import {
   DEFAULT_BACKGROUND_ROWS,
+  type Explanation,
   ModelExplainer,
   tableOfInstances,
 } from '../../functions/core/explain/explainer.ts';
-import { meanAbsoluteShap, permutationImportance } from '../../functions/core/explain/importance.ts';
 import { gridOf, partialDependence } from '../../functions/core/explain/partial-dependence.ts';
 import { OnnxModel } from '../../functions/core/onnx/runtime.ts';
-import { readTreeEnsemble } from '../../functions/core/onnx/trees.ts';
+import { modelExplainer } from '../../functions/core/onnx/trees.ts';
 import { takeRows } from '../../functions/core/training/train.ts';
 import { ValidationError } from '../../functions/kernel/errors.ts';
 import type { Io } from '../output.ts';
@@ -79,22 +80,11 @@ async function withModel<T>(
   }
 }
 
-/** Mean |SHAP| per raw column on up to `rows` rows, from the stored explainer (none: undefined). */
-function shapImportance(model: ExplainableModel, data: Table, rows: number) {
-  const stored = model.explainer;
-  if (!stored) return undefined;
-  const sample = takeRows(
-    data,
-    Array.from({ length: Math.min(rows, data.rowCount) }, (_, i) => i),
-  );
-  const trees =
-    stored.method === 'tree' ? readTreeEnsemble(model.bytes, stored.pipeline.features.length) : undefined;
-  const explanation = new ModelExplainer(stored, trees).explain(sample);
-  const names = Object.keys(explanation.rows[0]?.contributions ?? {});
-  const values = Float64Array.from(
-    explanation.rows.flatMap((r) => names.map((n) => r.contributions[n] as number)),
-  );
-  return { rows: sample.rowCount, columns: meanAbsoluteShap(values, sample.rowCount, names) };
+/** The stored explainer's `explain`, interventional (none: undefined). */
+function explainerOf(model: ExplainableModel): ((table: Table) => Explanation) | undefined {
+  if (!model.explainer) return undefined;
+  const explainer = modelExplainer(model.explainer, model.bytes);
+  return (table) => explainer.explain(table);
 }
 
 /** A one-line chart of a series: eight heights of block. */
@@ -168,23 +158,32 @@ export function registerDiagnostics(program: Command, io: Io): void {
         );
         const rows = labelled.length === data.rowCount ? data : takeRows(data, labelled);
         const labels = (rows.columns.get(label) as { values: Float64Array }).values;
+        const explain = explainerOf(model);
         const bar = progressBar(io, !options.json);
         try {
-          const permutation = await permutationImportance(
+          const diagnostics = await globalDiagnostics(
             chunkedScorer(onnx, (done, total) => bar.update({ phase: 'permute', done, total })),
             rows,
             labels,
-            { repeats: options.repeats, seed: options.seed, columns: onnx.inputs.map((i) => i.name) },
+            onnx.inputs.map((i) => i.name),
+            {
+              repeats: options.repeats,
+              seed: options.seed,
+              top: 0,
+              importanceRows: rows.rowCount,
+              shapRows: options.shapRows,
+              ...(explain ? { explain } : {}),
+            },
           );
           return {
             model: model.label,
             label,
             rows: rows.rowCount,
-            baselineAuc: permutation.baseline,
-            permutation: [...permutation.columns]
-              .sort((a, b) => b.mean - a.mean)
-              .map(({ column: c, mean, std }) => ({ column: c, aucDrop: mean, std })),
-            meanAbsShap: shapImportance(model, rows, options.shapRows) ?? null,
+            baselineAuc: diagnostics.baselineAuc,
+            permutation: diagnostics.permutation,
+            meanAbsShap: diagnostics.meanAbsShap
+              ? { rows: diagnostics.rows.shap, columns: diagnostics.meanAbsShap }
+              : null,
           };
         } finally {
           bar.stop();

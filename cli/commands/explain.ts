@@ -26,12 +26,11 @@ import {
   type Instance,
   instancesOf,
   kernelExplain,
-  ModelExplainer,
   tableOfInstances,
 } from '../../functions/core/explain/explainer.ts';
 import type { FittedPipeline } from '../../functions/core/features/pipeline.ts';
 import { OnnxModel } from '../../functions/core/onnx/runtime.ts';
-import { readTreeEnsemble } from '../../functions/core/onnx/trees.ts';
+import { modelExplainer } from '../../functions/core/onnx/trees.ts';
 import { takeRows } from '../../functions/core/training/train.ts';
 import { NotFoundError, ValidationError } from '../../functions/kernel/errors.ts';
 import type { Io } from '../output.ts';
@@ -198,9 +197,8 @@ export async function explainRows(
       ...(stored ?? { format: EXPLAINER_FORMAT, method: 'tree', pipeline }),
       background: instancesOf(background.table, pipeline.inputs),
     };
-    const trees = method === 'tree' ? readTreeEnsemble(model.bytes, pipeline.features.length) : undefined;
     try {
-      const explanation = new ModelExplainer(artifact, trees).explain(data, {
+      const explanation = modelExplainer(artifact, model.bytes).explain(data, {
         ...(options.featurePerturbation ? { featurePerturbation: options.featurePerturbation } : {}),
       });
       return { ...explanation, background: background.label, model: model.label };

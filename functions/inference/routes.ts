@@ -15,6 +15,7 @@ import {
 } from '../commons/http.ts';
 import { toHttpError } from '../commons/middleware.ts';
 import type { FeedbackRecord } from '../contracts/capture.ts';
+import type { FeaturePerturbation } from '../core/explain/explainer.ts';
 import { NotFoundError, ValidationError } from '../kernel/errors.ts';
 import type { CaptureSink } from '../ports/capture.ts';
 import { parseFeedback, parseV1, parseV2 } from './requests.ts';
@@ -141,12 +142,7 @@ const inferV2: Route = async (event, ctx) => {
     service.requestOptions,
   );
   const explain = request.explain?.requested === true;
-  const result = await service.predict(request, contextOf(ctx), {
-    explain,
-    ...(request.explain?.featurePerturbation
-      ? { featurePerturbation: request.explain.featurePerturbation }
-      : {}),
-  });
+  const result = await service.predict(request, contextOf(ctx), { explain, ...perturbationOf(request) });
   const explanation = explain ? explanationBody(result) : undefined;
   const n = request.rows;
   const probabilities: number[] = [];
@@ -180,15 +176,26 @@ const inferV2: Route = async (event, ctx) => {
   };
 };
 
-const predictV1: Route = async (event, ctx) => {
-  const { service } = ctx;
+/** The V1 body of a request to the model in its path. */
+async function v1Request(event: Event, service: InferenceService) {
   checkModel(service, param(event, 'name'));
-  const request = parseV1(
+  return parseV1(
     await readJsonBody(event, MAX_BODY_BYTES),
     service.inputs,
     service.maxBatch,
     service.requestOptions,
   );
+}
+
+/** What a request's parameters ask of explanations, as `predict` takes it. */
+const perturbationOf = (request: {
+  readonly explain?: { readonly featurePerturbation?: FeaturePerturbation };
+}) =>
+  request.explain?.featurePerturbation ? { featurePerturbation: request.explain.featurePerturbation } : {};
+
+const predictV1: Route = async (event, ctx) => {
+  const { service } = ctx;
+  const request = await v1Request(event, service);
   const result = await service.predict(request, contextOf(ctx));
   return {
     statusCode: 200,
@@ -207,18 +214,10 @@ const predictV1: Route = async (event, ctx) => {
 /** KServe V1's verb: each instance's prediction and its SHAP values (log-odds), captured with its id. */
 const explainV1: Route = async (event, ctx) => {
   const { service } = ctx;
-  checkModel(service, param(event, 'name'));
-  const request = parseV1(
-    await readJsonBody(event, MAX_BODY_BYTES),
-    service.inputs,
-    service.maxBatch,
-    service.requestOptions,
-  );
+  const request = await v1Request(event, service);
   const result = await service.predict(request, contextOf(ctx), {
     explain: true,
-    ...(request.explain?.featurePerturbation
-      ? { featurePerturbation: request.explain.featurePerturbation }
-      : {}),
+    ...perturbationOf(request),
   });
   return {
     statusCode: 200,

@@ -22,9 +22,9 @@ export async function loadModelExplainer(
   const artifact = await lineage.getJson<ExplainerArtifact>({ kind: 'explainers', sha256: ref.sha256 });
   if (artifact.method !== 'tree') return new ModelExplainer(artifact);
   // Reading the trees back decodes the whole ONNX graph, which scoring never needs: loaded here only.
-  const [{ readTreeEnsemble }, bytes] = await Promise.all([
+  const [{ modelExplainer }, bytes] = await Promise.all([
     import('../core/onnx/trees.ts'),
     model ?? lineage.getBytes({ kind: 'models', sha256: version.metadata.artifact.sha256 }),
   ]);
-  return new ModelExplainer(artifact, readTreeEnsemble(bytes, artifact.pipeline.features.length));
+  return modelExplainer(artifact, bytes);
 }

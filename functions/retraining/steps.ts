@@ -24,9 +24,9 @@ import { auditTable } from '../core/audit/audit.ts';
 import { readCsv } from '../core/data/csv.ts';
 import { type Column, columnStrings, type Schema, schemaOf, type Table, toCsv } from '../core/data/table.ts';
 import { type GlobalDiagnostics, globalDiagnostics } from '../core/explain/diagnostics.ts';
-import { type ExplainerArtifact, type Explanation, ModelExplainer } from '../core/explain/explainer.ts';
+import type { ExplainerArtifact, Explanation } from '../core/explain/explainer.ts';
 import { OnnxModel } from '../core/onnx/runtime.ts';
-import { readTreeEnsemble } from '../core/onnx/trees.ts';
+import { modelExplainer } from '../core/onnx/trees.ts';
 import { generateCredit } from '../core/synthetic/credit.ts';
 import { type GoldenSet, type Manifest, train } from '../core/training/train.ts';
 import { settleDeployment, startDeployment } from '../inference/deploy.ts';
@@ -569,15 +569,10 @@ async function candidateDiagnostics(
 ): Promise<GlobalDiagnostics> {
   let explain: ((table: Table) => Explanation) | undefined;
   if (candidate.refs.explainer) {
-    const artifact = await deps.lineage.getJson<ExplainerArtifact>(candidate.refs.explainer);
-    const trees =
-      artifact.method === 'tree'
-        ? readTreeEnsemble(
-            await deps.lineage.getBytes(candidate.refs.model),
-            artifact.pipeline.features.length,
-          )
-        : undefined;
-    const explainer = new ModelExplainer(artifact, trees);
+    const explainer = modelExplainer(
+      await deps.lineage.getJson<ExplainerArtifact>(candidate.refs.explainer),
+      await deps.lineage.getBytes(candidate.refs.model),
+    );
     explain = (table) => explainer.explain(table);
   }
   return globalDiagnostics(

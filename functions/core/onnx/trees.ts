@@ -4,6 +4,7 @@
  * can be explained without its training run. Node covers are not in ONNX; they travel beside
  * the model (path-dependent SHAP needs them, interventional does not).
  */
+import { type ExplainerArtifact, ModelExplainer } from '../explain/explainer.ts';
 import type { ExplainedEnsemble, ExplainedTree } from '../explain/treeshap.ts';
 import { onnx } from './graph.ts';
 
@@ -76,4 +77,15 @@ export function readTreeEnsemble(bytes: Uint8Array, features: number): Explained
       (tree.value[targetNodes[k] as number] as number) + (weights[k] as number);
   });
   return { baseScore: base[0] ?? 0, trees: trees as ExplainedTree[], features };
+}
+
+/**
+ * A stored explainer over the model it was stored with: for a tree explainer, the trees of
+ * that model's own ONNX bytes (so it explains exactly what is served).
+ */
+export function modelExplainer(artifact: ExplainerArtifact, bytes: Uint8Array): ModelExplainer {
+  return new ModelExplainer(
+    artifact,
+    artifact.method === 'tree' ? readTreeEnsemble(bytes, artifact.pipeline.features.length) : undefined,
+  );
 }
