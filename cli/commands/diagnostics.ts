@@ -22,7 +22,6 @@ import { globalDiagnostics } from '../../functions/core/explain/diagnostics.ts';
 import {
   DEFAULT_BACKGROUND_ROWS,
   type Explanation,
-  ModelExplainer,
   tableOfInstances,
 } from '../../functions/core/explain/explainer.ts';
 import { gridOf, partialDependence } from '../../functions/core/explain/partial-dependence.ts';
