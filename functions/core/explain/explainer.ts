@@ -22,7 +22,7 @@ import { linearShap } from './linear.ts';
 import {
   type ExplainedEnsemble,
   InterventionalTreeShap,
-  pathDependentShap,
+  PathDependentTreeShap,
   type ShapValues,
 } from './treeshap.ts';
 
@@ -205,6 +205,8 @@ export class ModelExplainer {
   readonly #background: ReturnType<typeof transform>['matrix'];
   /** Interventional TreeSHAP prepared once for the background: each request pays per row only. */
   readonly #interventional: InterventionalTreeShap | undefined;
+  /** Path-dependent TreeSHAP's leaf tables, built on the first such request (about 10 MB). */
+  #pathDependent: PathDependentTreeShap | undefined;
 
   /**
    * `trees` are the served model's (read from its ONNX file) for a tree explainer; the
@@ -284,7 +286,7 @@ export class ModelExplainer {
     if (this.#ensemble) {
       shap =
         perturbation === 'tree-path-dependent'
-          ? pathDependentShap(this.#ensemble, x)
+          ? (this.#pathDependent ??= new PathDependentTreeShap(this.#ensemble)).explain(x)
           : (this.#interventional as InterventionalTreeShap).explain(x);
     } else {
       shap = linearShap(

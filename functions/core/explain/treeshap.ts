@@ -229,38 +229,205 @@ function expectedOutput(tree: ExplainedTree, cover: Float64Array): number {
   return sum;
 }
 
+/** Distinct features on a leaf's path up to which its Shapley values are tabled (2^p × p entries). */
+const TABLED_FEATURES = 8;
+/** Table entries kept at most per model (doubles): trees beyond walk the paths per row instead. */
+const TABLE_BUDGET = 16_000_000;
+
+/** One leaf of a tabled tree: its path's splits and its Shapley values for every set of satisfied features. */
+interface TabledLeaf {
+  readonly nodes: Int32Array;
+  readonly left: Uint8Array;
+  readonly bits: Int32Array;
+  readonly features: Int32Array;
+  /** `2^p × p`: for each set A of path features x satisfies (bit mask), each feature's value. */
+  readonly table: Float64Array;
+}
+
+/**
+ * Path-dependent TreeSHAP prepared for one ensemble. A leaf's share of the tree's game is
+ * v(S) = value × Π_{j∈S} a_j × Π_{j∉S} r_j over the features j on its path, with a_j ∈ {0, 1}
+ * whether x satisfies the path's splits on j and r_j the share of training rows that did (the
+ * covers' ratios). Its Shapley values depend on x only through which features it satisfies, so
+ * each leaf's values are tabled once for every such set (Yang 2021, "Fast TreeSHAP", precomputes
+ * the same kind of per-leaf table); a row then costs one mask and one lookup per leaf. A tree
+ * with a leaf of more than 8 distinct path features, or beyond the table budget, is explained by
+ * Algorithm 2 instead. Checked against shap's C++ in the reference tests.
+ */
+export class PathDependentTreeShap {
+  readonly #model: ExplainedEnsemble;
+  readonly #covers: readonly Float64Array[];
+  /** Per tree: its tabled leaves, or undefined (walked per row by Algorithm 2). */
+  readonly #tables: readonly (readonly TabledLeaf[] | undefined)[];
+  readonly #pools: readonly (PathPool | undefined)[];
+  /** E[f] over the training rows, by the covers. */
+  readonly baseValue: number;
+
+  /** `tableBudget`: table entries to spend at most. @default 16 million (128 MB) */
+  constructor(model: ExplainedEnsemble, options: { readonly tableBudget?: number } = {}) {
+    this.#model = model;
+    this.#covers = model.trees.map((tree, t) => {
+      if (!tree.cover) throw new RangeError(`tree ${t} has no node covers: path-dependent SHAP needs them`);
+      if (!((tree.cover[0] as number) > 0))
+        throw new RangeError(`tree ${t} has no training rows at its root`);
+      return tree.cover;
+    });
+    let budget = options.tableBudget ?? TABLE_BUDGET;
+    this.#tables = model.trees.map((tree, t) => {
+      const leaves = tabledLeaves(tree, this.#covers[t] as Float64Array, budget);
+      if (leaves) budget -= leaves.reduce((n, l) => n + l.table.length, 0);
+      return leaves;
+    });
+    this.#pools = model.trees.map((tree, t) => (this.#tables[t] ? undefined : new PathPool(maxDepth(tree))));
+    this.baseValue = model.trees.reduce(
+      (sum, tree, t) => sum + expectedOutput(tree, this.#covers[t] as Float64Array),
+      model.baseScore,
+    );
+  }
+
+  /** SHAP values of each row of `x` (model inputs, NaN for missing). */
+  explain(x: Matrix): ShapValues {
+    const model = this.#model;
+    checkShape(model, x, 'the data');
+    const d = model.features;
+    const values = new Float64Array(x.rows * d);
+    const margins = new Float64Array(x.rows);
+    for (let i = 0; i < x.rows; i++) {
+      const at = i * d;
+      const phi = values.subarray(at, at + d);
+      let margin = model.baseScore;
+      model.trees.forEach((tree, t) => {
+        margin += treeOutput(tree, x.data, at);
+        const leaves = this.#tables[t];
+        if (!leaves) {
+          pathDependentTree(
+            tree,
+            this.#covers[t] as Float64Array,
+            x.data,
+            at,
+            phi,
+            this.#pools[t] as PathPool,
+          );
+          return;
+        }
+        for (const leaf of leaves) {
+          let mask = (1 << leaf.features.length) - 1;
+          for (let k = 0; k < leaf.nodes.length; k++) {
+            const n = leaf.nodes[k] as number;
+            if (
+              goesLeft(tree, n, x.data[at + (tree.feature[n] as number)] as number) !==
+              (leaf.left[k] === 1)
+            )
+              mask &= ~(leaf.bits[k] as number);
+          }
+          const p = leaf.features.length;
+          for (let j = 0; j < p; j++) {
+            const f = leaf.features[j] as number;
+            phi[f] = (phi[f] as number) + (leaf.table[mask * p + j] as number);
+          }
+        }
+      });
+      margins[i] = margin;
+    }
+    return { baseValue: this.baseValue, values, margins };
+  }
+}
+
+/**
+ * A tree's leaves with their Shapley-value tables, or undefined when a leaf has too many path
+ * features or the tables would exceed `budget` entries. For the set A of satisfied features,
+ * feature i's value is value·(a_i − r_i)·Σ_{S⊆A∖{i}} |S|!(p−|S|−1)!/p! · Π_{j∈P∖{i}∖S} r_j.
+ */
+function tabledLeaves(tree: ExplainedTree, cover: Float64Array, budget: number): TabledLeaf[] | undefined {
+  const leaves: TabledLeaf[] = [];
+  const nodes: number[] = [];
+  const lefts: number[] = [];
+  let used = 0;
+  let fits = true;
+  const visit = (node: number): void => {
+    if (!fits) return;
+    if ((tree.feature[node] as number) >= 0) {
+      for (const [child, left] of [
+        [tree.left[node] as number, 1],
+        [tree.right[node] as number, 0],
+      ] as const) {
+        nodes.push(node);
+        lefts.push(left);
+        visit(child);
+        nodes.pop();
+        lefts.pop();
+      }
+      return;
+    }
+    const features: number[] = [];
+    const ratio: number[] = [];
+    const bits = nodes.map((n, k) => {
+      const f = tree.feature[n] as number;
+      let j = features.indexOf(f);
+      if (j < 0) {
+        j = features.push(f) - 1;
+        ratio.push(1);
+      }
+      const child = lefts[k] === 1 ? (tree.left[n] as number) : (tree.right[n] as number);
+      ratio[j] = (ratio[j] as number) * ((cover[child] as number) / (cover[n] as number));
+      return 1 << j;
+    });
+    const p = features.length;
+    if (p > TABLED_FEATURES || used + (p << p) > budget) {
+      fits = false;
+      return;
+    }
+    used += p << p;
+    const full = (1 << p) - 1;
+    // Π_{j∈mask} r_j for every mask, and the Shapley weight of a coalition of each size.
+    const product = new Float64Array(1 << p);
+    product[0] = 1;
+    for (let m = 1; m <= full; m++) {
+      const low = 31 - Math.clz32(m & -m);
+      product[m] = (product[m & (m - 1)] as number) * (ratio[low] as number);
+    }
+    const weight = Float64Array.from({ length: Math.max(1, p) }, (_, size) => {
+      // size!·(p − size − 1)!/p! = 1 / (p · C(p − 1, size))
+      let binomial = 1;
+      for (let k = 1; k <= size; k++) binomial = (binomial * (p - size - 1 + k)) / k;
+      return 1 / (p * binomial);
+    });
+    const value = tree.value[node] as number;
+    const table = new Float64Array(p << p);
+    for (let mask = 0; mask <= full; mask++)
+      for (let i = 0; i < p; i++) {
+        const bit = 1 << i;
+        const gain = ((mask & bit) !== 0 ? 1 : 0) - (ratio[i] as number);
+        const others = mask & ~bit;
+        const rest = full & ~bit;
+        let sum = 0;
+        for (let sub = others; ; sub = (sub - 1) & others) {
+          sum += (weight[popcount(sub)] as number) * (product[rest & ~sub] as number);
+          if (sub === 0) break;
+        }
+        table[mask * p + i] = value * gain * sum;
+      }
+    leaves.push({
+      nodes: Int32Array.from(nodes),
+      left: Uint8Array.from(lefts),
+      bits: Int32Array.from(bits),
+      features: Int32Array.from(features),
+      table,
+    });
+  };
+  visit(0);
+  return fits ? leaves : undefined;
+}
+
 /**
  * Path-dependent TreeSHAP of each row of `x` (model inputs, NaN for missing): needs every
- * tree's node covers.
+ * tree's node covers. To explain many batches of one model, prepare it once with
+ * {@link PathDependentTreeShap}.
  */
 export function pathDependentShap(model: ExplainedEnsemble, x: Matrix): ShapValues {
   checkShape(model, x, 'the data');
-  const d = model.features;
-  const values = new Float64Array(x.rows * d);
-  const margins = new Float64Array(x.rows);
-  let baseValue = model.baseScore;
-  const covers = model.trees.map((tree, t) => {
-    if (!tree.cover) throw new RangeError(`tree ${t} has no node covers: path-dependent SHAP needs them`);
-    if (!((tree.cover[0] as number) > 0)) throw new RangeError(`tree ${t} has no training rows at its root`);
-    return tree.cover;
-  });
-  const pools = model.trees.map((tree) => new PathPool(maxDepth(tree)));
-  model.trees.forEach((tree, t) => {
-    baseValue += expectedOutput(tree, covers[t] as Float64Array);
-  });
-  for (let i = 0; i < x.rows; i++) {
-    const phi = values.subarray(i * d, (i + 1) * d);
-    let margin = model.baseScore;
-    model.trees.forEach((tree, t) => {
-      pathDependentTree(tree, covers[t] as Float64Array, x.data, i * d, phi, pools[t] as PathPool);
-      margin += treeOutput(tree, x.data, i * d);
-    });
-    margins[i] = margin;
-  }
-  return { baseValue, values, margins };
+  return new PathDependentTreeShap(model).explain(x);
 }
-
-// ── Interventional ────────────────────────────────────────────────────────────────────────
 
 /**
  * w(a, b) = a!·b!/(a+b+1)!: the Shapley weight of a coalition of `a` of the other players from

@@ -4,6 +4,7 @@ import {
   type ExplainedEnsemble,
   type ExplainedTree,
   interventionalShap,
+  PathDependentTreeShap,
   pathDependentShap,
 } from '../../../functions/core/explain/treeshap.ts';
 import { matrix } from '../../../functions/core/linalg.ts';
@@ -159,6 +160,18 @@ describe('TreeSHAP on a GBDT Keel trained', () => {
         );
       });
     }
+  });
+
+  it('gives the same values from the leaf tables as from Algorithm 2 (no table budget)', () => {
+    // Act
+    const tabled = new PathDependentTreeShap(gbdt).explain(rows);
+    const walked = new PathDependentTreeShap(gbdt, { tableBudget: 0 }).explain(rows);
+
+    // Assess
+    expect(walked.baseValue).toBeCloseTo(tabled.baseValue, 12);
+    tabled.values.forEach((v, k) => {
+      expect(v).toBeCloseTo(walked.values[k] as number, 10);
+    });
   });
 
   it.each([
