@@ -77,6 +77,28 @@ describe('function bundles, built as KeelFunction builds them', () => {
     );
   });
 
+  it('keeps protobufjs and the ONNX schema out of the inference bundle, explanations included', async () => {
+    // Act
+    const result = await build({
+      entryPoints: ['functions/inference/lambda.ts'],
+      bundle: true,
+      write: false,
+      metafile: true,
+      format: KEEL_BUNDLE.format,
+      platform: KEEL_BUNDLE.platform,
+      mainFields: [...KEEL_BUNDLE.mainFields],
+      alias: KEEL_BUNDLE.alias,
+      external: [...KEEL_BUNDLE.external, 'onnxruntime-node'],
+      outfile: join(dir, 'inference-meta.cjs'),
+      logLevel: 'silent',
+    });
+
+    // Assess: they cost a cold start their parse and a failing-require probe (about 30 ms).
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs.filter((i) => /node_modules\/(protobufjs|onnx-proto)\//.test(i))).toEqual([]);
+    expect(inputs).toContain('functions/core/onnx/trees.ts');
+  });
+
   it('gives zod/mini, alone in a bundle, English messages (it loads no locale by itself)', async () => {
     // Prepare: a bundle with no classic zod in it, which would have set the locale.
     const outfile = join(dir, 'zod-locale.cjs');
