@@ -56,6 +56,14 @@ function treeOutput(tree: ExplainedTree, data: ArrayLike<number>, offset: number
   return tree.value[node] as number;
 }
 
+/** Which way x goes at each internal node of `tree` (1: left), into `went`: once per row and tree, not per leaf. */
+function decide(tree: ExplainedTree, data: ArrayLike<number>, at: number, went: Uint8Array): void {
+  for (let node = 0; node < tree.feature.length; node++) {
+    const f = tree.feature[node] as number;
+    if (f >= 0) went[node] = goesLeft(tree, node, data[at + f] as number) ? 1 : 0;
+  }
+}
+
 function maxDepth(tree: ExplainedTree, node = 0): number {
   if ((tree.feature[node] as number) < 0) return 0;
   return 1 + Math.max(maxDepth(tree, tree.left[node] as number), maxDepth(tree, tree.right[node] as number));
@@ -292,41 +300,43 @@ export class PathDependentTreeShap {
     const d = model.features;
     const values = new Float64Array(x.rows * d);
     const margins = new Float64Array(x.rows);
+    const went = new Uint8Array(Math.max(0, ...model.trees.map((t) => t.feature.length)));
+    const tables = this.#tables;
+    const trees = model.trees;
+    const data = x.data;
     for (let i = 0; i < x.rows; i++) {
       const at = i * d;
-      const phi = values.subarray(at, at + d);
       let margin = model.baseScore;
-      model.trees.forEach((tree, t) => {
-        margin += treeOutput(tree, x.data, at);
-        const leaves = this.#tables[t];
+      for (let t = 0; t < trees.length; t++) {
+        const tree = trees[t] as ExplainedTree;
+        margin += treeOutput(tree, data, at);
+        const leaves = tables[t];
         if (!leaves) {
           pathDependentTree(
             tree,
             this.#covers[t] as Float64Array,
-            x.data,
+            data,
             at,
-            phi,
+            values.subarray(at, at + d),
             this.#pools[t] as PathPool,
           );
-          return;
+          continue;
         }
-        for (const leaf of leaves) {
-          let mask = (1 << leaf.features.length) - 1;
-          for (let k = 0; k < leaf.nodes.length; k++) {
-            const n = leaf.nodes[k] as number;
-            if (
-              goesLeft(tree, n, x.data[at + (tree.feature[n] as number)] as number) !==
-              (leaf.left[k] === 1)
-            )
-              mask &= ~(leaf.bits[k] as number);
-          }
-          const p = leaf.features.length;
+        decide(tree, data, at, went);
+        for (let l = 0; l < leaves.length; l++) {
+          const leaf = leaves[l] as TabledLeaf;
+          const { nodes, left, bits, features, table } = leaf;
+          const p = features.length;
+          let mask = (1 << p) - 1;
+          for (let k = 0; k < nodes.length; k++)
+            if (went[nodes[k] as number] !== left[k]) mask &= ~(bits[k] as number);
+          const row = mask * p;
           for (let j = 0; j < p; j++) {
-            const f = leaf.features[j] as number;
-            phi[f] = (phi[f] as number) + (leaf.table[mask * p + j] as number);
+            const f = at + (features[j] as number);
+            values[f] = (values[f] as number) + (table[row + j] as number);
           }
         }
-      });
+      }
       margins[i] = margin;
     }
     return { baseValue: this.baseValue, values, margins };
@@ -561,20 +571,18 @@ export class InterventionalTreeShap {
     const weights = this.#weights;
     const values = new Float64Array(x.rows * d);
     const margins = new Float64Array(x.rows);
+    const went = new Uint8Array(Math.max(0, ...this.#model.trees.map((t) => t.feature.length)));
     for (let i = 0; i < x.rows; i++) {
       const at = i * d;
       let margin = this.#model.baseScore;
       this.#model.trees.forEach((tree, t) => {
         margin += treeOutput(tree, x.data, at);
+        decide(tree, x.data, at, went);
         for (const leaf of this.#leaves[t] as readonly PreparedLeaf[]) {
           let mine = leaf.full;
           for (let k = 0; k < leaf.nodes.length; k++) {
             const n = leaf.nodes[k] as number;
-            if (
-              goesLeft(tree, n, x.data[at + (tree.feature[n] as number)] as number) !==
-              (leaf.left[k] === 1)
-            )
-              mine &= ~(leaf.bits[k] as number);
+            if (went[n] !== leaf.left[k]) mine &= ~(leaf.bits[k] as number);
           }
           for (let q = 0; q < leaf.patterns.length; q++) {
             const theirs = leaf.patterns[q] as number;
