@@ -20,6 +20,8 @@ export interface ModelStatus {
     readonly status: string;
     readonly moneyAtRisk: number | null;
     readonly reason: string;
+    /** Which columns moved the predictions and the money (drift attribution), when it said. */
+    readonly why?: string;
   };
   readonly lastRun?: {
     readonly startedAt: string;
@@ -83,6 +85,7 @@ export async function runtimeStatus(runtime: LocalRuntime): Promise<RuntimeStatu
               status: check.status,
               moneyAtRisk: check.moneyAtRisk,
               reason: check.reasons[0] ?? '',
+              ...(whyOf(check.reasons) ? { why: whyOf(check.reasons) } : {}),
             },
           }
         : {}),
@@ -114,6 +117,10 @@ export async function runtimeStatus(runtime: LocalRuntime): Promise<RuntimeStatu
 }
 
 const time = (iso: string) => iso.slice(11, 19);
+
+/** The drift check's attribution among its reasons (`why: …`), when it made one. */
+export const whyOf = (reasons: readonly string[]): string | undefined =>
+  reasons.find((r) => r.startsWith('why: '));
 /** One panel line: long reasons are cut, the whole of them is in `--json` and the audit log. */
 const clip = (text: string, width = 160) => (text.length > width ? `${text.slice(0, width - 1)}…` : text);
 
@@ -149,6 +156,7 @@ export function renderStatus(status: RuntimeStatus): string {
         : '    drift check  (none yet)',
     );
     if (m.lastCheck?.reason) lines.push(`      ${clip(m.lastCheck.reason)}`);
+    if (m.lastCheck?.why) lines.push(`      ${clip(m.lastCheck.why)}`);
     lines.push(
       m.lastRun
         ? `    pipeline    ${time(m.lastRun.startedAt)}  ${m.lastRun.status}${m.lastRun.outcome ? ` (${m.lastRun.outcome})` : ''}  trigger ${m.lastRun.trigger}`

@@ -6,7 +6,7 @@ import { loadConfig } from '../../functions/contracts/config/load.ts';
 import { KeelError, ValidationError } from '../../functions/kernel/errors.ts';
 import { bootstrapModels } from '../../local/bootstrap.ts';
 import { LocalRuntime, type RuntimeDescription, runningRuntime } from '../../local/runtime.ts';
-import { renderStatus, runtimeStatus } from '../../local/status.ts';
+import { renderStatus, runtimeStatus, whyOf } from '../../local/status.ts';
 import type { Io } from '../output.ts';
 
 export interface UpOptions {
@@ -96,7 +96,7 @@ export async function up(options: UpOptions, io: Io, signal?: AbortSignal): Prom
         else if (run.error) io.err(`${run.finishedAt.toISOString()}  ${run.name} failed: ${run.error}`);
         else if (check)
           io.out(
-            `${run.finishedAt.toISOString()}  ${model} drift check: ${check.status}; ${check.reasons[0] ?? ''}`,
+            `${run.finishedAt.toISOString()}  ${model} drift check: ${check.status}; ${[check.reasons[0] ?? '', whyOf(check.reasons)].filter(Boolean).join('; ')}`,
           );
         else io.out(`${run.finishedAt.toISOString()}  ${run.name} started`);
       });
