@@ -111,6 +111,15 @@ describe('the dependency rule', () => {
         },
       ],
       [
+        'reports-render-only',
+        'a report reading the registry itself',
+        {
+          'functions/reports/planted.ts':
+            "import { get } from '../registry/registry.ts';\nexport const y = get;\n",
+          'functions/registry/registry.ts': 'export const get = 1;\n',
+        },
+      ],
+      [
         'ports-are-interfaces',
         'a port importing code, not types',
         {
