@@ -32,14 +32,26 @@ export class BottomK<T> {
     this.k = k;
   }
 
+  /** The k-th smallest priority kept at the last cut: nothing above it can be kept any more. */
+  #bound = Number.POSITIVE_INFINITY;
+
+  /** Whether an item of this priority could be kept: ask first, so rows that cannot are never built. */
+  accepts(priority: number): boolean {
+    return priority < this.#bound;
+  }
+
   add(priority: number, item: T): void {
+    if (!this.accepts(priority)) return;
     this.#items.push({ priority, item });
     if (this.#items.length >= 2 * this.k) this.#cut();
   }
 
   #cut(): void {
     this.#items.sort((a, b) => a.priority - b.priority);
-    this.#items.length = Math.min(this.#items.length, this.k);
+    if (this.#items.length >= this.k) {
+      this.#items.length = this.k;
+      this.#bound = (this.#items[this.k - 1] as { priority: number }).priority;
+    }
   }
 
   items(): { priority: number; item: T }[] {
@@ -109,7 +121,7 @@ export async function profilePartitions(
           Object.fromEntries(
             modelInputs.map((name) => [name, (row[name] ?? null) as number | string | null]),
           );
-        sample.add(priority, kept());
+        if (sample.accepts(priority)) sample.add(priority, kept());
         rows++;
         for (const [name, builder] of builders) {
           const value = row[name];
@@ -131,7 +143,7 @@ export async function profilePartitions(
         const own = r.model_version === version && r.served_by === 'primary';
         if (outcome !== undefined && own && Number.isFinite(probability)) {
           labelled.push([probability, out?.label === 1 ? 1 : 0, outcome, Date.parse(at)]);
-          labelledSample.add(priority, [kept(), outcome]);
+          if (labelledSample.accepts(priority)) labelledSample.add(priority, [kept(), outcome]);
         }
       }
       predictions += rows;
