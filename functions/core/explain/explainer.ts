@@ -284,10 +284,10 @@ export class ModelExplainer {
         'featurePerturbation',
       );
     if (this.#ensemble) {
-      shap =
-        perturbation === 'tree-path-dependent'
-          ? (this.#pathDependent ??= new PathDependentTreeShap(this.#ensemble)).explain(x)
-          : (this.#interventional as InterventionalTreeShap).explain(x);
+      if (perturbation === 'tree-path-dependent') {
+        this.#pathDependent ??= new PathDependentTreeShap(this.#ensemble);
+        shap = this.#pathDependent.explain(x);
+      } else shap = (this.#interventional as InterventionalTreeShap).explain(x);
     } else {
       shap = linearShap(
         this.artifact.linear as NonNullable<ExplainerArtifact['linear']>,
