@@ -243,11 +243,65 @@ const TABLED_FEATURES = 8;
 const TABLE_BUDGET = 16_000_000;
 
 /** One leaf of a tabled tree: its path's splits and its Shapley values for every set of satisfied features. */
-interface TabledLeaf {
+/**
+ * A root-to-leaf path: its internal nodes, the side taken at each (1: left), each node's
+ * feature as a bit over the path's distinct features, and those features.
+ */
+interface LeafPath {
+  readonly leaf: number;
   readonly nodes: Int32Array;
   readonly left: Uint8Array;
   readonly bits: Int32Array;
   readonly features: Int32Array;
+}
+
+/** Every leaf's path of `tree`, left first. */
+function leafPaths(tree: ExplainedTree): LeafPath[] {
+  const paths: LeafPath[] = [];
+  const nodes: number[] = [];
+  const lefts: number[] = [];
+  const visit = (node: number): void => {
+    if ((tree.feature[node] as number) >= 0) {
+      for (const [child, left] of [
+        [tree.left[node] as number, 1],
+        [tree.right[node] as number, 0],
+      ] as const) {
+        nodes.push(node);
+        lefts.push(left);
+        visit(child);
+        nodes.pop();
+        lefts.pop();
+      }
+      return;
+    }
+    const features: number[] = [];
+    const bits = nodes.map((n) => {
+      const f = tree.feature[n] as number;
+      let j = features.indexOf(f);
+      if (j < 0) j = features.push(f) - 1;
+      return 1 << j;
+    });
+    paths.push({
+      leaf: node,
+      nodes: Int32Array.from(nodes),
+      left: Uint8Array.from(lefts),
+      bits: Int32Array.from(bits),
+      features: Int32Array.from(features),
+    });
+  };
+  visit(0);
+  return paths;
+}
+
+/** The path features x (or a background row) satisfies, as a mask over the path's features. */
+function satisfied(path: LeafPath, went: Uint8Array): number {
+  let mask = (1 << path.features.length) - 1;
+  for (let k = 0; k < path.nodes.length; k++)
+    if (went[path.nodes[k] as number] !== path.left[k]) mask &= ~(path.bits[k] as number);
+  return mask;
+}
+
+interface TabledLeaf extends LeafPath {
   /** `2^p × p`: for each set A of path features x satisfies (bit mask), each feature's value. */
   readonly table: Float64Array;
 }
@@ -325,12 +379,9 @@ export class PathDependentTreeShap {
         decide(tree, data, at, went);
         for (let l = 0; l < leaves.length; l++) {
           const leaf = leaves[l] as TabledLeaf;
-          const { nodes, left, bits, features, table } = leaf;
+          const { features, table } = leaf;
           const p = features.length;
-          let mask = (1 << p) - 1;
-          for (let k = 0; k < nodes.length; k++)
-            if (went[nodes[k] as number] !== left[k]) mask &= ~(bits[k] as number);
-          const row = mask * p;
+          const row = satisfied(leaf, went) * p;
           for (let j = 0; j < p; j++) {
             const f = at + (features[j] as number);
             values[f] = (values[f] as number) + (table[row + j] as number);
@@ -349,45 +400,18 @@ export class PathDependentTreeShap {
  * feature i's value is value·(a_i − r_i)·Σ_{S⊆A∖{i}} |S|!(p−|S|−1)!/p! · Π_{j∈P∖{i}∖S} r_j.
  */
 function tabledLeaves(tree: ExplainedTree, cover: Float64Array, budget: number): TabledLeaf[] | undefined {
-  const leaves: TabledLeaf[] = [];
-  const nodes: number[] = [];
-  const lefts: number[] = [];
-  let used = 0;
-  let fits = true;
-  const visit = (node: number): void => {
-    if (!fits) return;
-    if ((tree.feature[node] as number) >= 0) {
-      for (const [child, left] of [
-        [tree.left[node] as number, 1],
-        [tree.right[node] as number, 0],
-      ] as const) {
-        nodes.push(node);
-        lefts.push(left);
-        visit(child);
-        nodes.pop();
-        lefts.pop();
-      }
-      return;
-    }
-    const features: number[] = [];
-    const ratio: number[] = [];
-    const bits = nodes.map((n, k) => {
-      const f = tree.feature[n] as number;
-      let j = features.indexOf(f);
-      if (j < 0) {
-        j = features.push(f) - 1;
-        ratio.push(1);
-      }
-      const child = lefts[k] === 1 ? (tree.left[n] as number) : (tree.right[n] as number);
+  const paths = leafPaths(tree);
+  const entries = paths.reduce((n, path) => n + (path.features.length << path.features.length), 0);
+  if (paths.some((path) => path.features.length > TABLED_FEATURES) || entries > budget) return undefined;
+  return paths.map((path) => {
+    const p = path.features.length;
+    // r_j: the share of the training rows that followed the path's splits on feature j.
+    const ratio = new Float64Array(p).fill(1);
+    path.nodes.forEach((n, k) => {
+      const child = path.left[k] === 1 ? (tree.left[n] as number) : (tree.right[n] as number);
+      const j = 31 - Math.clz32(path.bits[k] as number);
       ratio[j] = (ratio[j] as number) * ((cover[child] as number) / (cover[n] as number));
-      return 1 << j;
     });
-    const p = features.length;
-    if (p > TABLED_FEATURES || used + (p << p) > budget) {
-      fits = false;
-      return;
-    }
-    used += p << p;
     const full = (1 << p) - 1;
     // Π_{j∈mask} r_j for every mask, and the Shapley weight of a coalition of each size.
     const product = new Float64Array(1 << p);
@@ -402,7 +426,7 @@ function tabledLeaves(tree: ExplainedTree, cover: Float64Array, budget: number):
       for (let k = 1; k <= size; k++) binomial = (binomial * (p - size - 1 + k)) / k;
       return 1 / (p * binomial);
     });
-    const value = tree.value[node] as number;
+    const value = tree.value[path.leaf] as number;
     const table = new Float64Array(p << p);
     for (let mask = 0; mask <= full; mask++)
       for (let i = 0; i < p; i++) {
@@ -417,16 +441,8 @@ function tabledLeaves(tree: ExplainedTree, cover: Float64Array, budget: number):
         }
         table[mask * p + i] = value * gain * sum;
       }
-    leaves.push({
-      nodes: Int32Array.from(nodes),
-      left: Uint8Array.from(lefts),
-      bits: Int32Array.from(bits),
-      features: Int32Array.from(features),
-      table,
-    });
-  };
-  visit(0);
-  return fits ? leaves : undefined;
+    return { ...path, table };
+  });
 }
 
 /**
@@ -466,14 +482,8 @@ function popcount(v: number): number {
 }
 
 /** One leaf of one tree: its path's splits, the distinct features on it, and the background's patterns. */
-interface PreparedLeaf {
+interface PreparedLeaf extends LeafPath {
   readonly value: number;
-  /** Internal nodes on the path from the root, the side taken at each (1: left), and its feature's bit. */
-  readonly nodes: Int32Array;
-  readonly left: Uint8Array;
-  readonly bits: Int32Array;
-  /** The distinct features on the path, by bit. */
-  readonly features: Int32Array;
   readonly full: number;
   /** Distinct background patterns (bit set: that row satisfies the path's splits on the feature) and their shares. */
   readonly patterns: Int32Array;
@@ -510,56 +520,32 @@ export class InterventionalTreeShap {
     const d = model.features;
     const nb = background.rows;
     let baseValue = model.baseScore;
+    const went = new Uint8Array(Math.max(0, ...model.trees.map((t) => t.feature.length)));
     this.#leaves = model.trees.map((tree) => {
-      const leaves: PreparedLeaf[] = [];
-      const pathNodes: number[] = [];
-      const pathLeft: number[] = [];
-      const visit = (node: number): void => {
-        if ((tree.feature[node] as number) >= 0) {
-          for (const [child, left] of [
-            [tree.left[node] as number, 1],
-            [tree.right[node] as number, 0],
-          ] as const) {
-            pathNodes.push(node);
-            pathLeft.push(left);
-            visit(child);
-            pathNodes.pop();
-            pathLeft.pop();
-          }
-          return;
-        }
-        const features: number[] = [];
-        const bits = pathNodes.map((n) => {
-          const f = tree.feature[n] as number;
-          let k = features.indexOf(f);
-          if (k < 0) k = features.push(f) - 1;
-          return 1 << k;
+      const paths = leafPaths(tree);
+      // Each background row's pattern per leaf: which of the path's features it satisfies.
+      const counts = paths.map(() => new Map<number, number>());
+      for (let r = 0; r < nb; r++) {
+        decide(tree, background.data, r * d, went);
+        paths.forEach((path, l) => {
+          const mask = satisfied(path, went);
+          const count = counts[l] as Map<number, number>;
+          count.set(mask, (count.get(mask) ?? 0) + 1);
         });
-        const full = (1 << features.length) - 1 || 0;
-        const counts = new Map<number, number>();
-        for (let r = 0; r < nb; r++) {
-          let mask = full;
-          pathNodes.forEach((n, k) => {
-            const v = background.data[r * d + (tree.feature[n] as number)] as number;
-            if (goesLeft(tree, n, v) !== (pathLeft[k] === 1)) mask &= ~(bits[k] as number);
-          });
-          counts.set(mask, (counts.get(mask) ?? 0) + 1);
-        }
-        const value = tree.value[node] as number;
-        baseValue += (value * (counts.get(full) ?? 0)) / nb;
-        leaves.push({
+      }
+      return paths.map((path, l): PreparedLeaf => {
+        const count = counts[l] as Map<number, number>;
+        const full = (1 << path.features.length) - 1;
+        const value = tree.value[path.leaf] as number;
+        baseValue += (value * (count.get(full) ?? 0)) / nb;
+        return {
+          ...path,
           value,
-          nodes: Int32Array.from(pathNodes),
-          left: Uint8Array.from(pathLeft),
-          bits: Int32Array.from(bits),
-          features: Int32Array.from(features),
           full,
-          patterns: Int32Array.from(counts.keys()),
-          shares: Float64Array.from(counts.values(), (c) => c / nb),
-        });
-      };
-      visit(0);
-      return leaves;
+          patterns: Int32Array.from(count.keys()),
+          shares: Float64Array.from(count.values(), (c) => c / nb),
+        };
+      });
     });
     this.baseValue = baseValue;
   }
@@ -579,11 +565,7 @@ export class InterventionalTreeShap {
         margin += treeOutput(tree, x.data, at);
         decide(tree, x.data, at, went);
         for (const leaf of this.#leaves[t] as readonly PreparedLeaf[]) {
-          let mine = leaf.full;
-          for (let k = 0; k < leaf.nodes.length; k++) {
-            const n = leaf.nodes[k] as number;
-            if (went[n] !== leaf.left[k]) mine &= ~(leaf.bits[k] as number);
-          }
+          const mine = satisfied(leaf, went);
           for (let q = 0; q < leaf.patterns.length; q++) {
             const theirs = leaf.patterns[q] as number;
             // A feature neither satisfies closes the leaf to every hybrid.
