@@ -233,6 +233,12 @@ async function attribute(
       minLabelled: Math.min(plan.settings.minLabelledRows, ATTRIBUTION_LABELLED_ROWS),
       currency: plan.settings.costs.currency,
     });
+    // The report is canonical JSON, which has no NaN: a degenerate fit must not fail the check.
+    if (!allFinite(attribution))
+      return {
+        attribution: null,
+        attributionReason: 'attribution gave non-finite values (a degenerate sample)',
+      };
     return { attribution };
   } catch (error) {
     return {
@@ -240,6 +246,13 @@ async function attribute(
       attributionReason: `attribution failed: ${error instanceof Error ? error.message : String(error)}`,
     };
   }
+}
+
+/** Whether every number in a JSON-like value is finite. */
+function allFinite(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (value === null || typeof value !== 'object') return true;
+  return Object.values(value).every(allFinite);
 }
 
 /** Writes the reports, emits metrics and events, records flags in the registry. */
