@@ -157,6 +157,11 @@ export async function explainRows(
       ),
       label: `the first ${Math.min(DEFAULT_BACKGROUND_ROWS, data.rowCount)} rows of --data`,
     });
+    // Rows standing in for themselves explain nothing: one row needs a background of its own.
+    if (!stored && !options.background && data.rowCount < 2)
+      throw new ValidationError('No background to explain against', [
+        { path: 'background', message: `${model.label} has no stored background: give --background CSV` },
+      ]);
     const background =
       options.background ??
       (stored

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliExplanation as Explanation } from '../../cli/commands/explain.ts';
@@ -107,6 +107,15 @@ describe('keel explain', () => {
       'tree-path-dependent',
     );
     expect(path_.code).toBe(2);
+    // A directory without a stored explainer, one row: nothing to explain it against.
+    await rm(path('lr', 'explainer.json'));
+    await writeFile(
+      path('one.csv'),
+      (await readFile(path('rows.csv'), 'utf8')).split('\n').slice(0, 2).join('\n'),
+    );
+    const alone = await keel('explain', '--model', path('lr'), '--data', path('one.csv'));
+    expect(alone.code).toBe(2);
+    expect(alone.err).toMatch(/background.*has no stored background/s);
     expect(path_.err).toMatch(/feature-perturbation.*interventionally only/s);
     const bad = await keel(
       'explain',
