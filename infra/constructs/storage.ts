@@ -275,11 +275,7 @@ export class KeelStorage extends Construct {
         'Capture objects are partitioned by model, date and hour, named by Firehose.',
       );
     if (spec.table)
-      ack(
-        `<${logicalId(this.lineageBucket)}.Arn>/explainers/*`,
-        'Explainers are content-addressed: their keys are not known in advance, only their prefix.',
-      );
-    ack(`<${logicalId(this.table)}.Arn>/index/*`, "The registry table's own secondary index.");
+      ack(`<${logicalId(this.table)}.Arn>/index/*`, "The registry table's own secondary index.");
     return policy;
   }
 }
