@@ -61,17 +61,20 @@ function checkInputs(model: OnnxModel, data: Table): void {
   if (missing.length > 0) throw new ValidationError('The data lacks model inputs', missing);
 }
 
+/** Runs `work` on the model with its session and a progress bar, releasing all three after. */
 async function withModel<T>(
   command: Command,
   modelArg: string,
-  work: (explainable: ExplainableModel, onnx: OnnxModel) => Promise<T>,
+  bar: ReturnType<typeof progressBar>,
+  work: (explainable: ExplainableModel, onnx: OnnxModel, bar: ReturnType<typeof progressBar>) => Promise<T>,
 ): Promise<T> {
   const { model, close } = await openExplainable(command, modelArg);
   try {
     const onnx = await OnnxModel.load(model.bytes);
     try {
-      return await work(model, onnx);
+      return await work(model, onnx, bar);
     } finally {
+      bar.stop();
       await onnx.release();
     }
   } finally {
@@ -144,22 +147,24 @@ export function registerDiagnostics(program: Command, io: Io): void {
     .option('--json', 'print the result as JSON')
     .action(async (options, command: Command) => {
       const { table: data } = await readData(options.data);
-      const result = await withModel(command, options.model, async (model, onnx) => {
-        checkInputs(onnx, data);
-        const label = (options.label as string | undefined) ?? onnx.metadata['keel.label'] ?? 'default';
-        const column = data.columns.get(label);
-        if (column?.kind !== 'numeric')
-          throw new ValidationError('The data has no usable label', [
-            { path: 'label', message: `${label} is not a numeric 0/1 column of ${options.data}` },
-          ]);
-        const labelled = Array.from({ length: data.rowCount }, (_, i) => i).filter(
-          (i) => column.values[i] === 0 || column.values[i] === 1,
-        );
-        const rows = labelled.length === data.rowCount ? data : takeRows(data, labelled);
-        const labels = (rows.columns.get(label) as { values: Float64Array }).values;
-        const explain = explainerOf(model);
-        const bar = progressBar(io, !options.json);
-        try {
+      const result = await withModel(
+        command,
+        options.model,
+        progressBar(io, !options.json),
+        async (model, onnx, bar) => {
+          checkInputs(onnx, data);
+          const label = (options.label as string | undefined) ?? onnx.metadata['keel.label'] ?? 'default';
+          const column = data.columns.get(label);
+          if (column?.kind !== 'numeric')
+            throw new ValidationError('The data has no usable label', [
+              { path: 'label', message: `${label} is not a numeric 0/1 column of ${options.data}` },
+            ]);
+          const labelled = Array.from({ length: data.rowCount }, (_, i) => i).filter(
+            (i) => column.values[i] === 0 || column.values[i] === 1,
+          );
+          const rows = labelled.length === data.rowCount ? data : takeRows(data, labelled);
+          const labels = (rows.columns.get(label) as { values: Float64Array }).values;
+          const explain = explainerOf(model);
           const diagnostics = await globalDiagnostics(
             chunkedScorer(onnx, (done, total) => bar.update({ phase: 'permute', done, total })),
             rows,
@@ -184,10 +189,8 @@ export function registerDiagnostics(program: Command, io: Io): void {
               ? { rows: diagnostics.rows.shap, columns: diagnostics.meanAbsShap }
               : null,
           };
-        } finally {
-          bar.stop();
-        }
-      });
+        },
+      );
       if (options.json) {
         io.out(JSON.stringify(result));
         return;
@@ -217,18 +220,20 @@ export function registerDiagnostics(program: Command, io: Io): void {
     .action(async (options, command: Command) => {
       const { table: data } = await readData(options.data);
       const columns = options.column as string[];
-      const result = await withModel(command, options.model, async (model, onnx) => {
-        checkInputs(onnx, data);
-        const bad = columns.filter((c) => !onnx.inputs.some((i) => i.name === c));
-        if (bad.length > 0 || columns.length > 2)
-          throw new ValidationError('Cannot plot those columns', [
-            ...bad.map((c) => ({ path: 'column', message: `${c} is not a raw input of the model` })),
-            ...(columns.length > 2
-              ? [{ path: 'column', message: `one or two columns, got ${columns.length}` }]
-              : []),
-          ]);
-        const bar = progressBar(io, !options.json);
-        try {
+      const result = await withModel(
+        command,
+        options.model,
+        progressBar(io, !options.json),
+        async (model, onnx, bar) => {
+          checkInputs(onnx, data);
+          const bad = columns.filter((c) => !onnx.inputs.some((i) => i.name === c));
+          if (bad.length > 0 || columns.length > 2)
+            throw new ValidationError('Cannot plot those columns', [
+              ...bad.map((c) => ({ path: 'column', message: `${c} is not a raw input of the model` })),
+              ...(columns.length > 2
+                ? [{ path: 'column', message: `one or two columns, got ${columns.length}` }]
+                : []),
+            ]);
           const pd = await partialDependence(
             chunkedScorer(onnx, (done, total) => bar.update({ phase: 'pdp', done, total })),
             data,
@@ -251,10 +256,8 @@ export function registerDiagnostics(program: Command, io: Io): void {
                 }
               : {}),
           };
-        } finally {
-          bar.stop();
-        }
-      });
+        },
+      );
       if (options.json) {
         io.out(JSON.stringify(result));
         return;
@@ -312,39 +315,41 @@ export function registerDiagnostics(program: Command, io: Io): void {
         throw new ValidationError('No such row', [
           { path: 'row', message: `${options.data} has ${data.rowCount} rows, asked for row ${options.row}` },
         ]);
-      const result = await withModel(command, options.model, async (model, onnx) => {
-        checkInputs(onnx, data);
-        const inputs = onnx.inputs.map((i) => i.name);
-        // Candidates and spreads come from the stored training sample when there is one.
-        const reference = model.explainer
-          ? tableOfInstances(model.explainer.background, model.explainer.pipeline.inputs)
-          : takeRows(
-              data,
-              Array.from({ length: Math.min(DEFAULT_BACKGROUND_ROWS * 10, data.rowCount) }, (_, i) => i),
-            );
-        const immutable = new Set([
-          ...rules.data.protectedAttributes,
-          ...rules.counterfactuals.immutable,
-          ...(options.immutable as string[]),
-        ]);
-        const columns: CounterfactualColumn[] = inputs.map((name) => {
-          const column = reference.columns.get(name) as Column;
-          const range = rules.counterfactuals.ranges[name];
-          const direction = rules.counterfactuals.directions[name];
-          return {
-            name,
-            candidates: [...gridOf(column, { resolution: 20 })],
-            spread: spreadOf(column),
-            ...(immutable.has(name) ? { immutable: true } : {}),
-            ...(direction ? { direction } : {}),
-            ...(range?.min !== undefined ? { min: range.min } : {}),
-            ...(range?.max !== undefined ? { max: range.max } : {}),
-          };
-        });
-        const row = rowOf(data, options.row - 1, inputs);
-        const bar = progressBar(io, !options.json);
-        let scored = 0;
-        try {
+      const result = await withModel(
+        command,
+        options.model,
+        progressBar(io, !options.json),
+        async (model, onnx, bar) => {
+          checkInputs(onnx, data);
+          const inputs = onnx.inputs.map((i) => i.name);
+          // Candidates and spreads come from the stored training sample when there is one.
+          const reference = model.explainer
+            ? tableOfInstances(model.explainer.background, model.explainer.pipeline.inputs)
+            : takeRows(
+                data,
+                Array.from({ length: Math.min(DEFAULT_BACKGROUND_ROWS * 10, data.rowCount) }, (_, i) => i),
+              );
+          const immutable = new Set([
+            ...rules.data.protectedAttributes,
+            ...rules.counterfactuals.immutable,
+            ...(options.immutable as string[]),
+          ]);
+          const columns: CounterfactualColumn[] = inputs.map((name) => {
+            const column = reference.columns.get(name) as Column;
+            const range = rules.counterfactuals.ranges[name];
+            const direction = rules.counterfactuals.directions[name];
+            return {
+              name,
+              candidates: [...gridOf(column, { resolution: 20 })],
+              spread: spreadOf(column),
+              ...(immutable.has(name) ? { immutable: true } : {}),
+              ...(direction ? { direction } : {}),
+              ...(range?.min !== undefined ? { min: range.min } : {}),
+              ...(range?.max !== undefined ? { max: range.max } : {}),
+            };
+          });
+          const row = rowOf(data, options.row - 1, inputs);
+          let scored = 0;
           const score = async (rows: readonly Row[]) => {
             const out = (await onnx.scoreTable(tableOfInstances(rows, onnx.inputs))).probabilities;
             scored += rows.length;
@@ -380,10 +385,8 @@ export function registerDiagnostics(program: Command, io: Io): void {
             ),
             ...found,
           };
-        } finally {
-          bar.stop();
-        }
-      });
+        },
+      );
       if (options.json) {
         io.out(JSON.stringify(result));
         return;
