@@ -26,6 +26,7 @@ import {
   type Instance,
   instancesOf,
   kernelExplain,
+  logit,
   tableOfInstances,
 } from '../../functions/core/explain/explainer.ts';
 import type { FittedPipeline } from '../../functions/core/features/pipeline.ts';
@@ -176,7 +177,7 @@ export async function explainRows(
     if (method === 'kernel') {
       const players = inputs.map((i) => i.name);
       const explanation = await kernelExplain(
-        async (table) => (await onnx.scoreTable(table)).probabilities,
+        async (table) => (await onnx.scoreTable(table)).probabilities.map(logit),
         data,
         background.table,
         players,

@@ -17,8 +17,8 @@ export function matrix(rows: number, cols: number, data?: Float64Array): Matrix 
   return { rows, cols, data: values };
 }
 
-/** Solves `A x = b` for symmetric positive-definite `A` (n×n, row-major); throws if `A` is not. */
-export function choleskySolve(a: Float64Array, b: Float64Array, n: number): Float64Array {
+/** The lower Cholesky factor `L` of symmetric positive-definite `A` (`A = L Lᵀ`); throws if `A` is not. */
+export function cholesky(a: Float64Array, n: number): Float64Array {
   const l = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j <= i; j++) {
@@ -32,6 +32,11 @@ export function choleskySolve(a: Float64Array, b: Float64Array, n: number): Floa
       }
     }
   }
+  return l;
+}
+
+/** Solves `L Lᵀ x = b` given the factor from {@link cholesky}: one system, many right-hand sides. */
+export function choleskyBackSolve(l: Float64Array, b: ArrayLike<number>, n: number): Float64Array {
   const y = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let sum = b[i] as number;
@@ -45,4 +50,9 @@ export function choleskySolve(a: Float64Array, b: Float64Array, n: number): Floa
     x[i] = sum / (l[i * n + i] as number);
   }
   return x;
+}
+
+/** Solves `A x = b` for symmetric positive-definite `A` (n×n, row-major); throws if `A` is not. */
+export function choleskySolve(a: Float64Array, b: Float64Array, n: number): Float64Array {
+  return choleskyBackSolve(cholesky(a, n), b, n);
 }

@@ -17,7 +17,7 @@ import { type FittedPipeline, transform } from '../features/pipeline.ts';
 import type { TrainedModel } from '../models/model.ts';
 import { Rng } from '../random.ts';
 import { attributeToColumns } from './attribution.ts';
-import { kernelShap } from './kernel.ts';
+import { kernelDesign, solveKernel } from './kernel.ts';
 import { linearShap } from './linear.ts';
 import {
   type ExplainedEnsemble,
@@ -327,12 +327,47 @@ export const logit = (p: number): number => {
 };
 
 /**
- * KernelSHAP of any scorer over raw columns (the players): for each row, every coalition ×
- * background row goes to `score` in one table, one call. v(S) is the mean log-odds over the
- * background, in float64 from the scorer's probabilities.
+ * Writes `value` over the runs `[k·width, (k + 1)·width)` of each `k` in `runs`: a plain loop,
+ * since `fill` per run cost more in call overhead than in stores (runs are ~100 long).
+ */
+function fillRuns(target: Float64Array, runs: Int32Array, width: number, value: number): void {
+  for (let i = 0; i < runs.length; i++) {
+    const start = (runs[i] as number) * width;
+    for (let r = start; r < start + width; r++) target[r] = value;
+  }
+}
+
+/** {@link fillRuns} for category codes. */
+function fillCodeRuns(target: Int32Array, runs: Int32Array, width: number, value: number): void {
+  for (let i = 0; i < runs.length; i++) {
+    const start = (runs[i] as number) * width;
+    for (let r = start; r < start + width; r++) target[r] = value;
+  }
+}
+
+/** Mean of each run of `width` values: v(S) per coalition from its background rows' margins. */
+function runMeans(values: ArrayLike<number>, width: number, out: Float64Array): void {
+  for (let k = 0; k < out.length; k++) {
+    let sum = 0;
+    const start = k * width;
+    for (let r = start; r < start + width; r++) sum += values[r] as number;
+    out[k] = sum / width;
+  }
+}
+
+/**
+ * KernelSHAP of any scorer over raw columns (the players). `margins` scores a table in log-odds
+ * (a probability model's scorer composed with {@link logit}); v(S) is the mean margin over the
+ * background of the rows that take x's values on S and the background's elsewhere.
+ *
+ * The coalitions are drawn once ({@link kernelDesign}) and are the same for every row, so the
+ * table of coalition × background rows is built once: the background's values are written
+ * where a coalition leaves a player out and stay; only x's values are rewritten per row. Each
+ * row is then one `margins` call over that table (the scorer gets the same table every time
+ * and must not keep it) and one back-substitution.
  */
 export async function kernelExplain(
-  score: (table: Table) => Promise<ArrayLike<number>>,
+  margins: (table: Table) => Promise<ArrayLike<number>>,
   data: Table,
   background: Table,
   players: readonly string[],
@@ -342,63 +377,77 @@ export async function kernelExplain(
     readonly onRow?: (done: number) => void;
   } = {},
 ): Promise<Explanation> {
-  const probabilities = await score(data);
+  const nb = background.rowCount;
+  if (nb < 1) throw new ExplainerError('the background has no rows', 'background');
+  const design = kernelDesign(players.length, {
+    ...(options.samples !== undefined ? { samples: options.samples } : {}),
+    ...(options.seed !== undefined ? { seed: options.seed } : {}),
+  });
+  const { coalitions, count } = design;
+  const M = players.length;
+  const synthetic = players.map((name, j) => {
+    const source = data.columns.get(name);
+    const base = background.columns.get(name);
+    if (!source || !base)
+      throw new ExplainerError(`${name} is missing from the ${source ? 'background' : 'data'}`, name);
+    const takes: number[] = [];
+    for (let k = 0; k < count; k++) if (coalitions[k * M + j] === 1) takes.push(k);
+    const takesX = Int32Array.from(takes);
+    if (source.kind === 'numeric' && base.kind === 'numeric') {
+      const values = new Float64Array(count * nb);
+      for (let k = 0; k < count; k++) if (coalitions[k * M + j] === 0) values.set(base.values, k * nb);
+      return {
+        column: { kind: 'numeric', values } as Column,
+        write: (i: number) => {
+          fillRuns(values, takesX, nb, source.values[i] as number);
+        },
+      };
+    }
+    if (source.kind !== 'categorical' || base.kind !== 'categorical')
+      throw new ExplainerError(`${name} is ${source.kind} in the data, ${base.kind} in the background`, name);
+    // One dictionary for both: the background's, extended with the rows' values as they come.
+    const dictionary = [...base.dictionary];
+    const index = new Map(dictionary.map((value, code) => [value, code]));
+    const codes = new Int32Array(count * nb);
+    for (let k = 0; k < count; k++) if (coalitions[k * M + j] === 0) codes.set(base.codes, k * nb);
+    return {
+      column: { kind: 'categorical', codes, dictionary } as Column,
+      write: (i: number) => {
+        const own = source.codes[i] as number;
+        let mine = -1;
+        if (own >= 0) {
+          const value = source.dictionary[own] as string;
+          mine = index.get(value) ?? -1;
+          if (mine < 0) {
+            mine = dictionary.push(value) - 1;
+            index.set(value, mine);
+          }
+        }
+        fillCodeRuns(codes, takesX, nb, mine);
+      },
+    };
+  });
+  const table: Table = {
+    rowCount: count * nb,
+    columns: new Map(players.map((name, j) => [name, (synthetic[j] as { column: Column }).column])),
+  };
+
   const rows: ExplainedRow[] = [];
   let baseValue = Number.NaN;
-  const nb = background.rowCount;
+  const v = new Float64Array(count);
   for (let i = 0; i < data.rowCount; i++) {
-    const result = await kernelShap(
-      players.length,
-      async (coalitions, count) => {
-        const columns = new Map<string, Column>();
-        players.forEach((name, j) => {
-          const source = data.columns.get(name) as Column;
-          const base = background.columns.get(name) as Column;
-          const take = (k: number) => coalitions[k * players.length + j] === 1;
-          if (source.kind === 'numeric' && base.kind === 'numeric') {
-            const values = new Float64Array(count * nb);
-            const mine = source.values[i] as number;
-            for (let k = 0; k < count; k++)
-              if (take(k)) values.fill(mine, k * nb, (k + 1) * nb);
-              else values.set(base.values, k * nb);
-            columns.set(name, { kind: 'numeric', values });
-            return;
-          }
-          if (source.kind !== 'categorical' || base.kind !== 'categorical')
-            throw new ExplainerError(
-              `${name} is ${source.kind} in the data, ${base.kind} in the background`,
-              name,
-            );
-          // One dictionary for both: the background's, extended with the row's value.
-          const dictionary = [...base.dictionary];
-          const own = source.codes[i] as number;
-          let mine = -1;
-          if (own >= 0) {
-            const value = source.dictionary[own] as string;
-            mine = dictionary.indexOf(value);
-            if (mine < 0) mine = dictionary.push(value) - 1;
-          }
-          const codes = new Int32Array(count * nb);
-          for (let k = 0; k < count; k++)
-            if (take(k)) codes.fill(mine, k * nb, (k + 1) * nb);
-            else codes.set(base.codes, k * nb);
-          columns.set(name, { kind: 'categorical', codes, dictionary });
-        });
-        const scored = await score({ rowCount: count * nb, columns });
-        return Float64Array.from({ length: count }, (_, k) => {
-          let sum = 0;
-          for (let r = 0; r < nb; r++) sum += logit(scored[k * nb + r] as number);
-          return sum / nb;
-        });
-      },
-      {
-        ...(options.samples !== undefined ? { samples: options.samples } : {}),
-        ...(options.seed !== undefined ? { seed: options.seed } : {}),
-      },
-    );
+    for (const player of synthetic) player.write(i);
+    const scored = await margins(table);
+    if (scored.length !== count * nb)
+      throw new ExplainerError(
+        `the scorer returned ${scored.length} margins for ${count * nb} rows`,
+        'scorer',
+      );
+    runMeans(scored, nb, v);
+    const result = solveKernel(design, v);
     baseValue = result.baseValue;
     rows.push({
-      prediction: probabilities[i] as number,
+      prediction: sigmoid(result.output),
       margin: result.output,
       contributions: Object.fromEntries(players.map((p, j) => [p, result.values[j] as number])),
     });

@@ -1,11 +1,15 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { Table } from '../../../functions/core/data/table.ts';
 
 import {
   DEFAULT_BACKGROUND_ROWS,
   type ExplainerArtifact,
   ExplainerError,
+  type Instance,
   instancesOf,
+  kernelExplain,
   ModelExplainer,
+  logit as marginOf,
   tableOfInstances,
 } from '../../../functions/core/explain/explainer.ts';
 import { linearShap } from '../../../functions/core/explain/linear.ts';
@@ -16,7 +20,7 @@ import type { LogisticModel } from '../../../functions/core/models/logistic.ts';
 import { OnnxModel } from '../../../functions/core/onnx/runtime.ts';
 import { readTreeEnsemble } from '../../../functions/core/onnx/trees.ts';
 import { generateCredit } from '../../../functions/core/synthetic/credit.ts';
-import { type TrainingResult, train } from '../../../functions/core/training/train.ts';
+import { type TrainingResult, takeRows, train } from '../../../functions/core/training/train.ts';
 
 const data = generateCredit({ rows: 2500, seed: 3 });
 const rows = generateCredit({ rows: 30, seed: 4 });
@@ -163,5 +167,99 @@ describe('ModelExplainer', () => {
 
     // Assess
     expect(explain).toThrow(/interventionally only/);
+  });
+});
+
+describe('kernelExplain', () => {
+  /** Shapley values of the raw-column game, each v(S) built row by row from instances. */
+  async function enumerated(
+    margins: (t: Table) => Promise<ArrayLike<number>>,
+    x: Instance,
+    background: readonly Instance[],
+    inputs: TrainingResult['pipeline']['inputs'],
+  ): Promise<number[]> {
+    const M = inputs.length;
+    const v = new Float64Array(2 ** M);
+    for (let bits = 0; bits < 2 ** M; bits++) {
+      const rows = background.map((b) =>
+        Object.fromEntries(inputs.map(({ name }, j) => [name, bits & (1 << j) ? x[name] : b[name]])),
+      ) as Instance[];
+      const scored = await margins(tableOfInstances(rows, inputs));
+      v[bits] = Array.from(scored).reduce((a, b) => a + b, 0) / rows.length;
+    }
+    const factorial = (n: number): number => (n <= 1 ? 1 : n * factorial(n - 1));
+    return inputs.map((_, j) => {
+      let phi = 0;
+      for (let bits = 0; bits < 2 ** M; bits++) {
+        if (bits & (1 << j)) continue;
+        let size = 0;
+        for (let k = 0; k < M; k++) if (bits & (1 << k)) size++;
+        const weight = (factorial(size) * factorial(M - size - 1)) / factorial(M);
+        phi += weight * ((v[bits | (1 << j)] as number) - (v[bits] as number));
+      }
+      return phi;
+    });
+  }
+
+  it('with every coalition equals the Shapley values enumerated by hand, rows explained together or alone', async () => {
+    // Prepare: a background without some of the rows' categories, and rows with missing values.
+    const onnx = await OnnxModel.load(lr.onnx);
+    const margins = async (t: Table) => (await onnx.scoreTable(t)).probabilities.map(marginOf);
+    const inputs = lr.pipeline.inputs;
+    const players = inputs.map((i) => i.name);
+    const background = tableOfInstances(lr.explainer.background.slice(0, 12), inputs);
+    const picked = instancesOf(takeRows(rows, [0, 1, 2]), inputs);
+    const x = tableOfInstances(
+      [
+        picked[0] as Instance,
+        { ...(picked[1] as Instance), income: null, region: 'atlantis' },
+        picked[2] as Instance,
+      ],
+      inputs,
+    );
+    const all = 2 ** players.length;
+
+    // Act
+    const together = await kernelExplain(margins, x, background, players, { samples: all });
+    const alone = await kernelExplain(margins, takeRows(x, [1]), background, players, { samples: all });
+    const expected = await Promise.all(
+      instancesOf(x, inputs).map((row) => enumerated(margins, row, instancesOf(background, inputs), inputs)),
+    );
+    await onnx.release();
+
+    // Assess
+    expect(together.method).toBe('kernel');
+    together.rows.forEach((row, i) => {
+      players.forEach((name, j) => {
+        expect(Math.abs((row.contributions[name] as number) - (expected[i]?.[j] as number))).toBeLessThan(
+          1e-6,
+        );
+      });
+      const sum = Object.values(row.contributions).reduce((a, b) => a + b, together.baseValue);
+      expect(Math.abs(sum - row.margin)).toBeLessThan(1e-9);
+    });
+    // The coalition table is reused between rows: the second row's values are the same alone.
+    players.forEach((name) => {
+      expect(
+        Math.abs(
+          (alone.rows[0]?.contributions[name] as number) - (together.rows[1]?.contributions[name] as number),
+        ),
+      ).toBeLessThan(1e-9);
+    });
+    expect(Math.abs(together.rows[1]?.contributions.region as number)).toBeGreaterThan(0);
+  });
+
+  it('refuses an empty background and a scorer that answers for other rows, naming them', async () => {
+    const players = lr.pipeline.inputs.map((i) => i.name);
+    const background = tableOfInstances(lr.explainer.background.slice(0, 3), lr.pipeline.inputs);
+    const empty = tableOfInstances([], lr.pipeline.inputs);
+    await expect(
+      kernelExplain(async (t) => new Float64Array(t.rowCount), rows, empty, players),
+    ).rejects.toMatchObject({ field: 'background' });
+    await expect(
+      kernelExplain(async () => new Float64Array(1), takeRows(rows, [0]), background, players, {
+        samples: 64,
+      }),
+    ).rejects.toMatchObject({ field: 'scorer' });
   });
 });
