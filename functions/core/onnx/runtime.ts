@@ -72,7 +72,10 @@ export class OnnxModel {
         issues.push({ path: name, message: `has ${column.length} values for ${rows} rows` });
         continue;
       }
-      if (type === 'numeric') {
+      if (type === 'numeric' && (column instanceof Float64Array || column instanceof Float32Array)) {
+        // A typed column holds only numbers (NaN = missing): one native conversion, no checks.
+        feeds[name] = new ort.Tensor('float32', Float32Array.from(column), [rows, 1]);
+      } else if (type === 'numeric') {
         const values = new Float32Array(rows);
         for (let i = 0; i < rows; i++) {
           const v = column[i];
