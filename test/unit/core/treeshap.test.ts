@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type ExplainedEnsemble,
   type ExplainedTree,
+  InterventionalTreeShap,
   interventionalShap,
   PathDependentTreeShap,
   pathDependentShap,
@@ -77,6 +78,16 @@ describe('TreeSHAP against shap.TreeExplainer', () => {
   it.each([
     ['path-dependent', () => pathDependentShap(model, x), reference.pathDependent],
     ['interventional', () => interventionalShap(model, x, background), reference.interventional],
+    [
+      'path-dependent, walked by Algorithm 2 (no table budget)',
+      () => new PathDependentTreeShap(model, { tableBudget: 0 }).explain(x),
+      reference.pathDependent,
+    ],
+    [
+      'interventional, summed over patterns per row (no table budget)',
+      () => new InterventionalTreeShap(model, background, { tableBudget: 0 }).explain(x),
+      reference.interventional,
+    ],
   ] as const)(
     '%s: equals shap to 1e-6, and base value + Σ φ = margin on every row',
     (_, explain, expected) => {
