@@ -134,10 +134,11 @@ export class FileCaptureJournal implements CaptureJournal {
     return this.#next;
   }
 
-  append(records: readonly CaptureRecord[]): number {
+  append(records: readonly string[]): number {
     const first = this.#next;
-    for (const record of records) {
-      this.#queued.push(`${JSON.stringify({ s: this.#next, r: record })}\n`);
+    for (const json of records) {
+      // The record's JSON as it is: the line is `{"s":…,"r":…}` without parsing it again.
+      this.#queued.push(`{"s":${this.#next},"r":${json}}\n`);
       this.#queuedLast = this.#next;
       this.#next++;
     }

@@ -15,8 +15,12 @@ export interface CaptureSink {
 export interface CaptureJournal {
   /** Names this journal's objects, so a replayed flush rewrites the same keys. */
   readonly id: string;
-  /** Queues records for the next group commit; the first one's sequence number. */
-  append(records: readonly CaptureRecord[]): number;
+  /**
+   * Queues records for the next group commit, each given as its JSON (`JSON.stringify(record)`:
+   * the sink serialises a record once for the journal and the object); the first one's sequence
+   * number.
+   */
+  append(records: readonly string[]): number;
   /** Resolves once every record appended so far is on disk. */
   durable(): Promise<void>;
   /** Every record below sequence number `upTo` is stored; the journal may drop it. */

@@ -16,6 +16,9 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
 
+/** A record as the sink hands it to the journal: its JSON. */
+const line = (id: string): string => JSON.stringify(record(id));
+
 const record = (id: string): CaptureRecord => ({
   type: 'prediction',
   prediction_id: id,
@@ -55,7 +58,7 @@ describe('FileCaptureJournal', () => {
       // Act: append from several "requests" at once; each waits for its group commit.
       await Promise.all(
         Array.from({ length: 50 }, (_, i) => {
-          journal.append([record(`p${i}`)]);
+          journal.append([line(`p${i}`)]);
           return journal.durable();
         }),
       );
@@ -68,7 +71,7 @@ describe('FileCaptureJournal', () => {
       );
       expect(reopened.replay.map((r) => r.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i));
       expect(reopened.id).toBe(journal.id);
-      expect(reopened.append([record('next')])).toBe(50);
+      expect(reopened.append([line('next')])).toBe(50);
     },
   );
 
@@ -80,7 +83,7 @@ describe('FileCaptureJournal', () => {
     // Act: 200 requests, each appending and waiting, without yielding in between.
     const waits: Promise<void>[] = [];
     for (let i = 0; i < 200; i++) {
-      journal.append([record(`p${i}`)]);
+      journal.append([line(`p${i}`)]);
       waits.push(journal.durable());
     }
     await Promise.all(waits);
@@ -94,7 +97,7 @@ describe('FileCaptureJournal', () => {
     // Prepare
     const dir = await tempDir();
     const journal = await FileCaptureJournal.open(dir);
-    journal.append([record('a'), record('b')]);
+    journal.append([line('a'), line('b')]);
     await journal.durable();
     const [segment] = (await readdir(dir)).filter((n) => n.endsWith('.log'));
     await appendFile(join(dir, segment as string), '{"s":2,"r":{"type":"predic');
@@ -104,18 +107,18 @@ describe('FileCaptureJournal', () => {
 
     // Assess
     expect(reopened.replay.map((r) => r.record.prediction_id)).toEqual(['a', 'b']);
-    expect(reopened.append([record('c')])).toBe(2);
+    expect(reopened.append([line('c')])).toBe(2);
   });
 
   it('forgets what is released, and deletes closed segments wholly below it', async () => {
     // Prepare: two runs, so the first run's segment is closed.
     const dir = await tempDir();
     const first = await FileCaptureJournal.open(dir);
-    first.append([record('a'), record('b')]);
+    first.append([line('a'), line('b')]);
     await first.durable();
     await first.close();
     const second = await FileCaptureJournal.open(dir);
-    second.append([record('c')]);
+    second.append([line('c')]);
     await second.durable();
 
     // Act

@@ -50,10 +50,17 @@ export interface S3CaptureSinkOptions {
  * Buffers records and writes one JSON-lines object per partition (type, model, date, hour)
  * per flush. Records leave the buffer only once their object is stored, so a failed flush
  * loses nothing: the next flush (or `close`) retries them.
+ *
+ * Each record is serialised once, as it is written: the journal and the object get the same
+ * line, and the buffer holds flat strings rather than the records' object graphs. Those lived
+ * for the whole flush interval, so every young-generation collection copied them and promoted
+ * them: the pauses were the local `:predict`/`:explain` latency's tail.
  */
 export class S3CaptureSink implements CaptureSink {
   readonly #options: S3CaptureSinkOptions;
-  #buffer: CaptureRecord[] = [];
+  /** Each buffered record's JSON, and its partition prefix, in order. */
+  #lines: string[] = [];
+  #prefixes: string[] = [];
   #flushing: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** Objects written so far (observability and tests). */
@@ -67,7 +74,8 @@ export class S3CaptureSink implements CaptureSink {
     const replay = options.replay ?? [];
     if (replay.length > 0) {
       this.#firstSeq = replay[0]?.seq as number;
-      this.#buffer = replay.map((r) => r.record);
+      this.#lines = replay.map((r) => JSON.stringify(r.record));
+      this.#prefixes = replay.map((r) => capturePrefix(r.record));
     }
     const interval = options.intervalMs ?? 1000;
     if (interval > 0) {
@@ -79,22 +87,26 @@ export class S3CaptureSink implements CaptureSink {
   }
 
   get pending(): number {
-    return this.#buffer.length;
+    return this.#lines.length;
   }
 
   write(records: readonly CaptureRecord[]): void {
+    const lines = records.map((record) => JSON.stringify(record));
     if (this.#options.journal) {
-      const first = this.#options.journal.append(records);
-      if (this.#buffer.length === 0) this.#firstSeq = first;
+      const first = this.#options.journal.append(lines);
+      if (this.#lines.length === 0) this.#firstSeq = first;
     }
-    this.#buffer.push(...records);
-    if (this.#buffer.length >= (this.#options.maxRecords ?? 500)) this.flush().catch(() => {});
+    for (let i = 0; i < records.length; i++) {
+      this.#lines.push(lines[i] as string);
+      this.#prefixes.push(capturePrefix(records[i] as CaptureRecord));
+    }
+    if (this.#lines.length >= (this.#options.maxRecords ?? 500)) this.flush().catch(() => {});
   }
 
   /** Writes what is buffered; concurrent calls share one flush and then run another. */
   async flush(): Promise<void> {
     while (this.#flushing) await this.#flushing;
-    if (this.#buffer.length === 0) return;
+    if (this.#lines.length === 0) return;
     this.#flushing = this.#flushOnce().finally(() => {
       this.#flushing = undefined;
     });
@@ -102,43 +114,46 @@ export class S3CaptureSink implements CaptureSink {
   }
 
   async #flushOnce(): Promise<void> {
-    const batch = this.#buffer;
+    const lines = this.#lines;
+    const prefixes = this.#prefixes;
     const firstSeq = this.#firstSeq;
-    this.#buffer = [];
-    this.#firstSeq = firstSeq + batch.length;
+    this.#lines = [];
+    this.#prefixes = [];
+    this.#firstSeq = firstSeq + lines.length;
     const journal = this.#options.journal;
-    const groups = new Map<string, CaptureRecord[]>();
-    for (const record of batch) {
-      const prefix = capturePrefix(record);
+    const groups = new Map<string, number[]>();
+    prefixes.forEach((prefix, i) => {
       const group = groups.get(prefix);
-      if (group) group.push(record);
-      else groups.set(prefix, [record]);
-    }
-    const failed: CaptureRecord[] = [];
+      if (group) group.push(i);
+      else groups.set(prefix, [i]);
+    });
+    const failed: number[] = [];
     let lastError: unknown;
-    for (const [prefix, records] of groups) {
+    for (const [prefix, members] of groups) {
       const key = journal
         ? `${prefix}${journal.id}-${String(firstSeq).padStart(12, '0')}.jsonl`
         : `${prefix}${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID()}.jsonl`;
-      const body = records.map((r) => JSON.stringify(r)).join('\n');
+      const body = members.map((i) => lines[i] as string).join('\n');
       try {
         await this.#put(key, `${body}\n`);
         this.objects++;
       } catch (error) {
         lastError = error;
-        failed.push(...records);
+        failed.push(...members);
       }
     }
     if (failed.length > 0) {
       // Back in front of anything written meanwhile: nothing lost, order kept. With a journal the
       // whole batch goes back (the buffer stays contiguous in sequence numbers): the objects that
       // were stored are written again under the same keys, with the same records and more.
-      this.#buffer = [...(journal ? batch : failed), ...this.#buffer];
+      const back = journal ? lines.map((_, i) => i) : failed.sort((a, b) => a - b);
+      this.#lines = [...back.map((i) => lines[i] as string), ...this.#lines];
+      this.#prefixes = [...back.map((i) => prefixes[i] as string), ...this.#prefixes];
       if (journal) this.#firstSeq = firstSeq;
       this.#options.onError?.(lastError);
       throw lastError;
     }
-    await journal?.release(firstSeq + batch.length);
+    await journal?.release(firstSeq + lines.length);
   }
 
   async #put(key: string, body: string): Promise<void> {
