@@ -53,8 +53,8 @@ export interface S3CaptureSinkOptions {
  *
  * Each record is serialised once, as it is written: the journal and the object get the same
  * line, and the buffer holds flat strings rather than the records' object graphs. Those lived
- * for the whole flush interval, so every young-generation collection copied them and promoted
- * them: the pauses were the local `:predict`/`:explain` latency's tail.
+ * for the whole flush interval, so each young-generation collection copied and promoted the
+ * latest ones; under `keel up` the slowest requests were those a collection fell on.
  */
 export class S3CaptureSink implements CaptureSink {
   readonly #options: S3CaptureSinkOptions;
