@@ -78,6 +78,22 @@ export const versionMetadataSchema = z.object({
     .check(z.minLength(1)),
   hyperparameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean(), z.null()])),
   seed: z.int(),
+  /**
+   * The fairness mitigation it was trained with and the constraint it met on its holdout
+   * (the manifest in lineage has the detail). Absent: trained without one.
+   */
+  mitigation: z.optional(
+    z.object({
+      method: nonEmpty(),
+      attribute: nonEmpty(),
+      constraint: nonEmpty(),
+      bound: z.number(),
+      value: z.number(),
+      met: z.boolean(),
+      /** Whether the attribute is a model input (threshold post-processing declares it). */
+      attributeIsInput: z.boolean(),
+    }),
+  ),
   codeVersion: z.string().check(z.regex(/^[0-9a-f]{7,40}$/, 'expected a git commit sha')),
   evaluation: evaluationSchema,
   owner: nonEmpty(),

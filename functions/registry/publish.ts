@@ -154,6 +154,19 @@ export async function registerStoredTraining(
     ],
     hyperparameters: { algorithm: manifest.algorithm, ...manifest.hyperparameters },
     seed: manifest.seed,
+    ...(manifest.mitigation
+      ? {
+          mitigation: {
+            method: manifest.mitigation.method,
+            attribute: manifest.mitigation.attribute,
+            constraint: manifest.mitigation.constraint,
+            bound: manifest.mitigation.bound,
+            value: manifest.mitigation.holdout.value,
+            met: manifest.mitigation.holdout.met,
+            attributeIsInput: manifest.mitigation.attributeIsInput,
+          },
+        }
+      : {}),
     codeVersion: options.codeVersion,
     evaluation,
     owner: options.owner,

@@ -10,11 +10,20 @@ import { type FieldIssue, ValidationError } from '../../kernel/errors.ts';
 import { type AuditReport, auditTable } from '../audit/audit.ts';
 import { type Column, columnStrings, schemaOf, type Table } from '../data/table.ts';
 import { type Profile, profileTable } from '../drift/profile.ts';
-import { type EvaluationOptions, type EvaluationReport, evaluate } from '../evaluation/report.ts';
+import {
+  type EvaluationOptions,
+  type EvaluationReport,
+  evaluate,
+  MISSING_GROUP,
+} from '../evaluation/report.ts';
 import { buildExplainerArtifact, type ExplainerArtifact } from '../explain/explainer.ts';
+import { CONSTRAINTS, checkBound, constraintOutcome, FAIRNESS_CONSTRAINTS } from '../fairness/constraints.ts';
+import { MITIGATION_METHODS, type MitigationOptions, type MitigationRecord } from '../fairness/mitigation.ts';
+import { type Reweighing, reweighing } from '../fairness/reweighing.ts';
 import { type FittedPipeline, fitPipeline, pipelineHash, transform } from '../features/pipeline.ts';
 import type { Transform } from '../features/transforms.ts';
 import type { Matrix } from '../linalg.ts';
+import type { FairnessReport } from '../metrics/fairness.ts';
 import { fitGbdt, type GbdtOptions } from '../models/gbdt.ts';
 import { fitLogistic, type LogisticOptions } from '../models/logistic.ts';
 import { type ModelKind, predictProba, type TrainedModel } from '../models/model.ts';
@@ -52,6 +61,11 @@ export interface TrainOptions {
   readonly dataHash: string;
   /** Keel's version, recorded in the model and the manifest. */
   readonly codeVersion: string;
+  /**
+   * Fairness mitigation: the method, the protected attribute it acts on (one of `protected`),
+   * the constraint and its bound; the holdout's outcome is recorded in the manifest. @default none
+   */
+  readonly mitigation?: MitigationOptions;
   /** Progress of the long phases, for progress bars. */
   readonly onProgress?: (progress: { phase: TrainingPhase; done: number; total: number }) => void;
 }
@@ -138,6 +152,8 @@ export interface Manifest {
     readonly opsets: typeof OPSETS;
     readonly outputs: typeof OUTPUTS;
   };
+  /** The fairness mitigation applied and the constraint it met on the holdout, if one was asked for. */
+  readonly mitigation?: MitigationRecord;
 }
 
 export interface TrainingResult {
@@ -215,6 +231,30 @@ export function validateTrainingData(table: Table, options: TrainOptions): void 
   }
   for (const name of options.exclude ?? []) {
     if (!table.columns.has(name)) issues.push({ path: name, message: 'excluded column not found' });
+  }
+  const mitigation = options.mitigation;
+  if (mitigation) {
+    if (!(MITIGATION_METHODS as readonly string[]).includes(mitigation.method))
+      issues.push({
+        path: 'mitigation.method',
+        message: `unknown method ${JSON.stringify(mitigation.method)}; known: ${MITIGATION_METHODS.join(', ')}`,
+      });
+    if (!(FAIRNESS_CONSTRAINTS as readonly string[]).includes(mitigation.constraint))
+      issues.push({
+        path: 'mitigation.constraint',
+        message: `unknown constraint ${JSON.stringify(mitigation.constraint)}; known: ${FAIRNESS_CONSTRAINTS.join(', ')}`,
+      });
+    else if (mitigation.bound !== undefined)
+      try {
+        checkBound(mitigation.constraint, mitigation.bound);
+      } catch (error) {
+        issues.push({ path: 'mitigation.bound', message: (error as Error).message });
+      }
+    if (!(options.protected ?? []).includes(mitigation.attribute))
+      issues.push({
+        path: 'mitigation.attribute',
+        message: `${JSON.stringify(mitigation.attribute)} is not a protected attribute of this training (${(options.protected ?? []).join(', ') || 'none declared'})`,
+      });
   }
   if (table.rowCount > 0) {
     for (const [name, column] of table.columns) {
@@ -330,9 +370,11 @@ function fitModel(
   seed: number,
   validation: { x: Matrix; y: Float64Array } | undefined,
   onIteration: GbdtOptions['onIteration'],
+  sampleWeight?: Float64Array,
 ): TrainedModel {
   if (algorithm === 'lr') {
     const options: LogisticOptions = {
+      ...(sampleWeight ? { sampleWeight } : {}),
       ...(h.C !== undefined ? { C: h.C as number } : {}),
       ...(h.classWeight === 'balanced' ? { classWeight: 'balanced' as const } : {}),
     };
@@ -341,6 +383,7 @@ function fitModel(
   const monotone = features.map((f) => Number(h[`monotone.${f}`] ?? 0));
   const num = (key: string) => (h[key] !== undefined ? { [key]: h[key] as number } : {});
   const options: GbdtOptions = {
+    ...(sampleWeight ? { sampleWeight } : {}),
     ...num('trees'),
     ...num('learningRate'),
     ...num('maxDepth'),
@@ -363,6 +406,23 @@ function fitModel(
     ...(onIteration ? { onIteration } : {}),
   };
   return fitGbdt(x, y, options);
+}
+
+function mitigationRecord(
+  options: MitigationOptions,
+  reweighed: Reweighing,
+  metrics: EvaluationReport,
+): MitigationRecord {
+  const report = metrics.fairness[options.attribute] as FairnessReport;
+  return {
+    method: options.method,
+    attribute: options.attribute,
+    constraint: options.constraint,
+    bound: options.bound ?? CONSTRAINTS[options.constraint].bound,
+    weights: reweighed.cells,
+    holdout: constraintOutcome(options.constraint, report, options.bound),
+    attributeIsInput: false,
+  };
 }
 
 export function train(table: Table, options: TrainOptions): TrainingResult {
@@ -423,8 +483,24 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
 
   const total = algorithm === 'gbdt' ? ((h.trees as number | undefined) ?? 100) : 1;
   progress({ phase: 'training', done: 0, total });
-  const model = fitModel(algorithm, x, y, featureNames, h, seed, validation, (done) =>
-    progress({ phase: 'training', done, total }),
+  // Reweighing weighs the fitted rows only: early stopping and the holdout judge the model on
+  // the data as it is.
+  const reweighed = options.mitigation
+    ? reweighing(
+        y,
+        columnStrings(fitRows, options.mitigation.attribute).map((g) => g ?? MISSING_GROUP),
+      )
+    : undefined;
+  const model = fitModel(
+    algorithm,
+    x,
+    y,
+    featureNames,
+    h,
+    seed,
+    validation,
+    (done) => progress({ phase: 'training', done, total }),
+    reweighed?.weights,
   );
   progress({ phase: 'training', done: total, total });
 
@@ -501,6 +577,9 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
     },
     ...(model.kind === 'gbdt' ? { trees: model.trees.length } : {}),
     onnx: { opsets: OPSETS, outputs: OUTPUTS },
+    ...(options.mitigation && reweighed
+      ? { mitigation: mitigationRecord(options.mitigation, reweighed, metrics) }
+      : {}),
   };
   progress({ phase: 'export', done: 1, total: 1 });
   const goldenTable = takeRows(
