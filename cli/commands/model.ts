@@ -15,6 +15,18 @@ import { type AuditReport, auditTable } from '../../functions/core/audit/audit.t
 import { readCsv } from '../../functions/core/data/csv.ts';
 import { columnStrings, type Table, toCsv } from '../../functions/core/data/table.ts';
 import { evaluate } from '../../functions/core/evaluation/report.ts';
+import {
+  type ConstraintOutcome,
+  checkBound,
+  constraintOutcome,
+  FAIRNESS_CONSTRAINTS,
+  type FairnessConstraint,
+} from '../../functions/core/fairness/constraints.ts';
+import {
+  MITIGATION_METHODS,
+  type MitigationMethod,
+  type MitigationOptions,
+} from '../../functions/core/fairness/mitigation.ts';
 import { OnnxModel } from '../../functions/core/onnx/runtime.ts';
 import { generateCredit } from '../../functions/core/synthetic/credit.ts';
 import { type Manifest, train } from '../../functions/core/training/train.ts';
@@ -50,6 +62,13 @@ export function positiveInteger(value: string): number {
 function share(value: string): number {
   const n = Number(value);
   if (!(n > 0 && n < 1)) throw new InvalidArgumentError(`expected a number between 0 and 1, got "${value}"`);
+  return n;
+}
+
+function unitInterval(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0 && n <= 1))
+    throw new InvalidArgumentError(`expected a number from 0 to 1, got "${value}"`);
   return n;
 }
 
@@ -150,6 +169,68 @@ async function writeAtomically(
 
 const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
 
+/** The mitigation `keel train` was asked for, or undefined; every inconsistent flag named. */
+function mitigationOf(options: {
+  mitigate?: MitigationMethod;
+  fairness?: FairnessConstraint;
+  fairnessBound?: number;
+  fairnessAttribute?: string;
+  protected: string[];
+}): MitigationOptions | undefined {
+  if (!options.mitigate) {
+    if (options.fairnessAttribute !== undefined)
+      throw new ValidationError('Nothing to mitigate', [
+        { path: 'fairness-attribute', message: 'give --mitigate with it' },
+      ]);
+    return undefined;
+  }
+  const issues: { path: string; message: string }[] = [];
+  if (!options.fairness)
+    issues.push({
+      path: 'fairness',
+      message: `--mitigate needs a constraint: ${FAIRNESS_CONSTRAINTS.join(', ')}`,
+    });
+  const attribute =
+    options.fairnessAttribute ?? (options.protected.length === 1 ? options.protected[0] : undefined);
+  if (attribute === undefined)
+    issues.push({
+      path: 'fairness-attribute',
+      message:
+        options.protected.length === 0
+          ? '--mitigate needs a protected attribute: give --protected'
+          : `several protected attributes (${options.protected.join(', ')}): name one with --fairness-attribute`,
+    });
+  if (options.fairness && options.fairnessBound !== undefined) {
+    const problem = boundProblem(options.fairness, options.fairnessBound);
+    if (problem) issues.push(problem);
+  }
+  if (issues.length > 0) throw new ValidationError('Incomplete mitigation', issues);
+  return {
+    method: options.mitigate,
+    attribute: attribute as string,
+    constraint: options.fairness as FairnessConstraint,
+    ...(options.fairnessBound !== undefined ? { bound: options.fairnessBound } : {}),
+  };
+}
+
+/** What is wrong with a `--fairness-bound`, if anything. */
+function boundProblem(
+  constraint: FairnessConstraint,
+  bound: number,
+): { path: string; message: string } | undefined {
+  try {
+    checkBound(constraint, bound);
+    return undefined;
+  } catch (error) {
+    return { path: 'fairness-bound', message: (error as Error).message };
+  }
+}
+
+/** `ratio 0.921 ≥ 0.8: met`. */
+function constraintLine(o: ConstraintOutcome): string {
+  return `${o.metric} ${o.value.toFixed(3)} ${o.direction} ${o.bound}: ${o.met ? 'met' : 'NOT met'}`;
+}
+
 async function loadModelDir(dir: string): Promise<{ manifest: Manifest; model: OnnxModel }> {
   const read = (name: string) =>
     readFile(join(dir, name)).catch(() => {
@@ -214,6 +295,7 @@ export function registerModel(program: Command, io: Io): void {
     .option('--label-noise <share>', 'share of labels flipped', number, 0)
     .option('--missing-income <share>', 'share of incomes missing', number, 0)
     .option('--group-bias <log-odds>', 'extra recorded default log-odds for sex = female', number, 0)
+    .option('--group-proxy <share>', 'how strongly region gives sex away, from 0 to 1', unitInterval, 0)
     .requiredOption('--out <csv>', 'file to write')
     .action(async (options) => {
       const table = generateCredit({
@@ -225,6 +307,7 @@ export function registerModel(program: Command, io: Io): void {
         labelNoise: options.labelNoise,
         missingIncome: options.missingIncome,
         groupBias: options.groupBias,
+        groupProxy: options.groupProxy,
       });
       await mkdir(dirname(resolve(options.out)), { recursive: true });
       await writeFile(options.out, toCsv(table));
@@ -249,6 +332,22 @@ export function registerModel(program: Command, io: Io): void {
     .option('--features <file>', 'feature pipeline spec (JSON array of transforms); default: inferred')
     .option('--param <key=value>', 'hyperparameter (repeatable), e.g. trees=200', collect, [])
     .option('--bootstrap <n>', 'bootstrap resamples for confidence intervals', integer, 1000)
+    .addOption(
+      new Option('--mitigate <method>', 'fairness mitigation while training').choices([
+        ...MITIGATION_METHODS,
+      ]),
+    )
+    .addOption(
+      new Option('--fairness <constraint>', 'the constraint to mitigate for and report').choices([
+        ...FAIRNESS_CONSTRAINTS,
+      ]),
+    )
+    .option(
+      '--fairness-bound <b>',
+      'the constraint’s bound; default: 0.8 for parity, 0.1 for the odds',
+      number,
+    )
+    .option('--fairness-attribute <column>', 'the protected attribute to mitigate for; default: the only one')
     .requiredOption('--out <dir>', 'output directory')
     .option('--force', 'replace a model already in the output directory')
     .option('--lineage', 'also store the model, pipeline, metrics and audit in the lineage store')
@@ -279,6 +378,7 @@ export function registerModel(program: Command, io: Io): void {
       const features = options.features
         ? transformSchema.array().parse(JSON.parse(await readFile(options.features, 'utf8')))
         : undefined;
+      const mitigation = mitigationOf(options);
       const { table, sha256 } = await readData(options.data);
       const bar = progressBar(io, !options.json);
       let result: ReturnType<typeof train>;
@@ -293,6 +393,7 @@ export function registerModel(program: Command, io: Io): void {
           ...(features ? { features } : {}),
           hyperparameters,
           bootstrapSamples: options.bootstrap,
+          ...(mitigation ? { mitigation } : {}),
           dataHash: sha256,
           codeVersion: await codeVersion(),
           onProgress: bar.update,
@@ -332,6 +433,11 @@ export function registerModel(program: Command, io: Io): void {
           `trained ${manifest.id} (${manifest.algorithm}, ${manifest.rows.train} training rows) → ${options.out}`,
         );
         io.out(summaryLines(result.metrics));
+        const m = manifest.mitigation;
+        if (m)
+          io.out(
+            `mitigation: ${m.method} for ${m.constraint} on ${m.attribute}: holdout ${constraintLine(m.holdout)}`,
+          );
         if (!result.audit.passed)
           io.err('keel: warning: the data audit found critical problems; see audit.json');
       }
@@ -361,6 +467,21 @@ export function registerModel(program: Command, io: Io): void {
     .option('--cost-fn <amount>', 'cost of a false negative', number)
     .option('--benefit-tp <amount>', 'benefit of a true positive', number, 0)
     .option('--currency <code>', 'currency of the costs', 'USD')
+    .addOption(
+      new Option(
+        '--fairness <constraint>',
+        'a fairness constraint to judge; default: the one the model was mitigated for',
+      ).choices([...FAIRNESS_CONSTRAINTS]),
+    )
+    .option(
+      '--fairness-bound <b>',
+      'the constraint’s bound; default: the mitigation’s, else the usual bar',
+      number,
+    )
+    .option(
+      '--fairness-attribute <column>',
+      'the protected attribute to judge it on; default: the mitigation’s',
+    )
     .option('--json', 'print the report as JSON')
     .action(async (options) => {
       const { manifest, model } = await loadModelDir(options.model);
@@ -397,10 +518,40 @@ export function registerModel(program: Command, io: Io): void {
             : {}),
           bootstrap: options.bootstrap > 0 ? { samples: options.bootstrap } : false,
         });
-        if (options.json) io.out(json({ model: manifest.id, ...report }));
+        // The constraint asked for, or the one the model was mitigated for, on every attribute
+        // it names that this data has.
+        const mitigated = manifest.mitigation;
+        const constraint = (options.fairness as FairnessConstraint | undefined) ?? mitigated?.constraint;
+        const attribute = (options.fairnessAttribute as string | undefined) ?? mitigated?.attribute;
+        const bound =
+          (options.fairnessBound as number | undefined) ??
+          (constraint === mitigated?.constraint ? mitigated?.bound : undefined);
+        let judged: (ConstraintOutcome & { readonly attribute: string }) | undefined;
+        if (constraint && bound !== undefined) {
+          const problem = boundProblem(constraint, bound);
+          if (problem) throw new ValidationError('Invalid fairness bound', [problem]);
+        }
+        if (constraint) {
+          const on = attribute ?? (protectedColumns.length === 1 ? protectedColumns[0] : undefined);
+          const fair = on === undefined ? undefined : report.fairness[on];
+          if (on === undefined || fair === undefined)
+            throw new ValidationError('No attribute to judge the constraint on', [
+              {
+                path: 'fairness-attribute',
+                message:
+                  on === undefined
+                    ? `name one of ${protectedColumns.join(', ') || 'the protected attributes (none given)'}`
+                    : `${on} is not among the protected attributes evaluated (${protectedColumns.join(', ') || 'none'})`,
+              },
+            ]);
+          judged = { attribute: on, ...constraintOutcome(constraint, fair, bound) };
+        }
+        if (options.json)
+          io.out(json({ model: manifest.id, ...report, ...(judged ? { constraint: judged } : {}) }));
         else {
           io.out(`${manifest.id} on ${table.rowCount} rows of ${options.data}`);
           io.out(summaryLines(report));
+          if (judged) io.out(`${judged.constraint} on ${judged.attribute}: ${constraintLine(judged)}`);
         }
       } finally {
         await model.release();
