@@ -18,8 +18,9 @@ import {
 } from '../evaluation/report.ts';
 import { buildExplainerArtifact, type ExplainerArtifact } from '../explain/explainer.ts';
 import { CONSTRAINTS, checkBound, constraintOutcome, FAIRNESS_CONSTRAINTS } from '../fairness/constraints.ts';
+import { chooseIterate, exponentiatedGradient } from '../fairness/exponentiated-gradient.ts';
 import { MITIGATION_METHODS, type MitigationOptions, type MitigationRecord } from '../fairness/mitigation.ts';
-import { type Reweighing, reweighing } from '../fairness/reweighing.ts';
+import { reweighing } from '../fairness/reweighing.ts';
 import { type FittedPipeline, fitPipeline, pipelineHash, transform } from '../features/pipeline.ts';
 import type { Transform } from '../features/transforms.ts';
 import type { Matrix } from '../linalg.ts';
@@ -250,6 +251,18 @@ export function validateTrainingData(table: Table, options: TrainOptions): void 
       } catch (error) {
         issues.push({ path: 'mitigation.bound', message: (error as Error).message });
       }
+    if (
+      mitigation.iterations !== undefined &&
+      !(
+        Number.isInteger(mitigation.iterations) &&
+        mitigation.iterations >= 1 &&
+        mitigation.iterations <= 1000
+      )
+    )
+      issues.push({
+        path: 'mitigation.iterations',
+        message: `must be a whole number from 1 to 1000, got ${mitigation.iterations}`,
+      });
     if (!(options.protected ?? []).includes(mitigation.attribute))
       issues.push({
         path: 'mitigation.attribute',
@@ -408,9 +421,73 @@ function fitModel(
   return fitGbdt(x, y, options);
 }
 
+/**
+ * The mitigated model and what the record keeps of how: reweighing fits once with the
+ * Kamiran–Calders weights (early stopping and the holdout judge the data as it is);
+ * exponentiated gradient plays the reduction with the configured algorithm as its learner (no
+ * early stopping: the learner's labels are the game's, not the data's) and ships the iterate
+ * {@link chooseIterate} picks on the validation rows.
+ */
+function mitigatedFit(
+  options: MitigationOptions,
+  fit: (labels: Float64Array, weights: Float64Array | undefined, earlyStopping?: boolean) => TrainedModel,
+  data: {
+    readonly x: Matrix;
+    readonly y: Float64Array;
+    readonly groups: readonly string[];
+    readonly validation?: {
+      readonly x: Matrix;
+      readonly y: Float64Array;
+      readonly groups: readonly string[];
+    };
+  },
+): { model: TrainedModel; record: Pick<MitigationRecord, 'weights' | 'reduction'> } {
+  if (options.method === 'reweighing') {
+    const { weights, cells } = reweighing(data.y, data.groups);
+    return { model: fit(data.y, weights), record: { weights: cells } };
+  }
+  const validation = data.validation;
+  if (!validation) throw new Error('exponentiated gradient needs validation rows'); // train() always makes them
+  const game = exponentiatedGradient(
+    data.y,
+    data.groups,
+    (labels, weights) => {
+      const model = fit(labels, weights, false);
+      return {
+        model,
+        decisions: Uint8Array.from(predictProba(model, data.x), (p) => (p >= 0.5 ? 1 : 0)),
+      };
+    },
+    {
+      constraint: options.constraint,
+      ...(options.iterations !== undefined ? { maxIterations: options.iterations } : {}),
+    },
+  );
+  const { chosen, iterates } = chooseIterate(
+    game.models.map((m) => predictProba(m, validation.x)),
+    validation.y,
+    validation.groups,
+    options.constraint,
+    options.bound,
+  );
+  return {
+    model: game.models[chosen - 1] as TrainedModel,
+    record: {
+      reduction: {
+        rounds: game.steps.length,
+        converged: game.converged,
+        gap: game.steps.at(-1)?.gap ?? Number.NaN,
+        validationRows: validation.y.length,
+        iterates,
+        chosen,
+      },
+    },
+  };
+}
+
 function mitigationRecord(
   options: MitigationOptions,
-  reweighed: Reweighing,
+  how: Pick<MitigationRecord, 'weights' | 'reduction'>,
   metrics: EvaluationReport,
 ): MitigationRecord {
   const report = metrics.fairness[options.attribute] as FairnessReport;
@@ -419,7 +496,7 @@ function mitigationRecord(
     attribute: options.attribute,
     constraint: options.constraint,
     bound: options.bound ?? CONSTRAINTS[options.constraint].bound,
-    weights: reweighed.cells,
+    ...how,
     holdout: constraintOutcome(options.constraint, report, options.bound),
     attributeIsInput: false,
   };
@@ -460,7 +537,15 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
 
   progress({ phase: 'features', done: 0, total: 1 });
   const spec = options.features ?? inferFeatures(table, options, fullAudit);
-  const validationShare = algorithm === 'gbdt' ? ((h.validation as number | undefined) ?? 0.1) : 0;
+  // Exponentiated gradient chooses its iterate on validation rows: logistic regression has none
+  // of its own, so it gets the same share the GBDT keeps for early stopping.
+  const reduction = options.mitigation?.method === 'exponentiated-gradient';
+  const validationShare =
+    algorithm === 'gbdt'
+      ? ((h.validation as number | undefined) ?? 0.1) || (reduction ? 0.1 : 0)
+      : reduction
+        ? 0.1
+        : 0;
   let fitRows = trainTable;
   let validationRows: Table | undefined;
   if (validationShare > 0) {
@@ -483,25 +568,36 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
 
   const total = algorithm === 'gbdt' ? ((h.trees as number | undefined) ?? 100) : 1;
   progress({ phase: 'training', done: 0, total });
-  // Reweighing weighs the fitted rows only: early stopping and the holdout judge the model on
-  // the data as it is.
-  const reweighed = options.mitigation
-    ? reweighing(
+  const fit = (labels: Float64Array, weights: Float64Array | undefined, earlyStopping = true) =>
+    fitModel(
+      algorithm,
+      x,
+      labels,
+      featureNames,
+      h,
+      seed,
+      earlyStopping ? validation : undefined,
+      (done) => progress({ phase: 'training', done, total }),
+      weights,
+    );
+  const mitigated = options.mitigation
+    ? mitigatedFit(options.mitigation, fit, {
+        x,
         y,
-        columnStrings(fitRows, options.mitigation.attribute).map((g) => g ?? MISSING_GROUP),
-      )
+        groups: columnStrings(fitRows, options.mitigation.attribute).map((g) => g ?? MISSING_GROUP),
+        ...(validation && validationRows
+          ? {
+              validation: {
+                ...validation,
+                groups: columnStrings(validationRows, options.mitigation.attribute).map(
+                  (g) => g ?? MISSING_GROUP,
+                ),
+              },
+            }
+          : {}),
+      })
     : undefined;
-  const model = fitModel(
-    algorithm,
-    x,
-    y,
-    featureNames,
-    h,
-    seed,
-    validation,
-    (done) => progress({ phase: 'training', done, total }),
-    reweighed?.weights,
-  );
+  const model = mitigated?.model ?? fit(y, undefined);
   progress({ phase: 'training', done: total, total });
 
   progress({ phase: 'evaluation', done: 0, total: 1 });
@@ -577,8 +673,8 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
     },
     ...(model.kind === 'gbdt' ? { trees: model.trees.length } : {}),
     onnx: { opsets: OPSETS, outputs: OUTPUTS },
-    ...(options.mitigation && reweighed
-      ? { mitigation: mitigationRecord(options.mitigation, reweighed, metrics) }
+    ...(options.mitigation && mitigated
+      ? { mitigation: mitigationRecord(options.mitigation, mitigated.record, metrics) }
       : {}),
   };
   progress({ phase: 'export', done: 1, total: 1 });

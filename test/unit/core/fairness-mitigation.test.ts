@@ -136,6 +136,50 @@ describe('train with reweighing', () => {
     120_000,
   );
 
+  it.each([
+    // [algorithm, constraint, population, settings]
+    ['lr', 'demographic-parity', { groupBias: 1.25, groupProxy: 0.7 }, {}],
+    ['gbdt', 'equalized-odds', { groupBias: 2, groupProxy: 0.9 }, { iterations: 15 }],
+  ] as const)(
+    'exponentiated gradient, %s learner: brings %s within the usual bar on the holdout, shipping the iterate chosen on validation',
+    (algorithm, constraint, population, settings) => {
+      // Prepare
+      const biased = generateCredit({ rows: 12_000, seed: 5, ...population });
+      const options = {
+        ...common,
+        algorithm,
+        ...(algorithm === 'gbdt' ? { hyperparameters: { trees: 30 } } : {}),
+      };
+
+      // Act
+      const plain = train(biased, options);
+      const mitigated = train(biased, {
+        ...options,
+        mitigation: { method: 'exponentiated-gradient', attribute: 'sex', constraint, ...settings },
+      });
+
+      // Assess
+      const bar = CONSTRAINTS[constraint];
+      const before = plain.metrics.fairness.sex?.[bar.metric] as number;
+      expect(bar.direction === '≥' ? before < bar.bound : before > bar.bound).toBe(true);
+      const record = mitigated.manifest.mitigation;
+      expect(record?.holdout).toMatchObject({ constraint, met: true });
+      const reduction = record?.reduction;
+      expect(reduction?.rounds).toBeGreaterThan(5);
+      const chosen = reduction?.iterates.find((it) => it.round === reduction.chosen);
+      expect(chosen?.outcome.met).toBe(true);
+      expect(chosen?.degenerate).toBe(false);
+      // No iterate that met the constraint on validation had a lower error.
+      for (const it of reduction?.iterates ?? [])
+        if (it.outcome.met && !it.degenerate)
+          expect(it.error).toBeGreaterThanOrEqual(chosen?.error as number);
+      const cost = plain.metrics.auc - mitigated.metrics.auc;
+      expect(cost).toBeLessThan(0.03);
+      expect(mitigated.pipeline.inputs.map((i) => i.name)).not.toContain('sex');
+    },
+    180_000,
+  );
+
   it('is recorded in the registry version beside the manifest in lineage', async () => {
     // Prepare
     const registry = new ModelRegistry({
