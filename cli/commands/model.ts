@@ -175,13 +175,21 @@ function mitigationOf(options: {
   fairness?: FairnessConstraint;
   fairnessBound?: number;
   fairnessAttribute?: string;
+  mitigationIterations?: number;
   protected: string[];
 }): MitigationOptions | undefined {
   if (!options.mitigate) {
-    if (options.fairnessAttribute !== undefined)
-      throw new ValidationError('Nothing to mitigate', [
-        { path: 'fairness-attribute', message: 'give --mitigate with it' },
-      ]);
+    const orphans = (['fairnessAttribute', 'mitigationIterations'] as const).filter(
+      (k) => options[k] !== undefined,
+    );
+    if (orphans.length > 0)
+      throw new ValidationError(
+        'Nothing to mitigate',
+        orphans.map((k) => ({
+          path: k === 'fairnessAttribute' ? 'fairness-attribute' : 'mitigation-iterations',
+          message: 'give --mitigate with it',
+        })),
+      );
     return undefined;
   }
   const issues: { path: string; message: string }[] = [];
@@ -210,6 +218,7 @@ function mitigationOf(options: {
     attribute: attribute as string,
     constraint: options.fairness as FairnessConstraint,
     ...(options.fairnessBound !== undefined ? { bound: options.fairnessBound } : {}),
+    ...(options.mitigationIterations !== undefined ? { iterations: options.mitigationIterations } : {}),
   };
 }
 
@@ -348,6 +357,11 @@ export function registerModel(program: Command, io: Io): void {
       number,
     )
     .option('--fairness-attribute <column>', 'the protected attribute to mitigate for; default: the only one')
+    .option(
+      '--mitigation-iterations <n>',
+      'exponentiated gradient: rounds of the game at most (two fits each)',
+      positiveInteger,
+    )
     .requiredOption('--out <dir>', 'output directory')
     .option('--force', 'replace a model already in the output directory')
     .option('--lineage', 'also store the model, pipeline, metrics and audit in the lineage store')

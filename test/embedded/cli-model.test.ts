@@ -426,6 +426,16 @@ describe('keel train --mitigate', () => {
       '--fairness',
       'demographic-parity',
     );
+    const reduced = await keel(
+      ...args('reduced'),
+      '--mitigate',
+      'exponentiated-gradient',
+      '--fairness',
+      'demographic-parity',
+      '--mitigation-iterations',
+      '12',
+      '--json',
+    );
     const evaluated = await keel(
       'evaluate',
       '--model',
@@ -458,6 +468,10 @@ describe('keel train --mitigate', () => {
       bound: 0.8,
     });
     expect(report.constraint.value).toBe(report.fairness.sex.demographicParityRatio);
+    expect(reduced.code, reduced.err).toBe(0);
+    const reduction = JSON.parse(reduced.out).manifest.mitigation;
+    expect(reduction).toMatchObject({ method: 'exponentiated-gradient', holdout: { met: true } });
+    expect(reduction.reduction.rounds).toBeLessThanOrEqual(12);
   }, 120_000);
 
   it.each([
@@ -468,6 +482,7 @@ describe('keel train --mitigate', () => {
     ],
     [['--mitigate', 'magic', '--fairness', 'demographic-parity'], /--mitigate.*magic/s],
     [['--fairness-attribute', 'sex'], /fairness-attribute.*give --mitigate/s],
+    [['--mitigation-iterations', '0', '--mitigate', 'exponentiated-gradient'], /--mitigation-iterations/],
   ])('refuses %j as a usage error, naming the flag, and writes no model', async (extra, message) => {
     // Act
     const result = await keel(
