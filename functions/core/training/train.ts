@@ -430,7 +430,7 @@ function fitModel(
  */
 function mitigatedFit(
   options: MitigationOptions,
-  fit: (labels: Float64Array, weights: Float64Array | undefined, earlyStopping?: boolean) => TrainedModel,
+  fitWith: (labels: Float64Array, weights: Float64Array | undefined, earlyStopping?: boolean) => TrainedModel,
   data: {
     readonly x: Matrix;
     readonly y: Float64Array;
@@ -444,7 +444,7 @@ function mitigatedFit(
 ): { model: TrainedModel; record: Pick<MitigationRecord, 'weights' | 'reduction'> } {
   if (options.method === 'reweighing') {
     const { weights, cells } = reweighing(data.y, data.groups);
-    return { model: fit(data.y, weights), record: { weights: cells } };
+    return { model: fitWith(data.y, weights), record: { weights: cells } };
   }
   const validation = data.validation;
   if (!validation) throw new Error('exponentiated gradient needs validation rows'); // train() always makes them
@@ -452,7 +452,7 @@ function mitigatedFit(
     data.y,
     data.groups,
     (labels, weights) => {
-      const model = fit(labels, weights, false);
+      const model = fitWith(labels, weights, false);
       return {
         model,
         decisions: Uint8Array.from(predictProba(model, data.x), (p) => (p >= 0.5 ? 1 : 0)),
@@ -568,7 +568,7 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
 
   const total = algorithm === 'gbdt' ? ((h.trees as number | undefined) ?? 100) : 1;
   progress({ phase: 'training', done: 0, total });
-  const fit = (labels: Float64Array, weights: Float64Array | undefined, earlyStopping = true) =>
+  const fitWith = (labels: Float64Array, weights: Float64Array | undefined, earlyStopping = true) =>
     fitModel(
       algorithm,
       x,
@@ -581,7 +581,7 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
       weights,
     );
   const mitigated = options.mitigation
-    ? mitigatedFit(options.mitigation, fit, {
+    ? mitigatedFit(options.mitigation, fitWith, {
         x,
         y,
         groups: columnStrings(fitRows, options.mitigation.attribute).map((g) => g ?? MISSING_GROUP),
@@ -597,7 +597,7 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
           : {}),
       })
     : undefined;
-  const model = mitigated?.model ?? fit(y, undefined);
+  const model = mitigated?.model ?? fitWith(y, undefined);
   progress({ phase: 'training', done: total, total });
 
   progress({ phase: 'evaluation', done: 0, total: 1 });
