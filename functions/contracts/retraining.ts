@@ -6,7 +6,12 @@
 import { z } from 'zod';
 import { NotFoundError } from '../kernel/errors.ts';
 import { trafficShiftOf } from './config/load.ts';
-import type { KeelConfig, ModelConfig } from './config/schema.ts';
+import {
+  FAIRNESS_CONSTRAINT_NAMES,
+  type KeelConfig,
+  MITIGATION_METHOD_NAMES,
+  type ModelConfig,
+} from './config/schema.ts';
 
 const hyperparameters = z.record(z.string(), z.union([z.number(), z.string(), z.boolean()]));
 
@@ -88,6 +93,13 @@ export const retrainingSettingsSchema = z.object({
     latencyBatchRows: z.number().int(),
     goldenSetTolerance: z.number(),
     monotone: z.record(z.string(), z.union([z.literal(1), z.literal(-1)])),
+    mitigations: z.array(
+      z.object({
+        method: z.enum(MITIGATION_METHOD_NAMES),
+        constraint: z.optional(z.enum(FAIRNESS_CONSTRAINT_NAMES)),
+        iterations: z.optional(z.number().int()),
+      }),
+    ),
   }),
   approval: z.object({ required: z.boolean(), timeoutSeconds: z.number().int().positive() }),
   deploy: z.object({ shift: z.unknown() }),
@@ -159,6 +171,7 @@ export function retrainingSettings(
       latencyBatchRows: gates.latencyBatchRows,
       goldenSetTolerance: gates.goldenSetTolerance,
       monotone: gates.monotone,
+      mitigations: gates.mitigations,
     },
     approval: {
       required: gates.requireApproval,
@@ -184,6 +197,7 @@ export const RETRAINING_FUNCTIONS = {
   TrainFunction: 'train',
   CollectSageMakerModelFunction: 'collect-sagemaker-model',
   EvaluateFunction: 'evaluate',
+  MitigateFunction: 'mitigate',
   RecordRejectionFunction: 'record-rejection',
   RequestApprovalFunction: 'request-approval',
   RegisterFunction: 'register',
@@ -202,6 +216,7 @@ export const RETRAINING_HANDLERS: Readonly<Record<RetrainingStep, string>> = {
   train: 'trainHandler',
   'collect-sagemaker-model': 'collectSageMakerModelHandler',
   evaluate: 'evaluateHandler',
+  mitigate: 'mitigateHandler',
   'record-rejection': 'recordRejectionHandler',
   'request-approval': 'requestApprovalHandler',
   register: 'registerHandler',
@@ -248,4 +263,22 @@ export interface GateRow {
   /** The threshold as printed, e.g. `≥ -0.01`. */
   readonly threshold: string;
   readonly passed: boolean;
+}
+
+/**
+ * One row of the mitigations' table: the unmitigated candidate (`method` none) or one
+ * mitigation, on the holdout, at the decision threshold the gates used, with its verdicts.
+ */
+export interface ParetoRow {
+  readonly method: string;
+  readonly constraint: string | null;
+  readonly attribute: string | null;
+  readonly manifestId: string;
+  readonly auc: number;
+  readonly costPer1000: number | null;
+  /** Per protected attribute: the demographic-parity ratio and the odds and opportunity differences. */
+  readonly fairness: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  readonly gates: { readonly performance: boolean; readonly fairness: boolean; readonly safety: boolean };
+  /** No other row is at least as good on AUC, cost and every fairness metric, and better on one. */
+  readonly paretoOptimal: boolean;
 }

@@ -4,7 +4,7 @@
  * (permutation importance, mean |SHAP|, partial dependence of the top columns) as Vega-Lite
  * charts rendered to inline SVG. No script, no external resource.
  */
-import type { GateRow } from '../contracts/retraining.ts';
+import type { GateRow, ParetoRow } from '../contracts/retraining.ts';
 import type { GlobalDiagnostics } from '../core/explain/diagnostics.ts';
 import { importanceSpec, pdpSpec, renderSvg } from './charts.ts';
 import { escapeHtml, fmt } from './html.ts';
@@ -20,6 +20,8 @@ export interface EvaluationPage {
     Record<string, { readonly candidate: number | null; readonly production: number | null }>
   >;
   readonly diagnostics: GlobalDiagnostics | null;
+  /** The fairness mitigations tried, beside the unmitigated candidate. @default none tried */
+  readonly mitigations?: readonly ParetoRow[];
 }
 
 export async function renderEvaluationHtml(page: EvaluationPage): Promise<string> {
@@ -52,6 +54,31 @@ ${
 <p>Mean probability over ${d.rows.pdp.toLocaleString('en-US')} holdout rows with the column set to each grid value.</p>
 <div class="grid">${(await Promise.all(d.pdp.map(async (p) => `<figure>${await renderSvg(pdpSpec(p))}</figure>`))).join('')}</div>`
     : '<p>No diagnostics were computed.</p>';
+  const attributes = [...new Set((page.mitigations ?? []).flatMap((r) => Object.keys(r.fairness)))].sort();
+  const verdict = (r: ParetoRow) =>
+    (['performance', 'fairness', 'safety'] as const).every((g) => r.gates[g])
+      ? 'every gate passed'
+      : `failed: ${(['performance', 'fairness', 'safety'] as const).filter((g) => !r.gates[g]).join(', ')}`;
+  const mitigations = page.mitigations
+    ? `<h2>Fairness mitigations</h2>
+<p>The candidate failed the fairness gate; each mitigation trained it again and went through every gate. Holdout figures at the decision threshold the gates used; ★ Pareto-optimal (no row at least as good on AUC, cost and every fairness figure, and better on one).</p>
+<table><tr><th>method</th><th>constraint</th><th>AUC</th><th>cost / 1,000</th>${attributes
+        .map(
+          (a) =>
+            `<th>DP ratio (${escapeHtml(a)})</th><th>EO diff (${escapeHtml(a)})</th><th>EOpp diff (${escapeHtml(a)})</th>`,
+        )
+        .join('')}<th>gates</th><th></th></tr>${page.mitigations
+        .map(
+          (r) =>
+            `<tr><td>${escapeHtml(r.method)}</td><td>${escapeHtml(r.constraint ?? '—')}</td><td>${fmt(r.auc, 4)}</td><td>${fmt(r.costPer1000, 2)}</td>${attributes
+              .map((a) => {
+                const f = r.fairness[a] ?? {};
+                return `<td>${fmt(f.demographicParityRatio ?? null, 3)}</td><td>${fmt(f.equalizedOddsDifference ?? null, 3)}</td><td>${fmt(f.equalOpportunityDifference ?? null, 3)}</td>`;
+              })
+              .join('')}<td>${escapeHtml(verdict(r))}</td><td>${r.paretoOptimal ? '★' : ''}</td></tr>`,
+        )
+        .join('')}</table>`
+    : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <style>
@@ -63,6 +90,7 @@ tr.d td{background:#ffebee}.grid{display:grid;grid-template-columns:repeat(auto-
 <p>Pipeline execution ${escapeHtml(page.execution)}; ${escapeHtml(page.candidate.algorithm)} against ${page.production ? `production v${page.production.version}` : 'no production version'}. <strong>${escapeHtml(page.decision)}</strong></p>
 <h2>Gates</h2>
 <table><tr><th>gate</th><th>check</th><th>candidate</th><th>production</th><th>threshold</th><th></th></tr>${gates}</table>
+${mitigations}
 <h2>Holdout metrics</h2>
 <table><tr><th></th><th>candidate</th><th>production</th></tr>${metrics}</table>
 ${diagnostics}

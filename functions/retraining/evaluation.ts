@@ -5,7 +5,7 @@
  * the state machine carries. `evaluateCandidate` in `steps.ts` scores the models, calls these,
  * and persists the report in one step.
  */
-import type { GateRow, RetrainingSettings } from '../contracts/retraining.ts';
+import type { GateRow, ParetoRow, RetrainingSettings } from '../contracts/retraining.ts';
 import type { Column, Schema, Table } from '../core/data/table.ts';
 import { type Profile, profileTable } from '../core/drift/profile.ts';
 import { type EvaluationReport, evaluate } from '../core/evaluation/report.ts';
@@ -160,6 +160,7 @@ export function evaluationOutput(
     readonly monitoringBaseline?: ArtifactRef;
     readonly html?: ArtifactRef;
     readonly topFeatures?: readonly string[];
+    readonly pareto?: readonly ParetoRow[];
   },
 ) {
   const holdout = (compared.reports.holdout as { candidate: EvaluationReport }).candidate;
@@ -186,7 +187,46 @@ export function evaluationOutput(
     ...(stored.monitoringBaseline ? { monitoringBaseline: stored.monitoringBaseline } : {}),
     ...(stored.html ? { html: stored.html } : {}),
     ...(stored.topFeatures ? { topFeatures: stored.topFeatures } : {}),
+    /** The fairness checks that failed: what Mitigate acts on. */
+    fairnessFailures: gates.fairness.failed,
+    /** The holdout's headline numbers, one row of the mitigations' table. */
+    holdout: {
+      auc: holdout.auc,
+      costPer1000: holdout.cost?.per1000 ?? null,
+      fairness: registry.fairness,
+    },
+    ...(stored.pareto ? { pareto: stored.pareto } : {}),
   };
+}
+
+/** Marks each row Pareto-optimal or not: AUC up, cost down, ratios up, differences down. */
+export function markPareto(rows: readonly Omit<ParetoRow, 'paretoOptimal'>[]): ParetoRow[] {
+  const criteria = (r: Omit<ParetoRow, 'paretoOptimal'>): number[] => [
+    r.auc,
+    ...(r.costPer1000 === null ? [] : [-r.costPer1000]),
+    ...Object.keys(r.fairness)
+      .sort()
+      .flatMap((a) => {
+        const f = r.fairness[a] ?? {};
+        return [
+          f.demographicParityRatio ?? 0,
+          -(f.equalizedOddsDifference ?? 1),
+          -(f.equalOpportunityDifference ?? 1),
+        ];
+      }),
+  ];
+  const scored = rows.map(criteria);
+  return rows.map((row, i) => {
+    const mine = scored[i] as number[];
+    const dominated = scored.some(
+      (other, j) =>
+        j !== i &&
+        other.length === mine.length &&
+        other.every((v, k) => v >= (mine[k] as number)) &&
+        other.some((v, k) => v > (mine[k] as number)),
+    );
+    return { ...row, paretoOptimal: !dominated };
+  });
 }
 
 /** The drift baseline on held-out production rows: inputs, scores, and the decisions' outcomes. */

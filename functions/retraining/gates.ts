@@ -178,12 +178,20 @@ export interface FairnessMeasure {
 }
 
 /** Per protected attribute and dataset: demographic-parity ratio and equalised-odds difference. */
+/** One failed fairness check, as the mitigations need it: which attribute, where, by which constraint. */
+export interface FairnessFailure {
+  readonly attribute: string;
+  readonly dataset: 'holdout' | 'production';
+  readonly constraint: 'demographic-parity' | 'equalized-odds';
+}
+
 export function fairnessGate(
   measures: readonly FairnessMeasure[],
   settings: { readonly minDemographicParityRatio: number; readonly maxEqualizedOddsDifference: number },
-): GateResult & { readonly rows: GateRow[] } {
+): GateResult & { readonly rows: GateRow[]; readonly failed: FairnessFailure[] } {
   const rows: GateRow[] = [];
   const failures: string[] = [];
+  const failed: FairnessFailure[] = [];
   for (const m of measures) {
     const ratioOk = m.candidate.demographicParityRatio >= settings.minDemographicParityRatio;
     const oddsOk = m.candidate.equalizedOddsDifference <= settings.maxEqualizedOddsDifference;
@@ -206,6 +214,9 @@ export function fairnessGate(
       },
     );
     if (!ratioOk)
+      failed.push({ attribute: m.attribute, dataset: m.dataset, constraint: 'demographic-parity' });
+    if (!oddsOk) failed.push({ attribute: m.attribute, dataset: m.dataset, constraint: 'equalized-odds' });
+    if (!ratioOk)
       failures.push(
         `${m.attribute} on ${m.dataset}: demographic-parity ratio ${m.candidate.demographicParityRatio.toFixed(3)} < ${settings.minDemographicParityRatio}`,
       );
@@ -214,7 +225,7 @@ export function fairnessGate(
         `${m.attribute} on ${m.dataset}: equalised-odds difference ${m.candidate.equalizedOddsDifference.toFixed(3)} > ${settings.maxEqualizedOddsDifference}`,
       );
   }
-  if (failures.length > 0) return { passed: false, reason: failures.join('; '), rows };
+  if (failures.length > 0) return { passed: false, reason: failures.join('; '), rows, failed };
   return {
     passed: true,
     reason:
@@ -222,6 +233,7 @@ export function fairnessGate(
         ? 'no protected attributes declared'
         : `within thresholds for ${[...new Set(measures.map((m) => m.attribute))].join(', ')}`,
     rows,
+    failed,
   };
 }
 

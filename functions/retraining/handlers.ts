@@ -19,6 +19,7 @@ import {
   auditData,
   checkRollout,
   evaluateCandidate,
+  mitigateCandidate,
   notify,
   prepareData,
   type RetrainingDependencies,
@@ -57,6 +58,7 @@ export const auditDataHandler = step(auditData);
 export const trainHandler = step(trainCandidates);
 export const collectSageMakerModelHandler = step(collectSageMakerModel);
 export const evaluateHandler = step(evaluateCandidate);
+export const mitigateHandler = step(mitigateCandidate);
 export const recordRejectionHandler = step(recordRejection);
 export const registerHandler = step(registerApproved);
 export const startRolloutHandler = step(startRollout);

@@ -8,6 +8,7 @@ export {
   checkRolloutHandler,
   collectSageMakerModelHandler,
   evaluateHandler,
+  mitigateHandler,
   notifyHandler,
   prepareDataHandler,
   recordFailureHandler,

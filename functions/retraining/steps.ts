@@ -13,6 +13,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import type { Transform } from '../contracts/config/schema.ts';
 import {
   type GateRow,
+  type ParetoRow,
   PIPELINE_ACTOR,
   RETRAINING_ENDED_METRIC,
   RETRAINING_EVENT_SOURCE,
@@ -25,10 +26,11 @@ import { readCsv } from '../core/data/csv.ts';
 import { type Column, columnStrings, type Schema, schemaOf, type Table, toCsv } from '../core/data/table.ts';
 import { type GlobalDiagnostics, globalDiagnostics } from '../core/explain/diagnostics.ts';
 import type { ExplainerArtifact, Explanation } from '../core/explain/explainer.ts';
+import type { MitigationOptions } from '../core/fairness/mitigation.ts';
 import { OnnxModel } from '../core/onnx/runtime.ts';
 import { modelExplainer } from '../core/onnx/trees.ts';
 import { generateCredit } from '../core/synthetic/credit.ts';
-import { type GoldenSet, type Manifest, train } from '../core/training/train.ts';
+import { type GoldenSet, type Manifest, type TrainOptions, train } from '../core/training/train.ts';
 import { settleDeployment, startDeployment } from '../inference/deploy.ts';
 import { ConflictError, failureMessage, KeelError, ValidationError } from '../kernel/errors.ts';
 import type { ArtifactRef, LineageStore } from '../lineage/store.ts';
@@ -52,9 +54,11 @@ import {
   type DatasetScores,
   evaluationOutput,
   judgeCandidate,
+  markPareto,
   monotoneConstraints,
   productionBaseline,
 } from './evaluation.ts';
+import type { FairnessFailure } from './gates.ts';
 import { safetyChecks } from './safety.ts';
 
 export { PIPELINE_ACTOR, RETRAINING_EVENT_SOURCE };
@@ -159,6 +163,30 @@ export interface EvaluationOutput {
   readonly html?: ArtifactRef;
   /** The candidate's columns by permutation importance, the first five. */
   readonly topFeatures?: readonly string[];
+  /** The fairness checks that failed: what Mitigate acts on. */
+  readonly fairnessFailures?: readonly FairnessFailure[];
+  /** The holdout's headline numbers: a row of the mitigations' table. */
+  readonly holdout?: {
+    readonly auc: number;
+    readonly costPer1000: number | null;
+    readonly fairness: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  };
+  /** The mitigations tried when the fairness gate failed, beside the unmitigated candidate. */
+  readonly pareto?: readonly ParetoRow[];
+}
+
+/** What Mitigate tried and chose, kept in the state once its candidate is adopted. */
+export interface MitigationSummary {
+  readonly tried: readonly string[];
+  /** The mitigation whose candidate passed every gate and was adopted, or null. */
+  readonly chosen: string | null;
+  readonly reason: string;
+}
+
+export interface MitigationOutput {
+  readonly training: TrainingOutput;
+  readonly evaluation: EvaluationOutput;
+  readonly summary: MitigationSummary;
 }
 
 /** The execution state as the Task states receive it. */
@@ -171,6 +199,8 @@ export interface RetrainingState {
   readonly audit?: { readonly passed: boolean; readonly report: ArtifactRef };
   readonly training?: TrainingOutput;
   readonly evaluation?: EvaluationOutput;
+  /** Set once Mitigate ran: the pipeline tries the mitigations once. */
+  readonly mitigation?: MitigationSummary;
   readonly rejection?: { readonly gate: string; readonly reason: string; readonly actor?: string };
   readonly approval?: { readonly decision: string; readonly actor: string; readonly reason: string };
   readonly registered?: { readonly version: number; readonly status: string };
@@ -365,6 +395,33 @@ export async function auditData(
 
 // ── Train ──────────────────────────────────────────────────────────────────────
 
+/** One configuration's training run as the pipeline runs it (Train, and Mitigate again). */
+function trainingOptions(
+  settings: RetrainingSettings,
+  configuration: { readonly algorithm: string; readonly hyperparameters: Readonly<Record<string, unknown>> },
+  dataHash: string,
+  mitigation?: MitigationOptions,
+): TrainOptions {
+  return {
+    label: settings.data.label,
+    protected: settings.data.protectedAttributes,
+    exclude: settings.data.piiFields,
+    algorithm: configuration.algorithm as TrainOptions['algorithm'] & string,
+    seed: settings.training.seed,
+    holdout: settings.training.holdout,
+    ...(settings.features.length > 0 ? { features: settings.features as unknown as Transform[] } : {}),
+    hyperparameters: configuration.hyperparameters as TrainOptions['hyperparameters'] & object,
+    costs: settings.costs,
+    // Training's own holdout report only ranks the configurations; the gates bootstrap in Evaluate.
+    bootstrapSamples: 200,
+    profileBins: settings.training.profileBins,
+    profileSampleSize: settings.training.profileSampleSize,
+    ...(mitigation ? { mitigation } : {}),
+    dataHash,
+    codeVersion: settings.codeVersion,
+  };
+}
+
 export async function trainCandidates(
   state: RetrainingState,
   deps: RetrainingDependencies,
@@ -375,23 +432,7 @@ export async function trainCandidates(
   const dataHash = data.train.ref.sha256;
   const trained: CandidateRefs[] = [];
   for (const configuration of settings.training.configurations) {
-    const result = train(table, {
-      label: settings.data.label,
-      protected: settings.data.protectedAttributes,
-      exclude: settings.data.piiFields,
-      algorithm: configuration.algorithm,
-      seed: settings.training.seed,
-      holdout: settings.training.holdout,
-      ...(settings.features.length > 0 ? { features: settings.features as unknown as Transform[] } : {}),
-      hyperparameters: configuration.hyperparameters,
-      costs: settings.costs,
-      // Training's own holdout report only ranks the configurations; the gates bootstrap in Evaluate.
-      bootstrapSamples: 200,
-      profileBins: settings.training.profileBins,
-      profileSampleSize: settings.training.profileSampleSize,
-      dataHash,
-      codeVersion: settings.codeVersion,
-    });
+    const result = train(table, trainingOptions(settings, configuration, dataHash));
     const stored = await storeTrainingResult(deps.lineage, result);
     trained.push({
       ...stored,
@@ -431,9 +472,22 @@ export async function evaluateCandidate(
   state: RetrainingState,
   deps: RetrainingDependencies,
 ): Promise<EvaluationOutput> {
+  return judge(need(state, 'training').candidate, state, deps);
+}
+
+/**
+ * Scores a candidate and production on the holdout and the production rows, runs the gates,
+ * and stores the report (JSON and HTML): Evaluate's work, and Mitigate's for each mitigated
+ * candidate. `pareto`, when given, goes into the report and the output.
+ */
+async function judge(
+  candidate: CandidateRefs,
+  state: RetrainingState,
+  deps: RetrainingDependencies,
+  pareto?: readonly ParetoRow[],
+): Promise<EvaluationOutput> {
   const { settings } = state;
   const data = need(state, 'data');
-  const { candidate } = need(state, 'training');
   const label = settings.data.label;
   const holdout = await getTable(deps.lineage, data.holdout, data.schema);
   const productionData = data.production
@@ -499,6 +553,7 @@ export async function evaluateCandidate(
       safety,
       gates: { performance: gates.performance, fairness: gates.fairness, safety: gates.safety },
       diagnostics,
+      ...(pareto ? { mitigations: pareto } : {}),
     });
     const html = await deps.lineage.putBytes(
       'evaluations',
@@ -525,6 +580,7 @@ export async function evaluateCandidate(
             ]),
           ),
           diagnostics: 'error' in diagnostics ? null : diagnostics,
+          ...(pareto ? { mitigations: pareto } : {}),
         }),
       ),
       { contentType: 'text/html; charset=utf-8' },
@@ -546,6 +602,7 @@ export async function evaluateCandidate(
     return evaluationOutput(compared, gates, safety, {
       report,
       html,
+      ...(pareto ? { pareto } : {}),
       ...('error' in diagnostics
         ? {}
         : { topFeatures: diagnostics.permutation.slice(0, 5).map((p) => p.column) }),
@@ -582,6 +639,124 @@ async function candidateDiagnostics(
     model.inputs.map((i) => i.name),
     { seed: settings.training.seed, ...(explain ? { explain } : {}) },
   );
+}
+
+// ── Mitigate ───────────────────────────────────────────────────────────────────
+
+/**
+ * The candidate failed the fairness gate: train its configuration again with each configured
+ * mitigation (on the attribute that failed, for the constraint asked or the one that failed),
+ * judge each exactly as Evaluate judged the candidate, and tabulate all of them, the
+ * unmitigated candidate first, with which are Pareto-optimal. The best that passes every gate
+ * (highest holdout AUC) becomes the candidate, with the table in its report; if none passes,
+ * the candidate stays and its fairness reason says so, with the table.
+ */
+export async function mitigateCandidate(
+  state: RetrainingState,
+  deps: RetrainingDependencies,
+): Promise<MitigationOutput> {
+  const { settings } = state;
+  const data = need(state, 'data');
+  const training = need(state, 'training');
+  const evaluation = need(state, 'evaluation');
+  const mitigations = settings.gates.mitigations;
+  const failure = evaluation.fairnessFailures?.[0];
+  if (!failure || mitigations.length === 0)
+    return {
+      training,
+      evaluation,
+      summary: {
+        tried: [],
+        chosen: null,
+        reason: failure ? 'no mitigations configured (gates.mitigations)' : 'the fairness gate did not fail',
+      },
+    };
+  const table = await getTable(deps.lineage, data.train, data.schema);
+  const base = training.candidate;
+  const rowOf = (
+    method: string,
+    constraint: string | null,
+    candidate: CandidateRefs,
+    judged: EvaluationOutput,
+  ): Omit<ParetoRow, 'paretoOptimal'> => ({
+    method,
+    constraint,
+    attribute: constraint ? failure.attribute : null,
+    manifestId: candidate.manifest.id,
+    auc: judged.holdout?.auc ?? Number.NaN,
+    costPer1000: judged.holdout?.costPer1000 ?? null,
+    fairness: judged.holdout?.fairness ?? {},
+    gates: {
+      performance: judged.gates.performance.passed,
+      fairness: judged.gates.fairness.passed,
+      safety: judged.gates.safety.passed,
+    },
+  });
+  const rows = [rowOf('none', null, base, evaluation)];
+  const tried: { label: string; candidate: CandidateRefs; judged: EvaluationOutput }[] = [];
+  for (const m of mitigations) {
+    const constraint = m.constraint ?? failure.constraint;
+    const result = train(
+      table,
+      trainingOptions(settings, base, data.train.ref.sha256, {
+        method: m.method,
+        attribute: failure.attribute,
+        constraint,
+        ...(m.iterations !== undefined ? { iterations: m.iterations } : {}),
+      }),
+    );
+    const stored = await storeTrainingResult(deps.lineage, result);
+    const candidate: CandidateRefs = {
+      ...stored,
+      algorithm: base.algorithm,
+      hyperparameters: base.hyperparameters,
+      validationAuc: result.metrics.auc,
+    };
+    const judged = await judge(candidate, state, deps);
+    rows.push(rowOf(m.method, constraint, candidate, judged));
+    tried.push({ label: `${m.method} (${constraint} on ${failure.attribute})`, candidate, judged });
+  }
+  const pareto = markPareto(rows);
+  const passing = tried.filter(({ judged }) =>
+    [judged.gates.performance, judged.gates.fairness, judged.gates.safety].every((g) => g.passed),
+  );
+  const chosen = passing.reduce<(typeof passing)[number] | undefined>(
+    (a, b) => (a === undefined || (b.judged.holdout?.auc ?? 0) > (a.judged.holdout?.auc ?? 0) ? b : a),
+    undefined,
+  );
+  const labels = tried.map((t) => t.label);
+  if (chosen) {
+    return {
+      training: { ...training, candidate: chosen.candidate },
+      evaluation: await judge(chosen.candidate, state, deps, pareto),
+      summary: {
+        tried: labels,
+        chosen: chosen.label,
+        reason: `${chosen.label} passed every gate (holdout AUC ${(chosen.judged.holdout?.auc ?? Number.NaN).toFixed(4)})`,
+      },
+    };
+  }
+  const judged = await judge(base, state, deps, pareto);
+  const failedBy = tried
+    .map(({ label, judged: j }) => {
+      const failed = (['performance', 'fairness', 'safety'] as const).filter((g) => !j.gates[g].passed);
+      return `${label}: ${failed.join(', ')}`;
+    })
+    .join('; ');
+  return {
+    training,
+    evaluation: {
+      ...judged,
+      gates: {
+        ...judged.gates,
+        fairness: {
+          passed: false,
+          reason: `${judged.gates.fairness.reason}; no mitigation passed every gate (${failedBy})`,
+        },
+      },
+    },
+    summary: { tried: labels, chosen: null, reason: `no mitigation passed every gate (${failedBy})` },
+  };
 }
 
 // ── Register / RecordRejection ─────────────────────────────────────────────────

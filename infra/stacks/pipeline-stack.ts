@@ -107,6 +107,8 @@ export class KeelPipelineStack extends Stack {
         timeout: Duration.minutes(5),
       }),
       evaluate: fn('evaluate', { memorySize: 3008, timeout: long }),
+      // Trains a candidate again per configured mitigation and judges each as Evaluate does.
+      mitigate: fn('mitigate', { memorySize: 10_240, timeout: long }),
       'record-rejection': fn('record-rejection'),
       'request-approval': fn('request-approval'),
       register: fn('register'),
@@ -148,6 +150,13 @@ export class KeelPipelineStack extends Stack {
         lineageRead: ['datasets', 'models', 'records', 'explainers'],
         // The report, and the candidate's monitoring baseline on production rows.
         lineageWrite: ['evaluations', 'profiles'],
+        table: 'read',
+      },
+      mitigate: {
+        description: 'mitigate',
+        // Train's reads and writes, and Evaluate's: it trains and judges the mitigated candidates.
+        lineageRead: ['datasets', 'models', 'records', 'explainers'],
+        lineageWrite: ALL_ARTIFACTS,
         table: 'read',
       },
       'record-rejection': { description: 'record rejections', table: 'readWrite' },

@@ -29,6 +29,12 @@ const MODELS = {
   // The fairness gate, judged on sex only; region is a feature (in the shipped config), and the
   // biased scenario makes it a proxy for sex.
   lending: {},
+  // The fairness gate fails; the configured mitigations train the candidate again.
+  mitigated: {
+    gates: { mitigations: [{ method: 'reweighing' }, { method: 'exponentiated-gradient', iterations: 8 }] },
+  },
+  // A bar no mitigation reaches: rejected, with the table.
+  unmitigable: { gates: { minDemographicParityRatio: 0.995, mitigations: [{ method: 'reweighing' }] } },
   // Safety: a logistic regression fed raw numbers, without imputation, answers NaN for a missing value.
   'raw-lr': {
     features: [{ type: 'log', column: 'debt', offset: 1 }],
@@ -322,6 +328,52 @@ describe('retraining pipeline: fairness and safety gates', () => {
     expect(version.status).toBe('rejected');
     expect(version.statusReason).toMatch(/^fairness gate: sex on holdout/);
   }, 120_000);
+
+  it('tries the configured mitigations when the fairness gate fails, and promotes the best that passes every gate, with the table', async () => {
+    // Act: the biased population the gate rejected above.
+    const run = await (
+      await retrain('mitigated', { source: source(6000, 21, '&groupBias=1.5&groupProxy=0.6') })
+    ).done;
+
+    // Assess
+    expect(run.status, JSON.stringify(run.error ?? '')).toBe('SUCCEEDED');
+    const version = await registry.get('mitigated', 1);
+    expect(version.status).toBe('approved');
+    expect(version.metadata.mitigation).toMatchObject({ attribute: 'sex', attributeIsInput: false });
+    const report = await createLineageStore().getJson<{
+      gates: { fairness: { passed: boolean } };
+      mitigations: { method: string; gates: Record<string, boolean>; paretoOptimal: boolean; auc: number }[];
+    }>({ kind: 'evaluations', sha256: version.metadata.evaluation.report?.sha256 as string });
+    expect(report.gates.fairness.passed).toBe(true);
+    expect(report.mitigations.map((r) => r.method)).toEqual(['none', 'reweighing', 'exponentiated-gradient']);
+    expect(report.mitigations[0]?.gates.fairness).toBe(false);
+    const passing = report.mitigations.filter((r) => Object.values(r.gates).every(Boolean));
+    expect(passing.map((r) => r.method)).toContain(version.metadata.mitigation?.method);
+    // The promoted one is the best that passed, and the table marks the Pareto front.
+    const promoted = passing.find((r) => r.method === version.metadata.mitigation?.method);
+    expect(Math.max(...passing.map((r) => r.auc))).toBe(promoted?.auc);
+    expect(report.mitigations.some((r) => r.paretoOptimal)).toBe(true);
+  }, 240_000);
+
+  it('rejects with the table when no mitigation passes every gate', async () => {
+    // Act
+    const run = await (
+      await retrain('unmitigable', { source: source(6000, 21, '&groupBias=1.5&groupProxy=0.6') })
+    ).done;
+
+    // Assess
+    expect(run).toMatchObject({ status: 'FAILED', error: 'Keel.FairnessGateFailed' });
+    const version = await registry.get('unmitigable', 1);
+    expect(version.status).toBe('rejected');
+    expect(version.statusReason).toMatch(
+      /no mitigation passed every gate \(reweighing \(demographic-parity on sex\): fairness/,
+    );
+    const report = await createLineageStore().getJson<{ mitigations: { method: string }[] }>({
+      kind: 'evaluations',
+      sha256: version.metadata.evaluation.report?.sha256 as string,
+    });
+    expect(report.mitigations.map((r) => r.method)).toEqual(['none', 'reweighing']);
+  }, 240_000);
 
   it('promotes the same configuration trained on unbiased labels', async () => {
     const fair = await (await retrain('lending', { source: source(6000, 22) })).done;

@@ -147,6 +147,15 @@ describe('KeelPipelineStack', () => {
       expect(JSON.stringify(train)).toContain(`/${kind}/*`);
     const evaluate = policiesOf(data, /Keel retraining: evaluate$/)[0];
     expect(JSON.stringify(evaluate)).toContain('/profiles/*');
+    // Mitigate trains and judges: a training run's kinds, and the datasets and explainers read.
+    const mitigate = policiesOf(data, /Keel retraining: mitigate$/)[0];
+    for (const kind of ['models', 'evaluations', 'profiles', 'explainers', 'datasets'])
+      expect(JSON.stringify(mitigate)).toContain(`/${kind}/*`);
+    pipeline.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'index.mitigateHandler',
+      MemorySize: 10_240,
+      Timeout: 900,
+    });
     const all = policiesOf(data, /^Keel retraining/);
     expect(all.length).toBeGreaterThanOrEqual(13);
     for (const policy of all) expect(actionsOf(policy).filter((a) => /Delete|\*/.test(a))).toEqual([]);

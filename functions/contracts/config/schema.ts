@@ -5,7 +5,20 @@
  * (`requireAproval`) would otherwise be dropped and its default silently used.
  */
 import { z } from 'zod';
+import type { FairnessConstraint } from '../../core/fairness/constraints.ts';
+import type { MitigationMethod } from '../../core/fairness/mitigation.ts';
 import type { Transform } from '../../core/features/transforms.ts';
+
+/** Core's method and constraint names (contracts take core's types only; a test checks the lists agree). */
+export const MITIGATION_METHOD_NAMES = [
+  'reweighing',
+  'exponentiated-gradient',
+] as const satisfies readonly MitigationMethod[];
+export const FAIRNESS_CONSTRAINT_NAMES = [
+  'demographic-parity',
+  'equalized-odds',
+  'equal-opportunity',
+] as const satisfies readonly FairnessConstraint[];
 
 const identifier = z
   .string()
@@ -201,6 +214,22 @@ export const modelConfigSchema = z.strictObject({
        * probabilities must respect, on top of the GBDT `monotone.*` constraints it trained with.
        */
       monotone: z.record(columnName, z.union([z.literal(1), z.literal(-1)])).default({}),
+      /**
+       * Fairness mitigations the pipeline tries, in order, when a candidate fails the fairness
+       * gate: each trains the candidate's configuration again with the method, on the attribute
+       * that failed, for `constraint` (default: the one that failed). The candidates go through
+       * every gate; the best that passes is promoted, else the run is rejected with the table.
+       */
+      mitigations: z
+        .array(
+          z.strictObject({
+            method: z.enum(MITIGATION_METHOD_NAMES),
+            constraint: z.enum(FAIRNESS_CONSTRAINT_NAMES).optional(),
+            /** Exponentiated gradient: rounds at most. */
+            iterations: z.number().int().min(1).max(1000).optional(),
+          }),
+        )
+        .default([]),
     })
     .prefault({}),
   retraining: z

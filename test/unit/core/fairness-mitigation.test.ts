@@ -1,10 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
+  FAIRNESS_CONSTRAINT_NAMES,
+  MITIGATION_METHOD_NAMES,
+} from '../../../functions/contracts/config/schema.ts';
+import {
   CONSTRAINTS,
   constraintOutcome,
   FAIRNESS_CONSTRAINTS,
 } from '../../../functions/core/fairness/constraints.ts';
+import { MITIGATION_METHODS } from '../../../functions/core/fairness/mitigation.ts';
 import { reweighing } from '../../../functions/core/fairness/reweighing.ts';
 import { fairness } from '../../../functions/core/metrics/fairness.ts';
 import { generateCredit } from '../../../functions/core/synthetic/credit.ts';
@@ -64,6 +69,13 @@ describe('reweighing', () => {
     ['no rows', [], [], /no rows/],
   ])('refuses %s', (_, y, groups, message) => {
     expect(() => reweighing(y, groups)).toThrow(message);
+  });
+});
+
+describe('the config’s names', () => {
+  it('are core’s methods and constraints, all of them', () => {
+    expect([...MITIGATION_METHOD_NAMES]).toEqual([...MITIGATION_METHODS]);
+    expect([...FAIRNESS_CONSTRAINT_NAMES]).toEqual([...FAIRNESS_CONSTRAINTS]);
   });
 });
 
