@@ -398,24 +398,8 @@ describe('keel train --mitigate', () => {
       path('biased.csv'),
     );
     expect(synth.code, synth.err).toBe(0);
-    const args = (out: string, ...extra: string[]) => [
-      'train',
-      '--data',
-      path('biased.csv'),
-      '--label',
-      'default',
-      '--protected',
-      'sex',
-      '--exclude',
-      'applicant_id',
-      '--model',
-      'lr',
-      '--bootstrap',
-      '20',
-      '--out',
-      path(out),
-      ...extra,
-    ];
+    const args = (out: string, ...extra: string[]) =>
+      creditTrainArgs(path('biased.csv'), path(out), '--model', 'lr', '--bootstrap', '20', ...extra);
 
     // Act
     const plain = await keel(...args('plain'), '--json');
