@@ -27,8 +27,8 @@ const MODELS = {
   // Promotion and the performance gate.
   credit: {},
   // The fairness gate, judged on sex only; region is a feature (in the shipped config), and the
-  // biased scenario makes it a proxy for sex.
-  lending: {},
+  // biased scenario makes it a proxy for sex. No mitigations (the shipped config has some).
+  lending: { gates: { mitigations: [] } },
   // The fairness gate fails; the configured mitigations train the candidate again.
   mitigated: {
     gates: { mitigations: [{ method: 'reweighing' }, { method: 'exponentiated-gradient', iterations: 8 }] },
