@@ -16,7 +16,7 @@ import { createLineageStore, createRegistry, ports } from '../../functions/compo
 import { loadConfig } from '../../functions/contracts/config/load.ts';
 import type { KeelConfig } from '../../functions/contracts/config/schema.ts';
 import { RESOURCE_ENV } from '../../functions/contracts/resources.ts';
-import type { GateRow } from '../../functions/contracts/retraining.ts';
+import type { GateRow, ParetoRow } from '../../functions/contracts/retraining.ts';
 import { retrainingPipelineName } from '../../functions/contracts/retraining.ts';
 import { failureMessage, KeelError, ValidationError } from '../../functions/kernel/errors.ts';
 import type { LineageStore } from '../../functions/lineage/store.ts';
@@ -148,6 +148,8 @@ const MAIN_STEPS = [
 const STEP_ALIASES: Readonly<Record<string, (typeof MAIN_STEPS)[number]>> = {
   TrainOnSageMaker: 'TrainCandidates',
   CollectSageMakerModel: 'TrainCandidates',
+  // Judges the mitigated candidates: part of evaluating, when the fairness gate failed.
+  Mitigate: 'Evaluate',
 };
 
 /** One line per state as it finishes (and per retry or failure), on stderr, with `[k/n]` progress. */
@@ -207,27 +209,69 @@ async function gateTable(
   driver: PipelineDriver,
   model: string,
   execution: ExecutionDescription,
-): Promise<{ rows: GateRow[]; report?: string; rejection?: string }> {
+): Promise<{ rows: GateRow[]; report?: string; rejection?: string; mitigations?: readonly ParetoRow[] }> {
   const output = execution.output as
-    | { evaluation?: { table: GateRow[]; report: { uri: string } } }
+    | { evaluation?: { table: GateRow[]; report: { uri: string }; pareto?: ParetoRow[] } }
     | undefined;
-  if (output?.evaluation) return { rows: output.evaluation.table, report: output.evaluation.report.uri };
+  if (output?.evaluation)
+    return {
+      rows: output.evaluation.table,
+      report: output.evaluation.report.uri,
+      ...(output.evaluation.pareto ? { mitigations: output.evaluation.pareto } : {}),
+    };
   const versions = await driver.registry.listVersions(model).catch(() => undefined);
   for (const summary of [...(versions?.items ?? [])].reverse()) {
     const version = await driver.registry.get(model, summary.version);
     const report = version.metadata.evaluation.report;
     if (version.metadata.pipelineExecution !== execution.executionId || !report) continue;
-    const stored = await driver.lineage.getJson<{ gates: Record<string, { rows: GateRow[] }> }>({
+    const stored = await driver.lineage.getJson<{
+      gates: Record<string, { rows: GateRow[] }>;
+      mitigations?: ParetoRow[];
+    }>({
       kind: 'evaluations',
       sha256: report.sha256,
     });
     return {
       rows: Object.values(stored.gates).flatMap((g) => g.rows),
       report: report.uri,
+      ...(stored.mitigations ? { mitigations: stored.mitigations } : {}),
       ...(version.status === 'rejected' ? { rejection: version.statusReason } : {}),
     };
   }
   return { rows: [] };
+}
+
+/** The mitigations tried, as the report's table: one row each, the unmitigated candidate first. */
+function mitigationTable(rows: readonly ParetoRow[]): string {
+  const attributes = [...new Set(rows.flatMap((r) => Object.keys(r.fairness)))].sort();
+  const columns = [
+    'method',
+    'constraint',
+    'AUC',
+    'cost/1000',
+    ...attributes.flatMap((a) => [`DP ratio ${a}`, `EO diff ${a}`]),
+    'gates',
+    'pareto',
+  ];
+  return `fairness mitigations (holdout):\n${formatTable(
+    rows.map((r) => ({
+      method: r.method,
+      constraint: r.constraint ?? '—',
+      AUC: show(r.auc),
+      'cost/1000': show(r.costPer1000),
+      ...Object.fromEntries(
+        attributes.flatMap((a) => [
+          [`DP ratio ${a}`, show(r.fairness[a]?.demographicParityRatio ?? null)],
+          [`EO diff ${a}`, show(r.fairness[a]?.equalizedOddsDifference ?? null)],
+        ]),
+      ),
+      gates: (['performance', 'fairness', 'safety'] as const).every((g) => r.gates[g])
+        ? 'pass'
+        : `FAIL ${(['performance', 'fairness', 'safety'] as const).filter((g) => !r.gates[g]).join(',')}`,
+      pareto: r.paretoOptimal ? '★' : '',
+    })),
+    columns,
+  )}`;
 }
 
 const show = (v: number | null) => (v === null ? '—' : Number.isInteger(v) ? String(v) : v.toPrecision(4));
@@ -319,6 +363,7 @@ export function registerRetrain(program: Command, io: Io): void {
               ...(final.status !== 'SUCCEEDED' && why ? { reason: why } : {}),
               ...(failure ? { failure } : {}),
               gates: gates.rows,
+              ...(gates.mitigations ? { mitigations: gates.mitigations } : {}),
               report: gates.report,
             }),
           );
@@ -338,6 +383,7 @@ export function registerRetrain(program: Command, io: Io): void {
               ),
             );
           }
+          if (gates.mitigations) io.out(mitigationTable(gates.mitigations));
           if (gates.report) io.out(`report: ${gates.report}`);
           io.out(
             final.status === 'SUCCEEDED'

@@ -4,6 +4,8 @@ import { runKeel, tempProject } from '../support/cli.ts';
 
 let dir: string;
 let configFile: string;
+/** The credit model as the tests start it, before any test changes it. */
+let original: Record<string, unknown>;
 const keel = (...args: string[]) => runKeel(configFile, ...args);
 
 beforeAll(async () => {
@@ -16,6 +18,7 @@ beforeAll(async () => {
   credit.retraining = { rolloutPollSeconds: 1 };
   config.local.timeScale = 0.002;
   delete config.stages;
+  original = structuredClone(credit);
   await writeFile(configFile, JSON.stringify(config));
 });
 
@@ -113,6 +116,35 @@ describe('keel retrain', () => {
     expect(result.code).toBe(2);
     expect(result.err).toMatch(message);
   });
+
+  it('prints the fairness mitigations tried when the fairness gate fails, and promotes the one that passed', async () => {
+    // Prepare: the shipped config's mitigations, and data whose labels are biased against women
+    // with a region that gives sex away.
+    const config = JSON.parse(await readFile(configFile, 'utf8'));
+    config.models.credit = {
+      ...original,
+      data: {
+        ...(original.data as object),
+        source: 'synthetic:credit?rows=6000&seed=21&groupBias=2.5&groupProxy=0.9',
+      },
+    };
+    await writeFile(configFile, JSON.stringify(config));
+
+    // Act
+    const result = await keel('retrain', 'credit', '--reason', 'biased labels');
+
+    // Assess
+    expect(result, result.err + result.out).toMatchObject({ code: 0 });
+    expect(result.err).toMatch(/\[4\/8\] ✓ Mitigate {2}\d+\.\d s/);
+    expect(result.out).toMatch(/^fairness mitigations \(holdout\):$/m);
+    expect(result.out).toMatch(/^none\s+—\s+0\.\d+\s.*FAIL fairness/m);
+    // For the constraint that failed (here the odds, at the cost-minimising threshold).
+    expect(result.out).toMatch(/^reweighing\s+(demographic-parity|equalized-odds)\s+0\.\d+\s/m);
+    expect(result.out).toMatch(/^exponentiated-gradient\s+(demographic-parity|equalized-odds)\s+0\.\d+\s/m);
+    expect(result.out).toContain('credit: promoted');
+    const registry = JSON.parse((await keel('registry', 'show', 'credit@production', '--json')).out);
+    expect(registry.metadata.mitigation).toMatchObject({ attribute: 'sex', attributeIsInput: false });
+  }, 240_000);
 
   it('says where approvals live when nothing is running', async () => {
     const result = await keel('approvals');
