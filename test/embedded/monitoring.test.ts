@@ -287,9 +287,11 @@ describe('drift check', () => {
     const top = why?.outcomes?.columns[0];
     expect(top).toMatchObject({ column: 'late_payments', changed: true });
     expect(top?.weight).toBeGreaterThan(1);
-    // The simulation also makes the debt ratio weigh less (1.6 → 1.3 per unit): found or not, never more.
+    // The simulation also makes the debt ratio weigh less (1.6 → 1.3 per unit): found or not,
+    // under its own name or its sources' (the model takes debt and income too, and the sampled
+    // rows differ per run: prediction ids are random), and never as weighing more.
     for (const c of why?.outcomes?.columns.filter((c) => c.changed && c.column !== 'late_payments') ?? []) {
-      expect(c.column).toBe('debt_to_income');
+      expect(['debt_to_income', 'debt', 'income']).toContain(c.column);
       expect(c.weight).toBeLessThan(1);
     }
     expect(full.reasons).toContainEqual(expect.stringMatching(/outcomes weigh late_payments ×/));
