@@ -179,16 +179,18 @@ function mitigationOf(options: {
   protected: string[];
 }): MitigationOptions | undefined {
   if (!options.mitigate) {
-    const orphans = (['fairnessAttribute', 'mitigationIterations'] as const).filter(
-      (k) => options[k] !== undefined,
-    );
+    // Flags that only mean something with --mitigate are refused alone, not silently dropped.
+    const flags = {
+      fairness: 'fairness',
+      fairnessBound: 'fairness-bound',
+      fairnessAttribute: 'fairness-attribute',
+      mitigationIterations: 'mitigation-iterations',
+    } as const;
+    const orphans = (Object.keys(flags) as (keyof typeof flags)[]).filter((k) => options[k] !== undefined);
     if (orphans.length > 0)
       throw new ValidationError(
         'Nothing to mitigate',
-        orphans.map((k) => ({
-          path: k === 'fairnessAttribute' ? 'fairness-attribute' : 'mitigation-iterations',
-          message: 'give --mitigate with it',
-        })),
+        orphans.map((k) => ({ path: flags[k], message: 'give --mitigate with it' })),
       );
     return undefined;
   }
@@ -347,7 +349,7 @@ export function registerModel(program: Command, io: Io): void {
       ]),
     )
     .addOption(
-      new Option('--fairness <constraint>', 'the constraint to mitigate for and report').choices([
+      new Option('--fairness <constraint>', 'the constraint to mitigate for (with --mitigate)').choices([
         ...FAIRNESS_CONSTRAINTS,
       ]),
     )

@@ -466,6 +466,7 @@ describe('keel train --mitigate', () => {
     ],
     [['--mitigate', 'magic', '--fairness', 'demographic-parity'], /--mitigate.*magic/s],
     [['--fairness-attribute', 'sex'], /fairness-attribute.*give --mitigate/s],
+    [['--fairness', 'equalized-odds'], /fairness.*give --mitigate/s],
     [['--mitigation-iterations', '0', '--mitigate', 'exponentiated-gradient'], /--mitigation-iterations/],
   ])('refuses %j as a usage error, naming the flag, and writes no model', async (extra, message) => {
     // Act
