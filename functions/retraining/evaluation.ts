@@ -190,12 +190,18 @@ export function evaluationOutput(
     /** The fairness checks that failed: what Mitigate acts on. */
     fairnessFailures: gates.fairness.failed,
     /** The holdout's headline numbers, one row of the mitigations' table. */
-    holdout: {
-      auc: holdout.auc,
-      costPer1000: holdout.cost?.per1000 ?? null,
-      fairness: registry.fairness,
-    },
+    holdout: holdoutHeadline(compared),
     ...(stored.pareto ? { pareto: stored.pareto } : {}),
+  };
+}
+
+/** The candidate's headline numbers on the holdout: a row of the mitigations' table. */
+export function holdoutHeadline(compared: Compared) {
+  const holdout = (compared.reports.holdout as { candidate: EvaluationReport }).candidate;
+  return {
+    auc: holdout.auc,
+    costPer1000: holdout.cost?.per1000 ?? null,
+    fairness: registryEvaluation(holdout).fairness,
   };
 }
 

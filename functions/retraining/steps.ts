@@ -53,6 +53,7 @@ import {
   compareDatasets,
   type DatasetScores,
   evaluationOutput,
+  holdoutHeadline,
   judgeCandidate,
   markPareto,
   monotoneConstraints,
@@ -472,20 +473,31 @@ export async function evaluateCandidate(
   state: RetrainingState,
   deps: RetrainingDependencies,
 ): Promise<EvaluationOutput> {
-  return judge(need(state, 'training').candidate, state, deps);
+  return record(await assess(need(state, 'training').candidate, state, deps), state, deps);
+}
+
+/** What judging a candidate found, before anything is stored. */
+interface Assessment {
+  readonly candidate: CandidateRefs;
+  readonly compared: ReturnType<typeof compareDatasets>;
+  readonly gates: ReturnType<typeof judgeCandidate>;
+  readonly safety: Awaited<ReturnType<typeof safetyChecks>>;
+  readonly diagnostics: GlobalDiagnostics | { readonly error: string };
+  readonly production: { readonly version: number } | null;
+  /** The production rows and the candidate's scores on them, when rows were held out. */
+  readonly onProduction?: { readonly table: Table; readonly scores: ArrayLike<number> };
 }
 
 /**
- * Scores a candidate and production on the holdout and the production rows, runs the gates,
- * and stores the report (JSON and HTML): Evaluate's work, and Mitigate's for each mitigated
- * candidate. `pareto`, when given, goes into the report and the output.
+ * Scores a candidate and production on the holdout and the production rows, runs the gates and
+ * the diagnostics: Evaluate's work, and Mitigate's for each mitigated candidate. Stores nothing,
+ * so Mitigate can judge every candidate once and record only the one it keeps.
  */
-async function judge(
+async function assess(
   candidate: CandidateRefs,
   state: RetrainingState,
   deps: RetrainingDependencies,
-  pareto?: readonly ParetoRow[],
-): Promise<EvaluationOutput> {
+): Promise<Assessment> {
   const { settings } = state;
   const data = need(state, 'data');
   const label = settings.data.label;
@@ -539,13 +551,103 @@ async function judge(
       settings,
       deps,
     ).catch((error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }));
+    const productionScores = datasets.find((d) => d.name === 'production')?.candidate;
+    const productionRef = production ? { version: production.version } : null;
+    return {
+      candidate,
+      compared,
+      gates,
+      safety,
+      diagnostics,
+      production: productionRef,
+      ...(productionData && productionScores
+        ? { onProduction: { table: productionData, scores: productionScores } }
+        : {}),
+    };
+  } finally {
+    await candidateModel.release();
+    await production?.model.release();
+  }
+}
 
-    // Persistence: the evaluation report (JSON and HTML), and the candidate's monitoring baseline.
-    const report = await deps.lineage.putJson('evaluations', {
+/** The evaluation report as stored in lineage: what its HTML is rendered from. */
+interface EvaluationDocument {
+  readonly model: string;
+  readonly execution: string;
+  readonly candidate: { readonly manifestId: string; readonly algorithm: string };
+  readonly production: { readonly version: number } | null;
+  readonly reports: Assessment['compared']['reports'];
+  readonly comparisons: Assessment['compared']['comparisons'];
+  readonly thresholds: Assessment['compared']['thresholds'];
+  readonly fairness: Assessment['compared']['fairness'];
+  readonly safety: Assessment['safety'];
+  readonly gates: Readonly<
+    Record<'performance' | 'fairness' | 'safety', { passed: boolean; reason: string }>
+  >;
+  readonly diagnostics: Assessment['diagnostics'];
+  readonly mitigations?: readonly ParetoRow[];
+}
+
+/** Stores the report as JSON and as HTML (with the diagnostics' charts). */
+async function storeReport(
+  deps: RetrainingDependencies,
+  doc: EvaluationDocument,
+  table: EvaluationOutput['table'],
+): Promise<{ report: ArtifactRef; html: ArtifactRef }> {
+  const report = await deps.lineage.putJson('evaluations', doc);
+  const gates = [doc.gates.performance, doc.gates.fairness, doc.gates.safety];
+  const html = await deps.lineage.putBytes(
+    'evaluations',
+    new TextEncoder().encode(
+      await renderEvaluationHtml({
+        model: doc.model,
+        execution: doc.execution,
+        candidate: doc.candidate,
+        production: doc.production,
+        decision: gates.every((g) => g.passed)
+          ? 'Every gate passed.'
+          : `Failed: ${gates
+              .filter((g) => !g.passed)
+              .map((g) => g.reason)
+              .join('; ')}`,
+        table,
+        metrics: Object.fromEntries(
+          (['auc', 'logLoss', 'brier', 'ece'] as const).map((k) => [
+            k,
+            {
+              candidate: doc.reports.holdout?.candidate[k] ?? null,
+              production: doc.reports.holdout?.production?.[k] ?? null,
+            },
+          ]),
+        ),
+        diagnostics: 'error' in doc.diagnostics ? null : doc.diagnostics,
+        ...(doc.mitigations ? { mitigations: doc.mitigations } : {}),
+      }),
+    ),
+    { contentType: 'text/html; charset=utf-8' },
+  );
+  return { report, html };
+}
+
+/**
+ * Stores what an assessment found: the report (JSON and HTML, with `pareto` when given) and the
+ * candidate's monitoring baseline on the production rows.
+ */
+async function record(
+  assessment: Assessment,
+  state: RetrainingState,
+  deps: RetrainingDependencies,
+  pareto?: readonly ParetoRow[],
+): Promise<EvaluationOutput> {
+  const { settings } = state;
+  const { candidate, compared, gates, safety, diagnostics, production, onProduction } = assessment;
+  const { report, html } = await storeReport(
+    deps,
+    {
       model: settings.model,
       execution: state.execution,
       candidate: { manifestId: candidate.manifest.id, algorithm: candidate.algorithm },
-      production: production ? { version: production.version } : null,
+      production,
       reports: compared.reports,
       comparisons: compared.comparisons,
       thresholds: compared.thresholds,
@@ -554,65 +656,31 @@ async function judge(
       gates: { performance: gates.performance, fairness: gates.fairness, safety: gates.safety },
       diagnostics,
       ...(pareto ? { mitigations: pareto } : {}),
-    });
-    const html = await deps.lineage.putBytes(
-      'evaluations',
-      new TextEncoder().encode(
-        await renderEvaluationHtml({
-          model: settings.model,
-          execution: state.execution,
-          candidate: { manifestId: candidate.manifest.id, algorithm: candidate.algorithm },
-          production: production ? { version: production.version } : null,
-          decision: [gates.performance, gates.fairness, gates.safety].every((g) => g.passed)
-            ? 'Every gate passed.'
-            : `Failed: ${[gates.performance, gates.fairness, gates.safety]
-                .filter((g) => !g.passed)
-                .map((g) => g.reason)
-                .join('; ')}`,
-          table: gates.table,
-          metrics: Object.fromEntries(
-            (['auc', 'logLoss', 'brier', 'ece'] as const).map((k) => [
-              k,
-              {
-                candidate: compared.reports.holdout?.candidate[k] ?? null,
-                production: compared.reports.holdout?.production?.[k] ?? null,
-              },
-            ]),
-          ),
-          diagnostics: 'error' in diagnostics ? null : diagnostics,
-          ...(pareto ? { mitigations: pareto } : {}),
-        }),
-      ),
-      { contentType: 'text/html; charset=utf-8' },
-    );
-    const productionScores = datasets.find((d) => d.name === 'production')?.candidate;
-    const monitoringBaseline =
-      productionData && productionScores
-        ? await deps.lineage.putJson(
-            'profiles',
-            productionBaseline(
-              productionData,
-              productionScores,
-              candidate.inputs,
-              settings,
-              candidate.refs.model.sha256,
-            ),
-          )
-        : undefined;
-    return evaluationOutput(compared, gates, safety, {
-      report,
-      html,
-      ...(pareto ? { pareto } : {}),
-      ...('error' in diagnostics
-        ? {}
-        : { topFeatures: diagnostics.permutation.slice(0, 5).map((p) => p.column) }),
-      production: production ? { version: production.version } : null,
-      ...(monitoringBaseline ? { monitoringBaseline } : {}),
-    });
-  } finally {
-    await candidateModel.release();
-    await production?.model.release();
-  }
+    },
+    gates.table,
+  );
+  const monitoringBaseline = onProduction
+    ? await deps.lineage.putJson(
+        'profiles',
+        productionBaseline(
+          onProduction.table,
+          onProduction.scores,
+          candidate.inputs,
+          settings,
+          candidate.refs.model.sha256,
+        ),
+      )
+    : undefined;
+  return evaluationOutput(compared, gates, safety, {
+    report,
+    html,
+    ...(pareto ? { pareto } : {}),
+    ...('error' in diagnostics
+      ? {}
+      : { topFeatures: diagnostics.permutation.slice(0, 5).map((p) => p.column) }),
+    production,
+    ...(monitoringBaseline ? { monitoringBaseline } : {}),
+  });
 }
 
 /** Importance and partial dependence of the candidate on the holdout, with its explainer when it has one. */
@@ -677,23 +745,24 @@ export async function mitigateCandidate(
     method: string,
     constraint: string | null,
     candidate: CandidateRefs,
-    judged: EvaluationOutput,
+    holdout: NonNullable<EvaluationOutput['holdout']> | undefined,
+    gates: Pick<EvaluationOutput['gates'], 'performance' | 'fairness' | 'safety'>,
   ): Omit<ParetoRow, 'paretoOptimal'> => ({
     method,
     constraint,
     attribute: constraint ? failure.attribute : null,
     manifestId: candidate.manifest.id,
-    auc: judged.holdout?.auc ?? Number.NaN,
-    costPer1000: judged.holdout?.costPer1000 ?? null,
-    fairness: judged.holdout?.fairness ?? {},
+    auc: holdout?.auc ?? Number.NaN,
+    costPer1000: holdout?.costPer1000 ?? null,
+    fairness: holdout?.fairness ?? {},
     gates: {
-      performance: judged.gates.performance.passed,
-      fairness: judged.gates.fairness.passed,
-      safety: judged.gates.safety.passed,
+      performance: gates.performance.passed,
+      fairness: gates.fairness.passed,
+      safety: gates.safety.passed,
     },
   });
-  const rows = [rowOf('none', null, base, evaluation)];
-  const tried: { label: string; candidate: CandidateRefs; judged: EvaluationOutput }[] = [];
+  const rows = [rowOf('none', null, base, evaluation.holdout, evaluation.gates)];
+  const tried: { label: string; assessment: Assessment }[] = [];
   for (const m of mitigations) {
     const constraint = m.constraint ?? failure.constraint;
     const result = train(
@@ -712,48 +781,62 @@ export async function mitigateCandidate(
       hyperparameters: base.hyperparameters,
       validationAuc: result.metrics.auc,
     };
-    const judged = await judge(candidate, state, deps);
-    rows.push(rowOf(m.method, constraint, candidate, judged));
-    tried.push({ label: `${m.method} (${constraint} on ${failure.attribute})`, candidate, judged });
+    // Judged once; only the one adopted is recorded.
+    const assessment = await assess(candidate, state, deps);
+    rows.push(rowOf(m.method, constraint, candidate, holdoutHeadline(assessment.compared), assessment.gates));
+    tried.push({ label: `${m.method} (${constraint} on ${failure.attribute})`, assessment });
   }
   const pareto = markPareto(rows);
-  const passing = tried.filter(({ judged }) =>
-    [judged.gates.performance, judged.gates.fairness, judged.gates.safety].every((g) => g.passed),
+  const passing = tried.filter(({ assessment: { gates } }) =>
+    [gates.performance, gates.fairness, gates.safety].every((g) => g.passed),
   );
+  const aucOf = (t: (typeof tried)[number]) => holdoutHeadline(t.assessment.compared).auc;
   const chosen = passing.reduce<(typeof passing)[number] | undefined>(
-    (a, b) => (a === undefined || (b.judged.holdout?.auc ?? 0) > (a.judged.holdout?.auc ?? 0) ? b : a),
+    (a, b) => (a === undefined || aucOf(b) > aucOf(a) ? b : a),
     undefined,
   );
   const labels = tried.map((t) => t.label);
   if (chosen) {
     return {
-      training: { ...training, candidate: chosen.candidate },
-      evaluation: await judge(chosen.candidate, state, deps, pareto),
+      training: { ...training, candidate: chosen.assessment.candidate },
+      evaluation: await record(chosen.assessment, state, deps, pareto),
       summary: {
         tried: labels,
         chosen: chosen.label,
-        reason: `${chosen.label} passed every gate (holdout AUC ${(chosen.judged.holdout?.auc ?? Number.NaN).toFixed(4)})`,
+        reason: `${chosen.label} passed every gate (holdout AUC ${aucOf(chosen).toFixed(4)})`,
       },
     };
   }
-  const judged = await judge(base, state, deps, pareto);
   const failedBy = tried
-    .map(({ label, judged: j }) => {
-      const failed = (['performance', 'fairness', 'safety'] as const).filter((g) => !j.gates[g].passed);
+    .map(({ label, assessment: { gates } }) => {
+      const failed = (['performance', 'fairness', 'safety'] as const).filter((g) => !gates[g].passed);
       return `${label}: ${failed.join(', ')}`;
     })
     .join('; ');
+  // The candidate stays as Evaluate judged it: its stored report is written again with the table
+  // and the reason, without scoring it again.
+  const fairness = {
+    passed: false,
+    reason: `${evaluation.gates.fairness.reason}; no mitigation passed every gate (${failedBy})`,
+  };
+  const doc = await deps.lineage.getJson<EvaluationDocument>(evaluation.report);
+  const { report, html } = await storeReport(
+    deps,
+    { ...doc, gates: { ...doc.gates, fairness }, mitigations: pareto },
+    evaluation.table,
+  );
   return {
     training,
     evaluation: {
-      ...judged,
-      gates: {
-        ...judged.gates,
-        fairness: {
-          passed: false,
-          reason: `${judged.gates.fairness.reason}; no mitigation passed every gate (${failedBy})`,
-        },
+      ...evaluation,
+      gates: { ...evaluation.gates, fairness },
+      report,
+      html,
+      registry: {
+        ...evaluation.registry,
+        report: { sha256: report.sha256, uri: report.uri, sizeBytes: report.sizeBytes },
       },
+      pareto,
     },
     summary: { tried: labels, chosen: null, reason: `no mitigation passed every gate (${failedBy})` },
   };

@@ -368,11 +368,19 @@ describe('retraining pipeline: fairness and safety gates', () => {
     expect(version.statusReason).toMatch(
       /no mitigation passed every gate \(reweighing \(demographic-parity on sex\): fairness/,
     );
-    const report = await createLineageStore().getJson<{ mitigations: { method: string }[] }>({
+    const report = await createLineageStore().getJson<{
+      mitigations: { method: string }[];
+      gates: { fairness: { passed: boolean; reason: string } };
+    }>({
       kind: 'evaluations',
       sha256: version.metadata.evaluation.report?.sha256 as string,
     });
     expect(report.mitigations.map((r) => r.method)).toEqual(['none', 'reweighing']);
+    // The stored report, not only the registry, says why no mitigation was adopted.
+    expect(report.gates.fairness).toMatchObject({
+      passed: false,
+      reason: expect.stringMatching(/no mitigation passed/),
+    });
   }, 240_000);
 
   it('promotes the same configuration trained on unbiased labels', async () => {
