@@ -176,6 +176,7 @@ function mitigationOf(options: {
   fairnessBound?: number;
   fairnessAttribute?: string;
   mitigationIterations?: number;
+  adversaryWeight?: number;
   protected: string[];
 }): MitigationOptions | undefined {
   if (!options.mitigate) {
@@ -185,6 +186,7 @@ function mitigationOf(options: {
       fairnessBound: 'fairness-bound',
       fairnessAttribute: 'fairness-attribute',
       mitigationIterations: 'mitigation-iterations',
+      adversaryWeight: 'adversary-weight',
     } as const;
     const orphans = (Object.keys(flags) as (keyof typeof flags)[]).filter((k) => options[k] !== undefined);
     if (orphans.length > 0)
@@ -214,6 +216,8 @@ function mitigationOf(options: {
     const problem = boundProblem(options.fairness, options.fairnessBound);
     if (problem) issues.push(problem);
   }
+  if (options.adversaryWeight !== undefined && options.mitigate !== 'adversarial')
+    issues.push({ path: 'adversary-weight', message: 'means something with --mitigate adversarial only' });
   if (issues.length > 0) throw new ValidationError('Incomplete mitigation', issues);
   return {
     method: options.mitigate,
@@ -221,6 +225,7 @@ function mitigationOf(options: {
     constraint: options.fairness as FairnessConstraint,
     ...(options.fairnessBound !== undefined ? { bound: options.fairnessBound } : {}),
     ...(options.mitigationIterations !== undefined ? { iterations: options.mitigationIterations } : {}),
+    ...(options.adversaryWeight !== undefined ? { adversaryWeight: options.adversaryWeight } : {}),
   };
 }
 
@@ -361,8 +366,13 @@ export function registerModel(program: Command, io: Io): void {
     .option('--fairness-attribute <column>', 'the protected attribute to mitigate for; default: the only one')
     .option(
       '--mitigation-iterations <n>',
-      'exponentiated gradient: rounds of the game at most (two fits each)',
+      'exponentiated gradient: rounds of the game at most (two fits each), default 50; adversarial: steps, default 600',
       positiveInteger,
+    )
+    .option(
+      '--adversary-weight <alpha>',
+      'adversarial: how hard the model pushes against the adversary (α), default 1',
+      number,
     )
     .requiredOption('--out <dir>', 'output directory')
     .option('--force', 'replace a model already in the output directory')

@@ -26,7 +26,8 @@ import { readCsv } from '../core/data/csv.ts';
 import { type Column, columnStrings, type Schema, schemaOf, type Table, toCsv } from '../core/data/table.ts';
 import { type GlobalDiagnostics, globalDiagnostics } from '../core/explain/diagnostics.ts';
 import type { ExplainerArtifact, Explanation } from '../core/explain/explainer.ts';
-import type { MitigationOptions } from '../core/fairness/mitigation.ts';
+import { type MitigationOptions, mitigationInapplicable } from '../core/fairness/mitigation.ts';
+import type { ModelKind } from '../core/models/model.ts';
 import { OnnxModel } from '../core/onnx/runtime.ts';
 import { modelExplainer } from '../core/onnx/trees.ts';
 import { generateCredit } from '../core/synthetic/credit.ts';
@@ -179,6 +180,8 @@ export interface EvaluationOutput {
 /** What Mitigate tried and chose, kept in the state once its candidate is adopted. */
 export interface MitigationSummary {
   readonly tried: readonly string[];
+  /** Configured mitigations that cannot train this candidate's algorithm, with why. */
+  readonly skipped?: readonly string[];
   /** The mitigation whose candidate passed every gate and was adopted, or null. */
   readonly chosen: string | null;
   readonly reason: string;
@@ -763,8 +766,14 @@ export async function mitigateCandidate(
   });
   const rows = [rowOf('none', null, base, evaluation.holdout, evaluation.gates)];
   const tried: { label: string; assessment: Assessment }[] = [];
+  const skipped: string[] = [];
   for (const m of mitigations) {
     const constraint = m.constraint ?? failure.constraint;
+    const inapplicable = mitigationInapplicable(m.method, base.algorithm as ModelKind);
+    if (inapplicable) {
+      skipped.push(`${m.method} skipped: ${inapplicable}`);
+      continue;
+    }
     const result = train(
       table,
       trainingOptions(settings, base, data.train.ref.sha256, {
@@ -802,6 +811,7 @@ export async function mitigateCandidate(
       evaluation: await record(chosen.assessment, state, deps, pareto),
       summary: {
         tried: labels,
+        skipped,
         chosen: chosen.label,
         reason: `${chosen.label} passed every gate (holdout AUC ${aucOf(chosen).toFixed(4)})`,
       },
@@ -813,11 +823,12 @@ export async function mitigateCandidate(
       return `${label}: ${failed.join(', ')}`;
     })
     .join('; ');
+  const why = [failedBy, ...skipped].filter(Boolean).join('; ');
   // The candidate stays as Evaluate judged it: its stored report is written again with the table
   // and the reason, without scoring it again.
   const fairness = {
     passed: false,
-    reason: `${evaluation.gates.fairness.reason}; no mitigation passed every gate (${failedBy})`,
+    reason: `${evaluation.gates.fairness.reason}; no mitigation passed every gate (${why})`,
   };
   const doc = await deps.lineage.getJson<EvaluationDocument>(evaluation.report);
   const { report, html } = await storeReport(
@@ -838,7 +849,7 @@ export async function mitigateCandidate(
       },
       pareto,
     },
-    summary: { tried: labels, chosen: null, reason: `no mitigation passed every gate (${failedBy})` },
+    summary: { tried: labels, skipped, chosen: null, reason: `no mitigation passed every gate (${why})` },
   };
 }
 

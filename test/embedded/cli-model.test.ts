@@ -420,6 +420,16 @@ describe('keel train --mitigate', () => {
       '12',
       '--json',
     );
+    const adversarial = await keel(
+      ...args('adversarial'),
+      '--mitigate',
+      'adversarial',
+      '--fairness',
+      'demographic-parity',
+      '--adversary-weight',
+      '1',
+      '--json',
+    );
     const evaluated = await keel(
       'evaluate',
       '--model',
@@ -456,7 +466,14 @@ describe('keel train --mitigate', () => {
     const reduction = JSON.parse(reduced.out).manifest.mitigation;
     expect(reduction).toMatchObject({ method: 'exponentiated-gradient', holdout: { met: true } });
     expect(reduction.reduction.rounds).toBeLessThanOrEqual(12);
-  }, 120_000);
+    expect(adversarial.code, adversarial.err).toBe(0);
+    const game = JSON.parse(adversarial.out).manifest.mitigation;
+    expect(game).toMatchObject({
+      method: 'adversarial',
+      holdout: { met: true },
+      adversarial: { steps: 600, adversaryWeight: 1, groups: ['female', 'male'] },
+    });
+  }, 180_000);
 
   it.each([
     [['--mitigate', 'reweighing'], /fairness.*needs a constraint/s],
@@ -468,6 +485,15 @@ describe('keel train --mitigate', () => {
     [['--fairness-attribute', 'sex'], /fairness-attribute.*give --mitigate/s],
     [['--fairness', 'equalized-odds'], /fairness.*give --mitigate/s],
     [['--mitigation-iterations', '0', '--mitigate', 'exponentiated-gradient'], /--mitigation-iterations/],
+    [['--adversary-weight', '2'], /adversary-weight.*give --mitigate/s],
+    [
+      ['--adversary-weight', '2', '--mitigate', 'reweighing', '--fairness', 'demographic-parity'],
+      /adversary-weight.*adversarial only/s,
+    ],
+    [
+      ['--mitigate', 'adversarial', '--fairness', 'demographic-parity'],
+      /logistic regression only.*algorithm is gbdt/s,
+    ],
   ])('refuses %j as a usage error, naming the flag, and writes no model', async (extra, message) => {
     // Act
     const result = await keel(

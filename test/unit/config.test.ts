@@ -73,6 +73,11 @@ describe('parseConfig', () => {
     ['a bad schedule', { schedules: { driftCheck: 'every hour' } }, 'models.churn.schedules.driftCheck'],
     ['an unknown transform', { features: [{ type: 'pca', column: 'x' }] }, 'models.churn.features.0.type'],
     [
+      'adversarial debiasing with no logistic regression configured',
+      { gates: { mitigations: [{ method: 'reweighing' }, { method: 'adversarial' }] } },
+      'models.churn.gates.mitigations.1.method',
+    ],
+    [
       'psiDrift below psiWarning',
       { alerts: { dailyBudget: 1, psiWarning: 0.3, psiDrift: 0.2 } },
       'models.churn.alerts.psiDrift',
@@ -86,6 +91,20 @@ describe('parseConfig', () => {
 
     // Assess
     expect(issues.map((i) => i.path)).toContain(path);
+  });
+
+  it('accepts adversarial debiasing when one configuration is logistic regression', () => {
+    const raw = deepMerge(minimal, {
+      models: {
+        churn: {
+          training: { candidates: [{ algorithm: 'lr' }] },
+          gates: { mitigations: [{ method: 'adversarial', iterations: 800 }] },
+        },
+      },
+    });
+    expect(parseConfig(raw).models.churn?.gates.mitigations).toEqual([
+      { method: 'adversarial', iterations: 800 },
+    ]);
   });
 
   it('reports every invalid field, not only the first', () => {

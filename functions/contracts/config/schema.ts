@@ -13,6 +13,7 @@ import type { Transform } from '../../core/features/transforms.ts';
 export const MITIGATION_METHOD_NAMES = [
   'reweighing',
   'exponentiated-gradient',
+  'adversarial',
 ] as const satisfies readonly MitigationMethod[];
 export const FAIRNESS_CONSTRAINT_NAMES = [
   'demographic-parity',
@@ -125,235 +126,252 @@ const scheduleExpression = z
 
 const probability = z.number().min(0).max(1);
 
-export const modelConfigSchema = z.strictObject({
-  description: z.string().default(''),
-  owner: z.string().min(1),
-  intendedUse: z.string().default(''),
-  limitations: z.array(z.string()).default([]),
-  data: z.strictObject({
-    /** A CSV path relative to the config file, an `s3://` URI, or `synthetic:<scenario>`. */
-    source: z.string().min(1),
-    label: columnName,
-    positiveLabel: z.union([z.string(), z.number()]).default(1),
-    protectedAttributes: z.array(columnName).default([]),
-    /** Fields hashed in captured predictions. */
-    piiFields: z.array(columnName).default([]),
-  }),
-  features: z.array(transformSchema).default([]),
-  /**
-   * What a counterfactual ("what would change the decision") may change: protected attributes
-   * never; `immutable` columns never; `directions` only one way (past late payments do not
-   * decrease); `ranges` within bounds.
-   */
-  counterfactuals: z
-    .strictObject({
-      immutable: z.array(columnName).default([]),
-      directions: z.record(columnName, z.enum(['increase', 'decrease'])).default({}),
-      ranges: z
-        .record(columnName, z.strictObject({ min: z.number().optional(), max: z.number().optional() }))
-        .default({}),
-    })
-    .prefault({}),
-  training: z
-    .strictObject({
-      algorithm: z.enum(['lr', 'gbdt']).default('gbdt'),
-      seed: z.number().int().default(42),
-      holdout: z.number().gt(0).lt(1).default(0.2),
-      hyperparameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).default({}),
-      /**
-       * Further configurations the retraining pipeline trains beside the main one; the one with
-       * the best validation AUC becomes the candidate. @default none
-       */
-      candidates: z
-        .array(
-          z.strictObject({
-            algorithm: z.enum(['lr', 'gbdt']),
-            hyperparameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).default({}),
-          }),
-        )
-        .max(8)
-        .default([]),
-    })
-    .prefault({}),
-  costs: z.strictObject({
-    currency: z.string().length(3).default('USD'),
-    falsePositive: z.number().nonnegative(),
-    falseNegative: z.number().nonnegative(),
-    truePositiveBenefit: z.number().nonnegative().default(0),
-  }),
-  /** Decisions per day, to turn per-decision costs into money at risk. */
-  decisionsPerDay: z.number().int().positive(),
-  gates: z
-    .strictObject({
-      /** Largest tolerated AUC drop of the candidate against production. */
-      performanceTolerance: probability.default(0.01),
-      /** AUC gain required when retraining was triggered by drift. */
-      driftMargin: probability.default(0.005),
-      /**
-       * After drift, when labelled production rows judge the candidate, the largest AUC drop
-       * tolerated on the base holdout: a guard against collapse, since the holdout's labels
-       * predate the drift.
-       */
-      driftHoldoutTolerance: probability.default(0.05),
-      minDemographicParityRatio: probability.default(0.8),
-      maxEqualizedOddsDifference: probability.default(0.1),
-      bootstrapSamples: z.number().int().min(100).max(10_000).default(1000),
-      requireApproval: z.boolean().default(false),
-      approvalTimeoutHours: z.number().positive().default(72),
-      /** Largest change of a probability (95th percentile over rows) when numeric inputs move by `perturbation` of their spread. */
-      maxPerturbationDelta: probability.default(0.1),
-      /** Size of the stability check's nudges, as a share of each numeric input's standard deviation. */
-      perturbation: z.number().positive().max(1).default(0.01),
-      /** Time limit for scoring one batch of `latencyBatchRows` rows. */
-      maxBatchLatencyMs: z.number().positive().default(500),
-      latencyBatchRows: z.number().int().min(1).max(100_000).default(1000),
-      /** Largest difference from the golden set's recorded probabilities. */
-      goldenSetTolerance: z.number().positive().default(1e-4),
-      /**
-       * Declared monotone relations (input column → 1 increasing, -1 decreasing) the candidate's
-       * probabilities must respect, on top of the GBDT `monotone.*` constraints it trained with.
-       */
-      monotone: z.record(columnName, z.union([z.literal(1), z.literal(-1)])).default({}),
-      /**
-       * Fairness mitigations the pipeline tries, in order, when a candidate fails the fairness
-       * gate: each trains the candidate's configuration again with the method, on the attribute
-       * that failed, for `constraint` (default: the one that failed). The candidates go through
-       * every gate; the best that passes is promoted, else the run is rejected with the table.
-       */
-      mitigations: z
-        .array(
-          z.strictObject({
-            method: z.enum(MITIGATION_METHOD_NAMES),
-            constraint: z.enum(FAIRNESS_CONSTRAINT_NAMES).optional(),
-            /** Exponentiated gradient: rounds at most. */
-            iterations: z.number().int().min(1).max(1000).optional(),
-          }),
-        )
-        .default([]),
-    })
-    .prefault({}),
-  retraining: z
-    .strictObject({
-      /** Labelled production predictions (captures joined with feedback) from this many days back. */
-      productionWindowDays: z.number().int().min(1).max(366).default(30),
-      /** At most this many labelled production rows, the most recent first. */
-      maxProductionRows: z.number().int().min(0).default(50_000),
-      /** Share of the labelled production rows held out to evaluate on (never trained on). */
-      productionEvaluationShare: z.number().gt(0).lt(1).default(0.5),
-      /** Fewer labelled production rows than this are not evaluated on separately. */
-      minProductionRows: z.number().int().min(10).default(100),
-      /** How often the rollout is polled, in seconds. */
-      rolloutPollSeconds: z.number().int().min(1).max(3600).default(30),
-      /** Training jobs on more rows than this go to SageMaker (needs `sagemaker.image`). */
-      sagemaker: z
-        .strictObject({
-          image: z.string().min(1).optional(),
-          instanceType: z
-            .string()
-            .regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'expected ml.<family>.<size>')
-            .default('ml.m5.xlarge'),
-          rowThreshold: z.number().int().positive().default(1_000_000),
-          maxRuntimeHours: z.number().positive().max(120).default(4),
-        })
-        .prefault({}),
-    })
-    .prefault({}),
-  alerts: z
-    .strictObject({
-      /**
-       * Money at risk per day above which an alert fires and retraining starts: the increase of
-       * the decisions' cost over the training holdout's, times `decisionsPerDay`, judged on the
-       * lower end of its confidence interval so that noise alone never alerts.
-       */
-      dailyBudget: z.number().nonnegative(),
-      /**
-       * What alerts: `impact` (money at risk over budget; statistical drift alone is a warning),
-       * `drift` (dataset drift or prediction drift, as classic monitors do) or `either`.
-       */
-      on: z.enum(['impact', 'drift', 'either']).default('impact'),
-      /** Two-sided confidence level of money at risk's interval. */
-      confidence: z.number().gt(0.5).lt(1).default(0.95),
-      /** Whether an alert starts the retraining pipeline (a `keel.drift.detected` event). */
-      retrain: z.boolean().default(true),
-      /**
-       * After an alert has started retraining, later alerts on the same production version do not
-       * start it again for this long (the drift persists while the pipeline runs and bakes).
-       */
-      retrainCooldownHours: z.number().nonnegative().default(24),
-      psiWarning: z.number().positive().default(0.1),
-      psiDrift: z.number().positive().default(0.2),
-      pValue: probability.default(0.01),
-      /** Share of drifted input features from which the dataset has drifted. */
-      datasetShare: probability.default(0.5),
-    })
-    .refine((a) => a.psiDrift >= a.psiWarning, {
-      message: 'psiDrift must be at least psiWarning',
-      path: ['psiDrift'],
+export const modelConfigSchema = z
+  .strictObject({
+    description: z.string().default(''),
+    owner: z.string().min(1),
+    intendedUse: z.string().default(''),
+    limitations: z.array(z.string()).default([]),
+    data: z.strictObject({
+      /** A CSV path relative to the config file, an `s3://` URI, or `synthetic:<scenario>`. */
+      source: z.string().min(1),
+      label: columnName,
+      positiveLabel: z.union([z.string(), z.number()]).default(1),
+      protectedAttributes: z.array(columnName).default([]),
+      /** Fields hashed in captured predictions. */
+      piiFields: z.array(columnName).default([]),
     }),
-  monitoring: z
-    .strictObject({
-      /** Captured traffic of this many hours before each check is compared with the baseline. */
-      windowHours: z.number().int().min(1).max(8784).default(24),
-      /** Labelled decisions needed before money at risk comes from outcomes rather than from drift. */
-      minLabelledRows: z.number().int().min(1).default(200),
-      /** Quantile buckets per numeric column of the baseline profile (PSI, Jensen–Shannon), fixed at training. */
-      bins: z.number().int().min(2).max(100).default(10),
-      /**
-       * Values kept per numeric column (bottom-k by row hash) for KS and Wasserstein, exact up to
-       * this many and within the DKW bound beyond; 0 keeps counts only (PSI, Jensen–Shannon,
-       * chi-square), the cheapest check. Fixed at training for the baseline.
-       */
-      sampleSize: z.number().int().min(0).max(1_000_000).default(20_000),
-      /**
-       * Fan each check out over the capture's hour partitions with a Step Functions Distributed
-       * Map (`state-machines/drift-check.asl.json`), past tens of millions of rows per window.
-       */
-      distributed: z.boolean().default(false),
-      /** Partitions profiled at once by the Distributed Map. */
-      maxConcurrency: z.number().int().min(1).max(10_000).default(40),
-    })
-    .prefault({}),
-  schedules: z
-    .strictObject({
-      driftCheck: scheduleExpression.default('rate(1 hour)'),
-      retrain: scheduleExpression.optional(),
-    })
-    .prefault({}),
-  serving: z.strictObject({
-    shift: shiftSchema.default('canary10-5m'),
-    maxBatchRows: z.number().int().min(1).max(10_000).default(1000),
-    timeoutMs: z.number().int().min(1).max(10_000).default(200),
-    shadowSampleRate: probability.default(0),
+    features: z.array(transformSchema).default([]),
     /**
-     * Share of ordinary predictions whose capture also holds their explanation (SHAP values of
-     * the log-odds per raw column), as Clarify's online explainability samples; `:explain` and
-     * `parameters.explain` always explain. Each costs about a millisecond on the request path.
+     * What a counterfactual ("what would change the decision") may change: protected attributes
+     * never; `immutable` columns never; `directions` only one way (past late payments do not
+     * decrease); `ranges` within bounds.
      */
-    explanationSampleRate: probability.default(0),
-    /**
-     * Fields callers may send beside the model's inputs (ids, segments), captured with each
-     * prediction and never scored; protected attributes and PII fields are always accepted.
-     */
-    requestFields: z.array(columnName).default([]),
-    /**
-     * What a numeric input outside its training range gets: `reject` (a 400 naming the field),
-     * `clip` (scored at the nearest bound) or `flag` (scored as sent); both of the latter are
-     * flagged in the capture. The range is widened by `tolerance` times its width on each side;
-     * a column never negative in training may not be negative. The default flags: a heavy tail
-     * (loan sizes) goes past its training maximum in ordinary traffic, and refusing those
-     * customers is worse than scoring them and saying so; values that are not float32 are
-     * always refused.
-     */
-    inputRange: z
+    counterfactuals: z
       .strictObject({
-        action: z.enum(['reject', 'clip', 'flag']).default('flag'),
-        tolerance: z.number().nonnegative().max(100).default(1),
+        immutable: z.array(columnName).default([]),
+        directions: z.record(columnName, z.enum(['increase', 'decrease'])).default({}),
+        ranges: z
+          .record(columnName, z.strictObject({ min: z.number().optional(), max: z.number().optional() }))
+          .default({}),
       })
       .prefault({}),
-    /** Served when the primary and fallback models both fail. */
-    safeDefault: z.strictObject({ probability, label: z.union([z.literal(0), z.literal(1)]) }),
-  }),
-});
+    training: z
+      .strictObject({
+        algorithm: z.enum(['lr', 'gbdt']).default('gbdt'),
+        seed: z.number().int().default(42),
+        holdout: z.number().gt(0).lt(1).default(0.2),
+        hyperparameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).default({}),
+        /**
+         * Further configurations the retraining pipeline trains beside the main one; the one with
+         * the best validation AUC becomes the candidate. @default none
+         */
+        candidates: z
+          .array(
+            z.strictObject({
+              algorithm: z.enum(['lr', 'gbdt']),
+              hyperparameters: z
+                .record(z.string(), z.union([z.number(), z.string(), z.boolean()]))
+                .default({}),
+            }),
+          )
+          .max(8)
+          .default([]),
+      })
+      .prefault({}),
+    costs: z.strictObject({
+      currency: z.string().length(3).default('USD'),
+      falsePositive: z.number().nonnegative(),
+      falseNegative: z.number().nonnegative(),
+      truePositiveBenefit: z.number().nonnegative().default(0),
+    }),
+    /** Decisions per day, to turn per-decision costs into money at risk. */
+    decisionsPerDay: z.number().int().positive(),
+    gates: z
+      .strictObject({
+        /** Largest tolerated AUC drop of the candidate against production. */
+        performanceTolerance: probability.default(0.01),
+        /** AUC gain required when retraining was triggered by drift. */
+        driftMargin: probability.default(0.005),
+        /**
+         * After drift, when labelled production rows judge the candidate, the largest AUC drop
+         * tolerated on the base holdout: a guard against collapse, since the holdout's labels
+         * predate the drift.
+         */
+        driftHoldoutTolerance: probability.default(0.05),
+        minDemographicParityRatio: probability.default(0.8),
+        maxEqualizedOddsDifference: probability.default(0.1),
+        bootstrapSamples: z.number().int().min(100).max(10_000).default(1000),
+        requireApproval: z.boolean().default(false),
+        approvalTimeoutHours: z.number().positive().default(72),
+        /** Largest change of a probability (95th percentile over rows) when numeric inputs move by `perturbation` of their spread. */
+        maxPerturbationDelta: probability.default(0.1),
+        /** Size of the stability check's nudges, as a share of each numeric input's standard deviation. */
+        perturbation: z.number().positive().max(1).default(0.01),
+        /** Time limit for scoring one batch of `latencyBatchRows` rows. */
+        maxBatchLatencyMs: z.number().positive().default(500),
+        latencyBatchRows: z.number().int().min(1).max(100_000).default(1000),
+        /** Largest difference from the golden set's recorded probabilities. */
+        goldenSetTolerance: z.number().positive().default(1e-4),
+        /**
+         * Declared monotone relations (input column → 1 increasing, -1 decreasing) the candidate's
+         * probabilities must respect, on top of the GBDT `monotone.*` constraints it trained with.
+         */
+        monotone: z.record(columnName, z.union([z.literal(1), z.literal(-1)])).default({}),
+        /**
+         * Fairness mitigations the pipeline tries, in order, when a candidate fails the fairness
+         * gate: each trains the candidate's configuration again with the method, on the attribute
+         * that failed, for `constraint` (default: the one that failed). The candidates go through
+         * every gate; the best that passes is promoted, else the run is rejected with the table.
+         */
+        mitigations: z
+          .array(
+            z.strictObject({
+              method: z.enum(MITIGATION_METHOD_NAMES),
+              constraint: z.enum(FAIRNESS_CONSTRAINT_NAMES).optional(),
+              /** Exponentiated gradient: rounds at most; adversarial debiasing: steps. */
+              iterations: z.number().int().min(1).max(10000).optional(),
+            }),
+          )
+          .default([]),
+      })
+      .prefault({}),
+    retraining: z
+      .strictObject({
+        /** Labelled production predictions (captures joined with feedback) from this many days back. */
+        productionWindowDays: z.number().int().min(1).max(366).default(30),
+        /** At most this many labelled production rows, the most recent first. */
+        maxProductionRows: z.number().int().min(0).default(50_000),
+        /** Share of the labelled production rows held out to evaluate on (never trained on). */
+        productionEvaluationShare: z.number().gt(0).lt(1).default(0.5),
+        /** Fewer labelled production rows than this are not evaluated on separately. */
+        minProductionRows: z.number().int().min(10).default(100),
+        /** How often the rollout is polled, in seconds. */
+        rolloutPollSeconds: z.number().int().min(1).max(3600).default(30),
+        /** Training jobs on more rows than this go to SageMaker (needs `sagemaker.image`). */
+        sagemaker: z
+          .strictObject({
+            image: z.string().min(1).optional(),
+            instanceType: z
+              .string()
+              .regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'expected ml.<family>.<size>')
+              .default('ml.m5.xlarge'),
+            rowThreshold: z.number().int().positive().default(1_000_000),
+            maxRuntimeHours: z.number().positive().max(120).default(4),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    alerts: z
+      .strictObject({
+        /**
+         * Money at risk per day above which an alert fires and retraining starts: the increase of
+         * the decisions' cost over the training holdout's, times `decisionsPerDay`, judged on the
+         * lower end of its confidence interval so that noise alone never alerts.
+         */
+        dailyBudget: z.number().nonnegative(),
+        /**
+         * What alerts: `impact` (money at risk over budget; statistical drift alone is a warning),
+         * `drift` (dataset drift or prediction drift, as classic monitors do) or `either`.
+         */
+        on: z.enum(['impact', 'drift', 'either']).default('impact'),
+        /** Two-sided confidence level of money at risk's interval. */
+        confidence: z.number().gt(0.5).lt(1).default(0.95),
+        /** Whether an alert starts the retraining pipeline (a `keel.drift.detected` event). */
+        retrain: z.boolean().default(true),
+        /**
+         * After an alert has started retraining, later alerts on the same production version do not
+         * start it again for this long (the drift persists while the pipeline runs and bakes).
+         */
+        retrainCooldownHours: z.number().nonnegative().default(24),
+        psiWarning: z.number().positive().default(0.1),
+        psiDrift: z.number().positive().default(0.2),
+        pValue: probability.default(0.01),
+        /** Share of drifted input features from which the dataset has drifted. */
+        datasetShare: probability.default(0.5),
+      })
+      .refine((a) => a.psiDrift >= a.psiWarning, {
+        message: 'psiDrift must be at least psiWarning',
+        path: ['psiDrift'],
+      }),
+    monitoring: z
+      .strictObject({
+        /** Captured traffic of this many hours before each check is compared with the baseline. */
+        windowHours: z.number().int().min(1).max(8784).default(24),
+        /** Labelled decisions needed before money at risk comes from outcomes rather than from drift. */
+        minLabelledRows: z.number().int().min(1).default(200),
+        /** Quantile buckets per numeric column of the baseline profile (PSI, Jensen–Shannon), fixed at training. */
+        bins: z.number().int().min(2).max(100).default(10),
+        /**
+         * Values kept per numeric column (bottom-k by row hash) for KS and Wasserstein, exact up to
+         * this many and within the DKW bound beyond; 0 keeps counts only (PSI, Jensen–Shannon,
+         * chi-square), the cheapest check. Fixed at training for the baseline.
+         */
+        sampleSize: z.number().int().min(0).max(1_000_000).default(20_000),
+        /**
+         * Fan each check out over the capture's hour partitions with a Step Functions Distributed
+         * Map (`state-machines/drift-check.asl.json`), past tens of millions of rows per window.
+         */
+        distributed: z.boolean().default(false),
+        /** Partitions profiled at once by the Distributed Map. */
+        maxConcurrency: z.number().int().min(1).max(10_000).default(40),
+      })
+      .prefault({}),
+    schedules: z
+      .strictObject({
+        driftCheck: scheduleExpression.default('rate(1 hour)'),
+        retrain: scheduleExpression.optional(),
+      })
+      .prefault({}),
+    serving: z.strictObject({
+      shift: shiftSchema.default('canary10-5m'),
+      maxBatchRows: z.number().int().min(1).max(10_000).default(1000),
+      timeoutMs: z.number().int().min(1).max(10_000).default(200),
+      shadowSampleRate: probability.default(0),
+      /**
+       * Share of ordinary predictions whose capture also holds their explanation (SHAP values of
+       * the log-odds per raw column), as Clarify's online explainability samples; `:explain` and
+       * `parameters.explain` always explain. Each costs about a millisecond on the request path.
+       */
+      explanationSampleRate: probability.default(0),
+      /**
+       * Fields callers may send beside the model's inputs (ids, segments), captured with each
+       * prediction and never scored; protected attributes and PII fields are always accepted.
+       */
+      requestFields: z.array(columnName).default([]),
+      /**
+       * What a numeric input outside its training range gets: `reject` (a 400 naming the field),
+       * `clip` (scored at the nearest bound) or `flag` (scored as sent); both of the latter are
+       * flagged in the capture. The range is widened by `tolerance` times its width on each side;
+       * a column never negative in training may not be negative. The default flags: a heavy tail
+       * (loan sizes) goes past its training maximum in ordinary traffic, and refusing those
+       * customers is worse than scoring them and saying so; values that are not float32 are
+       * always refused.
+       */
+      inputRange: z
+        .strictObject({
+          action: z.enum(['reject', 'clip', 'flag']).default('flag'),
+          tolerance: z.number().nonnegative().max(100).default(1),
+        })
+        .prefault({}),
+      /** Served when the primary and fallback models both fail. */
+      safeDefault: z.strictObject({ probability, label: z.union([z.literal(0), z.literal(1)]) }),
+    }),
+  })
+  .superRefine((model, context) => {
+    // Adversarial debiasing trains logistic regression only: with no LR configuration it could
+    // never run. With one among others, the pipeline skips it for a GBDT candidate and says so.
+    const algorithms = [model.training.algorithm, ...model.training.candidates.map((c) => c.algorithm)];
+    if (algorithms.includes('lr')) return;
+    model.gates.mitigations.forEach((m, i) => {
+      if (m.method === 'adversarial')
+        context.addIssue({
+          code: 'custom',
+          path: ['gates', 'mitigations', i, 'method'],
+          message: `adversarial debiasing trains logistic regression only, and no configuration here is lr (${algorithms.join(', ')})`,
+        });
+    });
+  });
 
 export const keelConfigSchema = z.strictObject({
   $schema: z.string().optional(),

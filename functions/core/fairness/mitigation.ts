@@ -8,12 +8,21 @@ import type { IterateOnValidation } from './exponentiated-gradient.ts';
 import type { ReweighingCell } from './reweighing.ts';
 
 /**
- * Methods training can apply: reweighing (Kamiran & Calders) and the exponentiated-gradient
- * reduction (Agarwal et al.) are built; threshold post-processing and adversarial debiasing
- * are the rest of issue #17.
+ * Methods training can apply: reweighing (Kamiran & Calders), the exponentiated-gradient
+ * reduction (Agarwal et al.), and adversarial debiasing (Zhang et al.; logistic regression only).
  */
-export const MITIGATION_METHODS = ['reweighing', 'exponentiated-gradient'] as const;
+export const MITIGATION_METHODS = ['reweighing', 'exponentiated-gradient', 'adversarial'] as const;
 export type MitigationMethod = (typeof MITIGATION_METHODS)[number];
+
+/** Why `method` cannot train `algorithm`, or undefined when it can. */
+export function mitigationInapplicable(
+  method: MitigationMethod,
+  algorithm: 'lr' | 'gbdt',
+): string | undefined {
+  return method === 'adversarial' && algorithm !== 'lr'
+    ? `adversarial debiasing trains logistic regression only (its gradients are derived for it); algorithm is ${algorithm}`
+    : undefined;
+}
 
 export interface MitigationOptions {
   readonly method: MitigationMethod;
@@ -22,8 +31,13 @@ export interface MitigationOptions {
   readonly constraint: FairnessConstraint;
   /** @default the constraint's usual bar (0.8 for a ratio, 0.1 for a difference) */
   readonly bound?: number;
-  /** Exponentiated gradient: rounds of the game at most (two fits each). @default 50 */
+  /**
+   * Exponentiated gradient: rounds of the game at most (two fits each), default 50.
+   * Adversarial debiasing: full-batch steps, default 600.
+   */
   readonly iterations?: number;
+  /** Adversarial debiasing: α, how hard the predictor pushes against the adversary. @default 1 */
+  readonly adversaryWeight?: number;
 }
 
 /** What a mitigated training did and what the shipped model meets on the holdout. */
@@ -46,11 +60,22 @@ export interface MitigationRecord {
     readonly iterates: readonly IterateOnValidation[];
     readonly chosen: number;
   };
+  /**
+   * Adversarial debiasing: the steps played, α, and the adversary's loss at the start and the
+   * end (its loss at chance is ln(groups): near it, the score no longer gives the group away).
+   */
+  readonly adversarial?: {
+    readonly steps: number;
+    readonly adversaryWeight: number;
+    readonly groups: readonly string[];
+    readonly adversaryLoss: { readonly start: number; readonly end: number; readonly chance: number };
+    readonly predictorLoss: { readonly start: number; readonly end: number };
+  };
   /** The constraint on the holdout, for the model that is shipped. */
   readonly holdout: ConstraintOutcome;
   /**
    * Whether the attribute is a model input: never for reweighing (it weighs the training rows
-   * only); threshold post-processing alone will declare it.
+   * only), the reduction or the adversary (which uses it, the predictor never sees it).
    */
   readonly attributeIsInput: boolean;
 }

@@ -17,16 +17,22 @@ import {
   MISSING_GROUP,
 } from '../evaluation/report.ts';
 import { buildExplainerArtifact, type ExplainerArtifact } from '../explain/explainer.ts';
+import { type AdversarialStep, adversarialDebiasing } from '../fairness/adversarial.ts';
 import { CONSTRAINTS, checkBound, constraintOutcome, FAIRNESS_CONSTRAINTS } from '../fairness/constraints.ts';
 import { chooseIterate, exponentiatedGradient } from '../fairness/exponentiated-gradient.ts';
-import { MITIGATION_METHODS, type MitigationOptions, type MitigationRecord } from '../fairness/mitigation.ts';
+import {
+  MITIGATION_METHODS,
+  type MitigationOptions,
+  type MitigationRecord,
+  mitigationInapplicable,
+} from '../fairness/mitigation.ts';
 import { reweighing } from '../fairness/reweighing.ts';
 import { type FittedPipeline, fitPipeline, pipelineHash, transform } from '../features/pipeline.ts';
 import type { Transform } from '../features/transforms.ts';
 import type { Matrix } from '../linalg.ts';
 import type { FairnessReport } from '../metrics/fairness.ts';
 import { fitGbdt, type GbdtOptions } from '../models/gbdt.ts';
-import { fitLogistic, type LogisticOptions } from '../models/logistic.ts';
+import { fitLogistic, type LogisticModel, type LogisticOptions } from '../models/logistic.ts';
 import { type ModelKind, predictProba, type TrainedModel } from '../models/model.ts';
 import { outcomeBaseline } from '../monitoring/outcomes.ts';
 import { exportOnnx, OPSETS, OUTPUTS } from '../onnx/export.ts';
@@ -251,18 +257,29 @@ export function validateTrainingData(table: Table, options: TrainOptions): void 
       } catch (error) {
         issues.push({ path: 'mitigation.bound', message: (error as Error).message });
       }
+    const maxIterations = mitigation.method === 'adversarial' ? 10_000 : 1000;
     if (
       mitigation.iterations !== undefined &&
       !(
         Number.isInteger(mitigation.iterations) &&
         mitigation.iterations >= 1 &&
-        mitigation.iterations <= 1000
+        mitigation.iterations <= maxIterations
       )
     )
       issues.push({
         path: 'mitigation.iterations',
-        message: `must be a whole number from 1 to 1000, got ${mitigation.iterations}`,
+        message: `must be a whole number from 1 to ${maxIterations}, got ${mitigation.iterations}`,
       });
+    if (
+      mitigation.adversaryWeight !== undefined &&
+      !(Number.isFinite(mitigation.adversaryWeight) && mitigation.adversaryWeight >= 0)
+    )
+      issues.push({
+        path: 'mitigation.adversaryWeight',
+        message: `must be a number ≥ 0, got ${mitigation.adversaryWeight}`,
+      });
+    const inapplicable = mitigationInapplicable(mitigation.method, options.algorithm ?? 'gbdt');
+    if (inapplicable) issues.push({ path: 'mitigation.method', message: inapplicable });
     if (!(options.protected ?? []).includes(mitigation.attribute))
       issues.push({
         path: 'mitigation.attribute',
@@ -435,16 +452,48 @@ function mitigatedFit(
     readonly x: Matrix;
     readonly y: Float64Array;
     readonly groups: readonly string[];
+    /** Logistic regression's C, for adversarial debiasing's penalty. */
+    readonly C: number;
     readonly validation?: {
       readonly x: Matrix;
       readonly y: Float64Array;
       readonly groups: readonly string[];
     };
   },
-): { model: TrainedModel; record: Pick<MitigationRecord, 'weights' | 'reduction'> } {
+): { model: TrainedModel; record: Pick<MitigationRecord, 'weights' | 'reduction' | 'adversarial'> } {
   if (options.method === 'reweighing') {
     const { weights, cells } = reweighing(data.y, data.groups);
     return { model: fitWith(data.y, weights), record: { weights: cells } };
+  }
+  if (options.method === 'adversarial') {
+    // Warm-started from the unconstrained fit, as the paper: the game only has to undo the bias.
+    const start = fitWith(data.y, undefined) as LogisticModel;
+    const adversaryWeight = options.adversaryWeight ?? 1;
+    const played = adversarialDebiasing(data.x, data.y, data.groups, {
+      constraint: options.constraint,
+      adversaryWeight,
+      C: data.C,
+      init: start,
+      ...(options.iterations !== undefined ? { steps: options.iterations } : {}),
+    });
+    const first = played.history[0] as AdversarialStep;
+    const last = played.history.at(-1) as AdversarialStep;
+    return {
+      model: played.model,
+      record: {
+        adversarial: {
+          steps: last.step,
+          adversaryWeight,
+          groups: played.groups,
+          adversaryLoss: {
+            start: first.adversaryLoss,
+            end: last.adversaryLoss,
+            chance: chanceLoss(data.y, data.groups, options.constraint),
+          },
+          predictorLoss: { start: first.predictorLoss, end: last.predictorLoss },
+        },
+      },
+    };
   }
   const validation = data.validation;
   if (!validation) throw new Error('exponentiated gradient needs validation rows'); // train() always makes them
@@ -485,9 +534,29 @@ function mitigatedFit(
   };
 }
 
+/**
+ * The adversary's loss when the score tells it nothing: the entropy of the groups among the
+ * rows it plays on (the positives only, for equal opportunity), given the label for equalised
+ * odds (which it sees).
+ */
+function chanceLoss(y: Float64Array, groups: readonly string[], constraint: MitigationOptions['constraint']) {
+  const entropy = (rows: number[]) => {
+    const counts = new Map<string, number>();
+    for (const i of rows) counts.set(groups[i] as string, (counts.get(groups[i] as string) ?? 0) + 1);
+    let h = 0;
+    for (const c of counts.values()) h -= (c / rows.length) * Math.log(c / rows.length);
+    return h;
+  };
+  const all = groups.map((_, i) => i);
+  if (constraint === 'equal-opportunity') return entropy(all.filter((i) => y[i] === 1));
+  if (constraint === 'demographic-parity') return entropy(all);
+  const parts = [0, 1].map((label) => all.filter((i) => y[i] === label));
+  return parts.reduce((h, rows) => h + (rows.length / all.length) * entropy(rows), 0);
+}
+
 function mitigationRecord(
   options: MitigationOptions,
-  how: Pick<MitigationRecord, 'weights' | 'reduction'>,
+  how: Pick<MitigationRecord, 'weights' | 'reduction' | 'adversarial'>,
   metrics: EvaluationReport,
 ): MitigationRecord {
   const report = metrics.fairness[options.attribute] as FairnessReport;
@@ -585,6 +654,7 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
         x,
         y,
         groups: columnStrings(fitRows, options.mitigation.attribute).map((g) => g ?? MISSING_GROUP),
+        C: (h.C as number | undefined) ?? 1,
         ...(validation && validationRows
           ? {
               validation: {
