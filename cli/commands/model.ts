@@ -27,6 +27,7 @@ import {
   type MitigationMethod,
   type MitigationOptions,
 } from '../../functions/core/fairness/mitigation.ts';
+import { loadLinearProgramSolver } from '../../functions/core/lp.ts';
 import { OnnxModel } from '../../functions/core/onnx/runtime.ts';
 import { generateCredit } from '../../functions/core/synthetic/credit.ts';
 import { type Manifest, train } from '../../functions/core/training/train.ts';
@@ -405,6 +406,8 @@ export function registerModel(program: Command, io: Io): void {
         ? transformSchema.array().parse(JSON.parse(await readFile(options.features, 'utf8')))
         : undefined;
       const mitigation = mitigationOf(options);
+      const linearProgramSolver =
+        mitigation?.method === 'threshold' ? await loadLinearProgramSolver() : undefined;
       const { table, sha256 } = await readData(options.data);
       const bar = progressBar(io, !options.json);
       let result: ReturnType<typeof train>;
@@ -420,6 +423,7 @@ export function registerModel(program: Command, io: Io): void {
           hyperparameters,
           bootstrapSamples: options.bootstrap,
           ...(mitigation ? { mitigation } : {}),
+          ...(linearProgramSolver ? { linearProgramSolver } : {}),
           dataHash: sha256,
           codeVersion: await codeVersion(),
           onProgress: bar.update,
@@ -463,6 +467,10 @@ export function registerModel(program: Command, io: Io): void {
         if (m)
           io.out(
             `mitigation: ${m.method} for ${m.constraint} on ${m.attribute}: holdout ${constraintLine(m.holdout)}`,
+          );
+        if (m?.attributeIsInput)
+          io.out(
+            `note: ${m.attribute} is now a model input: the model decides each group by its own threshold, so every request must send ${m.attribute}`,
           );
         if (!result.audit.passed)
           io.err('keel: warning: the data audit found critical problems; see audit.json');

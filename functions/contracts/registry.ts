@@ -42,6 +42,11 @@ const fieldSchema = z.object({
   min: z.optional(z.number()),
   max: z.optional(z.number()),
   categories: z.optional(z.array(z.string())),
+  /**
+   * A protected attribute the model reads to decide (threshold post-processing declares its
+   * attribute): stated in the serving API's metadata and in the model card.
+   */
+  protected: z.optional(z.boolean()),
 });
 
 const artifactRefSchema = z.object({

@@ -12,7 +12,11 @@ import { ExplanationUnavailableError, type RowExplainer } from './service.ts';
 
 /** Adapts a model explainer to the columns serving scores. */
 export function rowExplainer(explainer: ModelExplainer): RowExplainer {
-  const inputs = explainer.artifact.pipeline.inputs;
+  // A post-processed model's explanation needs the row's group too.
+  const rule = explainer.artifact.postprocess;
+  const inputs = rule
+    ? [...explainer.artifact.pipeline.inputs, { name: rule.attribute, type: 'categorical' as const }]
+    : explainer.artifact.pipeline.inputs;
   return {
     perturbations: explainer.perturbations,
     explain: (columns: ScoringColumns, rows: number, options = {}) => {

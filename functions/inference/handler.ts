@@ -70,6 +70,7 @@ function inputsOf(version: ModelVersion): ModelInput[] {
   return version.metadata.inputSchema.map((f) => ({
     name: f.name,
     type: f.type === 'string' ? 'categorical' : 'numeric',
+    ...(f.protected ? { protected: true } : {}),
   }));
 }
 

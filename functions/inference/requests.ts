@@ -165,7 +165,23 @@ export function instanceSchema(inputs: readonly ModelInput[], extraFields: reado
         .filter((f) => !names.has(f))
         .map((f) => [f, z.optional(z.nullable(z.union([float32, category])))]),
     ),
-    ...Object.fromEntries(inputs.map((i) => [i.name, z.nullable(i.type === 'numeric' ? float32 : category)])),
+    ...Object.fromEntries(
+      inputs.map((i) => [
+        i.name,
+        // A protected attribute the model decides by (threshold post-processing) must be sent:
+        // without it the row would get no group's rule.
+        i.protected
+          ? z
+              .string({
+                error: `the model decides by ${i.name} (its threshold per group): send it as a string`,
+              })
+              .check(
+                z.minLength(1, `the model decides by ${i.name}: it must not be empty`),
+                z.maxLength(MAX_STRING_LENGTH),
+              )
+          : z.nullable(i.type === 'numeric' ? float32 : category),
+      ]),
+    ),
   });
 }
 
@@ -362,8 +378,9 @@ export function parseV2(
         message: `${input.name} is ${numeric ? 'numeric: use FP32, FP64 or an integer type' : 'categorical: use BYTES'}, got ${tensor.datatype}`,
       });
     const bad = tensor.data.findIndex((v) =>
-      v === null
-        ? false
+      v === null || (v === '' && !numeric)
+        ? // A protected attribute the model decides by must be given (see instanceSchema).
+          input.protected === true
         : numeric
           ? typeof v !== 'number' || !(Math.abs(v) <= FLOAT32_MAX)
           : typeof v !== 'string' || v.length > MAX_STRING_LENGTH,
@@ -371,9 +388,11 @@ export function parseV2(
     if (bad >= 0)
       issues.push({
         path: `${path}.data.${bad}`,
-        message: numeric
-          ? FLOAT32_MESSAGE
-          : `expected a string of at most ${MAX_STRING_LENGTH} characters or null`,
+        message: input.protected
+          ? `the model decides by ${input.name} (its threshold per group): send it as a string`
+          : numeric
+            ? FLOAT32_MESSAGE
+            : `expected a string of at most ${MAX_STRING_LENGTH} characters or null`,
       });
     columns.set(input.name, tensor.data as (number | string | null)[]);
   }

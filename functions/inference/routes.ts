@@ -68,7 +68,16 @@ function describeModel(service: InferenceService) {
       { name: 'probabilities', datatype: 'FP32', shape: [-1, 2] },
       { name: 'label', datatype: 'INT64', shape: [-1] },
     ],
+    // Said plainly: a threshold-post-processed model reads a protected attribute to decide.
+    ...(protectedInputs(service).length > 0
+      ? { parameters: { protected_inputs: protectedInputs(service) } }
+      : {}),
   };
+}
+
+/** The protected attributes the serving model takes as inputs (threshold post-processing). */
+function protectedInputs(service: InferenceService): string[] {
+  return service.inputs.filter((i) => i.protected).map((i) => i.name);
 }
 
 const contextOf = (ctx: RouteContext) => ({

@@ -96,7 +96,8 @@ export async function storeTrainingResult(
     : undefined;
   return {
     manifest: result.manifest,
-    inputs: result.pipeline.inputs,
+    // The model's raw inputs: the pipeline's, and the attribute a post-processed model reads.
+    inputs: result.manifest.schema.inputs,
     auditPassed: result.audit.passed,
     refs: {
       model,
@@ -136,6 +137,9 @@ export async function registerStoredTraining(
         nullable: true,
         pii: pii.has(i.name),
         ...(range ? { min: range.min, max: range.max } : {}),
+        ...(manifest.mitigation?.attributeIsInput && manifest.mitigation.attribute === i.name
+          ? { protected: true }
+          : {}),
       };
     }),
     outputSchema: [

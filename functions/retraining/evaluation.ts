@@ -64,11 +64,17 @@ function fairnessOf(report: EvaluationReport, attribute: string) {
 export function compareDatasets(
   datasets: readonly DatasetScores[],
   settings: Pick<RetrainingSettings, 'costs' | 'gates' | 'training'>,
+  /**
+   * The candidate's own decision threshold, when it declares one: a threshold-post-processed
+   * model decides at 0.5 by construction, and a re-optimised threshold would undo its rule.
+   */
+  candidateThreshold?: number,
 ): Compared {
   const reports: Compared['reports'] = {};
   const comparisons: PerformanceComparison[] = [];
   const fairness: FairnessMeasure[] = [];
-  const thresholds: Compared['thresholds'] = {};
+  const thresholds: Compared['thresholds'] =
+    candidateThreshold !== undefined ? { candidate: candidateThreshold } : {};
   for (const { name, y, groups, candidate: c, production: p } of datasets) {
     const options = {
       costs: settings.costs,

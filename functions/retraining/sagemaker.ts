@@ -94,7 +94,7 @@ export async function collectSageMakerModel(
   }
   const candidate = {
     manifest,
-    inputs: pipeline.inputs,
+    inputs: manifest.schema.inputs,
     auditPassed: audit.passed,
     refs: {
       model,

@@ -27,6 +27,7 @@ import { type Column, columnStrings, type Schema, schemaOf, type Table, toCsv } 
 import { type GlobalDiagnostics, globalDiagnostics } from '../core/explain/diagnostics.ts';
 import type { ExplainerArtifact, Explanation } from '../core/explain/explainer.ts';
 import { type MitigationOptions, mitigationInapplicable } from '../core/fairness/mitigation.ts';
+import { loadLinearProgramSolver } from '../core/lp.ts';
 import type { ModelKind } from '../core/models/model.ts';
 import { OnnxModel } from '../core/onnx/runtime.ts';
 import { modelExplainer } from '../core/onnx/trees.ts';
@@ -527,9 +528,9 @@ async function assess(
         ...(production ? { production: (await production.model.scoreTable(table)).probabilities } : {}),
       });
     }
-    const compared = compareDatasets(datasets, settings);
     const goldenSet = await deps.lineage.getJson<GoldenSet>(candidate.refs.goldenSet);
     const manifest = await deps.lineage.getJson<Manifest>(candidate.refs.manifest);
+    const compared = compareDatasets(datasets, settings, manifest.mitigation?.postprocess?.decisionThreshold);
     const safety = await safetyChecks(
       (table) => candidateModel.scoreTable(table),
       {
@@ -774,15 +775,15 @@ export async function mitigateCandidate(
       skipped.push(`${m.method} skipped: ${inapplicable}`);
       continue;
     }
-    const result = train(
-      table,
-      trainingOptions(settings, base, data.train.ref.sha256, {
+    const result = train(table, {
+      ...trainingOptions(settings, base, data.train.ref.sha256, {
         method: m.method,
         attribute: failure.attribute,
         constraint,
         ...(m.iterations !== undefined ? { iterations: m.iterations } : {}),
       }),
-    );
+      ...(m.method === 'threshold' ? { linearProgramSolver: await loadLinearProgramSolver() } : {}),
+    });
     const stored = await storeTrainingResult(deps.lineage, result);
     const candidate: CandidateRefs = {
       ...stored,

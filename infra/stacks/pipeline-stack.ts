@@ -9,6 +9,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { KeelConfig } from '../../functions/contracts/config/schema.ts';
@@ -25,8 +26,9 @@ import {
   retrainingSettings,
   retrainingSubstitutions,
 } from '../../functions/contracts/retraining.ts';
+import { buildHighsLayer } from '../../layers/highs.ts';
 import type { KeelCaptureStream } from '../constructs/capture.ts';
-import { KeelFunction } from '../constructs/keel-function.ts';
+import { KEEL_RUNTIME, KeelFunction } from '../constructs/keel-function.ts';
 import { KeelStateMachine } from '../constructs/keel-state-machine.ts';
 import { KeelMonitoring } from '../constructs/monitoring.ts';
 import type { KeelStorage } from '../constructs/storage.ts';
@@ -84,8 +86,15 @@ export class KeelPipelineStack extends Stack {
         `KeelPipelineStack ${id}: codeVersion must be a git commit sha, got ${JSON.stringify(codeVersion)}`,
       );
 
-    // One bundle holds every step; it imports onnxruntime-node, which the layer provides.
-    const onnx = { layers: [props.serving.layer], externalModules: ['onnxruntime-node'] };
+    // One bundle holds every step; it imports onnxruntime-node and (for threshold
+    // post-processing, in Mitigate) HiGHS, which the layers provide.
+    const highsLayer = buildHighsLayer();
+    const highs = new lambda.LayerVersion(this, 'Highs', {
+      code: lambda.Code.fromAsset(highsLayer.dir),
+      compatibleRuntimes: [KEEL_RUNTIME],
+      description: 'HiGHS linear-programming solver (WebAssembly) for threshold post-processing',
+    });
+    const onnx = { layers: [props.serving.layer, highs], externalModules: ['onnxruntime-node', 'highs'] };
     const fn = (step: RetrainingStep, options: { memorySize?: number; timeout?: Duration } = {}) =>
       new KeelFunction(this, `Step-${step}`, {
         entry: 'functions/retraining/lambda.ts',

@@ -430,6 +430,13 @@ describe('keel train --mitigate', () => {
       '1',
       '--json',
     );
+    const thresholded = await keel(
+      ...args('thresholded'),
+      '--mitigate',
+      'threshold',
+      '--fairness',
+      'equal-opportunity',
+    );
     const evaluated = await keel(
       'evaluate',
       '--model',
@@ -473,6 +480,24 @@ describe('keel train --mitigate', () => {
       holdout: { met: true },
       adversarial: { steps: 600, adversaryWeight: 1, groups: ['female', 'male'] },
     });
+    expect(thresholded.code, thresholded.err).toBe(0);
+    expect(thresholded.out).toMatch(/note: sex is now a model input/);
+    const thresholds = JSON.parse(await readFile(path('thresholded', 'manifest.json'), 'utf8'));
+    expect(thresholds.mitigation).toMatchObject({ method: 'threshold', attributeIsInput: true });
+    expect(thresholds.schema.inputs).toContainEqual({ name: 'sex', type: 'categorical' });
+    // The model keel evaluate scores reads sex from the data like any input.
+    const evaluatedThreshold = await keel(
+      'evaluate',
+      '--model',
+      path('thresholded'),
+      '--data',
+      path('biased.csv'),
+      '--bootstrap',
+      '0',
+      '--json',
+    );
+    expect(evaluatedThreshold.code, evaluatedThreshold.err).toBe(0);
+    expect(JSON.parse(evaluatedThreshold.out).constraint).toMatchObject({ constraint: 'equal-opportunity' });
   }, 180_000);
 
   it.each([

@@ -31,7 +31,13 @@ const MODELS = {
   lending: { gates: { mitigations: [] } },
   // The fairness gate fails; the configured mitigations train the candidate again.
   mitigated: {
-    gates: { mitigations: [{ method: 'reweighing' }, { method: 'exponentiated-gradient', iterations: 8 }] },
+    gates: {
+      mitigations: [
+        { method: 'reweighing' },
+        { method: 'exponentiated-gradient', iterations: 8 },
+        { method: 'threshold' },
+      ],
+    },
   },
   // A bar no mitigation reaches: rejected, with the table.
   unmitigable: { gates: { minDemographicParityRatio: 0.995, mitigations: [{ method: 'reweighing' }] } },
@@ -339,13 +345,24 @@ describe('retraining pipeline: fairness and safety gates', () => {
     expect(run.status, JSON.stringify(run.error ?? '')).toBe('SUCCEEDED');
     const version = await registry.get('mitigated', 1);
     expect(version.status).toBe('approved');
-    expect(version.metadata.mitigation).toMatchObject({ attribute: 'sex', attributeIsInput: false });
+    expect(version.metadata.mitigation).toMatchObject({ attribute: 'sex' });
+    // Threshold post-processing alone makes sex an input, and the version says so.
+    const threshold = version.metadata.mitigation?.method === 'threshold';
+    expect(version.metadata.mitigation?.attributeIsInput).toBe(threshold);
+    expect(version.metadata.inputSchema.find((f) => f.name === 'sex')?.protected).toBe(
+      threshold || undefined,
+    );
     const report = await createLineageStore().getJson<{
       gates: { fairness: { passed: boolean } };
       mitigations: { method: string; gates: Record<string, boolean>; paretoOptimal: boolean; auc: number }[];
     }>({ kind: 'evaluations', sha256: version.metadata.evaluation.report?.sha256 as string });
     expect(report.gates.fairness.passed).toBe(true);
-    expect(report.mitigations.map((r) => r.method)).toEqual(['none', 'reweighing', 'exponentiated-gradient']);
+    expect(report.mitigations.map((r) => r.method)).toEqual([
+      'none',
+      'reweighing',
+      'exponentiated-gradient',
+      'threshold',
+    ]);
     expect(report.mitigations[0]?.gates.fairness).toBe(false);
     const passing = report.mitigations.filter((r) => Object.values(r.gates).every(Boolean));
     expect(passing.map((r) => r.method)).toContain(version.metadata.mitigation?.method);

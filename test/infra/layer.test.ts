@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import AdmZip from 'adm-zip';
 import { afterAll, describe, expect, it } from 'vitest';
+import { buildHighsLayer } from '../../layers/highs.ts';
 import { buildOnnxRuntimeLayer } from '../../layers/onnxruntime.ts';
 import { referenceModels } from '../support/onnx-reference.ts';
 
@@ -51,5 +52,25 @@ describe('onnxruntime-node layer', () => {
     // Assess
     expect(session.outputNames).toEqual(['label', 'probabilities']);
     await session.release();
+  }, 60_000);
+});
+
+describe('HiGHS layer', () => {
+  it('holds the package’s CommonJS build and wasm only, and solves a program from the layer layout', async () => {
+    // Act
+    const build = buildHighsLayer(out);
+    const root = join(build.dir, 'nodejs', 'node_modules');
+    const require = createRequire(join(root, 'index.js'));
+    const load = require('highs') as typeof import('highs')['default'];
+    const highs = await load();
+    const solved = highs.solve('Minimize\n obj: + 1 x0 + 2 x1\nSubject To\n c0: + 1 x0 + 1 x1 = 1\nEnd\n');
+
+    // Assess
+    expect(readdirSync(root)).toEqual(['highs']);
+    expect(readdirSync(join(root, 'highs', 'build')).sort()).toEqual(['highs.js', 'highs.wasm']);
+    expect(build.unzippedBytes).toBeGreaterThan(3 * MB);
+    expect(build.unzippedBytes).toBeLessThan(6 * MB);
+    expect(solved.Status).toBe('Optimal');
+    expect(solved.ObjectiveValue).toBeCloseTo(1, 12);
   }, 60_000);
 });

@@ -156,6 +156,16 @@ describe('KeelPipelineStack', () => {
       MemorySize: 10_240,
       Timeout: 900,
     });
+    // HiGHS (threshold post-processing) comes from its own layer, never from the bundle.
+    const layers = pipeline.findResources('AWS::Lambda::LayerVersion', {
+      Properties: { Description: Match.stringLikeRegexp('HiGHS') },
+    });
+    expect(Object.keys(layers)).toHaveLength(1);
+    const [highsLayer] = Object.keys(layers);
+    const mitigateFn = Object.values(
+      pipeline.findResources('AWS::Lambda::Function', { Properties: { Handler: 'index.mitigateHandler' } }),
+    )[0] as { Properties: { Layers: unknown[] } };
+    expect(JSON.stringify(mitigateFn.Properties.Layers)).toContain(highsLayer as string);
     const all = policiesOf(data, /^Keel retraining/);
     expect(all.length).toBeGreaterThanOrEqual(13);
     for (const policy of all) expect(actionsOf(policy).filter((a) => /Delete|\*/.test(a))).toEqual([]);

@@ -13,6 +13,7 @@ import type { Transform } from '../../core/features/transforms.ts';
 export const MITIGATION_METHOD_NAMES = [
   'reweighing',
   'exponentiated-gradient',
+  'threshold',
   'adversarial',
 ] as const satisfies readonly MitigationMethod[];
 export const FAIRNESS_CONSTRAINT_NAMES = [

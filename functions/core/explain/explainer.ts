@@ -12,7 +12,9 @@
  * `baseValue + Σ contributions = margin` holds per row to rounding, and each row's `prediction`
  * is the probability of that margin.
  */
-import type { Column, Table } from '../data/table.ts';
+import { type Column, columnStrings, type Table } from '../data/table.ts';
+import { MISSING_GROUP } from '../evaluation/report.ts';
+import { adjustedMargins, type ThresholdRule } from '../fairness/threshold.ts';
 import { type FittedPipeline, transform } from '../features/pipeline.ts';
 import type { TrainedModel } from '../models/model.ts';
 import { Rng } from '../random.ts';
@@ -53,6 +55,11 @@ export interface ExplainerArtifact {
   readonly covers?: readonly (readonly number[])[];
   /** The logistic model on its inputs (after the pipeline). */
   readonly linear?: { readonly coefficients: readonly number[]; readonly intercept: number };
+  /**
+   * Threshold post-processing of the served model: its answer is the rule's adjusted margin,
+   * so each row's explanation adds the adjustment as the attribute's contribution.
+   */
+  readonly postprocess?: ThresholdRule;
 }
 
 /** How absent features are integrated out, in `shap.TreeExplainer`'s terms. */
@@ -146,7 +153,12 @@ export function buildExplainerArtifact(
   pipeline: FittedPipeline,
   model: TrainedModel,
   data: { readonly training: Table; readonly holdout?: Table },
-  options: { readonly seed: number; readonly rows?: number; readonly referenceRows?: number },
+  options: {
+    readonly seed: number;
+    readonly rows?: number;
+    readonly referenceRows?: number;
+    readonly postprocess?: ThresholdRule;
+  },
 ): ExplainerArtifact {
   const rng = new Rng(options.seed);
   const background = sampleInstances(
@@ -165,6 +177,7 @@ export function buildExplainerArtifact(
         ),
       }
     : {};
+  const postprocess = options.postprocess ? { postprocess: options.postprocess } : {};
   return model.kind === 'gbdt'
     ? {
         format: EXPLAINER_FORMAT,
@@ -173,6 +186,7 @@ export function buildExplainerArtifact(
         background,
         ...reference,
         covers: model.trees.map((t) => Array.from(t.cover)),
+        ...postprocess,
       }
     : {
         format: EXPLAINER_FORMAT,
@@ -181,6 +195,7 @@ export function buildExplainerArtifact(
         background,
         ...reference,
         linear: { coefficients: Array.from(model.coefficients), intercept: model.intercept },
+        ...postprocess,
       };
 }
 
@@ -298,12 +313,23 @@ export class ModelExplainer {
     const byColumn = attributeToColumns(shap.values, x.rows, pipeline.features);
     const names = pipeline.features.map((f) => f.name);
     const width = byColumn.names.length;
+    // A post-processed model answers with the rule's margin: the step from the base model's
+    // margin is the protected attribute's doing, and is reported as its contribution.
+    const rule = this.artifact.postprocess;
+    const served = rule
+      ? adjustedMargins(
+          rule,
+          shap.margins,
+          columnStrings(data, rule.attribute).map((g) => g ?? MISSING_GROUP),
+        )
+      : shap.margins;
     const rows = Array.from({ length: x.rows }, (_, i) => ({
-      prediction: sigmoid(shap.margins[i] as number),
-      margin: shap.margins[i] as number,
-      contributions: Object.fromEntries(
-        byColumn.names.map((n, k) => [n, byColumn.values[i * width + k] as number]),
-      ),
+      prediction: sigmoid(served[i] as number),
+      margin: served[i] as number,
+      contributions: {
+        ...Object.fromEntries(byColumn.names.map((n, k) => [n, byColumn.values[i * width + k] as number])),
+        ...(rule ? { [rule.attribute]: (served[i] as number) - (shap.margins[i] as number) } : {}),
+      },
       inputContributions: Object.fromEntries(names.map((n, j) => [n, shap.values[i * x.cols + j] as number])),
     }));
     return {

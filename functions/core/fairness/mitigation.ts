@@ -6,12 +6,19 @@
 import type { ConstraintOutcome, FairnessConstraint } from './constraints.ts';
 import type { IterateOnValidation } from './exponentiated-gradient.ts';
 import type { ReweighingCell } from './reweighing.ts';
+import type { ThresholdRule } from './threshold.ts';
 
 /**
  * Methods training can apply: reweighing (Kamiran & Calders), the exponentiated-gradient
- * reduction (Agarwal et al.), and adversarial debiasing (Zhang et al.; logistic regression only).
+ * reduction (Agarwal et al.), threshold post-processing (Hardt et al.; the attribute becomes a
+ * model input), and adversarial debiasing (Zhang et al.; logistic regression only).
  */
-export const MITIGATION_METHODS = ['reweighing', 'exponentiated-gradient', 'adversarial'] as const;
+export const MITIGATION_METHODS = [
+  'reweighing',
+  'exponentiated-gradient',
+  'threshold',
+  'adversarial',
+] as const;
 export type MitigationMethod = (typeof MITIGATION_METHODS)[number];
 
 /** Why `method` cannot train `algorithm`, or undefined when it can. */
@@ -71,11 +78,18 @@ export interface MitigationRecord {
     readonly adversaryLoss: { readonly start: number; readonly end: number; readonly chance: number };
     readonly predictorLoss: { readonly start: number; readonly end: number };
   };
+  /**
+   * Threshold post-processing: each group's rule on the base model's margin, chosen on the
+   * validation rows, and the probability above which the shipped model's answer is a positive
+   * decision (its label): the rule's decisions are made there, not at a re-optimised threshold.
+   */
+  readonly postprocess?: ThresholdRule & { readonly decisionThreshold: 0.5 };
   /** The constraint on the holdout, for the model that is shipped. */
   readonly holdout: ConstraintOutcome;
   /**
-   * Whether the attribute is a model input: never for reweighing (it weighs the training rows
-   * only), the reduction or the adversary (which uses it, the predictor never sees it).
+   * Whether the attribute is a model input: for threshold post-processing alone (each group's
+   * rule needs the row's group); never for reweighing (it weighs the training rows only), the
+   * reduction or the adversary (which uses it, the predictor never sees it).
    */
   readonly attributeIsInput: boolean;
 }

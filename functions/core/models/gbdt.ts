@@ -240,15 +240,20 @@ function leafOf(tree: Tree, data: Float64Array, offset: number): number {
   return tree.value[node] as number;
 }
 
-/** Probability of class 1 for each row. */
-export function predictGbdt(model: GbdtModel, x: Matrix): Float64Array {
+/** The margin (log-odds) of class 1 for each row. */
+export function gbdtMargins(model: GbdtModel, x: Matrix): Float64Array {
   if (x.cols !== model.features)
     throw new RangeError(`model has ${model.features} features, input has ${x.cols}`);
   const out = new Float64Array(x.rows);
   for (let i = 0; i < x.rows; i++) {
     let z = model.baseScore;
     for (const tree of model.trees) z += leafOf(tree, x.data, i * x.cols);
-    out[i] = sigmoid(z);
+    out[i] = z;
   }
   return out;
+}
+
+/** Probability of class 1 for each row. */
+export function predictGbdt(model: GbdtModel, x: Matrix): Float64Array {
+  return gbdtMargins(model, x).map(sigmoid);
 }

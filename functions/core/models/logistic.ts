@@ -239,8 +239,8 @@ export function fitLogistic(x: Matrix, y: ArrayLike<number>, options: LogisticOp
   };
 }
 
-/** Probability of class 1 for each row. */
-export function predictLogistic(model: LogisticModel, x: Matrix): Float64Array {
+/** The margin (log-odds) of class 1 for each row. */
+export function logisticMargins(model: LogisticModel, x: Matrix): Float64Array {
   const { rows: n, cols: d, data } = x;
   if (d !== model.coefficients.length)
     throw new RangeError(`model has ${model.coefficients.length} features, input has ${d}`);
@@ -248,7 +248,12 @@ export function predictLogistic(model: LogisticModel, x: Matrix): Float64Array {
   for (let i = 0; i < n; i++) {
     let z = model.intercept;
     for (let j = 0; j < d; j++) z += (data[i * d + j] as number) * (model.coefficients[j] as number);
-    out[i] = sigmoid(z);
+    out[i] = z;
   }
   return out;
+}
+
+/** Probability of class 1 for each row. */
+export function predictLogistic(model: LogisticModel, x: Matrix): Float64Array {
+  return logisticMargins(model, x).map(sigmoid);
 }

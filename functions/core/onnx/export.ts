@@ -10,6 +10,8 @@
  * leaf values are float64 tensors (ai.onnx.ml v3 `*_as_tensor` attributes).
  */
 import type onnxProto from 'onnx-proto';
+import { MISSING_GROUP } from '../evaluation/report.ts';
+import type { ThresholdRule } from '../fairness/threshold.ts';
 import type { FittedPipeline, FittedStep } from '../features/pipeline.ts';
 import { OTHER_CATEGORY } from '../features/pipeline.ts';
 import type { GbdtModel } from '../models/gbdt.ts';
@@ -28,6 +30,11 @@ export interface ExportOptions {
   readonly metadata?: Readonly<Record<string, string>>;
   /** Graph name. @default 'keel' */
   readonly name?: string;
+  /**
+   * Threshold post-processing: the graph takes the rule's protected attribute as one more
+   * string input and answers with the rule's adjusted margin (see `adjustedMargin`). @default none
+   */
+  readonly postprocess?: ThresholdRule;
 }
 
 type Value =
@@ -325,13 +332,110 @@ export function exportOnnx(
   const g = new GraphBuilder();
   for (const name of Object.values(OUTPUTS)) g.reserve(name);
   const { inputs, x } = compilePipeline(g, pipeline);
-  const z = model.kind === 'logistic' ? compileLogistic(g, x, model) : compileGbdt(g, x, model);
-  const outputs = compileOutputs(g, z);
-  const metadata = {
+  let z = model.kind === 'logistic' ? compileLogistic(g, x, model) : compileGbdt(g, x, model);
+  const rule = options.postprocess;
+  const metadata: Record<string, string> = {
     ...pipelineMetadata(pipeline, options),
     'keel.model_kind': model.kind === 'logistic' ? 'lr' : 'gbdt',
   };
+  if (rule) {
+    const attribute = rule.attribute;
+    if (pipeline.inputs.some((i) => i.name === attribute))
+      throw new Error(`${attribute} is a feature input already; post-processing declares it itself`);
+    g.reserve(attribute);
+    inputs.push(tensorValueInfo(attribute, DataType.STRING, ['N', 1]));
+    z = compileThresholdRule(g, z, rule, attribute);
+    metadata['keel.inputs'] = JSON.stringify([
+      ...pipeline.inputs,
+      { name: attribute, type: 'categorical', protected: true },
+    ]);
+    // Said plainly, for the API's metadata and the model card: this model reads the attribute.
+    metadata['keel.protected_inputs'] = JSON.stringify([attribute]);
+    metadata['keel.postprocess'] = JSON.stringify(rule);
+  }
+  const outputs = compileOutputs(g, z);
   return serialise(g, inputs, outputs, metadata, options);
+}
+
+/**
+ * The rule's adjusted margin in the graph, as `adjustedMargin` computes it: the group's index
+ * (a group the rule does not know gets the last, which leaves the margin as it is), its lowest
+ * and highest thresholds, band and steps gathered per row, then the three cases by `Where`.
+ */
+function compileThresholdRule(g: GraphBuilder, z: string, rule: ThresholdRule, attribute: string): string {
+  const groups = rule.groups;
+  const width = Math.max(...groups.map((r) => r.thresholds.length));
+  const pad = (values: readonly number[], fill: number) => [
+    ...values,
+    ...Array.from({ length: width - values.length }, () => fill),
+  ];
+  // The unknown group: thresholds at 0 and no band, so m' = m on either side.
+  const lows = [...groups.map((r) => r.thresholds[0] as number), 0];
+  const highs = [...groups.map((r) => r.thresholds[r.thresholds.length - 1] as number), 0];
+  const deltas = [...groups.map((r) => (r.thresholds.length > 1 ? rule.band : 0)), 0];
+  const steps = [
+    ...groups.flatMap((r) => pad(r.thresholds, Number.POSITIVE_INFINITY)),
+    ...pad([], Number.POSITIVE_INFINITY),
+  ];
+  const weights = [...groups.flatMap((r) => pad(r.weights, 0)), ...pad([], 0)];
+  const keys = groups.map((r) => r.group);
+  const codes = keys.map((_, k) => k);
+  const missing = keys.indexOf(MISSING_GROUP);
+  if (missing >= 0) {
+    // A missing value ("") is the group the validation rows' missing values formed.
+    keys.push('');
+    codes.push(missing);
+  }
+  const code = g.node(
+    'LabelEncoder',
+    [attribute],
+    {
+      keys_strings: { strings: keys },
+      values_int64s: { ints: codes },
+      default_int64: { int: groups.length },
+    },
+    { domain: 'ai.onnx.ml' },
+  );
+  const index = g.node('Reshape', [code, g.int64([-1], [1], 'flat')]);
+  const column = (values: number[], hint: string) =>
+    g.node('Gather', [g.double(values, [values.length, 1], hint), index], { axis: { int: 0 } });
+  const lo = column(lows, 'lows');
+  const hi = column(highs, 'highs');
+  const delta = column(deltas, 'deltas');
+  const rows = groups.length + 1;
+  const thresholds = g.node('Gather', [g.double(steps, [rows, width], 'steps'), index], { axis: { int: 0 } });
+  const mass = g.node('Gather', [g.double(weights, [rows, width], 'weights'), index], { axis: { int: 0 } });
+  const passed = g.node('Cast', [g.node('Greater', [z, thresholds])], { to: { int: DataType.DOUBLE } });
+  const p = g.node('ReduceSum', [g.node('Mul', [passed, mass]), g.int64([1], [1], 'axis')], {
+    keepdims: { int: 1 },
+  });
+  // The coin from the margin rounded to float32, as `coin` tosses it.
+  const rounded = g.node('Cast', [g.node('Cast', [z], { to: { int: DataType.FLOAT } })], {
+    to: { int: DataType.DOUBLE },
+  });
+  const scaled = g.node('Mul', [rounded, g.double([997], [1], 'coin_scale')]);
+  const u = g.node('Sub', [scaled, g.node('Floor', [scaled])]);
+  const above = g.node('Add', [delta, g.node('Sub', [z, hi])]);
+  const below = g.node('Sub', [g.node('Sub', [z, lo]), delta]);
+  // r = (m − lo)/(hi − lo) in the band; 1 where lo = −∞; never a NaN on the other branches.
+  const one = g.double([1], [1], 'one');
+  const loIsInf = g.node('IsInf', [lo]);
+  const finiteLo = g.node('Where', [loIsInf, z, lo]);
+  const span = g.node('Sub', [hi, finiteLo]);
+  const safeSpan = g.node('Where', [g.node('Greater', [span, g.double([0], [1], 'zero')]), span, one]);
+  const r = g.node('Where', [loIsInf, one, g.node('Div', [g.node('Sub', [z, finiteLo]), safeSpan])]);
+  const half = g.double([0.5], [1], 'half');
+  const positive = g.node('Mul', [g.node('Mul', [delta, g.node('Add', [one, r])]), half]);
+  const negative = g.node('Mul', [
+    g.node('Mul', [delta, g.node('Sub', [r, g.double([2], [1], 'two')])]),
+    half,
+  ]);
+  const band = g.node('Where', [g.node('Less', [u, p]), positive, negative]);
+  return g.node('Where', [
+    g.node('Greater', [z, hi]),
+    above,
+    g.node('Where', [g.node('LessOrEqual', [z, lo]), below, band]),
+  ]);
 }
 
 /**

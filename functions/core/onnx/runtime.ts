@@ -12,6 +12,8 @@ import { WireReader } from './wire.ts';
 export interface ModelInput {
   readonly name: string;
   readonly type: 'numeric' | 'categorical';
+  /** A protected attribute the model reads to decide (threshold post-processing). */
+  readonly protected?: boolean;
 }
 
 export interface Scored {

@@ -27,13 +27,15 @@ import {
   mitigationInapplicable,
 } from '../fairness/mitigation.ts';
 import { reweighing } from '../fairness/reweighing.ts';
+import { adjustedMargins, fitThresholds } from '../fairness/threshold.ts';
 import { type FittedPipeline, fitPipeline, pipelineHash, transform } from '../features/pipeline.ts';
 import type { Transform } from '../features/transforms.ts';
 import type { Matrix } from '../linalg.ts';
+import type { LinearProgramSolver } from '../lp.ts';
 import type { FairnessReport } from '../metrics/fairness.ts';
 import { fitGbdt, type GbdtOptions } from '../models/gbdt.ts';
 import { fitLogistic, type LogisticModel, type LogisticOptions } from '../models/logistic.ts';
-import { type ModelKind, predictProba, type TrainedModel } from '../models/model.ts';
+import { type ModelKind, predictMargins, predictProba, type TrainedModel } from '../models/model.ts';
 import { outcomeBaseline } from '../monitoring/outcomes.ts';
 import { exportOnnx, OPSETS, OUTPUTS } from '../onnx/export.ts';
 import { Rng } from '../random.ts';
@@ -73,6 +75,11 @@ export interface TrainOptions {
    * the constraint and its bound; the holdout's outcome is recorded in the manifest. @default none
    */
   readonly mitigation?: MitigationOptions;
+  /**
+   * The linear-program solver threshold post-processing needs (HiGHS: `loadLinearProgramSolver`,
+   * loaded asynchronously once by the caller, since training is synchronous). @default none
+   */
+  readonly linearProgramSolver?: LinearProgramSolver;
   /** Progress of the long phases, for progress bars. */
   readonly onProgress?: (progress: { phase: TrainingPhase; done: number; total: number }) => void;
 }
@@ -280,6 +287,16 @@ export function validateTrainingData(table: Table, options: TrainOptions): void 
       });
     const inapplicable = mitigationInapplicable(mitigation.method, options.algorithm ?? 'gbdt');
     if (inapplicable) issues.push({ path: 'mitigation.method', message: inapplicable });
+    if (mitigation.method === 'threshold' && !options.linearProgramSolver)
+      throw new Error(
+        'threshold post-processing needs options.linearProgramSolver (loadLinearProgramSolver)',
+      );
+    const attributeColumn = table.columns.get(mitigation.attribute);
+    if (mitigation.method === 'threshold' && attributeColumn && attributeColumn.kind !== 'categorical')
+      issues.push({
+        path: 'mitigation.attribute',
+        message: `threshold post-processing makes ${mitigation.attribute} a model input, so it must be categorical (it holds numbers)`,
+      });
     if (!(options.protected ?? []).includes(mitigation.attribute))
       issues.push({
         path: 'mitigation.attribute',
@@ -534,6 +551,13 @@ function mitigatedFit(
   };
 }
 
+const sigmoid = (z: number) => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
+
+/** A protected attribute's values per row, missing values as their own group. */
+function groupsOf(table: Table, attribute: string): string[] {
+  return columnStrings(table, attribute).map((g) => g ?? MISSING_GROUP);
+}
+
 /**
  * The adversary's loss when the score tells it nothing: the entropy of the groups among the
  * rows it plays on (the positives only, for equal opportunity), given the label for equalised
@@ -556,7 +580,7 @@ function chanceLoss(y: Float64Array, groups: readonly string[], constraint: Miti
 
 function mitigationRecord(
   options: MitigationOptions,
-  how: Pick<MitigationRecord, 'weights' | 'reduction' | 'adversarial'>,
+  how: Pick<MitigationRecord, 'weights' | 'reduction' | 'adversarial' | 'postprocess'>,
   metrics: EvaluationReport,
 ): MitigationRecord {
   const report = metrics.fairness[options.attribute] as FairnessReport;
@@ -567,7 +591,7 @@ function mitigationRecord(
     bound: options.bound ?? CONSTRAINTS[options.constraint].bound,
     ...how,
     holdout: constraintOutcome(options.constraint, report, options.bound),
-    attributeIsInput: false,
+    attributeIsInput: how.postprocess !== undefined,
   };
 }
 
@@ -609,12 +633,16 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
   // Exponentiated gradient chooses its iterate on validation rows: logistic regression has none
   // of its own, so it gets the same share the GBDT keeps for early stopping.
   const reduction = options.mitigation?.method === 'exponentiated-gradient';
-  const validationShare =
+  // Threshold post-processing estimates each group's error rates on validation rows: 0.1 of the
+  // training part left about 70 positives a group here, too few for a 0.1 bar on the TPR gap.
+  const postprocessing = options.mitigation?.method === 'threshold';
+  const configuredShare =
     algorithm === 'gbdt'
       ? ((h.validation as number | undefined) ?? 0.1) || (reduction ? 0.1 : 0)
       : reduction
         ? 0.1
         : 0;
+  const validationShare = postprocessing ? Math.max(configuredShare, 0.25) : configuredShare;
   let fitRows = trainTable;
   let validationRows: Table | undefined;
   if (validationShare > 0) {
@@ -649,31 +677,53 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
       (done) => progress({ phase: 'training', done, total }),
       weights,
     );
-  const mitigated = options.mitigation
-    ? mitigatedFit(options.mitigation, fitWith, {
-        x,
-        y,
-        groups: columnStrings(fitRows, options.mitigation.attribute).map((g) => g ?? MISSING_GROUP),
-        C: (h.C as number | undefined) ?? 1,
-        ...(validation && validationRows
-          ? {
-              validation: {
-                ...validation,
-                groups: columnStrings(validationRows, options.mitigation.attribute).map(
-                  (g) => g ?? MISSING_GROUP,
-                ),
-              },
-            }
-          : {}),
-      })
-    : undefined;
+  // Threshold post-processing trains the model as it is and acts on its margins afterwards.
+  const mitigated =
+    options.mitigation && options.mitigation.method !== 'threshold'
+      ? mitigatedFit(options.mitigation, fitWith, {
+          x,
+          y,
+          groups: columnStrings(fitRows, options.mitigation.attribute).map((g) => g ?? MISSING_GROUP),
+          C: (h.C as number | undefined) ?? 1,
+          ...(validation && validationRows
+            ? {
+                validation: {
+                  ...validation,
+                  groups: columnStrings(validationRows, options.mitigation.attribute).map(
+                    (g) => g ?? MISSING_GROUP,
+                  ),
+                },
+              }
+            : {}),
+        })
+      : undefined;
   const model = mitigated?.model ?? fitWith(y, undefined);
+  const mitigation = options.mitigation;
+  const rule =
+    mitigation?.method === 'threshold' && validation && validationRows
+      ? fitThresholds(
+          predictMargins(model, validation.x),
+          validation.y,
+          groupsOf(validationRows, mitigation.attribute),
+          {
+            attribute: mitigation.attribute,
+            constraint: mitigation.constraint,
+            ...(options.costs ? { costs: options.costs } : {}),
+            solve: options.linearProgramSolver as LinearProgramSolver,
+          },
+        )
+      : undefined;
+  // What the shipped model answers: the base model's probabilities, post-processed when asked.
+  const answer = (x: Matrix, table: Table): Float64Array =>
+    rule
+      ? adjustedMargins(rule, predictMargins(model, x), groupsOf(table, rule.attribute)).map(sigmoid)
+      : predictProba(model, x);
   progress({ phase: 'training', done: total, total });
 
   progress({ phase: 'evaluation', done: 0, total: 1 });
   const holdoutX = transform(pipeline, holdoutTable).matrix;
   const holdoutY = (holdoutTable.columns.get(options.label) as { values: Float64Array }).values;
-  const scores = predictProba(model, holdoutX);
+  const scores = answer(holdoutX, holdoutTable);
   const metrics = evaluate(holdoutY, scores, {
     ...(options.costs ? { costs: options.costs } : {}),
     protected: Object.fromEntries(
@@ -687,6 +737,7 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
   const pipelineVersion = pipelineHash(pipeline);
   const onnx = exportOnnx(pipeline, model, {
     producerVersion: options.codeVersion,
+    ...(rule ? { postprocess: rule } : {}),
     metadata: {
       'keel.pipeline_hash': pipelineVersion,
       'keel.training_data_hash': options.dataHash,
@@ -696,10 +747,15 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
   });
   const modelHash = createHash('sha256').update(onnx).digest('hex');
   const goldenRows = Math.min(GOLDEN_SET_ROWS, holdoutTable.rowCount);
+  // The raw columns the shipped model takes: the pipeline's, and the attribute a
+  // post-processed model reads.
+  const modelInputs: FittedPipeline['inputs'] = rule
+    ? [...pipeline.inputs, { name: rule.attribute, type: 'categorical' }]
+    : pipeline.inputs;
   const goldenSet: GoldenSet = {
     instances: Array.from({ length: goldenRows }, (_, i) =>
       Object.fromEntries(
-        pipeline.inputs.map(({ name }) => {
+        modelInputs.map(({ name }) => {
           const column = holdoutTable.columns.get(name) as Column;
           if (column.kind === 'numeric') {
             // float32, as the graph receives it: the expected outputs are for these exact inputs.
@@ -731,7 +787,7 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
       audit: createHash('sha256').update(canonicalJson(auditReport)).digest('hex'),
     },
     schema: {
-      inputs: pipeline.inputs,
+      inputs: modelInputs,
       columns: schemaOf(table),
       features: featureNames,
       ranges: inputRanges(table, pipeline.inputs),
@@ -745,6 +801,15 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
     onnx: { opsets: OPSETS, outputs: OUTPUTS },
     ...(options.mitigation && mitigated
       ? { mitigation: mitigationRecord(options.mitigation, mitigated.record, metrics) }
+      : {}),
+    ...(options.mitigation && rule
+      ? {
+          mitigation: mitigationRecord(
+            options.mitigation,
+            { postprocess: { ...rule, decisionThreshold: 0.5 } },
+            metrics,
+          ),
+        }
       : {}),
   };
   progress({ phase: 'export', done: 1, total: 1 });
@@ -763,17 +828,14 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
   };
   const golden = {
     ...goldenSet,
-    probabilities: Array.from(predictProba(model, transform(pipeline, roundedGolden).matrix)),
+    probabilities: Array.from(answer(transform(pipeline, roundedGolden).matrix, roundedGolden)),
   };
   // The drift checks' baseline: the holdout's model inputs and the model's scores on them.
   const baseline = profileTable(
     {
       rowCount: holdoutTable.rowCount,
       columns: new Map<string, Column>([
-        ...pipeline.inputs.map(({ name }): [string, Column] => [
-          name,
-          holdoutTable.columns.get(name) as Column,
-        ]),
+        ...modelInputs.map(({ name }): [string, Column] => [name, holdoutTable.columns.get(name) as Column]),
         [SCORE_COLUMN, { kind: 'numeric', values: Float64Array.from(scores) }],
       ]),
     },
@@ -791,7 +853,7 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
     pipeline,
     model,
     { training: fitRows, holdout: holdoutTable },
-    { seed },
+    { seed, ...(rule ? { postprocess: rule } : {}) },
   );
   return {
     manifest,
