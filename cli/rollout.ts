@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
-import { createRegistry, ports } from '../functions/composition/aws.ts';
+import { createLineageStore, createRegistry, ports } from '../functions/composition/aws.ts';
 import { type KeelConfig, PREDEFINED_SHIFTS } from '../functions/contracts/config/schema.ts';
 import { inferenceFunctionName } from '../functions/contracts/inference.ts';
 import { RESOURCE_ENV } from '../functions/contracts/resources.ts';
@@ -56,6 +56,7 @@ export async function rollOut(
     const deps = {
       registry: createRegistry(),
       deployer: ports().deployer,
+      lineage: createLineageStore(),
       functionName: (m: string) => inferenceFunctionName(config.project, m),
     };
     return options.wait ? await deployAndWait(deps, request) : await startDeployment(deps, request);

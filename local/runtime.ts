@@ -312,6 +312,7 @@ export class LocalRuntime {
     const deps: DeployDependencies = {
       registry: createRegistry(this.#env, this.eventBus),
       deployer: this.deployer,
+      lineage: createLineageStore(this.#env),
       functionName: (model) => inferenceFunctionName(this.config.project, model),
     };
     const started = await startDeployment(deps, {

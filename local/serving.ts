@@ -62,12 +62,17 @@ export function toApiGatewayEvent(req: IncomingMessage, body: string): APIGatewa
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
   }
+  // As API Gateway gives them: a repeated parameter's values joined by commas; absent if none.
+  const query: Record<string, string> = {};
+  for (const [name, value] of url.searchParams)
+    query[name] = query[name] === undefined ? value : `${query[name]},${value}`;
   const now = Date.now();
   return {
     version: '2.0',
     routeKey: '$default',
     rawPath: url.pathname,
     rawQueryString: url.search.slice(1),
+    ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
     headers,
     requestContext: {
       accountId: 'local',

@@ -1,11 +1,15 @@
+import { writeFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, trafficShiftOf } from '../../functions/contracts/config/load.ts';
 import type { RegistryEvent } from '../../functions/contracts/registry.ts';
 import { KeelError, ValidationError } from '../../functions/kernel/errors.ts';
 import type { TrafficShift } from '../../functions/ports/deployer.ts';
+import { loadModelCard } from '../../functions/registry/card.ts';
 import type { ModelSummary, ModelVersion } from '../../functions/registry/registry.ts';
 import { decideRollback } from '../../functions/registry/state.ts';
+import { renderCardMarkdown } from '../../functions/reports/card.ts';
+import { renderCardHtml } from '../../functions/reports/card-html.ts';
 import { table } from '../format.ts';
 import type { Io } from '../output.ts';
 import { deployTarget, parseShiftOption, rollOut } from '../rollout.ts';
@@ -61,6 +65,33 @@ async function withTarget<T>(
 }
 
 export function registerRegistry(program: Command, io: Io): void {
+  program
+    .command('card')
+    .description(
+      'The model card of a version, generated from the registry and lineage: model[@version|alias]',
+    )
+    .argument('<model>', 'model (its production version), model@3 or model@production')
+    .addOption(new Option('--format <format>', 'output format').choices(['json', 'md', 'html']).default('md'))
+    .option('--out <file>', 'write the card to a file instead of printing it')
+    .action(
+      async (text: string, options: { format: 'json' | 'md' | 'html'; out?: string }, command: Command) => {
+        const { model, ref } = parseModelRef(text);
+        await withTarget(command, async ({ registry: r, lineage }) => {
+          const { card } = await loadModelCard({ registry: r, lineage }, model, ref ?? 'production');
+          const rendered =
+            options.format === 'json'
+              ? `${JSON.stringify(card, null, 2)}\n`
+              : options.format === 'html'
+                ? await renderCardHtml(card)
+                : renderCardMarkdown(card);
+          if (options.out) {
+            await writeFile(options.out, rendered);
+            io.out(`${model}@${card.version}: model card (${options.format}) → ${options.out}`);
+          } else io.out(rendered.trimEnd());
+        });
+      },
+    );
+
   const registry = program.command('registry').description('Inspect and change the model registry');
   const out = (json: boolean | undefined, data: unknown, text: () => string) =>
     io.out(json ? JSON.stringify(data, null, 2) : text());

@@ -126,7 +126,8 @@ export type RegistryEventType =
   | 'VersionStatusChanged'
   | 'EvaluationRecorded'
   | 'AliasMoved'
-  | 'DeploymentRecorded';
+  | 'DeploymentRecorded'
+  | 'CardRecorded';
 
 /**
  * The model's state after an event. Every event carries it, so the next writer validates against

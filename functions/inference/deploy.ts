@@ -8,13 +8,20 @@
 
 import { INFERENCE_ENV, LIVE_ALIAS } from '../contracts/inference.ts';
 import { ConflictError } from '../kernel/errors.ts';
+import type { LineageStore } from '../lineage/store.ts';
 import type { Deployer, DeploymentState, TrafficShift } from '../ports/deployer.ts';
+import { recordModelCard } from '../registry/card-record.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
 import { decideRollback } from '../registry/state.ts';
 
 export interface DeployDependencies {
   readonly registry: ModelRegistry;
   readonly deployer: Deployer;
+  /**
+   * Where the promoted version's model card is regenerated (its deployment history changed).
+   * @default none: the card is not regenerated
+   */
+  readonly lineage?: Pick<LineageStore, 'getJson' | 'putJson'>;
   /** The inference function of a model. */
   readonly functionName: (model: string) => string;
 }
@@ -125,6 +132,17 @@ export async function settleDeployment(
       { deploymentId: request.deploymentId, status: 'Succeeded' },
       { ...attribution, reason: 'all traffic on the new version' },
     );
+    // The card of what now serves says so: regenerated with its deployment history.
+    if (deps.lineage)
+      await recordModelCard(
+        { registry: deps.registry, lineage: deps.lineage },
+        request.model,
+        request.version,
+        {
+          trigger: 'promotion',
+          actor: request.actor,
+        },
+      );
   } else {
     await deps.registry.recordDeployment(
       request.model,

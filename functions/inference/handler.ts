@@ -17,6 +17,7 @@ import { KeelError } from '../kernel/errors.ts';
 import type { LineageStore } from '../lineage/store.ts';
 import type { CaptureSink } from '../ports/capture.ts';
 import type { Scorer } from '../ports/scorer.ts';
+import { loadModelCard } from '../registry/card.ts';
 import type { ModelRegistry, ModelVersion } from '../registry/registry.ts';
 import { loadExplainer } from './explainers.ts';
 import type { RangePolicy } from './requests.ts';
@@ -223,6 +224,7 @@ export function makeInferenceHandler(settings: InferenceSettings, deps: () => In
       const response = await handleHttp(event, {
         service: await ready(),
         capture: dependencies.capture,
+        card: async (model, ref) => (await loadModelCard(dependencies, model, ref)).card,
         requestId: context.awsRequestId,
         ...(process.env._X_AMZN_TRACE_ID ? { traceId: process.env._X_AMZN_TRACE_ID } : {}),
         onError: (error) => logger.error('Unhandled error', { error }),

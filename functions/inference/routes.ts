@@ -15,9 +15,11 @@ import {
 } from '../commons/http.ts';
 import { toHttpError } from '../commons/middleware.ts';
 import type { FeedbackRecord } from '../contracts/capture.ts';
+import type { ModelCard } from '../contracts/card.ts';
 import type { FeaturePerturbation } from '../core/explain/explainer.ts';
 import { NotFoundError, ValidationError } from '../kernel/errors.ts';
 import type { CaptureSink } from '../ports/capture.ts';
+import { renderCardMarkdown } from '../reports/card.ts';
 import { parseFeedback, parseV1, parseV2 } from './requests.ts';
 import type { InferenceService, PredictionResult } from './service.ts';
 
@@ -33,9 +35,12 @@ export interface RouteContext {
   readonly now?: () => number;
   /** Told of every error that became a 5xx (they are bugs: log them). @default none */
   readonly onError?: (error: unknown) => void;
+  /** A version's model card (as stored, or generated when it has none). @default no card route */
+  readonly card?: (model: string, ref: number | string) => Promise<ModelCard>;
 }
 
-type Result = { statusCode: number; body: unknown; headers?: Record<string, string> };
+/** `text`: the body is sent as it is (Markdown, HTML), not as JSON. */
+type Result = { statusCode: number; body: unknown; headers?: Record<string, string>; text?: boolean };
 type Route = RouteHandler<RouteContext, Result>;
 
 /** A path segment, decoded; a malformed escape is the caller's mistake, not a crash. */
@@ -261,6 +266,45 @@ const feedback: Route = async (event, ctx) => {
   return { statusCode: 202, body: { accepted: true, prediction_id: parsed.prediction_id } };
 };
 
+const CARD_FORMATS = ['json', 'md'] as const;
+
+/**
+ * `GET /v1/models/{name}/card[?version=][&format=json|md]`: the served version's by default.
+ * HTML, with its charts, is `keel card --format html`: charting stays out of the serving bundle.
+ */
+const card: Route = async (event, { service, card: cardOf }) => {
+  const name = param(event, 'name');
+  checkModel(service, name);
+  if (!cardOf) throw new NotFoundError('this endpoint serves no model cards');
+  const query = event.queryStringParameters ?? {};
+  const format = (query.format ?? 'json') as (typeof CARD_FORMATS)[number];
+  const issues: { path: string; message: string }[] = [];
+  if (!CARD_FORMATS.includes(format))
+    issues.push({
+      path: 'format',
+      message: `expected one of ${CARD_FORMATS.join(', ')}, got "${query.format}" (HTML: keel card --format html)`,
+    });
+  const version = query.version;
+  if (version !== undefined && !/^[1-9]\d*$|^[a-z][a-z0-9-]{0,62}$/.test(version))
+    issues.push({ path: 'version', message: `expected a version number or an alias, got "${version}"` });
+  if (issues.length > 0) throw new ValidationError('Invalid card request', issues);
+  const ref =
+    version === undefined
+      ? Number(service.primary.version)
+      : /^\d+$/.test(version)
+        ? Number(version)
+        : version;
+  const found = await cardOf(name, ref);
+  return format === 'json'
+    ? { statusCode: 200, body: found }
+    : {
+        statusCode: 200,
+        body: renderCardMarkdown(found),
+        text: true,
+        headers: { 'content-type': 'text/markdown; charset=utf-8' },
+      };
+};
+
 const describe: Route = async (event, { service }) => {
   await servedModel(event, service);
   await service.fallbackSettled();
@@ -297,6 +341,7 @@ const ROUTES: RouteTable<RouteContext, Result> = {
   // Per model, or the shared `/v1/feedback` of a single-model API.
   '/v1/models/{name}/feedback': { POST: feedback },
   '/v1/feedback': { POST: feedback },
+  '/v1/models/{name}/card': { GET: card },
 };
 
 const route = routeTable<RouteContext, Result>(ROUTES);
@@ -312,7 +357,7 @@ export async function handleHttp(
     return {
       statusCode: result.statusCode,
       headers: { ...headers, ...result.headers },
-      body: JSON.stringify(result.body),
+      body: result.text ? String(result.body) : JSON.stringify(result.body),
     };
   } catch (error) {
     const mapped = toHttpError(error, ctx.requestId);

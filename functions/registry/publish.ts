@@ -8,6 +8,7 @@ import type { VersionMetadataInput } from '../contracts/registry.ts';
 import type { EvaluationReport } from '../core/evaluation/report.ts';
 import type { TrainingResult } from '../core/training/train.ts';
 import type { ArtifactRef, LineageStore } from '../lineage/store.ts';
+import { ensureModelCard } from './card-record.ts';
 import type { ModelRegistry } from './registry.ts';
 
 export interface PublishOptions {
@@ -212,5 +213,6 @@ export async function publishTrainingResult(
     registryEvaluation(result.metrics, stored.refs.evaluation),
     options,
   );
+  await ensureModelCard({ registry, lineage }, options.model, version, options.actor);
   return { version, refs: { ...stored.refs } };
 }

@@ -280,6 +280,26 @@ export class ModelRegistry {
     });
   }
 
+  /**
+   * Points a version at its model card, content-addressed in lineage: at registration, and
+   * again whenever it is regenerated (on promotion). The latest one is the version's card.
+   */
+  async recordCard(
+    model: string,
+    version: number,
+    card: { readonly sha256: string; readonly uri: string; readonly trigger: string },
+    attribution: Attribution,
+  ): Promise<void> {
+    requireAttribution(attribution);
+    await this.#mutate(model, attribution, false, (state) => {
+      if (statusOf(state, version) === undefined) throw new ModelNotFoundError(model, `version ${version}`);
+      return {
+        append: { type: 'CardRecorded', version, details: { card }, state },
+        result: () => undefined,
+      };
+    });
+  }
+
   /** Re-applies every event's projections; heals records left stale by a crash after an append. */
   async repair(model: string): Promise<{ events: number }> {
     let count = 0;
@@ -316,6 +336,20 @@ export class ModelRegistry {
       if (error instanceof ModelNotFoundError) return {};
       throw error;
     }
+  }
+
+  /**
+   * The card a version points at (its latest `CardRecorded`), or undefined: a version
+   * registered before cards existed, or whose card could not be generated.
+   */
+  async cardOf(
+    model: string,
+    version: number,
+  ): Promise<{ sha256: string; uri: string; trigger: string; at: string } | undefined> {
+    const events = await this.auditTrail(model, version);
+    const last = events.filter((e) => e.type === 'CardRecorded').at(-1);
+    const card = last?.details?.card as { sha256: string; uri: string; trigger: string } | undefined;
+    return last && card ? { ...card, at: last.at } : undefined;
   }
 
   /** A version by number or alias name. */

@@ -41,6 +41,7 @@ import type { CaptureReader } from '../ports/capture.ts';
 import type { Deployer, TrafficShift } from '../ports/deployer.ts';
 import type { EventBus } from '../ports/event-bus.ts';
 import type { MetricsSink } from '../ports/metrics-sink.ts';
+import { ensureModelCard } from '../registry/card-record.ts';
 import { ModelNotFoundError } from '../registry/errors.ts';
 import {
   registerStoredTraining,
@@ -857,6 +858,12 @@ export async function mitigateCandidate(
 // ── Register / RecordRejection ─────────────────────────────────────────────────
 
 async function registerCandidate(state: RetrainingState, deps: RetrainingDependencies, reason: string) {
+  const registered = await registerCandidateVersion(state, deps, reason);
+  await ensureModelCard(deps, state.settings.model, registered.version, PIPELINE_ACTOR);
+  return registered;
+}
+
+function registerCandidateVersion(state: RetrainingState, deps: RetrainingDependencies, reason: string) {
   const { settings } = state;
   const { candidate } = need(state, 'training');
   const evaluation = need(state, 'evaluation');
@@ -978,7 +985,12 @@ export async function requestApproval(
 // ── Rollout ────────────────────────────────────────────────────────────────────
 
 function deployDeps(deps: RetrainingDependencies) {
-  return { registry: deps.registry, deployer: deps.deployer, functionName: deps.functionName };
+  return {
+    registry: deps.registry,
+    deployer: deps.deployer,
+    functionName: deps.functionName,
+    lineage: deps.lineage,
+  };
 }
 
 /** The deployment id of a rollout that was not needed: the version already serves all traffic. */

@@ -135,14 +135,19 @@ export class KeelStorage extends Construct {
     // captures), registry items (through the table and its index), and the key that encrypts
     // them. Defined here, beside the resources, so its ARNs are this stack's own.
     this.servingReadPolicy = new iam.ManagedPolicy(this, 'ServingRead', {
-      description: 'Keel inference: read model artifacts, their explainers and registry items',
+      description: 'Keel inference: read model artifacts, their explainers, model cards and registry items',
       statements: [
         new iam.PolicyStatement({
           actions: ['s3:GetObject'],
           // The model, and what explains its predictions (`:explain`, sampled explanations).
+          // Model cards (`GET …/card`) are records, made of evaluation aggregates and pipelines
+          // (read to generate the card of a version that has none); none of them holds rows.
           resources: [
             this.lineageBucket.arnForObjects('models/*'),
             this.lineageBucket.arnForObjects('explainers/*'),
+            this.lineageBucket.arnForObjects('records/*'),
+            this.lineageBucket.arnForObjects('evaluations/*'),
+            this.lineageBucket.arnForObjects('pipelines/*'),
           ],
         }),
         new iam.PolicyStatement({
@@ -166,6 +171,11 @@ export class KeelStorage extends Construct {
       `<${logicalId(this.lineageBucket)}.Arn>/explainers/*`,
       'Explainers are content-addressed: their keys are not known in advance, only their prefix.',
     );
+    for (const kind of ['records', 'evaluations', 'pipelines'])
+      ack(
+        `<${logicalId(this.lineageBucket)}.Arn>/${kind}/*`,
+        `Lineage ${kind} are content-addressed: their keys are not known in advance, only their prefix.`,
+      );
     ack(`<${logicalId(this.table)}.Arn>/index/*`, "The registry table's own secondary index.");
 
     this.profileReadPolicy = new iam.ManagedPolicy(this, 'ProfileRead', {

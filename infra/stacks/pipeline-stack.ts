@@ -168,11 +168,28 @@ export class KeelPipelineStack extends Stack {
         lineageWrite: ALL_ARTIFACTS,
         table: 'read',
       },
-      'record-rejection': { description: 'record rejections', table: 'readWrite' },
+      // Registering writes the version's model card: it reads the evaluation and the pipeline.
+      'record-rejection': {
+        description: 'record rejections',
+        table: 'readWrite',
+        lineageRead: ['evaluations', 'pipelines'],
+        lineageWrite: ['records'],
+      },
       'request-approval': { description: 'request approvals', table: 'readWrite' },
-      register: { description: 'register candidates', table: 'readWrite' },
+      register: {
+        description: 'register candidates',
+        table: 'readWrite',
+        lineageRead: ['evaluations', 'pipelines'],
+        lineageWrite: ['records'],
+      },
       'start-rollout': { description: 'start rollouts', table: 'readWrite' },
-      'check-rollout': { description: 'check rollouts', table: 'readWrite' },
+      // A rollout that succeeds regenerates the promoted version's model card.
+      'check-rollout': {
+        description: 'check rollouts',
+        table: 'readWrite',
+        lineageRead: ['evaluations', 'pipelines'],
+        lineageWrite: ['records'],
+      },
       // A run that ends without promotion is recorded on the production version's audit trail.
       notify: { description: 'notify', table: 'readWrite' },
       'record-failure': { description: 'record failures', lineageWrite: ['records'] },

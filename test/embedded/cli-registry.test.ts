@@ -1,8 +1,9 @@
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTarget } from '../../cli/target.ts';
 import { s3Client } from '../../functions/commons/clients.ts';
+import { validateCardContent } from '../../functions/registry/card-record.ts';
 import { runKeel, tempProject } from '../support/cli.ts';
 import { sampleMetadata } from '../support/registry-fixtures.ts';
 
@@ -166,5 +167,33 @@ describe('keel lineage show', () => {
       /1 artifact\(s\) of credit@1 are corrupt or missing: corrupt model artifact/,
     );
     expect(unverified.code).toBe(0); // without --verify, only presence is checked
+  });
+});
+
+describe('keel card', () => {
+  it('prints a version’s card in each format, and writes one to a file', async () => {
+    // Act: these versions were registered without cards, so each is generated on request.
+    const markdown = await keel('card', 'credit@2');
+    const json = await keel('card', 'credit@2', '--format', 'json');
+    const out = `${dir}/card.html`;
+    const html = await keel('card', 'credit@2', '--format', 'html', '--out', out);
+    const bad = await keel('card', 'credit@2', '--format', 'pdf');
+    const unknown = await keel('card', 'credit@99');
+
+    // Assess
+    expect(markdown.code, markdown.err).toBe(0);
+    expect(markdown.out).toMatch(/^# Model card: credit version 2/);
+    expect(markdown.out).toMatch(/No evaluation is available for this version/);
+    expect(json.code, json.err).toBe(0);
+    const card = JSON.parse(json.out);
+    expect(card).toMatchObject({ format: 'keel.card/v1', model: 'credit', version: 2, trigger: 'request' });
+    expect(() => validateCardContent(card.content)).not.toThrow();
+    expect(html.code, html.err).toBe(0);
+    expect(html.out).toMatch(/credit@2: model card \(html\) →/);
+    expect(await readFile(out, 'utf8')).toMatch(/^<!doctype html>/);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--format/);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.err).toMatch(/version 99/);
   });
 });

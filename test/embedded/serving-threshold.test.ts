@@ -7,6 +7,7 @@ import { loadLinearProgramSolver } from '../../functions/core/lp.ts';
 import { OnnxModel } from '../../functions/core/onnx/runtime.ts';
 import { generateCredit } from '../../functions/core/synthetic/credit.ts';
 import { type TrainingResult, train } from '../../functions/core/training/train.ts';
+import { validateCardContent } from '../../functions/registry/card-record.ts';
 import { publishTrainingResult } from '../../functions/registry/publish.ts';
 import { LocalRuntime } from '../../local/runtime.ts';
 
@@ -133,5 +134,32 @@ describe('a threshold-post-processed model over local HTTP', () => {
       expect(Math.abs(1 / (1 + Math.exp(-row.margin)) - row.probability)).toBeLessThan(1e-5);
       expect(row.contributions).toHaveProperty('sex');
     }
+  });
+
+  it('serves its model card: JSON valid against the SageMaker schema, Markdown, and a 400 naming a bad format', async () => {
+    // Act
+    const json = await call('GET', '/v1/models/credit/card');
+    const byVersion = await call('GET', '/v1/models/credit/card?version=production');
+    const markdown = await fetch(`${runtime.url}/v1/models/credit/card?format=md`);
+    const bad = await call('GET', '/v1/models/credit/card?format=pdf&version=__');
+    const missing = await call('GET', '/v1/models/credit/card?version=9');
+
+    // Assess: the card says plainly that sex is read to decide.
+    expect(json.status, JSON.stringify(json.body)).toBe(200);
+    expect(() => validateCardContent(json.body.content)).not.toThrow();
+    expect(json.body.keel.inputs).toContainEqual({
+      name: 'sex',
+      type: 'string',
+      protected: true,
+      pii: false,
+    });
+    expect(json.body.keel.knownBiases.join(' ')).toMatch(/sex is a model input/);
+    expect(byVersion.body.version).toBe(json.body.version);
+    expect(markdown.status).toBe(200);
+    expect(markdown.headers.get('content-type')).toMatch(/text\/markdown/);
+    expect(await markdown.text()).toMatch(/^# Model card: credit version 1/);
+    expect(bad.status).toBe(400);
+    expect(bad.body.issues.map((i: { path: string }) => i.path).sort()).toEqual(['format', 'version']);
+    expect(missing.status).toBe(404);
   });
 });

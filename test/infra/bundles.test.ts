@@ -96,6 +96,9 @@ describe('function bundles, built as KeelFunction builds them', () => {
     // Assess: they cost a cold start their parse and a failing-require probe (about 30 ms).
     const inputs = Object.keys(result.metafile.inputs);
     expect(inputs.filter((i) => /node_modules\/(protobufjs|onnx-proto)\//.test(i))).toEqual([]);
+    // It serves model cards as JSON and Markdown: no schema validator, no charting.
+    expect(inputs.filter((i) => /node_modules\/(ajv|vega|vega-lite|highs)\//.test(i))).toEqual([]);
+    expect(inputs).toContain('functions/registry/card.ts');
     expect(inputs).toContain('functions/core/onnx/trees.ts');
   });
 

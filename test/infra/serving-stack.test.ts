@@ -160,7 +160,7 @@ describe('KeelServingStack', () => {
     for (const route of routes) expect(route.Properties.AuthorizationType).toBe('JWT');
   });
 
-  it('gives inference read access to model artifacts and their explainers only', async () => {
+  it('gives inference read access to model artifacts, their explainers and model cards only: no data, no captures', async () => {
     // Act
     const app = new App();
     const config = await loadConfig('keel.config.json');
@@ -175,7 +175,18 @@ describe('KeelServingStack', () => {
       Description: Match.stringLikeRegexp('^Keel inference'),
       PolicyDocument: {
         Statement: Match.arrayWith([
-          { Action: 's3:GetObject', Effect: 'Allow', Resource: [prefix('models'), prefix('explainers')] },
+          {
+            Action: 's3:GetObject',
+            Effect: 'Allow',
+            // Cards are records, made of evaluation aggregates and pipelines; none holds rows.
+            Resource: [
+              prefix('models'),
+              prefix('explainers'),
+              prefix('records'),
+              prefix('evaluations'),
+              prefix('pipelines'),
+            ],
+          },
         ]),
       },
     });
