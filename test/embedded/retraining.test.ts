@@ -14,6 +14,7 @@ import { cell } from '../../functions/core/data/table.ts';
 import type { GlobalDiagnostics } from '../../functions/core/explain/diagnostics.ts';
 import { generateCredit } from '../../functions/core/synthetic/credit.ts';
 import { train } from '../../functions/core/training/train.ts';
+import { loadModelCard } from '../../functions/registry/card.ts';
 import { lineageTree } from '../../functions/registry/lineage-graph.ts';
 import { publishTrainingResult } from '../../functions/registry/publish.ts';
 import type { ModelRegistry } from '../../functions/registry/registry.ts';
@@ -370,6 +371,12 @@ describe('retraining pipeline: fairness and safety gates', () => {
     const promoted = passing.find((r) => r.method === version.metadata.mitigation?.method);
     expect(Math.max(...passing.map((r) => r.auc))).toBe(promoted?.auc);
     expect(report.mitigations.some((r) => r.paretoOptimal)).toBe(true);
+    // Its model card, regenerated when the rollout promoted it, carries the table too.
+    expect(await registry.cardOf('mitigated', 1)).toMatchObject({ trigger: 'promotion' });
+    const { card } = await loadModelCard({ registry, lineage: createLineageStore() }, 'mitigated', 1);
+    expect(card.keel.mitigations?.map((r) => r.method)).toEqual(report.mitigations.map((r) => r.method));
+    expect(card.keel.aliases).toContain('production');
+    expect(card.keel.evaluation.holdout?.auc).toBeGreaterThan(0.5);
   }, 240_000);
 
   it('rejects with the table when no mitigation passes every gate', async () => {
