@@ -11,7 +11,13 @@ import { escapeHtml, fmt } from './html.ts';
 type Row = readonly (string | number | null | undefined)[];
 
 const cell = (v: string | number | null | undefined) =>
-  v === null || v === undefined ? '–' : typeof v === 'number' ? fmt(v, 4) : v;
+  v === null || v === undefined
+    ? '–'
+    : typeof v === 'number'
+      ? Number.isInteger(v)
+        ? v.toLocaleString('en-US')
+        : fmt(v, 4)
+      : v;
 
 function markdownTable(header: readonly string[], rows: readonly Row[]): string {
   const cellText = (s: string) => s.replaceAll('|', '\\|').replaceAll('\n', ' ');
@@ -44,6 +50,8 @@ export function sections(
           ['Brier', report.brier, report.intervals?.brier.lower, report.intervals?.brier.upper],
           ['accuracy', report.accuracy, report.intervals?.accuracy.lower, report.intervals?.accuracy.upper],
           ['ECE (calibration)', report.ece, null, null],
+          // The threshold metrics' decision threshold: the cost-minimising one in the pipeline.
+          ['decision threshold', report.threshold, null, null],
         ]
       : [];
   const fairness = (report: EvaluationReport | null) =>
