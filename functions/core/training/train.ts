@@ -27,7 +27,7 @@ import {
   mitigationInapplicable,
 } from '../fairness/mitigation.ts';
 import { reweighing } from '../fairness/reweighing.ts';
-import { adjustedMargins, fitThresholds } from '../fairness/threshold.ts';
+import { adjustedMargins, fitThresholds, ThresholdError } from '../fairness/threshold.ts';
 import { type FittedPipeline, fitPipeline, pipelineHash, transform } from '../features/pipeline.ts';
 import type { Transform } from '../features/transforms.ts';
 import type { Matrix } from '../linalg.ts';
@@ -553,6 +553,33 @@ function mitigatedFit(
 
 const sigmoid = (z: number) => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
 
+/**
+ * Threshold post-processing fitted on the validation rows; what makes it impossible (one group
+ * only among them) is the caller's data, so a 400-style error naming the attribute.
+ */
+function postprocess(
+  mitigation: MitigationOptions,
+  options: TrainOptions,
+  margins: Float64Array,
+  y: Float64Array,
+  rows: Table,
+) {
+  try {
+    return fitThresholds(margins, y, groupsOf(rows, mitigation.attribute), {
+      attribute: mitigation.attribute,
+      constraint: mitigation.constraint,
+      ...(options.costs ? { costs: options.costs } : {}),
+      solve: options.linearProgramSolver as LinearProgramSolver,
+    });
+  } catch (error) {
+    if (error instanceof ThresholdError)
+      throw new ValidationError('Threshold post-processing cannot be fitted', [
+        { path: `mitigation.${error.field}`, message: error.message },
+      ]);
+    throw error;
+  }
+}
+
 /** A protected attribute's values per row, missing values as their own group. */
 function groupsOf(table: Table, attribute: string): string[] {
   return columnStrings(table, attribute).map((g) => g ?? MISSING_GROUP);
@@ -683,16 +710,11 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
       ? mitigatedFit(options.mitigation, fitWith, {
           x,
           y,
-          groups: columnStrings(fitRows, options.mitigation.attribute).map((g) => g ?? MISSING_GROUP),
+          groups: groupsOf(fitRows, options.mitigation.attribute),
           C: (h.C as number | undefined) ?? 1,
           ...(validation && validationRows
             ? {
-                validation: {
-                  ...validation,
-                  groups: columnStrings(validationRows, options.mitigation.attribute).map(
-                    (g) => g ?? MISSING_GROUP,
-                  ),
-                },
+                validation: { ...validation, groups: groupsOf(validationRows, options.mitigation.attribute) },
               }
             : {}),
         })
@@ -701,17 +723,7 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
   const mitigation = options.mitigation;
   const rule =
     mitigation?.method === 'threshold' && validation && validationRows
-      ? fitThresholds(
-          predictMargins(model, validation.x),
-          validation.y,
-          groupsOf(validationRows, mitigation.attribute),
-          {
-            attribute: mitigation.attribute,
-            constraint: mitigation.constraint,
-            ...(options.costs ? { costs: options.costs } : {}),
-            solve: options.linearProgramSolver as LinearProgramSolver,
-          },
-        )
+      ? postprocess(mitigation, options, predictMargins(model, validation.x), validation.y, validationRows)
       : undefined;
   // What the shipped model answers: the base model's probabilities, post-processed when asked.
   const answer = (x: Matrix, table: Table): Float64Array =>

@@ -14,6 +14,7 @@ import { OnnxModel } from '../../../functions/core/onnx/runtime.ts';
 import { modelExplainer } from '../../../functions/core/onnx/trees.ts';
 import { generateCredit } from '../../../functions/core/synthetic/credit.ts';
 import { takeRows, train } from '../../../functions/core/training/train.ts';
+import { ValidationError } from '../../../functions/kernel/errors.ts';
 
 const fixture = JSON.parse(
   readFileSync(new URL('../../fixtures/reference/threshold.json', import.meta.url), 'utf8'),
@@ -297,5 +298,33 @@ describe('train with threshold post-processing', () => {
         mitigation: { method: 'threshold', attribute: 'income', constraint: 'demographic-parity' },
       }),
     ).toThrow(/must be categorical/);
+  });
+});
+
+describe('train with threshold post-processing on one group', () => {
+  it('is refused as the data’s problem, naming the attribute', () => {
+    // Prepare: every applicant is female.
+    const data = generateCredit({ rows: 600, seed: 5 });
+    const sex = data.columns.get('sex');
+    if (sex?.kind !== 'categorical') throw new Error('sex is categorical');
+    const female = sex.dictionary.indexOf('female');
+    sex.codes.fill(female);
+
+    // Act
+    const attempt = () =>
+      train(data, {
+        label: 'default',
+        protected: ['sex'],
+        exclude: ['applicant_id'],
+        bootstrapSamples: 10,
+        dataHash: 'd'.repeat(64),
+        codeVersion: 'abc1234',
+        linearProgramSolver: solve,
+        mitigation: { method: 'threshold', attribute: 'sex', constraint: 'demographic-parity' },
+      });
+
+    // Assess
+    expect(attempt).toThrow(ValidationError);
+    expect(attempt).toThrow(/one group of sex only/);
   });
 });
