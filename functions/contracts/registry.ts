@@ -104,6 +104,17 @@ export const versionMetadataSchema = z.object({
   owner: nonEmpty(),
   intendedUse: nonEmpty(),
   limitations: z.array(z.string()),
+  /** The config's risk and business statements, for the model card. Absent: none given. */
+  card: z.optional(
+    z.object({
+      riskRating: z.optional(z.enum(['High', 'Medium', 'Low', 'Unknown'])),
+      riskRationale: z.optional(z.string()),
+      businessProblem: z.optional(z.string()),
+      businessStakeholders: z.optional(z.string()),
+      lineOfBusiness: z.optional(z.string()),
+      ethicalConsiderations: z.optional(z.string()),
+    }),
+  ),
   /** The model version this one was retrained from. */
   parent: z.optional(z.object({ model: modelNameSchema, version: z.int().check(z.positive()) })),
   /** The pipeline execution that produced it (a Step Functions execution ARN in AWS). */

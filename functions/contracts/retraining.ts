@@ -48,6 +48,8 @@ export const retrainingSettingsSchema = z.object({
   owner: z.string(),
   intendedUse: z.string(),
   limitations: z.array(z.string()),
+  /** The config's risk and business statements for the model card. */
+  card: z.record(z.string(), z.string()).optional(),
   /** Git commit of the code the pipeline runs, recorded with every version it registers. */
   codeVersion: z.string(),
   data: z.object({
@@ -131,6 +133,10 @@ export function retrainingSettings(
     owner: m.owner,
     intendedUse: m.intendedUse || m.description || `${model} model`,
     limitations: m.limitations,
+    card: Object.fromEntries(Object.entries(m.card).filter(([, v]) => v !== undefined)) as Record<
+      string,
+      string
+    >,
     codeVersion: options.codeVersion,
     data: {
       source: m.data.source,

@@ -190,8 +190,10 @@ function knownBiases(version: ModelVersion, evaluation: CardEvaluation | undefin
 
 /** The card of a version, from its facts. Pure: the same facts, the same card. */
 export function modelCardOf(facts: CardFacts): ModelCard {
-  const { version, events, evaluation, pipeline, context } = facts;
+  const { version, events, evaluation, pipeline } = facts;
   const meta = version.metadata;
+  // The config's statements, as the version keeps them; a caller's override wins.
+  const context: CardContext | undefined = facts.context ?? meta.card;
   const algorithm = meta.framework.endsWith('-lr')
     ? 'Logistic regression (L2, Newton), with its feature pipeline, in one ONNX graph'
     : meta.framework.endsWith('-gbdt')

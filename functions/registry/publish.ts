@@ -24,6 +24,8 @@ export interface PublishOptions {
   readonly trainingDataFile?: string;
   readonly parent?: { readonly model: string; readonly version: number };
   readonly pipelineExecution?: string;
+  /** The config's risk and business statements, kept with the version for its model card. @default none */
+  readonly card?: VersionMetadataInput['card'];
   readonly actor: string;
   readonly reason?: string;
 }
@@ -177,6 +179,7 @@ export async function registerStoredTraining(
     owner: options.owner,
     intendedUse: options.intendedUse,
     limitations: [...(options.limitations ?? [])],
+    ...(options.card && Object.keys(options.card).length > 0 ? { card: options.card } : {}),
     ...(options.parent ? { parent: options.parent } : {}),
     ...(options.pipelineExecution ? { pipelineExecution: options.pipelineExecution } : {}),
     tags: {

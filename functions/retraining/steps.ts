@@ -44,6 +44,7 @@ import type { MetricsSink } from '../ports/metrics-sink.ts';
 import { ensureModelCard } from '../registry/card-record.ts';
 import { ModelNotFoundError } from '../registry/errors.ts';
 import {
+  type PublishOptions,
   registerStoredTraining,
   type registryEvaluation,
   type StoredTraining,
@@ -877,6 +878,7 @@ function registerCandidateVersion(state: RetrainingState, deps: RetrainingDepend
       owner: settings.owner,
       intendedUse: settings.intendedUse,
       limitations: settings.limitations,
+      ...(settings.card ? { card: settings.card as PublishOptions['card'] } : {}),
       codeVersion: settings.codeVersion,
       piiFields: settings.data.piiFields,
       ...(evaluation.production

@@ -377,6 +377,9 @@ describe('retraining pipeline: fairness and safety gates', () => {
     expect(card.keel.mitigations?.map((r) => r.method)).toEqual(report.mitigations.map((r) => r.method));
     expect(card.keel.aliases).toContain('production');
     expect(card.keel.evaluation.holdout?.auc).toBeGreaterThan(0.5);
+    // What the config says of risk and the business, kept with the version.
+    expect(card.content.intended_uses.risk_rating).toBe('High');
+    expect(card.content.business_details.line_of_business).toBe('Consumer lending');
   }, 240_000);
 
   it('rejects with the table when no mitigation passes every gate', async () => {

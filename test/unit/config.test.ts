@@ -78,6 +78,11 @@ describe('parseConfig', () => {
       'models.churn.gates.mitigations.1.method',
     ],
     [
+      'a risk rating SageMaker does not know',
+      { card: { riskRating: 'Severe' } },
+      'models.churn.card.riskRating',
+    ],
+    [
       'psiDrift below psiWarning',
       { alerts: { dailyBudget: 1, psiWarning: 0.3, psiDrift: 0.2 } },
       'models.churn.alerts.psiDrift',

@@ -133,6 +133,20 @@ export const modelConfigSchema = z
     owner: z.string().min(1),
     intendedUse: z.string().default(''),
     limitations: z.array(z.string()).default([]),
+    /**
+     * What the model card says of risk and the business (the SageMaker card's intended_uses
+     * and business_details); the rest of the card is generated. @default risk Unknown, none
+     */
+    card: z
+      .strictObject({
+        riskRating: z.enum(['High', 'Medium', 'Low', 'Unknown']).default('Unknown'),
+        riskRationale: z.string().max(2048).optional(),
+        businessProblem: z.string().max(2048).optional(),
+        businessStakeholders: z.string().max(2048).optional(),
+        lineOfBusiness: z.string().max(2048).optional(),
+        ethicalConsiderations: z.string().max(2048).optional(),
+      })
+      .prefault({}),
     data: z.strictObject({
       /** A CSV path relative to the config file, an `s3://` URI, or `synthetic:<scenario>`. */
       source: z.string().min(1),

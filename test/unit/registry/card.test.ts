@@ -82,6 +82,33 @@ describe('model cards', () => {
     expect(card.keel.privacy).toBeNull();
   });
 
+  it('says what the config says of risk and the business, kept with the version', async () => {
+    // Prepare
+    const deps = setup();
+    const { version } = await publishTrainingResult(deps.registry, deps.lineage, result, {
+      ...publishOptions,
+      card: {
+        riskRating: 'High',
+        riskRationale: 'Regulated credit decisions.',
+        lineOfBusiness: 'Consumer lending',
+      },
+    });
+
+    // Act: regenerated later, it still says so (the version, not the caller, keeps it).
+    const { card } = await recordModelCard(deps, 'credit', version, {
+      trigger: 'promotion',
+      actor: 'deployer',
+    });
+
+    // Assess
+    expect(card.content.intended_uses).toMatchObject({
+      risk_rating: 'High',
+      explanations_for_risk_rating: 'Regulated credit decisions.',
+    });
+    expect(card.content.business_details).toEqual({ line_of_business: 'Consumer lending' });
+    expect(renderCardMarkdown(card)).toMatch(/\| risk rating \| High \|/);
+  });
+
   it('renders the same card as Markdown and as self-contained HTML with its charts', async () => {
     // Prepare
     const deps = setup();
