@@ -12,7 +12,11 @@ import { createRequire } from 'node:module';
  * node_modules or in the pipeline's Lambda layer (Lambda bundles leave the package out, since
  * they cannot carry the wasm file).
  */
-const highsLoader = () => createRequire(import.meta.url)('highs') as typeof import('highs')['default'];
+const highsLoader = () =>
+  // A CommonJS bundle (every Lambda) has no import.meta.url; its __filename anchors the lookup.
+  createRequire(typeof __filename === 'string' ? __filename : import.meta.url)(
+    'highs',
+  ) as typeof import('highs')['default'];
 
 /** Minimise `objective · x` subject to `constraints`, every variable ≥ 0. */
 export interface LinearProgram {

@@ -2,8 +2,10 @@
  * Storing model cards: each is validated against the SageMaker Model Card schema (ajv), stored
  * content-addressed in lineage, and pointed at by a `CardRecorded` event of its version.
  */
-import { readFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';
+// Imported, not read from disk: the schema travels inside the Lambda bundle (esbuild inlines
+// JSON), where no contracts/ directory sits beside the code.
+import schema from '../contracts/schemas/sagemaker-model-card-content.schema.json' with { type: 'json' };
 import { ValidationError } from '../kernel/errors.ts';
 import type { ArtifactRef, LineageStore } from '../lineage/store.ts';
 import { type CardContext, gatherCardFacts, type ModelCard, modelCardOf } from './card.ts';
@@ -13,15 +15,7 @@ let validator: ValidateFunction | undefined;
 
 /** The SageMaker content schema's validator, compiled once. */
 function contentValidator(): ValidateFunction {
-  if (!validator) {
-    const schema = JSON.parse(
-      readFileSync(
-        new URL('../contracts/schemas/sagemaker-model-card-content.schema.json', import.meta.url),
-        'utf8',
-      ),
-    );
-    validator = new Ajv({ allErrors: true, strict: true }).compile(schema);
-  }
+  validator ??= new Ajv({ allErrors: true, strict: true }).compile(schema);
   return validator;
 }
 

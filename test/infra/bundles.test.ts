@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
@@ -100,6 +101,71 @@ describe('function bundles, built as KeelFunction builds them', () => {
     expect(inputs.filter((i) => /node_modules\/(ajv|vega|vega-lite|highs)\//.test(i))).toEqual([]);
     expect(inputs).toContain('functions/registry/card.ts');
     expect(inputs).toContain('functions/core/onnx/trees.ts');
+  });
+
+  it('carries the model-card schema inside the retraining bundle, which validates cards at registration', async () => {
+    // Act
+    const result = await build({
+      entryPoints: ['functions/retraining/lambda.ts'],
+      bundle: true,
+      write: false,
+      metafile: true,
+      format: KEEL_BUNDLE.format,
+      platform: KEEL_BUNDLE.platform,
+      mainFields: [...KEEL_BUNDLE.mainFields],
+      alias: KEEL_BUNDLE.alias,
+      external: [...KEEL_BUNDLE.external, 'onnxruntime-node', 'highs'],
+      outfile: join(dir, 'retraining-meta.cjs'),
+      logLevel: 'silent',
+    });
+
+    // Assess: no contracts/ directory sits beside a Lambda's code, so the schema must be inlined.
+    expect(Object.keys(result.metafile.inputs)).toContain(
+      'functions/contracts/schemas/sagemaker-model-card-content.schema.json',
+    );
+    const code = result.outputFiles?.map((f) => f.text).join('') ?? '';
+    expect(code).not.toMatch(/sagemaker-model-card-content\.schema\.json['"]\s*,\s*import\.meta/);
+  });
+
+  it('loads HiGHS from a CommonJS bundle, as the Mitigate step does (no import.meta there)', async () => {
+    // Prepare: the solver's module bundled as CDK bundles a function, beside node_modules.
+    const out = join(process.cwd(), 'node_modules', '.keel-test-lp.cjs');
+    await build({
+      entryPoints: ['functions/core/lp.ts'],
+      bundle: true,
+      format: KEEL_BUNDLE.format,
+      platform: KEEL_BUNDLE.platform,
+      mainFields: [...KEEL_BUNDLE.mainFields],
+      external: ['highs'],
+      outfile: out,
+      logLevel: 'silent',
+    });
+    try {
+      // Act
+      const { loadLinearProgramSolver } = createRequire(import.meta.url)(
+        out,
+      ) as typeof import('../../functions/core/lp.ts');
+      const solve = await loadLinearProgramSolver();
+      const solution = solve({
+        objective: [1, 2],
+        constraints: [
+          {
+            terms: [
+              [0, 1],
+              [1, 1],
+            ],
+            sense: '=',
+            rhs: 1,
+          },
+        ],
+      });
+
+      // Assess
+      expect(solution.status).toBe('Optimal');
+      expect(solution.objective).toBeCloseTo(1, 12);
+    } finally {
+      rmSync(out, { force: true });
+    }
   });
 
   it('gives zod/mini, alone in a bundle, English messages (it loads no locale by itself)', async () => {
