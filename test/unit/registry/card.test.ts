@@ -172,7 +172,12 @@ describe('model cards', () => {
   it('of a version without an evaluation says so, and is still valid', async () => {
     // Prepare: a model registered from elsewhere, with no report and no pipeline in lineage.
     const deps = setup();
-    const { version } = await deps.registry.registerVersion('imported', sampleMetadata(3), { actor: 'ci' });
+    // Its owner and intended use longer than the schema's fields allow: clipped, not refused.
+    const { version } = await deps.registry.registerVersion(
+      'imported',
+      sampleMetadata(3, { owner: 'o'.repeat(3000), intendedUse: 'u'.repeat(5000) }),
+      { actor: 'ci' },
+    );
 
     // Act
     const { card } = await recordModelCard(deps, 'imported', version, {
