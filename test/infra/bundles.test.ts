@@ -78,10 +78,10 @@ describe('function bundles, built as KeelFunction builds them', () => {
     );
   });
 
-  it('keeps protobufjs and the ONNX schema out of the inference bundle, explanations included', async () => {
-    // Act
-    const result = await build({
-      entryPoints: ['functions/inference/lambda.ts'],
+  /** An entry bundled as KeelFunction bundles it, in memory, with its metafile. */
+  const bundleInMemory = (entry: string, external: readonly string[]) =>
+    build({
+      entryPoints: [entry],
       bundle: true,
       write: false,
       metafile: true,
@@ -89,10 +89,14 @@ describe('function bundles, built as KeelFunction builds them', () => {
       platform: KEEL_BUNDLE.platform,
       mainFields: [...KEEL_BUNDLE.mainFields],
       alias: KEEL_BUNDLE.alias,
-      external: [...KEEL_BUNDLE.external, 'onnxruntime-node'],
-      outfile: join(dir, 'inference-meta.cjs'),
+      external: [...KEEL_BUNDLE.external, ...external],
+      outfile: join(dir, `${entry.replaceAll('/', '-')}.cjs`),
       logLevel: 'silent',
     });
+
+  it('keeps protobufjs and the ONNX schema out of the inference bundle, explanations included', async () => {
+    // Act
+    const result = await bundleInMemory('functions/inference/lambda.ts', ['onnxruntime-node']);
 
     // Assess: they cost a cold start their parse and a failing-require probe (about 30 ms).
     const inputs = Object.keys(result.metafile.inputs);
@@ -105,19 +109,7 @@ describe('function bundles, built as KeelFunction builds them', () => {
 
   it('carries the model-card schema inside the retraining bundle, which validates cards at registration', async () => {
     // Act
-    const result = await build({
-      entryPoints: ['functions/retraining/lambda.ts'],
-      bundle: true,
-      write: false,
-      metafile: true,
-      format: KEEL_BUNDLE.format,
-      platform: KEEL_BUNDLE.platform,
-      mainFields: [...KEEL_BUNDLE.mainFields],
-      alias: KEEL_BUNDLE.alias,
-      external: [...KEEL_BUNDLE.external, 'onnxruntime-node', 'highs'],
-      outfile: join(dir, 'retraining-meta.cjs'),
-      logLevel: 'silent',
-    });
+    const result = await bundleInMemory('functions/retraining/lambda.ts', ['onnxruntime-node', 'highs']);
 
     // Assess: no contracts/ directory sits beside a Lambda's code, so the schema must be inlined.
     expect(Object.keys(result.metafile.inputs)).toContain(
