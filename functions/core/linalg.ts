@@ -10,6 +10,10 @@ export interface Matrix {
   readonly data: Float64Array;
 }
 
+/** The logistic function, without overflow for large |z|. */
+export const sigmoid = (z: number): number =>
+  z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
+
 export function matrix(rows: number, cols: number, data?: Float64Array): Matrix {
   const values = data ?? new Float64Array(rows * cols);
   if (values.length !== rows * cols)

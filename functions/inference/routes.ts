@@ -16,6 +16,7 @@ import {
 import { toHttpError } from '../commons/middleware.ts';
 import type { FeedbackRecord } from '../contracts/capture.ts';
 import type { ModelCard } from '../contracts/card.ts';
+import { aliasNameSchema } from '../contracts/registry.ts';
 import type { FeaturePerturbation } from '../core/explain/explainer.ts';
 import { NotFoundError, ValidationError } from '../kernel/errors.ts';
 import type { CaptureSink } from '../ports/capture.ts';
@@ -285,7 +286,8 @@ const card: Route = async (event, { service, card: cardOf }) => {
       message: `expected one of ${CARD_FORMATS.join(', ')}, got "${query.format}" (HTML: keel card --format html)`,
     });
   const version = query.version;
-  if (version !== undefined && !/^[1-9]\d*$|^[a-z][a-z0-9-]{0,62}$/.test(version))
+  // A version number, or an alias by the registry's own rule.
+  if (version !== undefined && !/^[1-9]\d*$/.test(version) && !aliasNameSchema.safeParse(version).success)
     issues.push({ path: 'version', message: `expected a version number or an alias, got "${version}"` });
   if (issues.length > 0) throw new ValidationError('Invalid card request', issues);
   const ref =

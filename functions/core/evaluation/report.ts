@@ -3,6 +3,7 @@
  * gates use, as one JSON-ready object with camelCase keys (`auc`, `logLoss`, `brier`, `ece`,
  * `fairness.<attribute>.demographicParityRatio`, …).
  */
+import { columnStrings, type Table } from '../data/table.ts';
 import { percentileInterval } from '../metrics/bootstrap.ts';
 import { calibration, type ReliabilityBin } from '../metrics/calibration.ts';
 import {
@@ -105,6 +106,11 @@ const nullIfNaN = (v: number) => (Number.isNaN(v) ? null : v);
 
 function groupsOf(values: ArrayLike<string | null>): string[] {
   return Array.from({ length: values.length }, (_, i) => values[i] ?? MISSING_GROUP);
+}
+
+/** A protected attribute's group per row of a table, missing values as their own group. */
+export function attributeGroups(table: Table, attribute: string): string[] {
+  return groupsOf(columnStrings(table, attribute));
 }
 
 function segmentMetrics(y: Labels, p: Scores, groups: readonly string[], threshold: number) {

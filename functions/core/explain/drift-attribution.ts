@@ -27,7 +27,7 @@
  * with SHAP loss, "From local explanations to global understanding", 2020.)
  */
 import normalQuantile from '@stdlib/stats-base-dists-normal-quantile';
-import { choleskySolve, matrix } from '../linalg.ts';
+import { choleskySolve, matrix, sigmoid } from '../linalg.ts';
 import { fitLogistic } from '../models/logistic.ts';
 import type { Explanation } from './explainer.ts';
 
@@ -104,8 +104,6 @@ export interface DriftAttributionOptions {
   readonly minLabelled?: number;
   readonly currency?: string;
 }
-
-const sigmoid = (z: number) => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
 
 function moments(values: ArrayLike<number>): { mean: number; variance: number } {
   const n = values.length;

@@ -12,10 +12,12 @@
  * `baseValue + Σ contributions = margin` holds per row to rounding, and each row's `prediction`
  * is the probability of that margin.
  */
-import { type Column, columnStrings, type Table } from '../data/table.ts';
-import { MISSING_GROUP } from '../evaluation/report.ts';
+
+import type { Column, Table } from '../data/table.ts';
+import { attributeGroups } from '../evaluation/report.ts';
 import { adjustedMargins, type ThresholdRule } from '../fairness/threshold.ts';
 import { type FittedPipeline, transform } from '../features/pipeline.ts';
+import { sigmoid } from '../linalg.ts';
 import type { TrainedModel } from '../models/model.ts';
 import { Rng } from '../random.ts';
 import { attributeToColumns } from './attribution.ts';
@@ -85,8 +87,6 @@ export interface Explanation {
   readonly derived: readonly { readonly name: string; readonly sources: readonly string[] }[];
   readonly rows: ExplainedRow[];
 }
-
-const sigmoid = (z: number) => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
 
 /** Rows of `table` as instances of `inputs`, null where missing. */
 export function instancesOf(table: Table, inputs: FittedPipeline['inputs']): Instance[] {
@@ -317,11 +317,7 @@ export class ModelExplainer {
     // margin is the protected attribute's doing, and is reported as its contribution.
     const rule = this.artifact.postprocess;
     const served = rule
-      ? adjustedMargins(
-          rule,
-          shap.margins,
-          columnStrings(data, rule.attribute).map((g) => g ?? MISSING_GROUP),
-        )
+      ? adjustedMargins(rule, shap.margins, attributeGroups(data, rule.attribute))
       : shap.margins;
     const rows = Array.from({ length: x.rows }, (_, i) => ({
       prediction: sigmoid(served[i] as number),

@@ -19,7 +19,7 @@
  * The gradients are derived by hand: the predictor is linear and the adversary one softmax
  * layer, so the chain rule is a few lines, and no autodiff library earns its weight here.
  */
-import type { Matrix } from '../linalg.ts';
+import { type Matrix, sigmoid } from '../linalg.ts';
 import type { LogisticModel } from '../models/logistic.ts';
 import type { FairnessConstraint } from './constraints.ts';
 
@@ -61,8 +61,6 @@ export interface AdversarialResult {
   /** Losses at the start and every `every` steps. */
   readonly history: readonly AdversarialStep[];
 }
-
-const sigmoid = (z: number) => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
 
 /** Adam's state for one parameter vector; `step` updates `theta` in place (torch's arithmetic). */
 class Adam {

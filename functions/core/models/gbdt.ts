@@ -9,7 +9,7 @@
  * tests hold it to LightGBM's AUC on the same data.
  */
 import { ValidationError } from '../../kernel/errors.ts';
-import type { Matrix } from '../linalg.ts';
+import { type Matrix, sigmoid } from '../linalg.ts';
 import { Rng } from '../random.ts';
 import { growTree, type Tree } from './gbdt-grow.ts';
 import { binEdges, PACK, quantise } from './gbdt-histogram.ts';
@@ -61,8 +61,6 @@ export interface GbdtModel {
   /** Trees kept (the best iteration under early stopping). */
   readonly bestIteration: number;
 }
-
-const sigmoid = (z: number) => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
 
 export function fitGbdt(x: Matrix, y: ArrayLike<number>, options: GbdtOptions = {}): GbdtModel {
   const { rows: n, cols: d } = x;

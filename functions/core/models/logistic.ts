@@ -6,7 +6,7 @@
  * data plus a (d+1)² Cholesky solve.
  */
 import { ValidationError } from '../../kernel/errors.ts';
-import { choleskySolve, type Matrix } from '../linalg.ts';
+import { choleskySolve, type Matrix, sigmoid } from '../linalg.ts';
 
 export interface LogisticOptions {
   /** Inverse regularisation strength, as in scikit-learn. @default 1 */
@@ -28,8 +28,6 @@ export interface LogisticModel {
   readonly iterations: number;
   readonly converged: boolean;
 }
-
-const sigmoid = (z: number) => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
 
 /** Rows per tile of the Gram matrix: each column's slice of a tile stays in cache. */
 const TILE = 1024;

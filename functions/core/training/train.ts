@@ -11,10 +11,10 @@ import { type AuditReport, auditTable } from '../audit/audit.ts';
 import { type Column, columnStrings, schemaOf, type Table } from '../data/table.ts';
 import { type Profile, profileTable } from '../drift/profile.ts';
 import {
+  attributeGroups,
   type EvaluationOptions,
   type EvaluationReport,
   evaluate,
-  MISSING_GROUP,
 } from '../evaluation/report.ts';
 import { buildExplainerArtifact, type ExplainerArtifact } from '../explain/explainer.ts';
 import { type AdversarialStep, adversarialDebiasing } from '../fairness/adversarial.ts';
@@ -30,7 +30,7 @@ import { reweighing } from '../fairness/reweighing.ts';
 import { adjustedMargins, fitThresholds, ThresholdError } from '../fairness/threshold.ts';
 import { type FittedPipeline, fitPipeline, pipelineHash, transform } from '../features/pipeline.ts';
 import type { Transform } from '../features/transforms.ts';
-import type { Matrix } from '../linalg.ts';
+import { type Matrix, sigmoid } from '../linalg.ts';
 import type { LinearProgramSolver } from '../lp.ts';
 import type { FairnessReport } from '../metrics/fairness.ts';
 import { fitGbdt, type GbdtOptions } from '../models/gbdt.ts';
@@ -551,8 +551,6 @@ function mitigatedFit(
   };
 }
 
-const sigmoid = (z: number) => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
-
 /**
  * Threshold post-processing fitted on the validation rows; what makes it impossible (one group
  * only among them) is the caller's data, so a 400-style error naming the attribute.
@@ -565,7 +563,7 @@ function postprocess(
   rows: Table,
 ) {
   try {
-    return fitThresholds(margins, y, groupsOf(rows, mitigation.attribute), {
+    return fitThresholds(margins, y, attributeGroups(rows, mitigation.attribute), {
       attribute: mitigation.attribute,
       constraint: mitigation.constraint,
       ...(options.costs ? { costs: options.costs } : {}),
@@ -578,11 +576,6 @@ function postprocess(
       ]);
     throw error;
   }
-}
-
-/** A protected attribute's values per row, missing values as their own group. */
-function groupsOf(table: Table, attribute: string): string[] {
-  return columnStrings(table, attribute).map((g) => g ?? MISSING_GROUP);
 }
 
 /**
@@ -710,11 +703,14 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
       ? mitigatedFit(options.mitigation, fitWith, {
           x,
           y,
-          groups: groupsOf(fitRows, options.mitigation.attribute),
+          groups: attributeGroups(fitRows, options.mitigation.attribute),
           C: (h.C as number | undefined) ?? 1,
           ...(validation && validationRows
             ? {
-                validation: { ...validation, groups: groupsOf(validationRows, options.mitigation.attribute) },
+                validation: {
+                  ...validation,
+                  groups: attributeGroups(validationRows, options.mitigation.attribute),
+                },
               }
             : {}),
         })
@@ -728,7 +724,7 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
   // What the shipped model answers: the base model's probabilities, post-processed when asked.
   const answer = (x: Matrix, table: Table): Float64Array =>
     rule
-      ? adjustedMargins(rule, predictMargins(model, x), groupsOf(table, rule.attribute)).map(sigmoid)
+      ? adjustedMargins(rule, predictMargins(model, x), attributeGroups(table, rule.attribute)).map(sigmoid)
       : predictProba(model, x);
   progress({ phase: 'training', done: total, total });
 
