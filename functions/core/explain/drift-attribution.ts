@@ -131,8 +131,15 @@ function difference(current: ArrayLike<number>, baseline: ArrayLike<number>) {
 const columnOf = (e: Explanation, name: string) =>
   Float64Array.from(e.rows, (r) => r.contributions[name] ?? 0);
 
-/** The outcome side: logistic regression of outcomes on per-column contributions, with Wald intervals. */
-function outcomeWeights(explanation: Explanation, outcomes: ArrayLike<number>, names: readonly string[]) {
+/**
+ * The outcome side: logistic regression of outcomes on per-column contributions, with Wald
+ * intervals (the stale-feature review reads a column's weight too).
+ */
+export function outcomeWeights(
+  explanation: Explanation,
+  outcomes: ArrayLike<number>,
+  names: readonly string[],
+) {
   const n = explanation.rows.length;
   const d = names.length;
   const data = new Float64Array(n * d);

@@ -29,3 +29,26 @@ export type Transform = Provenance &
         readonly denominator: string;
       }
   );
+
+/** The raw or derived columns a transform reads. */
+function sourcesOf(t: Transform): readonly string[] {
+  return t.type === 'ratio' ? [t.numerator, t.denominator] : [t.column];
+}
+
+/**
+ * A pipeline spec without `columns`: every transform reading one of them goes, and so does a
+ * ratio built from one, with every transform of the ratio after it (a dropped column leaves no
+ * feature behind that still carries it).
+ */
+export function withoutColumns(spec: readonly Transform[], columns: readonly string[]): Transform[] {
+  const gone = new Set(columns);
+  const kept: Transform[] = [];
+  for (const t of spec) {
+    if (sourcesOf(t).some((c) => gone.has(c))) {
+      if (t.type === 'ratio') gone.add(t.name);
+      continue;
+    }
+    kept.push(t);
+  }
+  return kept;
+}

@@ -39,6 +39,13 @@ export interface CreditScenario {
    * proxy without ever seeing the protected attribute. @default 0
    */
   readonly groupProxy?: number;
+  /**
+   * How far employment status has stopped predicting default, in [0, 1]: its risk moves towards
+   * the population's average by this share (at 1, as when the application's employment field is
+   * self-declared and no longer verified, it carries no risk of its own). The average stays, so
+   * the default rate barely moves: only what the feature tells the model goes. @default 0
+   */
+  readonly staleEmployment?: number;
 }
 
 const EMPLOYMENT = ['salaried', 'self-employed', 'unemployed', 'retired'] as const;
@@ -50,6 +57,11 @@ const EMPLOYMENT_RISK: Readonly<Record<(typeof EMPLOYMENT)[number], number>> = {
   retired: 0.2,
 };
 const REGIONS = ['north', 'south', 'east', 'west'] as const;
+/** Employment's average risk over the population's mix (what a stale employment field keeps). */
+const EMPLOYMENT_MEAN_RISK = EMPLOYMENT.reduce(
+  (sum, e, i) => sum + (EMPLOYMENT_WEIGHTS[i] as number) * EMPLOYMENT_RISK[e],
+  0,
+);
 
 export function ageBand(age: number): string {
   if (age <= 25) return '18-25';
@@ -69,15 +81,18 @@ export function trueLogOdds(
     employment: string;
   },
   conceptDrift = 0,
+  staleEmployment = 0,
 ): number {
   const dti = applicant.debt / applicant.income;
+  const employmentRisk = EMPLOYMENT_RISK[applicant.employment as (typeof EMPLOYMENT)[number]] ?? 0;
   return (
     -3.2 +
     (1.6 - 0.3 * conceptDrift) * Math.min(dti, 5) +
     (0.45 + 0.9 * conceptDrift) * applicant.latePayments +
     0.5 * Math.log(applicant.loanAmount / applicant.income + 0.05) -
     0.04 * applicant.historyYears +
-    (EMPLOYMENT_RISK[applicant.employment as (typeof EMPLOYMENT)[number]] ?? 0)
+    (1 - staleEmployment) * employmentRisk +
+    staleEmployment * EMPLOYMENT_MEAN_RISK
   );
 }
 
@@ -125,6 +140,7 @@ export function generateCredit(scenario: CreditScenario): Table {
     let logOdds = trueLogOdds(
       { income, debt, latePayments, historyYears, loanAmount, employment },
       scenario.conceptDrift ?? 0,
+      scenario.staleEmployment ?? 0,
     );
     if (sex === 'female') logOdds += scenario.groupBias ?? 0;
     let label = rng.bernoulli(1 / (1 + Math.exp(-logOdds))) ? 1 : 0;

@@ -17,6 +17,8 @@ import {
   evaluate,
 } from '../evaluation/report.ts';
 import { buildExplainerArtifact, type ExplainerArtifact } from '../explain/explainer.ts';
+import { type ImportanceSummary, importanceSummary } from '../explain/feature-review.ts';
+import { permutationImportanceSync } from '../explain/importance.ts';
 import { type AdversarialStep, adversarialDebiasing } from '../fairness/adversarial.ts';
 import { CONSTRAINTS, checkBound, constraintOutcome, FAIRNESS_CONSTRAINTS } from '../fairness/constraints.ts';
 import { chooseIterate, exponentiatedGradient } from '../fairness/exponentiated-gradient.ts';
@@ -29,7 +31,7 @@ import {
 import { reweighing } from '../fairness/reweighing.ts';
 import { adjustedMargins, fitThresholds, ThresholdError } from '../fairness/threshold.ts';
 import { type FittedPipeline, fitPipeline, pipelineHash, transform } from '../features/pipeline.ts';
-import type { Transform } from '../features/transforms.ts';
+import { type Transform, withoutColumns } from '../features/transforms.ts';
 import { type Matrix, sigmoid } from '../linalg.ts';
 import type { LinearProgramSolver } from '../lp.ts';
 import type { FairnessReport } from '../metrics/fairness.ts';
@@ -168,7 +170,18 @@ export interface Manifest {
   };
   /** The fairness mitigation applied and the constraint it met on the holdout, if one was asked for. */
   readonly mitigation?: MitigationRecord;
+  /**
+   * Each raw input's permutation importance on the holdout (at most
+   * {@link IMPORTANCE_ROWS} rows), with standard errors: what the stale-feature review compares
+   * production with. Absent in models trained before the review existed.
+   */
+  readonly importance?: ImportanceSummary;
 }
+
+/** Holdout rows the training-time importance is measured on, at most. */
+export const IMPORTANCE_ROWS = 10_000;
+/** Shuffles per column of the training-time importance. */
+export const IMPORTANCE_REPEATS = 5;
 
 export interface TrainingResult {
   readonly manifest: Manifest;
@@ -615,6 +628,35 @@ function mitigationRecord(
   };
 }
 
+/**
+ * Each raw input's permutation importance on (a seeded sample of) the holdout, priced by the
+ * costs when given: the stale-feature review's "at training".
+ */
+function holdoutImportance(
+  holdout: Table,
+  labels: Float64Array,
+  columns: readonly string[],
+  score: (table: Table) => Float64Array,
+  options: TrainOptions,
+  seed: number,
+): ImportanceSummary | undefined {
+  let rows = Array.from({ length: holdout.rowCount }, (_, i) => i);
+  if (rows.length > IMPORTANCE_ROWS)
+    rows = Array.from(new Rng(seed + 3).permutation(rows.length).subarray(0, IMPORTANCE_ROWS)).sort(
+      (a, b) => a - b,
+    );
+  const table = rows.length === holdout.rowCount ? holdout : takeRows(holdout, rows);
+  const y = Float64Array.from(rows, (i) => labels[i] as number);
+  if (y.every((v) => v === y[0])) return undefined; // one class: no AUC to lose
+  const result = permutationImportanceSync(score, table, y, {
+    repeats: IMPORTANCE_REPEATS,
+    seed: seed + 4,
+    columns,
+    ...(options.costs ? { costs: options.costs } : {}),
+  });
+  return importanceSummary(result, table.rowCount, IMPORTANCE_REPEATS);
+}
+
 export function train(table: Table, options: TrainOptions): TrainingResult {
   validateTrainingData(table, options);
   const algorithm = options.algorithm ?? 'gbdt';
@@ -649,7 +691,10 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
   progress({ phase: 'audit', done: 1, total: 1 });
 
   progress({ phase: 'features', done: 0, total: 1 });
-  const spec = options.features ?? inferFeatures(table, options, fullAudit);
+  // An excluded column is never a feature, whatever the given spec says of it.
+  const spec = options.features
+    ? withoutColumns(options.features, options.exclude ?? [])
+    : inferFeatures(table, options, fullAudit);
   // Exponentiated gradient chooses its iterate on validation rows: logistic regression has none
   // of its own, so it gets the same share the GBDT keeps for early stopping.
   const reduction = options.mitigation?.method === 'exponentiated-gradient';
@@ -739,6 +784,14 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
     ),
     bootstrap: { samples: options.bootstrapSamples ?? 1000, seed },
   });
+  const importance = holdoutImportance(
+    holdoutTable,
+    holdoutY,
+    [...pipeline.inputs.map((i) => i.name), ...(rule ? [rule.attribute] : [])],
+    (table) => answer(transform(pipeline, table).matrix, table),
+    options,
+    seed,
+  );
   progress({ phase: 'evaluation', done: 1, total: 1 });
 
   progress({ phase: 'export', done: 0, total: 1 });
@@ -819,6 +872,7 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
           ),
         }
       : {}),
+    ...(importance ? { importance } : {}),
   };
   progress({ phase: 'export', done: 1, total: 1 });
   const goldenTable = takeRows(

@@ -1,0 +1,285 @@
+/**
+ * The stale-feature review: does each raw column still earn its place in the model?
+ *
+ * **What is compared.** A column's permutation importance (AUC drop) on the training holdout,
+ * recorded when the model was trained, against the same measure on recent labelled production
+ * decisions, scored by the same model. Permutation importance on labelled rows is the measure
+ * that moves when a column stops predicting the outcome: the model still reads it (its mean
+ * |SHAP|, also reported, does not fall), but shuffling it no longer costs any AUC. Each estimate
+ * carries a standard error: DeLong's variance of the paired AUC difference (the rows' noise)
+ * plus the shuffles' spread over the repeats; a test checks it against the spread of estimates
+ * over fresh samples.
+ *
+ * **Stale** (the column mattered and does not any more): its training importance reached the
+ * `floor`, and now either its production importance is below the floor with confidence (the
+ * upper end of its one-sided interval), or it fell by more than `share` of its training value
+ * with confidence (both sides' errors counted). Every column is tested at once, so the
+ * intervals are Bonferroni-corrected: ten columns reviewed daily must not make a false flag
+ * likely. When the production rows are too few for the interval to reach below the floor at
+ * all, the column is *inconclusive*, never stale by noise.
+ *
+ * **Unstable** (the relationship changed): the column's contribution weighs differently in the
+ * outcomes now than in the model: b_j in y ~ a + Σ b_j φ_j (the drift attribution's outcome
+ * side), away from 1 with confidence by a material effect; below 0, its sign flipped. b scales
+ * the column's whole partial dependence (in log-odds), so this is a change of its amplitude or
+ * direction; a reshaping that keeps the average weight is not caught by it.
+ *
+ * **Costly / personal data** for little importance: a column with a declared cost per decision
+ * whose saving (the change in decision costs when it is shuffled, upper end of its interval) is
+ * below that cost; a column declared to carry personal data whose importance is below
+ * `personalDataFloor` with confidence.
+ */
+import normalQuantile from '@stdlib/stats-base-dists-normal-quantile';
+import type { OutcomeWeight } from './drift-attribution.ts';
+import type { Explanation } from './explainer.ts';
+import type { PermutationImportance } from './importance.ts';
+
+/** A model's permutation importance on labelled rows, as recorded (at training, and by each review). */
+export interface ImportanceSummary {
+  readonly rows: number;
+  readonly repeats: number;
+  readonly baselineAuc: number;
+  readonly columns: readonly {
+    readonly column: string;
+    readonly aucDrop: number;
+    readonly se: number;
+    /** Saving per decision when the column is known (currency of the costs), when priced. */
+    readonly saving?: { readonly mean: number; readonly se: number };
+  }[];
+}
+
+export function importanceSummary(
+  result: { readonly baseline: number; readonly columns: readonly PermutationImportance[] },
+  rows: number,
+  repeats: number,
+): ImportanceSummary {
+  return {
+    rows,
+    repeats,
+    baselineAuc: result.baseline,
+    columns: result.columns.map((c) => ({
+      column: c.column,
+      aucDrop: c.mean,
+      se: c.se,
+      ...(c.saving ? { saving: c.saving } : {}),
+    })),
+  };
+}
+
+/** Mean |SHAP| per column with its standard error over the explained rows. */
+export function meanAbsShapWithError(
+  explanation: Explanation,
+): Map<string, { readonly mean: number; readonly se: number }> {
+  const out = new Map<string, { mean: number; se: number }>();
+  const rows = explanation.rows;
+  const n = rows.length;
+  for (const column of Object.keys(rows[0]?.contributions ?? {})) {
+    let sum = 0;
+    for (const r of rows) sum += Math.abs(r.contributions[column] ?? 0);
+    const mean = n > 0 ? sum / n : 0;
+    let v = 0;
+    for (const r of rows) v += (Math.abs(r.contributions[column] ?? 0) - mean) ** 2;
+    out.set(column, { mean, se: n > 1 ? Math.sqrt(v / (n - 1) / n) : 0 });
+  }
+  return out;
+}
+
+export interface FeatureReviewPolicy {
+  /** The AUC drop a column must be worth. @default 0.005 */
+  readonly floor?: number;
+  /** The share of its training importance whose loss makes a column stale. @default 0.5 */
+  readonly share?: number;
+  /** One-sided confidence, for all columns together (Bonferroni). @default 0.95 */
+  readonly confidence?: number;
+  /** The AUC drop a column with personal data must be worth. @default 0.01 */
+  readonly personalDataFloor?: number;
+  /** What each column costs per decision (the costs' currency) and whether it carries personal data. */
+  readonly features?: Readonly<
+    Record<string, { readonly costPerDecision?: number; readonly personalData?: boolean }>
+  >;
+}
+
+export type FeatureStatus = 'stale' | 'unstable' | 'inconclusive' | 'weak' | 'ok';
+export type FeatureFlag = 'stale' | 'unstable' | 'costly' | 'personal-data';
+
+export interface FeatureFinding {
+  readonly column: string;
+  readonly status: FeatureStatus;
+  /** What the review asks a person to look at; empty when nothing. */
+  readonly flags: readonly FeatureFlag[];
+  readonly training: { readonly aucDrop: number; readonly se: number; readonly meanAbsShap?: number };
+  readonly production: {
+    readonly aucDrop: number;
+    readonly se: number;
+    /** The upper end of the one-sided (Bonferroni) interval. */
+    readonly upper: number;
+    readonly meanAbsShap?: number;
+    readonly saving?: { readonly mean: number; readonly upper: number };
+  };
+  /** production − training, with a two-sided interval at the review's confidence. */
+  readonly change: { readonly value: number; readonly lower: number; readonly upper: number };
+  /** Its contribution's weight in the production outcomes (1: as in the model). */
+  readonly weight?: { readonly value: number; readonly lower: number; readonly upper: number };
+  readonly reasons: readonly string[];
+}
+
+export interface FeatureReview {
+  readonly rows: { readonly training: number; readonly production: number };
+  readonly auc: { readonly training: number; readonly production: number };
+  readonly policy: Required<Omit<FeatureReviewPolicy, 'features'>> & {
+    readonly features: NonNullable<FeatureReviewPolicy['features']>;
+  };
+  /** The one-sided z every column's interval uses (Bonferroni over the columns). */
+  readonly z: number;
+  /** By training importance, largest first. */
+  readonly features: readonly FeatureFinding[];
+  /** Columns with any flag. */
+  readonly flagged: readonly string[];
+  readonly stale: readonly string[];
+  readonly summary: string;
+}
+
+const fixed = (v: number, digits = 4) => v.toFixed(digits);
+
+/**
+ * Judges each column of `production` against `training` (see the module's header).
+ * `shap` and `weights` add the model's reliance and the outcome side when given.
+ */
+export function reviewFeatures(
+  input: {
+    readonly training: ImportanceSummary;
+    readonly production: ImportanceSummary;
+    readonly shap?: {
+      readonly training: ReadonlyMap<string, { readonly mean: number }>;
+      readonly production: ReadonlyMap<string, { readonly mean: number }>;
+    };
+    readonly weights?: readonly OutcomeWeight[] | null;
+  },
+  options: FeatureReviewPolicy = {},
+): FeatureReview {
+  const policy = {
+    floor: options.floor ?? 0.005,
+    share: options.share ?? 0.5,
+    confidence: options.confidence ?? 0.95,
+    personalDataFloor: options.personalDataFloor ?? 0.01,
+    features: options.features ?? {},
+  };
+  if (!(policy.floor >= 0)) throw new RangeError(`floor must be at least 0, got ${policy.floor}`);
+  if (!(policy.share > 0 && policy.share <= 1))
+    throw new RangeError(`share must be in (0, 1], got ${policy.share}`);
+  if (!(policy.confidence > 0.5 && policy.confidence < 1))
+    throw new RangeError(`confidence must be in (0.5, 1), got ${policy.confidence}`);
+  const trained = new Map(input.training.columns.map((c) => [c.column, c]));
+  const columns = input.production.columns.filter((c) => trained.has(c.column));
+  const k = Math.max(1, columns.length);
+  const z = normalQuantile(1 - (1 - policy.confidence) / k, 0, 1);
+  const zTwoSided = normalQuantile(1 - (1 - policy.confidence) / (2 * k), 0, 1);
+  const weights = new Map((input.weights ?? []).map((w) => [w.column, w]));
+
+  const features = columns.map((p): FeatureFinding => {
+    const t = trained.get(p.column) as ImportanceSummary['columns'][number];
+    const upper = p.aucDrop + z * p.se;
+    const changeSe = Math.hypot(t.se, p.se);
+    const change = p.aucDrop - t.aucDrop;
+    const keep = 1 - policy.share;
+    const fellByShare = keep * t.aucDrop - p.aucDrop > z * Math.hypot(keep * t.se, p.se);
+    const mattered = t.aucDrop >= policy.floor;
+    const belowFloor = upper < policy.floor;
+    const resolvable = z * p.se < policy.floor;
+    const reasons: string[] = [];
+    const flags: FeatureFlag[] = [];
+    let status: FeatureStatus = 'ok';
+    if (mattered && (belowFloor || fellByShare)) {
+      status = 'stale';
+      flags.push('stale');
+      reasons.push(
+        belowFloor
+          ? `AUC drop ${fixed(t.aucDrop)} at training, now at most ${fixed(upper)}: below the floor of ${policy.floor}`
+          : `AUC drop fell from ${fixed(t.aucDrop)} to ${fixed(p.aucDrop)}, by more than ${Math.round(policy.share * 100)} % with confidence`,
+      );
+    } else if (mattered && !resolvable && p.aucDrop < policy.floor) status = 'inconclusive';
+    else if (!mattered) status = 'weak';
+    if (status === 'inconclusive')
+      reasons.push(
+        `${input.production.rows} labelled rows cannot tell: the interval (±${fixed(z * p.se)}) is wider than the floor`,
+      );
+    const w = weights.get(p.column);
+    if (w?.changed && status !== 'stale') {
+      status = 'unstable';
+      flags.push('unstable');
+      reasons.push(
+        w.interval.upper < 0
+          ? `its sign flipped: its contributions weigh ×${w.weight.toFixed(2)} in the outcomes (interval ${w.interval.lower.toFixed(2)} to ${w.interval.upper.toFixed(2)})`
+          : `its contributions weigh ×${w.weight.toFixed(2)} in the outcomes against the model's ×1`,
+      );
+    }
+    const declared = policy.features[p.column];
+    const saving = p.saving ? { mean: p.saving.mean, upper: p.saving.mean + z * p.saving.se } : undefined;
+    if (declared?.costPerDecision !== undefined && declared.costPerDecision > 0) {
+      if (!saving) reasons.push('its cost is declared, but the review had no decision costs to price it');
+      else if (saving.upper < declared.costPerDecision) {
+        flags.push('costly');
+        reasons.push(
+          `costs ${declared.costPerDecision} per decision and saves at most ${saving.upper.toFixed(3)}`,
+        );
+      }
+    }
+    if (declared?.personalData && upper < policy.personalDataFloor) {
+      flags.push('personal-data');
+      reasons.push(
+        `carries personal data and is worth at most ${fixed(upper)} AUC (the floor for personal data is ${policy.personalDataFloor})`,
+      );
+    }
+    const shapTraining = input.shap?.training.get(p.column)?.mean;
+    const shapProduction = input.shap?.production.get(p.column)?.mean;
+    return {
+      column: p.column,
+      status,
+      flags,
+      training: {
+        aucDrop: t.aucDrop,
+        se: t.se,
+        ...(shapTraining !== undefined ? { meanAbsShap: shapTraining } : {}),
+      },
+      production: {
+        aucDrop: p.aucDrop,
+        se: p.se,
+        upper,
+        ...(shapProduction !== undefined ? { meanAbsShap: shapProduction } : {}),
+        ...(saving ? { saving } : {}),
+      },
+      change: {
+        value: change,
+        lower: change - zTwoSided * changeSe,
+        upper: change + zTwoSided * changeSe,
+      },
+      ...(w ? { weight: { value: w.weight, lower: w.interval.lower, upper: w.interval.upper } } : {}),
+      reasons,
+    };
+  });
+  features.sort((a, b) => b.training.aucDrop - a.training.aucDrop);
+  const flagged = features.filter((f) => f.flags.length > 0);
+  const stale = features.filter((f) => f.status === 'stale').map((f) => f.column);
+  const summary =
+    flagged.length === 0
+      ? `every column still earns its place (${input.production.rows} labelled decisions)`
+      : flagged
+          .map((f) => {
+            const shap =
+              f.status === 'stale' && f.production.meanAbsShap !== undefined
+                ? ` though the model still moves its log-odds by ${f.production.meanAbsShap.toFixed(3)} on average`
+                : '';
+            return `${f.column} ${f.flags.join(', ')}: ${f.reasons[0] ?? ''}${shap}`;
+          })
+          .join('; ');
+  return {
+    rows: { training: input.training.rows, production: input.production.rows },
+    auc: { training: input.training.baselineAuc, production: input.production.baselineAuc },
+    policy,
+    z,
+    features,
+    flagged: flagged.map((f) => f.column),
+    stale,
+    summary,
+  };
+}
