@@ -4,6 +4,7 @@ import { registerDeploy } from './commands/deploy.ts';
 import { registerDiagnostics } from './commands/diagnostics.ts';
 import { registerDrift } from './commands/drift.ts';
 import { registerExplain } from './commands/explain.ts';
+import { registerFeatures } from './commands/features.ts';
 import { registerLineage } from './commands/lineage.ts';
 import { registerModel } from './commands/model.ts';
 import { registerMonitor } from './commands/monitor.ts';
@@ -27,6 +28,7 @@ export function buildProgram(io: Io = processIo): Command {
   registerModel(program, io);
   registerExplain(program, io);
   registerDiagnostics(program, io);
+  registerFeatures(program, io);
   registerRegistry(program, io);
   registerLineage(program, io);
   registerDeploy(program, io);

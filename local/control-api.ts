@@ -34,11 +34,15 @@ const MAX_CONTROL_BODY_BYTES = 1024 * 1024;
 const retrainBodySchema = z.strictObject({
   model: z.string().min(1),
   trigger: z
-    .object({ type: z.enum(['drift', 'schedule', 'manual']), reason: z.string().optional() })
+    .object({
+      type: z.enum(['drift', 'schedule', 'manual', 'feature-review']),
+      reason: z.string().optional(),
+    })
     .optional(),
   requestedBy: z.string().min(1).optional(),
   asOf: z.iso.datetime({ offset: true }).optional(),
   source: z.string().min(1).optional(),
+  without: z.array(z.string().min(1)).min(1).optional(),
 });
 
 const monitorBodySchema = z.strictObject({

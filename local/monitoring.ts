@@ -13,6 +13,9 @@ import {
   driftCheckFunctionName,
   driftCheckPipelineName,
   driftCheckSubstitutions,
+  FEATURE_REVIEW_HANDLER,
+  featureReviewFunctionName,
+  featureReviewSettings,
   monitoringSettings,
 } from '../functions/contracts/monitoring.ts';
 import { retrainingPipelineName } from '../functions/contracts/retraining.ts';
@@ -53,6 +56,49 @@ export function registerMonitoringFunctions(
       ...(sandbox ? { sandbox: { pool: sandbox, exportName } } : {}),
     });
   }
+  const exportName = FEATURE_REVIEW_HANDLER as keyof typeof entry;
+  lambda.register({
+    name: featureReviewFunctionName(project),
+    handler: entry[exportName] as never,
+    timeoutMs: 900_000,
+    ...(sandbox ? { sandbox: { pool: sandbox, exportName } } : {}),
+  });
+}
+
+/** What the feature-review function answers (the report itself is in lineage). */
+export type FeatureReviewSummary =
+  | {
+      readonly status: 'reviewed';
+      readonly model: string;
+      readonly version: number;
+      readonly report: string;
+      readonly flagged: readonly string[];
+      readonly stale: readonly string[];
+      readonly drop: readonly string[];
+      readonly summary: string;
+      readonly retrainRequested: boolean;
+    }
+  | {
+      readonly status: 'skipped';
+      readonly model: string;
+      readonly version?: number;
+      readonly reason: string;
+    };
+
+/**
+ * Runs one model's stale-feature review as its schedule would. The window shrinks with the
+ * local time scale, as the drift check's does.
+ */
+export function runFeatureReviewJob(
+  options: { readonly config: KeelConfig; readonly lambda: LocalLambdaRuntime; readonly timeScale?: number },
+  model: string,
+  request: { readonly asOf?: string; readonly version?: number; readonly actor?: string } = {},
+): Promise<FeatureReviewSummary> {
+  const settings = featureReviewSettings(options.config, model);
+  return options.lambda.invoke<FeatureReviewSummary>(featureReviewFunctionName(options.config.project), {
+    settings: { ...settings, windowDays: settings.windowDays * (options.timeScale ?? 1) },
+    ...request,
+  });
 }
 
 /**
@@ -144,6 +190,7 @@ export function scheduledJobs(
     readonly timeScale?: number;
   },
   onCheck?: (summary: CheckSummary) => void,
+  onReview?: (summary: FeatureReviewSummary) => void,
 ): ScheduledJob[] {
   const { config } = options;
   return Object.entries(config.models).flatMap(([model, m]): ScheduledJob[] => [
@@ -152,6 +199,15 @@ export function scheduledJobs(
       expression: m.schedules.driftCheck,
       run: async () => onCheck?.(await runDriftCheck(options, model)),
     },
+    ...(m.schedules.featureReview
+      ? [
+          {
+            name: `${model}:feature-review`,
+            expression: m.schedules.featureReview,
+            run: async () => onReview?.(await runFeatureReviewJob(options, model)),
+          },
+        ]
+      : []),
     ...(m.schedules.retrain
       ? [
           {

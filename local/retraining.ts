@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { KeelConfig } from '../functions/contracts/config/schema.ts';
+import { RETRAIN_WITHOUT_EVENT } from '../functions/contracts/monitoring.ts';
 import {
   approvalApiFunctionName,
   DRIFT_EVENT,
@@ -121,6 +122,29 @@ export function subscribeDriftTrigger(
       if (!config.models[model]) return;
       await pipelines.start(retrainingPipelineName(config.project, model), {
         trigger: { type: 'drift', reason: String(event.detail.reason ?? 'drift detected') },
+      });
+    },
+  );
+}
+
+/**
+ * Starts a model's retraining without the columns a stale-feature review flagged, as the
+ * EventBridge rule on {@link RETRAIN_WITHOUT_EVENT} does.
+ */
+export function subscribeRetrainWithout(
+  eventBus: LocalEventBus,
+  pipelines: LocalPipelineRunner,
+  config: KeelConfig,
+): () => void {
+  return eventBus.subscribe(
+    { source: [RETRAIN_WITHOUT_EVENT.source], detailType: [RETRAIN_WITHOUT_EVENT.detailType] },
+    async (event) => {
+      const model = String(event.detail.model ?? '');
+      const without = event.detail.without;
+      if (!config.models[model] || !Array.isArray(without) || without.length === 0) return;
+      await pipelines.start(retrainingPipelineName(config.project, model), {
+        trigger: { type: 'feature-review', reason: String(event.detail.reason ?? 'stale features') },
+        without: without.map(String),
       });
     },
   );

@@ -48,10 +48,12 @@ import { controlApi } from './control-api.ts';
 import { EmbeddedAws } from './embedded-aws.ts';
 import { LocalLambdaRuntime } from './lambda-runtime.ts';
 import {
+  type FeatureReviewSummary,
   MONITORING_ENTRY,
   registerDriftCheckPipelines,
   registerMonitoringFunctions,
   runDriftCheck,
+  runFeatureReviewJob,
   scheduledJobs,
 } from './monitoring.ts';
 import { provision } from './provision.ts';
@@ -60,6 +62,7 @@ import {
   registerRetrainingFunctions,
   registerRetrainingPipelines,
   subscribeDriftTrigger,
+  subscribeRetrainWithout,
 } from './retraining.ts';
 import { SandboxPool } from './sandbox.ts';
 import { LocalScheduler, type ScheduleRun } from './scheduler.ts';
@@ -141,6 +144,8 @@ export class LocalRuntime {
   readonly #pools: SandboxPool[] = [];
   /** The last drift check of each model, and the last run of each schedule (status displays). */
   readonly lastChecks = new Map<string, CheckSummary & { readonly at: Date }>();
+  /** Each model's last stale-feature review (status panel). */
+  readonly lastReviews = new Map<string, FeatureReviewSummary & { readonly at: Date }>();
   readonly lastRuns = new Map<string, ScheduleRun>();
   /** Rollouts whose outcome the registry has recorded. */
   readonly #settled = new Set<string>();
@@ -201,6 +206,7 @@ export class LocalRuntime {
     registerRetrainingFunctions(this.lambda, init.config.project, this.#pools[0]);
     registerMonitoringFunctions(this.lambda, init.config.project, this.#pools[1]);
     subscribeDriftTrigger(this.eventBus, this.pipelines, init.config);
+    subscribeRetrainWithout(this.eventBus, this.pipelines, init.config);
     // How each model's last retraining ended and why (the outcomes topic's message in AWS).
     this.eventBus.subscribe(
       { source: [RETRAINING_EVENT_SOURCE], detailType: [RETRAINING_FINISHED] },
@@ -354,13 +360,29 @@ export class LocalRuntime {
     return summary;
   }
 
+  /** Runs a model's stale-feature review once, as its schedule would. */
+  async runFeatureReview(
+    model: string,
+    request: { readonly asOf?: string; readonly version?: number; readonly actor?: string } = {},
+  ): Promise<FeatureReviewSummary> {
+    if (!this.config.models[model]) throw new NotFoundError(`no model named ${model}`);
+    await this.capture.flush();
+    const summary = await runFeatureReviewJob(this, model, request);
+    this.lastReviews.set(model, { ...summary, at: new Date() });
+    return summary;
+  }
+
   /**
    * Starts the config's schedules (drift checks, and retraining where `schedules.retrain` is
    * set) on the runtime's time scale, as the EventBridge rules run them in AWS.
    */
   startSchedules(onRun?: (run: ScheduleRun) => void): LocalScheduler {
     this.#scheduler ??= new LocalScheduler(
-      scheduledJobs(this, (summary) => this.lastChecks.set(summary.model, { ...summary, at: new Date() })),
+      scheduledJobs(
+        this,
+        (summary) => this.lastChecks.set(summary.model, { ...summary, at: new Date() }),
+        (summary) => this.lastReviews.set(summary.model, { ...summary, at: new Date() }),
+      ),
       {
         timeScale: this.timeScale,
         onRun: (run) => {

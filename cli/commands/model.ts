@@ -313,6 +313,12 @@ export function registerModel(program: Command, io: Io): void {
     .option('--missing-income <share>', 'share of incomes missing', number, 0)
     .option('--group-bias <log-odds>', 'extra recorded default log-odds for sex = female', number, 0)
     .option('--group-proxy <share>', 'how strongly region gives sex away, from 0 to 1', unitInterval, 0)
+    .option(
+      '--stale-employment <share>',
+      'how far employment has stopped predicting default, from 0 to 1',
+      unitInterval,
+      0,
+    )
     .requiredOption('--out <csv>', 'file to write')
     .action(async (options) => {
       const table = generateCredit({
@@ -325,6 +331,7 @@ export function registerModel(program: Command, io: Io): void {
         missingIncome: options.missingIncome,
         groupBias: options.groupBias,
         groupProxy: options.groupProxy,
+        staleEmployment: options.staleEmployment,
       });
       await mkdir(dirname(resolve(options.out)), { recursive: true });
       await writeFile(options.out, toCsv(table));

@@ -117,7 +117,7 @@ async function openDriver(config: KeelConfig): Promise<PipelineDriver> {
   };
 }
 
-function pickModel(config: KeelConfig, model: string | undefined): string {
+export function pickModel(config: KeelConfig, model: string | undefined): string {
   const models = Object.keys(config.models);
   if (model === undefined) {
     if (models.length === 1) return models[0] as string;
@@ -284,7 +284,7 @@ export function registerRetrain(program: Command, io: Io): void {
     .option('--reason <text>', 'why, for the audit log', 'manual retraining')
     .option(
       '--trigger <type>',
-      'manual, drift or schedule (drift asks the candidate to beat production)',
+      'manual, drift, schedule or feature-review (drift asks the candidate to beat production)',
       'manual',
     )
     .option(
@@ -295,15 +295,23 @@ export function registerRetrain(program: Command, io: Io): void {
       '--as-of <time>',
       'snapshot time for production data (ISO 8601); the same input registers no new version',
     )
+    .option(
+      '--without <column>',
+      'a raw column the candidate must not use (repeatable), as a stale-feature review suggests',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .option('--actor <who>', 'who asks; default KEEL_ACTOR or user@host')
     .option('--no-wait', 'start it and print the execution id')
     .option('--json', 'print JSON')
     .action(async (modelArg: string | undefined, options, command: Command) => {
       const config = await loadConfig((command.optsWithGlobals() as { config: string }).config);
       const model = pickModel(config, modelArg);
-      if (!['manual', 'drift', 'schedule'].includes(options.trigger))
+      if (!['manual', 'drift', 'schedule', 'feature-review'].includes(options.trigger))
         throw new ValidationError('Invalid trigger', [
-          { path: 'trigger', message: `expected manual, drift or schedule, got "${options.trigger}"` },
+          {
+            path: 'trigger',
+            message: `expected manual, drift, schedule or feature-review, got "${options.trigger}"`,
+          },
         ]);
       if (options.asOf !== undefined && Number.isNaN(Date.parse(options.asOf)))
         throw new ValidationError('Invalid snapshot time', [
@@ -314,6 +322,7 @@ export function registerRetrain(program: Command, io: Io): void {
         requestedBy: options.actor ?? defaultActor(),
         ...(options.asOf ? { asOf: new Date(options.asOf).toISOString() } : {}),
         ...(options.data ? { source: options.data } : {}),
+        ...(options.without ? { without: options.without as string[] } : {}),
       };
       const driver = await openDriver(config);
       try {

@@ -1,7 +1,7 @@
 /**
  * `keel simulate [model]`: synthetic applicants sent to a running `keel up` at a steady rate,
  * with their true outcomes reported back later, and optionally a drift from some point on
- * (`--drift covariate|concept|harmless --after 30s`) or a faulty candidate rolled out by canary
+ * (`--drift covariate|concept|harmless|stale --after 30s`) or a faulty candidate rolled out by canary
  * (`--bad-model`). What happens next — the drift check, retraining, the canary, a promotion or a
  * rollback — shows in `keel up`'s status panel and in `keel registry history`.
  */
@@ -21,7 +21,7 @@ import { controlApi } from '../control-api.ts';
 import type { Io } from '../output.ts';
 import { openTarget } from '../target.ts';
 
-export type DriftKind = 'covariate' | 'concept' | 'harmless';
+export type DriftKind = 'covariate' | 'concept' | 'harmless' | 'stale';
 
 /** Applicants generated per phase, cycled through. */
 const POOL = 100_000;
@@ -42,12 +42,19 @@ export interface SimulateOptions {
 }
 
 /** How strong each drift is by default: each costs the business something, or nothing (harmless). */
-const DEFAULT_STRENGTH: Readonly<Record<DriftKind, number>> = { covariate: 0.4, concept: 2, harmless: 0.8 };
+const DEFAULT_STRENGTH: Readonly<Record<DriftKind, number>> = {
+  covariate: 0.4,
+  concept: 2,
+  harmless: 0.8,
+  stale: 1,
+};
 
 const KNOB: Readonly<Record<DriftKind, keyof CreditScenario>> = {
   covariate: 'covariateDrift',
   concept: 'conceptDrift',
   harmless: 'harmlessDrift',
+  // Employment stops predicting default: what the stale-feature review should find.
+  stale: 'staleEmployment',
 };
 
 export interface SimulationReport {
@@ -162,6 +169,13 @@ export async function simulate(
   // be one population (consecutive seeds' first draws are correlated).
   const pool = generateCredit({ rows: POOL, seed: options.seed });
   const drifts = options.drift ?? [];
+  if (drifts.length === 1 && drifts[0] === 'stale' && (options.strength ?? 1) > 1)
+    throw new ValidationError('Invalid strength', [
+      {
+        path: 'strength',
+        message: `a stale feature's strength is a share from 0 to 1, got ${options.strength}`,
+      },
+    ]);
   const driftedPool =
     drifts.length > 0
       ? generateCredit({
@@ -331,12 +345,12 @@ export function registerSimulate(program: Command, io: Io): void {
     .option('--duration <time>', 'stop after this long (default: at Ctrl-C)', parseDuration)
     .option(
       '--drift <kinds>',
-      'concept (costly; retraining learns it), covariate (costly; nothing to learn), harmless; several with commas',
+      'concept (costly; retraining learns it), covariate (costly; nothing to learn), harmless, stale (employment stops predicting default); several with commas',
       (v) => {
         const kinds = v.split(',').map((k) => k.trim());
         for (const k of kinds)
-          if (k !== 'covariate' && k !== 'concept' && k !== 'harmless')
-            throw new InvalidArgumentError(`expected covariate, concept or harmless, got "${k}"`);
+          if (k !== 'covariate' && k !== 'concept' && k !== 'harmless' && k !== 'stale')
+            throw new InvalidArgumentError(`expected covariate, concept, harmless or stale, got "${k}"`);
         return kinds;
       },
     )
@@ -346,7 +360,11 @@ export function registerSimulate(program: Command, io: Io): void {
         .argParser(parseDuration)
         .default(0, '0s'),
     )
-    .option('--strength <x>', 'drift strength (covariate 0.4, concept 2, harmless 0.8)', positive('strength'))
+    .option(
+      '--strength <x>',
+      'drift strength (covariate 0.4, concept 2, harmless 0.8, stale 1)',
+      positive('strength'),
+    )
     .option('--feedback <share>', 'share of outcomes reported back', share, 1)
     .addOption(
       new Option('--feedback-delay <time>', 'how long after a prediction its outcome comes back')

@@ -67,7 +67,16 @@ export interface ModelCard {
     readonly deployments: readonly { at: string; actor: string; reason: string; event: string }[];
     /** Null: no differential privacy was applied to this version. */
     readonly privacy: null;
-    /** Null: no stale-feature review has looked at this version yet. */
-    readonly featureReview: null;
+    /** The latest stale-feature review of this version (its audit-log record); null before any. */
+    readonly featureReview: {
+      readonly at: string;
+      readonly asOf: string;
+      readonly rows: number;
+      readonly flagged: Readonly<Record<string, readonly string[]>>;
+      readonly summary: string;
+      readonly uri: string;
+    } | null;
+    /** Raw columns this version was trained without, after a review flagged them; null when none. */
+    readonly droppedFeatures: readonly string[] | null;
   };
 }

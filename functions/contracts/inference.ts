@@ -24,6 +24,8 @@ export const INFERENCE_ENV = {
  */
 export function requestSettingsOf(model: {
   readonly data: { readonly protectedAttributes: readonly string[]; readonly piiFields: readonly string[] };
+  /** The config's feature pipeline: the raw columns it reads stay accepted by every version. */
+  readonly features?: readonly { readonly type: string; readonly [key: string]: unknown }[];
   readonly serving: {
     readonly requestFields: readonly string[];
     readonly inputRange: { readonly action: 'reject' | 'clip' | 'flag'; readonly tolerance: number };
@@ -42,11 +44,22 @@ export function requestSettingsOf(model: {
         ...model.data.protectedAttributes,
         ...model.data.piiFields,
         ...model.serving.requestFields,
+        // A version retrained without a stale column must not refuse callers that still send it.
+        ...rawFeatureColumns(model.features ?? []),
       ]),
     ],
     piiFields: [...model.data.piiFields],
     inputRange: { ...model.serving.inputRange },
   };
+}
+
+/** The raw columns a feature pipeline reads (a ratio's name is derived, not sent). */
+function rawFeatureColumns(features: readonly { readonly type: string; readonly [key: string]: unknown }[]) {
+  const derived = new Set(features.filter((f) => f.type === 'ratio').map((f) => String(f.name)));
+  const read = features.flatMap((f) =>
+    f.type === 'ratio' ? [String(f.numerator), String(f.denominator)] : [String(f.column)],
+  );
+  return read.filter((c) => !derived.has(c));
 }
 
 /** The alias that carries a model's traffic. */

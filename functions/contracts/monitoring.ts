@@ -114,3 +114,74 @@ export function driftCheckSubstitutions(
 ): Record<string, string> {
   return { Settings: JSON.stringify(settings), MaxConcurrency: String(options.maxConcurrency) };
 }
+
+/** What one model's stale-feature review needs, derived from the config (the schedule's input). */
+export const featureReviewSettingsSchema = z.object({
+  project: z.string().min(1),
+  model: z.string().min(1),
+  label: z.string().min(1),
+  costs: monitoringSettingsSchema.shape.costs,
+  // Not a whole number locally, where it shrinks with the time scale.
+  windowDays: z.number().positive(),
+  maxRows: z.number().int().positive(),
+  minLabelledRows: z.number().int().positive(),
+  repeats: z.number().int().min(2),
+  policy: z.object({
+    floor: z.number().min(0),
+    share: z.number().gt(0).max(1),
+    confidence: z.number().gt(0.5).lt(1),
+    personalDataFloor: z.number().min(0),
+    features: z.record(
+      z.string(),
+      z.object({ costPerDecision: z.number().optional(), personalData: z.boolean().optional() }),
+    ),
+  }),
+  retrainWithout: z.boolean(),
+});
+
+export type FeatureReviewSettings = z.output<typeof featureReviewSettingsSchema>;
+
+export function featureReviewSettings(config: KeelConfig, model: string): FeatureReviewSettings {
+  const m = config.models[model];
+  if (!m) throw new NotFoundError(`no model named ${model} in the config`);
+  const r = m.featureReview;
+  return {
+    project: config.project,
+    model,
+    label: m.data.label,
+    costs: m.costs,
+    windowDays: r.windowDays,
+    maxRows: r.maxRows,
+    minLabelledRows: r.minLabelledRows,
+    repeats: r.repeats,
+    policy: {
+      floor: r.floor,
+      share: r.share,
+      confidence: r.confidence,
+      personalDataFloor: r.personalDataFloor,
+      features: r.features,
+    },
+    retrainWithout: r.retrainWithout,
+  };
+}
+
+/** The feature-review function of a project (one for every model: the schedule passes the settings). */
+export const featureReviewFunctionName = (project: string) => `${project}-feature-review`;
+
+/** The export of `functions/monitoring/lambda.ts` the feature-review function runs. */
+export const FEATURE_REVIEW_HANDLER = 'featureReviewHandler';
+
+/** Every finished review (detail: model, version, flagged, stale, report). */
+export const FEATURES_REVIEWED_EVENT = {
+  source: 'keel.monitoring',
+  detailType: 'keel.features.reviewed',
+} as const;
+
+/**
+ * A review that flagged columns of a model whose `featureReview.retrainWithout` is set: the rule
+ * that starts retraining with a candidate without them (detail: model, without, reason).
+ */
+export const RETRAIN_WITHOUT_EVENT = {
+  source: 'keel.monitoring',
+  detailType: 'keel.features.retrain-without',
+} as const;

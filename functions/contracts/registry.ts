@@ -138,7 +138,8 @@ export type RegistryEventType =
   | 'EvaluationRecorded'
   | 'AliasMoved'
   | 'DeploymentRecorded'
-  | 'CardRecorded';
+  | 'CardRecorded'
+  | 'FeaturesReviewed';
 
 /**
  * The model's state after an event. Every event carries it, so the next writer validates against

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { keelHandler } from '../commons/middleware.ts';
 import { ports } from '../composition/aws.ts';
 import { lineageOf, registryOf } from '../composition/services.ts';
-import { monitoringSettingsSchema } from '../contracts/monitoring.ts';
+import { featureReviewSettingsSchema, monitoringSettingsSchema } from '../contracts/monitoring.ts';
 import {
   type CheckPlan,
   type MonitoringDependencies,
@@ -17,6 +17,7 @@ import {
   reduceCheck,
   runDriftCheck,
 } from './check.ts';
+import { runFeatureReview } from './feature-review.ts';
 
 export function monitoringDependencies(): MonitoringDependencies {
   const p = ports();
@@ -59,3 +60,39 @@ export const reduceHandler = keelHandler(
   async (event: { plan: CheckPlan; partials: { partial: { kind: 'drift'; sha256: string } }[] }) =>
     reduceCheck(event, monitoringDependencies()),
 );
+
+/** The scheduled stale-feature review (the rule's input is the model's settings), or `keel features review`. */
+const featureReviewRequestSchema = z.object({
+  settings: featureReviewSettingsSchema,
+  asOf: z.iso.datetime({ offset: true }).optional(),
+  version: z.number().int().positive().optional(),
+  actor: z.string().min(1).optional(),
+});
+
+export const featureReviewHandler = keelHandler(async (event: unknown) => {
+  const { settings, asOf, version, actor } = featureReviewRequestSchema.parse(event);
+  const p = ports();
+  const outcome = await runFeatureReview(
+    {
+      settings,
+      ...(asOf ? { asOf } : {}),
+      ...(version ? { version } : {}),
+      ...(actor ? { actor } : {}),
+    },
+    { captures: p.captureReader, eventBus: p.eventBus, lineage: lineageOf(p), registry: registryOf(p) },
+  );
+  // The report is in lineage; the invocation answers with its ref and the verdicts only.
+  return outcome.status === 'reviewed'
+    ? {
+        status: outcome.status,
+        model: outcome.model,
+        version: outcome.version,
+        report: outcome.ref.uri,
+        flagged: outcome.report.review.flagged,
+        stale: outcome.report.review.stale,
+        drop: outcome.report.drop,
+        summary: outcome.report.review.summary,
+        retrainRequested: outcome.retrainRequested,
+      }
+    : outcome;
+});

@@ -4,6 +4,7 @@
  */
 export {
   driftCheckHandler,
+  featureReviewHandler,
   listPartitionsHandler,
   profilePartitionHandler,
   reduceHandler,

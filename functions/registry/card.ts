@@ -25,7 +25,7 @@ import type { EvaluationReport } from '../core/evaluation/report.ts';
 import type { GlobalDiagnostics } from '../core/explain/diagnostics.ts';
 import type { FittedPipeline } from '../core/features/pipeline.ts';
 import type { LineageStore } from '../lineage/store.ts';
-import type { ModelRegistry, ModelVersion } from './registry.ts';
+import type { FeatureReviewRecord, ModelRegistry, ModelVersion } from './registry.ts';
 
 /** What the config says of a model's business and risk: the card's hand-given parts. */
 export interface CardContext {
@@ -199,7 +199,30 @@ export function modelCardOf(facts: CardFacts): ModelCard {
     : meta.framework.endsWith('-gbdt')
       ? 'Gradient-boosted decision trees (Keel GBDT), with its feature pipeline, in one ONNX graph'
       : meta.framework;
-  const biases = knownBiases(version, evaluation);
+  const reviewEvent = events.filter((e) => e.type === 'FeaturesReviewed').at(-1);
+  const reviewRecord = reviewEvent?.details?.review as FeatureReviewRecord | undefined;
+  const featureReview =
+    reviewEvent && reviewRecord
+      ? {
+          at: reviewEvent.at,
+          asOf: reviewRecord.asOf,
+          rows: reviewRecord.rows,
+          flagged: reviewRecord.flagged,
+          summary: reviewRecord.summary,
+          uri: reviewRecord.uri,
+        }
+      : null;
+  const droppedFeatures = meta.tags.droppedFeatures ? meta.tags.droppedFeatures.split(', ') : null;
+  const biases = [
+    ...knownBiases(version, evaluation),
+    ...Object.entries(featureReview?.flagged ?? {}).map(
+      ([column, flags]) =>
+        `${column}: the stale-feature review of ${featureReview?.asOf.slice(0, 10)} found it ${flags.join(', ')}`,
+    ),
+  ];
+  const reviewSentence = featureReview
+    ? `Stale-feature review (${featureReview.asOf.slice(0, 10)}, ${featureReview.rows} labelled decisions): ${featureReview.summary}.`
+    : 'The stale-feature review has not looked at this version yet.';
   const approvals = events
     .filter((e) => e.type === 'VersionStatusChanged' || e.type === 'VersionRegistered')
     .map((e) => ({ at: e.at, actor: e.actor, reason: e.reason, status: String(e.to ?? '') }));
@@ -229,7 +252,10 @@ export function modelCardOf(facts: CardFacts): ModelCard {
     'keel.status': version.status,
     'keel.aliases': version.aliases.join(', ') || 'none',
     'keel.privacy': 'no differential privacy applied',
-    'keel.feature_review': 'not yet reviewed',
+    'keel.feature_review': featureReview
+      ? `${featureReview.asOf}: ${featureReview.summary} (${featureReview.uri})`
+      : 'not yet reviewed',
+    ...(droppedFeatures ? { 'keel.dropped_features': droppedFeatures.join(', ') } : {}),
     ...(topFeatures ? { 'keel.top_features': topFeatures.map((t) => t.column).join(', ') } : {}),
     ...(protectedInputs.length > 0 ? { 'keel.protected_inputs': protectedInputs.join(', ') } : {}),
     'keel.drift_checks_flagged': String(driftHistory.length),
@@ -338,7 +364,10 @@ export function modelCardOf(facts: CardFacts): ModelCard {
         [
           ...meta.limitations,
           holdout ? '' : 'This version has no evaluation on record: judge it before relying on it.',
-          'The stale-feature review has not looked at this version yet.',
+          reviewSentence,
+          droppedFeatures
+            ? `Trained without ${droppedFeatures.join(', ')}, which a stale-feature review flagged.`
+            : '',
         ]
           .filter(Boolean)
           .join(' '),
@@ -377,7 +406,8 @@ export function modelCardOf(facts: CardFacts): ModelCard {
       approvals,
       deployments,
       privacy: null,
-      featureReview: null,
+      featureReview,
+      droppedFeatures,
     },
   };
 }

@@ -106,6 +106,17 @@ type Decision<R> =
     }
   | { readonly noop: R };
 
+/** What the audit log keeps of a stale-feature review; the whole review is in lineage. */
+export interface FeatureReviewRecord {
+  readonly sha256: string;
+  readonly uri: string;
+  readonly asOf: string;
+  readonly rows: number;
+  /** Column → its flags (stale, unstable, costly, personal-data), only flagged columns. */
+  readonly flagged: Readonly<Record<string, readonly string[]>>;
+  readonly summary: string;
+}
+
 export class ModelRegistry {
   readonly #store: RegistryStore;
   readonly #eventBus: EventBus | undefined;
@@ -298,6 +309,37 @@ export class ModelRegistry {
         result: () => undefined,
       };
     });
+  }
+
+  /**
+   * Records a stale-feature review of a version (stored in lineage) in its audit log: which
+   * columns it flagged and why, so "when was employment found stale" is a read of the log.
+   */
+  async recordFeatureReview(
+    model: string,
+    version: number,
+    review: FeatureReviewRecord,
+    attribution: Attribution,
+  ): Promise<void> {
+    requireAttribution(attribution);
+    await this.#mutate(model, attribution, false, (state) => {
+      if (statusOf(state, version) === undefined) throw new ModelNotFoundError(model, `version ${version}`);
+      return {
+        append: { type: 'FeaturesReviewed', version, details: { review }, state },
+        result: () => undefined,
+      };
+    });
+  }
+
+  /** A version's latest stale-feature review, or undefined when none was recorded. */
+  async latestFeatureReview(
+    model: string,
+    version: number,
+  ): Promise<(FeatureReviewRecord & { readonly at: string; readonly actor: string }) | undefined> {
+    const events = await this.auditTrail(model, version);
+    const last = events.filter((e) => e.type === 'FeaturesReviewed').at(-1);
+    const review = last?.details?.review as FeatureReviewRecord | undefined;
+    return last && review ? { ...review, at: last.at, actor: last.actor } : undefined;
   }
 
   /** Re-applies every event's projections; heals records left stale by a crash after an append. */

@@ -226,7 +226,19 @@ export function sections(
     { title: 'Ethical considerations', text: String(extra.ethical_considerations ?? '') },
     { title: 'Caveats and recommendations', text: String(extra.caveats_and_recommendations ?? '') },
     { title: 'Privacy', text: 'No differential privacy was applied: no privacy budget applies.' },
-    { title: 'Stale-feature review', text: 'No review has looked at this version yet.' },
+    {
+      title: 'Stale-feature review',
+      text: [
+        keel.featureReview
+          ? `Reviewed ${keel.featureReview.at} on ${keel.featureReview.rows} labelled decisions up to ${keel.featureReview.asOf}: ${keel.featureReview.summary}. The review: ${keel.featureReview.uri}.`
+          : 'No review has looked at this version yet.',
+        keel.droppedFeatures
+          ? `This version was trained without ${keel.droppedFeatures.join(', ')}, which a review flagged.`
+          : '',
+      ]
+        .filter(Boolean)
+        .join(' '),
+    },
   ];
 }
 

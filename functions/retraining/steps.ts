@@ -33,6 +33,7 @@ import { OnnxModel } from '../core/onnx/runtime.ts';
 import { modelExplainer } from '../core/onnx/trees.ts';
 import { generateCredit } from '../core/synthetic/credit.ts';
 import { type GoldenSet, type Manifest, type TrainOptions, train } from '../core/training/train.ts';
+import { joinOutcomes, labelledTable } from '../inference/capture.ts';
 import { settleDeployment, startDeployment } from '../inference/deploy.ts';
 import { ConflictError, failureMessage, KeelError, ValidationError } from '../kernel/errors.ts';
 import type { ArtifactRef, LineageStore } from '../lineage/store.ts';
@@ -52,7 +53,7 @@ import {
 } from '../registry/publish.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
 import { renderEvaluationHtml } from '../reports/evaluation.ts';
-import { joinOutcomes, labelledTable, missingDataColumns, splitDataset, syntheticScenario } from './data.ts';
+import { missingDataColumns, splitDataset, syntheticScenario } from './data.ts';
 import {
   compareDatasets,
   type DatasetScores,
@@ -90,7 +91,15 @@ export interface RetrainingDependencies {
 
 /** Why retraining runs, as the triggers (drift rule, schedule, `keel retrain`) say it. */
 export interface RetrainingRequest {
-  readonly trigger?: { readonly type?: 'drift' | 'schedule' | 'manual'; readonly reason?: string };
+  readonly trigger?: {
+    readonly type?: 'drift' | 'schedule' | 'manual' | 'feature-review';
+    readonly reason?: string;
+  };
+  /**
+   * Raw columns the candidates must not use (a stale-feature review's finding, or `keel retrain
+   * --without`). @default none
+   */
+  readonly without?: readonly string[];
   /** Who asked (the CLI's user). @default the pipeline */
   readonly requestedBy?: string;
   /** Snapshot time: production data up to it. @default the execution's start */
@@ -107,7 +116,12 @@ export interface DatasetRef {
 
 export interface PreparedData {
   readonly asOf: string;
-  readonly trigger: { readonly type: 'drift' | 'schedule' | 'manual'; readonly reason: string };
+  readonly trigger: {
+    readonly type: 'drift' | 'schedule' | 'manual' | 'feature-review';
+    readonly reason: string;
+  };
+  /** Raw columns the candidates do not use. */
+  readonly without?: readonly string[];
   readonly requestedBy: string;
   readonly source: string;
   readonly schema: Schema;
@@ -313,6 +327,13 @@ export async function prepareData(
   const base = await loadBaseData(source, deps);
   const missing = missingDataColumns(base.columns.keys(), settings.data);
   if (missing) throw missing;
+  const without = [...new Set(request.without ?? [])];
+  const unknown = without.flatMap((name, i) =>
+    base.columns.has(name) && name !== settings.data.label
+      ? []
+      : [{ path: `without.${i}`, message: `"${name}" is not a column of the base data that can be dropped` }],
+  );
+  if (unknown.length > 0) throw new ValidationError('Invalid request', unknown);
   const schema = schemaOf(base);
   const from = new Date(asOf.getTime() - settings.sampling.productionWindowDays * 86_400_000);
   const captured = await deps.captured.read(settings.model, { from, to: asOf });
@@ -345,6 +366,7 @@ export async function prepareData(
     asOf: asOf.toISOString(),
     trigger: { type, reason: request.trigger?.reason ?? `${type} retraining` },
     requestedBy: request.requestedBy ?? PIPELINE_ACTOR,
+    ...(without.length > 0 ? { without } : {}),
     source,
     schema,
     baseRows: base.rowCount,
@@ -407,12 +429,13 @@ function trainingOptions(
   settings: RetrainingSettings,
   configuration: { readonly algorithm: string; readonly hyperparameters: Readonly<Record<string, unknown>> },
   dataHash: string,
+  without: readonly string[] = [],
   mitigation?: MitigationOptions,
 ): TrainOptions {
   return {
     label: settings.data.label,
     protected: settings.data.protectedAttributes,
-    exclude: settings.data.piiFields,
+    exclude: [...settings.data.piiFields, ...without],
     algorithm: configuration.algorithm as TrainOptions['algorithm'] & string,
     seed: settings.training.seed,
     holdout: settings.training.holdout,
@@ -439,7 +462,7 @@ export async function trainCandidates(
   const dataHash = data.train.ref.sha256;
   const trained: CandidateRefs[] = [];
   for (const configuration of settings.training.configurations) {
-    const result = train(table, trainingOptions(settings, configuration, dataHash));
+    const result = train(table, trainingOptions(settings, configuration, dataHash, data.without));
     const stored = await storeTrainingResult(deps.lineage, result);
     trained.push({
       ...stored,
@@ -778,7 +801,7 @@ export async function mitigateCandidate(
       continue;
     }
     const result = train(table, {
-      ...trainingOptions(settings, base, data.train.ref.sha256, {
+      ...trainingOptions(settings, base, data.train.ref.sha256, data.without, {
         method: m.method,
         attribute: failure.attribute,
         constraint,
@@ -894,6 +917,7 @@ function registerCandidateVersion(state: RetrainingState, deps: RetrainingDepend
         ...(evaluation.monitoringBaseline ? { profile: evaluation.monitoringBaseline.sha256 } : {}),
         ...(evaluation.html ? { evaluationHtml: evaluation.html.sha256 } : {}),
         ...(evaluation.topFeatures ? { topFeatures: evaluation.topFeatures.join(', ') } : {}),
+        ...(data.without ? { droppedFeatures: data.without.join(', ') } : {}),
       },
     },
   );

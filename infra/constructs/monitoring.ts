@@ -15,6 +15,9 @@ import {
   driftCheckFunctionName,
   driftCheckPipelineName,
   driftCheckSubstitutions,
+  FEATURE_REVIEW_HANDLER,
+  featureReviewFunctionName,
+  featureReviewSettings,
   MONITORING_METRICS,
   MONITORING_NAMESPACE,
   monitoringSettings,
@@ -47,6 +50,10 @@ export interface KeelMonitoringProps {
  */
 export class KeelMonitoring extends Construct {
   readonly functions: Readonly<Record<DriftCheckStep, KeelFunction>>;
+  /** The stale-feature review (one for every model: its schedule passes the model's settings). */
+  readonly featureReview: KeelFunction;
+  /** Each model's review schedule, where `schedules.featureReview` sets one. */
+  readonly reviewSchedules: Readonly<Record<string, events.Rule>>;
   readonly stateMachines: Readonly<Record<string, KeelStateMachine>>;
   readonly schedules: Readonly<Record<string, events.Rule>>;
   readonly dashboards: Readonly<Record<string, cloudwatch.Dashboard>>;
@@ -93,6 +100,50 @@ export class KeelMonitoring extends Construct {
       reduce: fn('reduce', 3008, long),
     };
     this.functions = f;
+
+    // The stale-feature review: reads captures, the version's model, explainer, manifest and
+    // evaluation (for its card); writes the review and the regenerated card (records/), appends
+    // to the registry's log and announces the review on the bus.
+    const review = new KeelFunction(this, 'FeatureReview', {
+      entry: 'functions/monitoring/lambda.ts',
+      handler: FEATURE_REVIEW_HANDLER,
+      functionName: featureReviewFunctionName(config.project),
+      description: 'Keel stale-feature review',
+      memorySize: 3008,
+      timeout: long,
+      serviceName: 'feature-review',
+      ...(props.layers ? { layers: [...props.layers] } : {}),
+      ...(props.externalModules ? { externalModules: [...props.externalModules] } : {}),
+    });
+    review.role?.addManagedPolicy(
+      storage.accessPolicy('FeatureReview', {
+        description: 'Keel stale-feature review',
+        lineageRead: ['models', 'explainers', 'evaluations', 'pipelines'],
+        lineageWrite: ['records'],
+        captureRead: true,
+        table: 'readWrite',
+      }),
+    );
+    review.addEnvironment(RESOURCE_ENV.lineageBucket, storage.lineageBucket.bucketName);
+    review.addEnvironment(RESOURCE_ENV.captureBucket, storage.captureBucket.bucketName);
+    review.addEnvironment(RESOURCE_ENV.table, storage.table.tableName);
+    review.bindEventBus(storage.eventBus);
+    this.featureReview = review;
+    const reviewSchedules: Record<string, events.Rule> = {};
+    for (const [model, m] of Object.entries(config.models)) {
+      if (!m.schedules.featureReview) continue;
+      reviewSchedules[model] = new events.Rule(this, `FeatureReview-${model}`, {
+        description: `Keel stale-feature review of ${model}`,
+        schedule: events.Schedule.expression(m.schedules.featureReview),
+        targets: [
+          new targets.LambdaFunction(review, {
+            event: events.RuleTargetInput.fromObject({ settings: featureReviewSettings(config, model) }),
+            retryAttempts: 2,
+          }),
+        ],
+      });
+    }
+    this.reviewSchedules = reviewSchedules;
 
     const machines: Record<string, KeelStateMachine> = {};
     const schedules: Record<string, events.Rule> = {};

@@ -13,6 +13,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { KeelConfig } from '../../functions/contracts/config/schema.ts';
+import { RETRAIN_WITHOUT_EVENT } from '../../functions/contracts/monitoring.ts';
 import { PORT_ENV, RESOURCE_ENV } from '../../functions/contracts/resources.ts';
 import {
   approvalApiFunctionName,
@@ -383,6 +384,24 @@ export class KeelPipelineStack extends Stack {
           new targets.SfnStateMachine(sm, {
             input: events.RuleTargetInput.fromObject({
               trigger: { type: 'drift', reason: events.EventField.fromPath('$.detail.reason') },
+            }),
+          }),
+        ],
+      });
+      // A stale-feature review that flagged columns, with `featureReview.retrainWithout` set.
+      new events.Rule(this, `RetrainWithoutTrigger-${model}`, {
+        eventBus: storage.eventBus,
+        description: `Retrain ${model} without the columns a stale-feature review flagged`,
+        eventPattern: {
+          source: [RETRAIN_WITHOUT_EVENT.source],
+          detailType: [RETRAIN_WITHOUT_EVENT.detailType],
+          detail: { model: [model] },
+        },
+        targets: [
+          new targets.SfnStateMachine(sm, {
+            input: events.RuleTargetInput.fromObject({
+              trigger: { type: 'feature-review', reason: events.EventField.fromPath('$.detail.reason') },
+              without: events.EventField.fromPath('$.detail.without'),
             }),
           }),
         ],

@@ -108,7 +108,10 @@ describe('keel retrain', () => {
 
   it.each([
     [['retrain', 'nope'], /model: nope is not in the config/],
-    [['retrain', 'credit', '--trigger', 'whim'], /trigger: expected manual, drift or schedule/],
+    [
+      ['retrain', 'credit', '--trigger', 'whim'],
+      /trigger: expected manual, drift, schedule or feature-review/,
+    ],
     [['retrain', 'credit', '--as-of', 'yesterday'], /as-of: not an ISO 8601 time/],
     [['approve', 'some-execution', '--reason', 'ok'], /decision: give exactly one of --approve and --reject/],
   ])('refuses %j with exit 2', async (args, message) => {

@@ -2,7 +2,10 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../functions/contracts/config/load.ts';
-import { monitoringSettingsSchema } from '../../functions/contracts/monitoring.ts';
+import {
+  featureReviewSettingsSchema,
+  monitoringSettingsSchema,
+} from '../../functions/contracts/monitoring.ts';
 import { KeelDataStack } from '../../infra/stacks/data-stack.ts';
 import { KeelPipelineStack } from '../../infra/stacks/pipeline-stack.ts';
 import { KeelServingStack } from '../../infra/stacks/serving-stack.ts';
@@ -21,7 +24,12 @@ beforeAll(async () => {
   if (!credit) throw new Error('the shipped config declares credit');
   const models = {
     credit: { ...credit, schedules: { ...credit.schedules, driftCheck: 'cron(15 * * * ? *)' } },
-    wide: { ...credit, monitoring: { ...credit.monitoring, distributed: true, maxConcurrency: 12 } },
+    // No review schedule: no rule for it.
+    wide: {
+      ...credit,
+      monitoring: { ...credit.monitoring, distributed: true, maxConcurrency: 12 },
+      schedules: { driftCheck: credit.schedules.driftCheck },
+    },
   };
   const withTwo = { ...config, models };
   const data = new KeelDataStack(app, 'data', { config: withTwo });
@@ -141,5 +149,40 @@ describe('KeelMonitoring', () => {
       expect(own.includes('/models/*'), String(policy.Properties.Description)).toBe(judges);
       expect(own.includes('/explainers/*'), String(policy.Properties.Description)).toBe(judges);
     }
+  });
+
+  it('runs the stale-feature review of a model on its own schedule, with its settings', () => {
+    const rules = resources('AWS::Events::Rule').filter((r) =>
+      String(r.Properties.Description).startsWith('Keel stale-feature review of'),
+    );
+    expect(rules.map((r) => r.Properties.Description)).toEqual(['Keel stale-feature review of credit']);
+    expect(rules[0]?.Properties.ScheduleExpression).toBe('rate(1 day)');
+    const [target] = (rules[0]?.Properties.Targets ?? []) as { Arn: unknown; Input: string }[];
+    expect(JSON.stringify(target?.Arn)).toMatch(/MonitoringFeatureReview/);
+    const settings = featureReviewSettingsSchema.parse(JSON.parse(target?.Input ?? '{}').settings);
+    expect(settings).toMatchObject({
+      model: 'credit',
+      label: 'default',
+      windowDays: 30,
+      retrainWithout: false,
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'keel-feature-review',
+      Handler: 'index.featureReviewHandler',
+      Timeout: 900,
+    });
+  });
+
+  it('lets the review read models, explainers and captures and write only new records', () => {
+    const [policy, ...others] = resources('AWS::IAM::ManagedPolicy', dataTemplate).filter(
+      (p) => p.Properties.Description === 'Keel stale-feature review',
+    );
+    expect(others).toHaveLength(0);
+    const text = JSON.stringify(policy);
+    expect(text).not.toMatch(/s3:DeleteObject/);
+    for (const prefix of ['models', 'explainers', 'evaluations', 'pipelines', 'records'])
+      expect(text).toContain(`/${prefix}/*`);
+    expect(text).not.toMatch(/\/datasets\/\*/);
+    expect(text).toMatch(/dynamodb:PutItem/);
   });
 });

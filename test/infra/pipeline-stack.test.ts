@@ -102,6 +102,26 @@ describe('KeelPipelineStack', () => {
     });
   });
 
+  it('retrains without the columns a stale-feature review flagged, when it asks', () => {
+    pipeline.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['keel.monitoring'],
+        'detail-type': ['keel.features.retrain-without'],
+        detail: { model: ['credit'] },
+      },
+      Targets: [
+        Match.objectLike({
+          InputTransformer: {
+            InputPathsMap: { 'detail-reason': '$.detail.reason', 'detail-without': '$.detail.without' },
+            // The list goes in as JSON, unquoted.
+            InputTemplate:
+              '{"trigger":{"type":"feature-review","reason":<detail-reason>},"without":<detail-without>}',
+          },
+        }),
+      ],
+    });
+  });
+
   it('alarms on failed and timed-out executions, to the outcomes topic', () => {
     for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut']) {
       pipeline.hasResourceProperties('AWS::CloudWatch::Alarm', {

@@ -336,6 +336,47 @@ export const modelConfigSchema = z
       .strictObject({
         driftCheck: scheduleExpression.default('rate(1 hour)'),
         retrain: scheduleExpression.optional(),
+        /** The stale-feature review (see `featureReview`). @default not scheduled; `keel features review` runs it */
+        featureReview: scheduleExpression.optional(),
+      })
+      .prefault({}),
+    /**
+     * The stale-feature review: each raw input's permutation importance on recent labelled
+     * production decisions against its value at training (see `functions/core/explain/feature-review.ts`).
+     */
+    featureReview: z
+      .strictObject({
+        /** Labelled decisions of this many days back are reviewed. */
+        windowDays: z.number().int().min(1).max(366).default(30),
+        /** At most this many labelled decisions, the most recent. */
+        maxRows: z.number().int().min(100).max(1_000_000).default(50_000),
+        /** Fewer labelled decisions than this: no review, and the report says so. */
+        minLabelledRows: z.number().int().min(100).default(1000),
+        /** Shuffles per column. */
+        repeats: z.number().int().min(2).max(50).default(5),
+        /** The AUC drop a column must be worth; one that was and is now below it is stale. */
+        floor: z.number().min(0).max(0.5).default(0.005),
+        /** A column whose importance fell by more than this share of its training value is stale. */
+        share: z.number().gt(0).max(1).default(0.5),
+        /** One-sided confidence for all columns together (Bonferroni). */
+        confidence: z.number().gt(0.5).lt(1).default(0.95),
+        /** The AUC drop a column carrying personal data must be worth. */
+        personalDataFloor: z.number().min(0).max(0.5).default(0.01),
+        /** Per raw column: what it costs per decision (the costs' currency), and whether it carries personal data. */
+        features: z
+          .record(
+            columnName,
+            z.strictObject({
+              costPerDecision: z.number().nonnegative().optional(),
+              personalData: z.boolean().optional(),
+            }),
+          )
+          .default({}),
+        /**
+         * When the review flags columns as stale, costly or personal data for little importance,
+         * start the retraining pipeline with a candidate that drops them (judged by the same gates).
+         */
+        retrainWithout: z.boolean().default(false),
       })
       .prefault({}),
     serving: z.strictObject({

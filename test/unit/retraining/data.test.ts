@@ -9,11 +9,10 @@ import {
 } from '../../../functions/contracts/capture.ts';
 import { cell, columnStrings } from '../../../functions/core/data/table.ts';
 import { generateCredit } from '../../../functions/core/synthetic/credit.ts';
+import { joinOutcomes, labelledTable } from '../../../functions/inference/capture.ts';
 import { ValidationError } from '../../../functions/kernel/errors.ts';
 import {
   concatTables,
-  joinOutcomes,
-  labelledTable,
   missingDataColumns,
   splitDataset,
   syntheticScenario,
