@@ -197,3 +197,22 @@ describe('keel card', () => {
     expect(unknown.err).toMatch(/version 99/);
   });
 });
+
+describe('keel features review', () => {
+  it('says why it cannot review a version that recorded no importance at training, and names bad input', async () => {
+    // Act
+    const text = await keel('features', 'review', 'credit', '--version', '1');
+    const json = await keel('features', 'review', '--version', '1', '--json');
+    const unknown = await keel('features', 'review', 'debit');
+    const badWindow = await keel('features', 'review', 'credit', '--window-days', '0');
+
+    // Assess
+    expect(text.code).toBe(0);
+    expect(text.out).toMatch(/credit v1: not reviewed: v1 has no importance recorded at training/);
+    expect(JSON.parse(json.out)).toMatchObject({ status: 'skipped', model: 'credit', version: 1 });
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toMatch(/model: debit is not in the config/);
+    expect(badWindow.code).not.toBe(0);
+    expect(badWindow.err).toMatch(/expected a positive integer, got "0"/);
+  });
+});

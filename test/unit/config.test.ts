@@ -83,6 +83,17 @@ describe('parseConfig', () => {
       'models.churn.card.riskRating',
     ],
     [
+      'a bad review schedule',
+      { schedules: { featureReview: 'daily' } },
+      'models.churn.schedules.featureReview',
+    ],
+    ['a review share of 0', { featureReview: { share: 0 } }, 'models.churn.featureReview.share'],
+    [
+      'a negative cost of a feature',
+      { featureReview: { features: { bureau: { costPerDecision: -1 } } } },
+      'models.churn.featureReview.features.bureau.costPerDecision',
+    ],
+    [
       'psiDrift below psiWarning',
       { alerts: { dailyBudget: 1, psiWarning: 0.3, psiDrift: 0.2 } },
       'models.churn.alerts.psiDrift',
