@@ -28,8 +28,12 @@ describe('aucComponents', () => {
     const ref = delong.scores[name];
     expect(c.auc).toBeCloseTo(ref.auc, 12);
     expect(c.positives).toHaveLength(ref.positives.length);
-    c.positives.forEach((v, i) => expect(v).toBeCloseTo(ref.positives[i] as number, 12));
-    c.negatives.forEach((v, i) => expect(v).toBeCloseTo(ref.negatives[i] as number, 12));
+    c.positives.forEach((v, i) => {
+      expect(v).toBeCloseTo(ref.positives[i] as number, 12);
+    });
+    c.negatives.forEach((v, i) => {
+      expect(v).toBeCloseTo(ref.negatives[i] as number, 12);
+    });
     expect(delongVariance(c.positives, c.negatives)).toBeCloseTo(ref.variance, 14);
   });
 
