@@ -1,7 +1,7 @@
 /**
  * The status of a running `keel up`, as `keel up` shows it: where the API is, each model's
  * versions and aliases, how live traffic is split during a canary, the last drift check with
- * its money at risk, and the last pipeline run.
+ * its money at risk, the last stale-feature review, and the last pipeline run.
  */
 import { createRegistry } from '../functions/composition/aws.ts';
 import { inferenceFunctionName, LIVE_ALIAS } from '../functions/contracts/inference.ts';
@@ -23,6 +23,8 @@ export interface ModelStatus {
     /** Which columns moved the predictions and the money (drift attribution), when it said. */
     readonly why?: string;
   };
+  /** The last scheduled stale-feature review: what it flagged, or why it did not review. */
+  readonly lastReview?: { readonly at: string; readonly summary: string };
   readonly lastRun?: {
     readonly startedAt: string;
     readonly status: string;
@@ -65,6 +67,7 @@ export async function runtimeStatus(runtime: LocalRuntime): Promise<RuntimeStatu
     const answered = runtime.serving.answeredBy(model);
     const degraded = answered.some((a) => a.path !== 'primary') ? answered : undefined;
     const check = runtime.lastChecks.get(model);
+    const review = runtime.lastReviews.get(model);
     const runs = await runtime.pipelines.list(retrainingPipelineName(runtime.config.project, model));
     const last = runs.at(-1);
     const input = last?.input as { trigger?: { type?: string } } | undefined;
@@ -86,6 +89,17 @@ export async function runtimeStatus(runtime: LocalRuntime): Promise<RuntimeStatu
               moneyAtRisk: check.moneyAtRisk,
               reason: check.reasons[0] ?? '',
               ...(whyOf(check.reasons) ? { why: whyOf(check.reasons) } : {}),
+            },
+          }
+        : {}),
+      ...(review
+        ? {
+            lastReview: {
+              at: review.at.toISOString(),
+              summary:
+                review.status === 'reviewed'
+                  ? `v${review.version}: ${review.summary}`
+                  : `not reviewed: ${review.reason}`,
             },
           }
         : {}),
@@ -157,6 +171,7 @@ export function renderStatus(status: RuntimeStatus): string {
     );
     if (m.lastCheck?.reason) lines.push(`      ${clip(m.lastCheck.reason)}`);
     if (m.lastCheck?.why) lines.push(`      ${clip(m.lastCheck.why)}`);
+    if (m.lastReview) lines.push(`    features    ${time(m.lastReview.at)}  ${clip(m.lastReview.summary)}`);
     lines.push(
       m.lastRun
         ? `    pipeline    ${time(m.lastRun.startedAt)}  ${m.lastRun.status}${m.lastRun.outcome ? ` (${m.lastRun.outcome})` : ''}  trigger ${m.lastRun.trigger}`

@@ -19,6 +19,7 @@ import { loadModelCard } from '../../functions/registry/card.ts';
 import { publishTrainingResult } from '../../functions/registry/publish.ts';
 import type { ModelRegistry } from '../../functions/registry/registry.ts';
 import type { LocalRuntime } from '../../local/runtime.ts';
+import { renderStatus, runtimeStatus } from '../../local/status.ts';
 import { startScenarioRuntime } from '../support/runtime.ts';
 
 const MODELS = ['stale', 'steady', 'quiet'] as const;
@@ -156,6 +157,9 @@ describe('stale-feature review', () => {
     expect(card.keel.featureReview?.flagged).toEqual({ employment: ['stale'] });
     expect(card.keel.knownBiases.join()).toMatch(/employment: the stale-feature review .* found it stale/);
     expect(reviewed.map((e) => e.detailType)).toContain('keel.features.retrain-without');
+    expect(renderStatus(await runtimeStatus(runtime))).toMatch(
+      /features {4}\d\d:\d\d:\d\d {2}v1: employment stale/,
+    );
 
     // The retraining run it asked for: a candidate without employment, through the same gates.
     const [run] = await runtime.pipelines.list(retrainingPipelineName('keel', 'stale'));
