@@ -8,6 +8,7 @@ import { registerFeatures } from './commands/features.ts';
 import { registerLineage } from './commands/lineage.ts';
 import { registerModel } from './commands/model.ts';
 import { registerMonitor } from './commands/monitor.ts';
+import { registerPrivacy } from './commands/privacy.ts';
 import { registerRegistry } from './commands/registry.ts';
 import { registerRetrain } from './commands/retrain.ts';
 import { registerSimulate } from './commands/simulate.ts';
@@ -29,6 +30,7 @@ export function buildProgram(io: Io = processIo): Command {
   registerExplain(program, io);
   registerDiagnostics(program, io);
   registerFeatures(program, io);
+  registerPrivacy(program, io);
   registerRegistry(program, io);
   registerLineage(program, io);
   registerDeploy(program, io);
