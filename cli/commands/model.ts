@@ -300,6 +300,38 @@ function summaryLines(metrics: ReturnType<typeof evaluate>): string {
   return formatTable(rows, ['metric', 'value', 'interval']);
 }
 
+/** `epsilon=1,delta=1e-5[,epochs=5][,batch=256][,lr=1]`: each key once, each a number. */
+function parsePrivacy(value: string): {
+  epsilon: number;
+  delta: number;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+} {
+  const keys = {
+    epsilon: 'epsilon',
+    delta: 'delta',
+    epochs: 'epochs',
+    batch: 'batchSize',
+    lr: 'learningRate',
+  } as const;
+  const out: Record<string, number> = {};
+  for (const part of value.split(',')) {
+    const [key, raw, extra] = part.split('=');
+    const name = keys[key?.trim() as keyof typeof keys];
+    const n = Number(raw);
+    if (!name || raw === undefined || extra !== undefined || raw.trim() === '' || !Number.isFinite(n))
+      throw new InvalidArgumentError(
+        `expected epsilon=E,delta=D[,epochs=N][,batch=B][,lr=η], got "${part}" in "${value}"`,
+      );
+    if (name in out) throw new InvalidArgumentError(`${key} is given twice in "${value}"`);
+    out[name] = n;
+  }
+  if (out.epsilon === undefined || out.delta === undefined)
+    throw new InvalidArgumentError(`both epsilon and delta are needed, got "${value}"`);
+  return out as ReturnType<typeof parsePrivacy>;
+}
+
 export function registerModel(program: Command, io: Io): void {
   program
     .command('synth')
@@ -382,6 +414,12 @@ export function registerModel(program: Command, io: Io): void {
       'adversarial: how hard the model pushes against the adversary (α), default 1',
       number,
     )
+    .option(
+      '--privacy <budget>',
+      'train with differential privacy (DP-SGD, lr only): epsilon=E,delta=D[,epochs=N][,batch=B][,lr=η]',
+      parsePrivacy,
+    )
+    .option('--clip <c>', 'with --privacy: the largest norm a row’s gradient keeps, default 1', number)
     .requiredOption('--out <dir>', 'output directory')
     .option('--force', 'replace a model already in the output directory')
     .option('--lineage', 'also store the model, pipeline, metrics and audit in the lineage store')
@@ -413,6 +451,8 @@ export function registerModel(program: Command, io: Io): void {
         ? transformSchema.array().parse(JSON.parse(await readFile(options.features, 'utf8')))
         : undefined;
       const mitigation = mitigationOf(options);
+      if (options.clip !== undefined && !options.privacy)
+        throw new ValidationError('Nothing to clip', [{ path: 'clip', message: 'give --privacy with it' }]);
       const linearProgramSolver =
         mitigation?.method === 'threshold' ? await loadLinearProgramSolver() : undefined;
       const { table, sha256 } = await readData(options.data);
@@ -430,6 +470,14 @@ export function registerModel(program: Command, io: Io): void {
           hyperparameters,
           bootstrapSamples: options.bootstrap,
           ...(mitigation ? { mitigation } : {}),
+          ...(options.privacy
+            ? {
+                privacy: {
+                  ...options.privacy,
+                  ...(options.clip !== undefined ? { clip: options.clip } : {}),
+                },
+              }
+            : {}),
           ...(linearProgramSolver ? { linearProgramSolver } : {}),
           dataHash: sha256,
           codeVersion: await codeVersion(),
@@ -478,6 +526,11 @@ export function registerModel(program: Command, io: Io): void {
         if (m?.attributeIsInput)
           io.out(
             `note: ${m.attribute} is now a model input: the model decides each group by its own threshold, so every request must send ${m.attribute}`,
+          );
+        const p = manifest.privacy;
+        if (p)
+          io.out(
+            `privacy: ε = ${p.epsilon.toFixed(3)} at δ = ${p.delta} on ${p.rows} rows (DP-SGD: σ = ${p.noiseMultiplier.toFixed(3)}, q = ${p.sampleRate.toFixed(5)}, ${p.steps} steps, clip ${p.clip}; RDP accountant, order ${p.order})`,
           );
         if (!result.audit.passed)
           io.err('keel: warning: the data audit found critical problems; see audit.json');

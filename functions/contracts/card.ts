@@ -65,8 +65,8 @@ export interface ModelCard {
     readonly driftHistory: readonly { at: string; reason: string; metrics: Record<string, number> }[];
     readonly approvals: readonly { at: string; actor: string; reason: string; status: string }[];
     readonly deployments: readonly { at: string; actor: string; reason: string; event: string }[];
-    /** Null: no differential privacy was applied to this version. */
-    readonly privacy: null;
+    /** What differentially private training spent; null when none was applied. */
+    readonly privacy: VersionMetadata['privacy'] | null;
     /** The latest stale-feature review of this version (its audit-log record); null before any. */
     readonly featureReview: {
       readonly at: string;

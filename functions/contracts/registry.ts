@@ -99,6 +99,22 @@ export const versionMetadataSchema = z.object({
       attributeIsInput: z.boolean(),
     }),
   ),
+  /**
+   * Differentially private training: what it spent, by the RDP accountant from the recorded
+   * parameters (`keel privacy epsilon` recomputes it from them). Absent when not private.
+   */
+  privacy: z.optional(
+    z.object({
+      epsilon: z.number().check(z.nonnegative()),
+      delta: z.number().check(z.gt(0), z.lt(1)),
+      noiseMultiplier: z.number().check(z.nonnegative()),
+      sampleRate: z.number().check(z.gt(0), z.lte(1)),
+      steps: z.number().check(z.int(), z.positive()),
+      clip: z.number().check(z.positive()),
+      accountant: nonEmpty(),
+      rows: z.number().check(z.int(), z.nonnegative()),
+    }),
+  ),
   codeVersion: z.string().check(z.regex(/^[0-9a-f]{7,40}$/, 'expected a git commit sha')),
   evaluation: evaluationSchema,
   owner: nonEmpty(),

@@ -251,7 +251,9 @@ export function modelCardOf(facts: CardFacts): ModelCard {
     'keel.seed': String(meta.seed),
     'keel.status': version.status,
     'keel.aliases': version.aliases.join(', ') || 'none',
-    'keel.privacy': 'no differential privacy applied',
+    'keel.privacy': meta.privacy
+      ? `DP-SGD: ε = ${meta.privacy.epsilon.toFixed(3)} at δ = ${meta.privacy.delta} (${meta.privacy.accountant} accountant; σ = ${meta.privacy.noiseMultiplier.toFixed(3)}, q = ${meta.privacy.sampleRate.toFixed(5)}, ${meta.privacy.steps} steps, clip ${meta.privacy.clip})`
+      : 'no differential privacy applied',
     'keel.feature_review': featureReview
       ? `${featureReview.asOf}: ${featureReview.summary} (${featureReview.uri})`
       : 'not yet reviewed',
@@ -405,7 +407,7 @@ export function modelCardOf(facts: CardFacts): ModelCard {
       driftHistory,
       approvals,
       deployments,
-      privacy: null,
+      privacy: meta.privacy ?? null,
       featureReview,
       droppedFeatures,
     },

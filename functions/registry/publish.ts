@@ -174,6 +174,20 @@ export async function registerStoredTraining(
           },
         }
       : {}),
+    ...(manifest.privacy
+      ? {
+          privacy: {
+            epsilon: manifest.privacy.epsilon,
+            delta: manifest.privacy.delta,
+            noiseMultiplier: manifest.privacy.noiseMultiplier,
+            sampleRate: manifest.privacy.sampleRate,
+            steps: manifest.privacy.steps,
+            clip: manifest.privacy.clip,
+            accountant: manifest.privacy.accountant,
+            rows: manifest.privacy.rows,
+          },
+        }
+      : {}),
     codeVersion: options.codeVersion,
     evaluation,
     owner: options.owner,

@@ -225,7 +225,12 @@ export function sections(
     },
     { title: 'Ethical considerations', text: String(extra.ethical_considerations ?? '') },
     { title: 'Caveats and recommendations', text: String(extra.caveats_and_recommendations ?? '') },
-    { title: 'Privacy', text: 'No differential privacy was applied: no privacy budget applies.' },
+    {
+      title: 'Privacy',
+      text: keel.privacy
+        ? `Trained with differential privacy (DP-SGD): ε = ${keel.privacy.epsilon.toFixed(3)} at δ = ${keel.privacy.delta} on the ${keel.privacy.rows} rows it was fitted on, by the ${keel.privacy.accountant} accountant from noise multiplier ${keel.privacy.noiseMultiplier.toFixed(3)}, sample rate ${keel.privacy.sampleRate.toFixed(5)}, ${keel.privacy.steps} steps and clipping norm ${keel.privacy.clip}. Its feature pipeline's statistics were declared, not learnt. The holdout that evaluated it is not covered.`
+        : 'No differential privacy was applied: no privacy budget applies.',
+    },
     {
       title: 'Stale-feature review',
       text: [

@@ -53,7 +53,19 @@ export const transformSchema = z.discriminatedUnion('type', [
     max: z.number().optional(),
     ...provenance,
   }),
-  z.strictObject({ type: z.literal('standardise'), column: columnName, ...provenance }),
+  z
+    .strictObject({
+      type: z.literal('standardise'),
+      column: columnName,
+      /** Declared centre and scale (public), both or neither; private training needs them. */
+      mean: z.number().optional(),
+      scale: z.number().positive().optional(),
+      ...provenance,
+    })
+    .refine((t) => (t.mean === undefined) === (t.scale === undefined), {
+      message: 'declare both mean and scale, or neither',
+      path: ['scale'],
+    }),
   z.strictObject({
     type: z.literal('log'),
     column: columnName,
@@ -70,6 +82,8 @@ export const transformSchema = z.discriminatedUnion('type', [
     type: z.literal('one-hot'),
     column: columnName,
     maxCategories: z.number().int().min(1).max(1000).default(50),
+    /** The categories, declared (public) rather than learnt from the data; private training needs them. */
+    categories: z.array(z.string().min(1)).min(1).max(1000).optional(),
     ...provenance,
   }),
   z.strictObject({

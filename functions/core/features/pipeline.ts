@@ -288,6 +288,11 @@ export function fitPipeline(spec: readonly Transform[], table: Table): FittedPip
         };
         break;
       case 'standardise': {
+        // Declared centre and scale are public: nothing about the data is learnt.
+        if (t.mean !== undefined && t.scale !== undefined) {
+          step = { type: 'standardise', column: t.column, mean: t.mean, scale: t.scale, ...provenance };
+          break;
+        }
         const values = present(numeric(work, t.column, t.type));
         const mean = values.reduce((a, b) => a + b, 0) / values.length;
         const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length);
@@ -315,11 +320,14 @@ export function fitPipeline(spec: readonly Transform[], table: Table): FittedPip
         }
         const counts = new Map<number, number>();
         for (const code of c.codes) if (code >= 0) counts.set(code, (counts.get(code) ?? 0) + 1);
-        const categories = [...counts]
-          .map(([code, count]) => ({ name: c.dictionary[code] as string, count }))
-          .sort((a, b) => b.count - a.count || a.name.localeCompare(b.name))
-          .slice(0, t.maxCategories)
-          .map((x) => x.name);
+        // Declared categories are public: nothing about the data is learnt (private training needs it).
+        const categories = t.categories
+          ? [...t.categories]
+          : [...counts]
+              .map(([code, count]) => ({ name: c.dictionary[code] as string, count }))
+              .sort((a, b) => b.count - a.count || a.name.localeCompare(b.name))
+              .slice(0, t.maxCategories)
+              .map((x) => x.name);
         step = { type: 'one-hot', column: t.column, categories, ...provenance };
         break;
       }

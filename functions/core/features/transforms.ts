@@ -18,10 +18,22 @@ export type Transform = Provenance &
         readonly value?: number | string;
       }
     | { readonly type: 'clip'; readonly column: string; readonly min?: number; readonly max?: number }
-    | { readonly type: 'standardise'; readonly column: string }
+    | {
+        readonly type: 'standardise';
+        readonly column: string;
+        /** Declared centre and scale (public); both or neither. @default learnt: the column's mean and standard deviation */
+        readonly mean?: number;
+        readonly scale?: number;
+      }
     | { readonly type: 'log'; readonly column: string; readonly offset: number }
     | { readonly type: 'bucketise'; readonly column: string; readonly bins: number }
-    | { readonly type: 'one-hot'; readonly column: string; readonly maxCategories: number }
+    | {
+        readonly type: 'one-hot';
+        readonly column: string;
+        readonly maxCategories: number;
+        /** The categories, declared rather than learnt from the data (most frequent `maxCategories`). */
+        readonly categories?: string[];
+      }
     | {
         readonly type: 'ratio';
         readonly name: string;
@@ -51,4 +63,42 @@ export function withoutColumns(spec: readonly Transform[], columns: readonly str
     kept.push(t);
   }
   return kept;
+}
+
+/**
+ * What each transform would learn from the data it is fitted on (nothing for a clip with its
+ * bounds, a log or a ratio): under differential privacy those statistics would leak the rows,
+ * so they must be declared. Returns a message per transform that learns, by its index.
+ */
+export function dataFittedStatistics(spec: readonly Transform[]): { index: number; message: string }[] {
+  return spec.flatMap((t, index) => {
+    switch (t.type) {
+      case 'impute':
+        return t.strategy === 'constant'
+          ? []
+          : [
+              {
+                index,
+                message: `imputes ${t.column} with its ${t.strategy}: declare strategy "constant" and a value`,
+              },
+            ];
+      case 'one-hot':
+        return t.categories
+          ? []
+          : [{ index, message: `learns ${t.column}'s categories from the data: declare "categories"` }];
+      case 'standardise':
+        return t.mean !== undefined && t.scale !== undefined
+          ? []
+          : [
+              {
+                index,
+                message: `learns ${t.column}'s mean and spread from the data: declare "mean" and "scale"`,
+              },
+            ];
+      case 'bucketise':
+        return [{ index, message: `learns ${t.column}'s quantiles from the data` }];
+      default:
+        return [];
+    }
+  });
 }

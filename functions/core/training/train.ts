@@ -31,7 +31,7 @@ import {
 import { reweighing } from '../fairness/reweighing.ts';
 import { adjustedMargins, fitThresholds, ThresholdError } from '../fairness/threshold.ts';
 import { type FittedPipeline, fitPipeline, pipelineHash, transform } from '../features/pipeline.ts';
-import { type Transform, withoutColumns } from '../features/transforms.ts';
+import { dataFittedStatistics, type Transform, withoutColumns } from '../features/transforms.ts';
 import { type Matrix, sigmoid } from '../linalg.ts';
 import type { LinearProgramSolver } from '../lp.ts';
 import type { FairnessReport } from '../metrics/fairness.ts';
@@ -40,6 +40,8 @@ import { fitLogistic, type LogisticModel, type LogisticOptions } from '../models
 import { type ModelKind, predictMargins, predictProba, type TrainedModel } from '../models/model.ts';
 import { outcomeBaseline } from '../monitoring/outcomes.ts';
 import { exportOnnx, OPSETS, OUTPUTS } from '../onnx/export.ts';
+import { dpSgdLogistic } from '../privacy/dp-sgd.ts';
+import { calibrateNoise, PrivacyBudgetError } from '../privacy/rdp.ts';
 import { Rng } from '../random.ts';
 
 export type Hyperparameters = Readonly<Record<string, number | string | boolean>>;
@@ -82,8 +84,46 @@ export interface TrainOptions {
    * loaded asynchronously once by the caller, since training is synchronous). @default none
    */
   readonly linearProgramSolver?: LinearProgramSolver;
+  /**
+   * Differentially private training (logistic regression only): DP-SGD calibrated by the RDP
+   * accountant to spend at most `epsilon` at `delta` on the rows the model is fitted on. Every
+   * pipeline statistic must be declared (nothing is learnt from the data but the weights), and
+   * the explainer's background comes from the holdout. @default not private
+   */
+  readonly privacy?: PrivacyOptions;
   /** Progress of the long phases, for progress bars. */
   readonly onProgress?: (progress: { phase: TrainingPhase; done: number; total: number }) => void;
+}
+
+export interface PrivacyOptions {
+  readonly epsilon: number;
+  readonly delta: number;
+  /** C: the largest norm a row's gradient keeps. @default 1 */
+  readonly clip?: number;
+  /** Passes over the data, in expectation. @default 5 */
+  readonly epochs?: number;
+  /** Expected rows per step (Poisson sampling at rate batch / rows). @default 256 */
+  readonly batchSize?: number;
+  /** @default 1 */
+  readonly learningRate?: number;
+}
+
+/** What a private training spent, as the manifest and the registry keep it. */
+export interface PrivacyRecord {
+  /** ε spent at δ, by the accountant from the parameters below (at most the target). */
+  readonly epsilon: number;
+  readonly delta: number;
+  readonly targetEpsilon: number;
+  readonly noiseMultiplier: number;
+  readonly sampleRate: number;
+  readonly steps: number;
+  readonly clip: number;
+  readonly order: number;
+  readonly accountant: 'rdp';
+  /** The rows ε protects: those the model was fitted on (the holdout is not private). */
+  readonly rows: number;
+  /** What the feature pipeline spent: nothing, its statistics were declared. */
+  readonly pipelineEpsilon: 0;
 }
 
 export type TrainingPhase = 'audit' | 'features' | 'training' | 'evaluation' | 'export';
@@ -176,6 +216,8 @@ export interface Manifest {
    * production with. Absent in models trained before the review existed.
    */
   readonly importance?: ImportanceSummary;
+  /** What private training spent (DP-SGD, the RDP accountant); absent when not private. */
+  readonly privacy?: PrivacyRecord;
 }
 
 /** Holdout rows the training-time importance is measured on, at most. */
@@ -321,6 +363,35 @@ export function validateTrainingData(table: Table, options: TrainOptions): void 
       let all = true;
       for (let r = 0; r < table.rowCount && all; r++) all = isMissing(column, r);
       if (all) issues.push({ path: name, message: 'every value is missing' });
+    }
+  }
+  const privacy = options.privacy;
+  if (privacy) {
+    if ((options.algorithm ?? 'gbdt') !== 'lr')
+      issues.push({
+        path: 'privacy',
+        message: `private training (DP-SGD) trains logistic regression only, not ${options.algorithm ?? 'gbdt'}`,
+      });
+    if (!options.features)
+      issues.push({
+        path: 'privacy',
+        message: 'private training needs a declared feature pipeline (features)',
+      });
+    for (const leak of dataFittedStatistics(options.features ?? []))
+      issues.push({ path: `features.${leak.index}`, message: `under privacy: ${leak.message}` });
+    if (options.mitigation)
+      issues.push({ path: 'privacy', message: 'private training with a fairness mitigation is not built' });
+    if (!(privacy.epsilon > 0) || !Number.isFinite(privacy.epsilon))
+      issues.push({
+        path: 'privacy.epsilon',
+        message: `must be a finite number > 0, got ${privacy.epsilon}`,
+      });
+    if (!(privacy.delta > 0 && privacy.delta < 1))
+      issues.push({ path: 'privacy.delta', message: `must be in (0, 1), got ${privacy.delta}` });
+    for (const key of ['clip', 'epochs', 'batchSize', 'learningRate'] as const) {
+      const v = privacy[key];
+      if (v !== undefined && !(v > 0 && Number.isFinite(v)))
+        issues.push({ path: `privacy.${key}`, message: `must be a finite number > 0, got ${v}` });
     }
   }
   const holdout = options.holdout ?? 0.2;
@@ -629,6 +700,53 @@ function mitigationRecord(
 }
 
 /**
+ * DP-SGD on the fitted rows, its noise calibrated by the RDP accountant to the target ε: q is
+ * the expected batch over the rows, the steps cover `epochs` passes in expectation. The ε
+ * recorded is the accountant's for the parameters used (at most the target).
+ */
+function fitPrivately(x: Matrix, y: Float64Array, privacy: PrivacyOptions, seed: number) {
+  const n = x.rows;
+  const sampleRate = Math.min(1, (privacy.batchSize ?? 256) / n);
+  const steps = Math.max(1, Math.ceil((privacy.epochs ?? 5) / sampleRate));
+  const clip = privacy.clip ?? 1;
+  let calibrated: ReturnType<typeof calibrateNoise>;
+  try {
+    calibrated = calibrateNoise({ epsilon: privacy.epsilon, delta: privacy.delta, sampleRate, steps });
+  } catch (error) {
+    if (error instanceof PrivacyBudgetError)
+      throw new ValidationError('The privacy budget cannot be met', [
+        {
+          path: 'privacy.epsilon',
+          message: `${error.message}; ${n} rows to fit, ${privacy.epochs ?? 5} epochs of expected batch ${privacy.batchSize ?? 256}`,
+        },
+      ]);
+    throw error;
+  }
+  const result = dpSgdLogistic(x, y, {
+    clip,
+    noiseMultiplier: calibrated.noiseMultiplier,
+    sampleRate,
+    steps,
+    learningRate: privacy.learningRate ?? 1,
+    seed: seed + 5,
+  });
+  const record: PrivacyRecord = {
+    epsilon: calibrated.epsilon,
+    delta: privacy.delta,
+    targetEpsilon: privacy.epsilon,
+    noiseMultiplier: calibrated.noiseMultiplier,
+    sampleRate,
+    steps,
+    clip,
+    order: calibrated.order,
+    accountant: 'rdp',
+    rows: n,
+    pipelineEpsilon: 0,
+  };
+  return { model: result.model, record };
+}
+
+/**
  * Each raw input's permutation importance on (a seeded sample of) the holdout, priced by the
  * costs when given: the stale-feature review's "at training".
  */
@@ -760,7 +878,8 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
             : {}),
         })
       : undefined;
-  const model = mitigated?.model ?? fitWith(y, undefined);
+  const privateFit = options.privacy ? fitPrivately(x, y, options.privacy, seed) : undefined;
+  const model = privateFit?.model ?? mitigated?.model ?? fitWith(y, undefined);
   const mitigation = options.mitigation;
   const rule =
     mitigation?.method === 'threshold' && validation && validationRows
@@ -873,6 +992,7 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
         }
       : {}),
     ...(importance ? { importance } : {}),
+    ...(privateFit ? { privacy: privateFit.record } : {}),
   };
   progress({ phase: 'export', done: 1, total: 1 });
   const goldenTable = takeRows(
@@ -914,7 +1034,8 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
   const explainer = buildExplainerArtifact(
     pipeline,
     model,
-    { training: fitRows, holdout: holdoutTable },
+    // Private training keeps no fitted row: the background is drawn from the holdout too.
+    { training: options.privacy ? holdoutTable : fitRows, holdout: holdoutTable },
     { seed, ...(rule ? { postprocess: rule } : {}) },
   );
   return {
