@@ -20,9 +20,12 @@
  *
  * **Unstable** (the relationship changed): the column's contribution weighs differently in the
  * outcomes now than in the model: b_j in y ~ a + Σ b_j φ_j (the drift attribution's outcome
- * side), away from 1 with confidence by a material effect; below 0, its sign flipped. b scales
- * the column's whole partial dependence (in log-odds), so this is a change of its amplitude or
- * direction; a reshaping that keeps the average weight is not caught by it.
+ * side), away from 1 with confidence by a material effect (below 0: its sign flipped), and its
+ * importance moved with confidence too. The weights of related columns' contributions (debt and
+ * debt-to-income) trade off against each other by chance, so a weight alone flagged a column
+ * whose relationship had not changed; requiring the importance to move as well removed it. b
+ * scales the column's whole partial dependence (in log-odds), so this is a change of its
+ * amplitude or direction; a reshaping that keeps the average weight is not caught by it.
  *
  * **Costly / personal data** for little importance: a column with a declared cost per decision
  * whose saving (the change in decision costs when it is shuffled, upper end of its interval) is
@@ -204,7 +207,11 @@ export function reviewFeatures(
         `${input.production.rows} labelled rows cannot tell: the interval (±${fixed(z * p.se)}) is wider than the floor`,
       );
     const w = weights.get(p.column);
-    if (w?.changed && status !== 'stale') {
+    // A changed weight alone is not enough: contributions of related columns (debt and
+    // debt-to-income) share the outcomes between them, and their weights move together by
+    // chance; a relationship that changed what the column is worth moves its importance too.
+    const importanceMoved = Math.abs(change) > zTwoSided * changeSe;
+    if (w?.changed && importanceMoved && status !== 'stale') {
       status = 'unstable';
       flags.push('unstable');
       reasons.push(

@@ -178,7 +178,7 @@ describe('reviewFeatures', () => {
   it('flags an unstable column, and says when its sign flipped', () => {
     const review = reviewFeatures({
       training,
-      production: summary({ strong: [0.09, 0.004], mid: [0.029, 0.0015], never: [0, 0.0003] }),
+      production: summary({ strong: [0.04, 0.004], mid: [0.045, 0.0015], never: [0, 0.0003] }),
       weights: [
         weight('strong', -0.4, 0.2, true),
         weight('mid', 1.6, 0.2, true),
@@ -192,6 +192,17 @@ describe('reviewFeatures', () => {
     expect(mid?.reasons[0]).toMatch(/×1\.60/);
     expect(never?.flags).toEqual([]);
     expect(review.stale).toEqual([]);
+  });
+
+  it('does not call a column unstable on its weight alone, while its importance holds', () => {
+    // debt beside debt-to-income: their contributions' weights trade off by chance.
+    const review = reviewFeatures({
+      training,
+      production: summary({ strong: [0.099, 0.004], mid: [0.029, 0.0015], never: [0, 0.0003] }),
+      weights: [weight('strong', -1.76, 0.5, true)],
+    });
+    expect(review.features[0]?.status).toBe('ok');
+    expect(review.flagged).toEqual([]);
   });
 
   it('flags a costly column that saves less than it costs, and personal data worth little', () => {
