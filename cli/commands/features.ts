@@ -42,7 +42,9 @@ function row(f: FeatureFinding) {
     production: `${f.production.aucDrop.toFixed(4)} ± ${f.production.se.toFixed(4)}`,
     change: signed(f.change.value),
     '|shap|': f.production.meanAbsShap !== undefined ? f.production.meanAbsShap.toFixed(3) : '',
-    weight: f.weight ? `×${f.weight.value.toFixed(2)}` : '',
+    weight: f.weight
+      ? `×${f.weight.value.toFixed(2)} [${f.weight.lower.toFixed(2)}, ${f.weight.upper.toFixed(2)}]`
+      : '',
     flags: f.flags.join(', '),
   };
 }
