@@ -197,14 +197,21 @@ export function scheduledJobs(
     {
       name: `${model}:drift-check`,
       expression: m.schedules.driftCheck,
-      run: async () => onCheck?.(await runDriftCheck(options, model)),
+      // Run first: `onCheck?.(await …)` would skip the check itself when no one listens.
+      run: async () => {
+        const summary = await runDriftCheck(options, model);
+        onCheck?.(summary);
+      },
     },
     ...(m.schedules.featureReview
       ? [
           {
             name: `${model}:feature-review`,
             expression: m.schedules.featureReview,
-            run: async () => onReview?.(await runFeatureReviewJob(options, model)),
+            run: async () => {
+              const summary = await runFeatureReviewJob(options, model);
+              onReview?.(summary);
+            },
           },
         ]
       : []),

@@ -92,3 +92,40 @@ describe('LocalScheduler', () => {
     );
   });
 });
+
+describe('scheduledJobs', () => {
+  it('schedules each model’s feature review where the config sets one, and runs it as the function with the model’s settings', async () => {
+    // Prepare: the shipped config (a daily review) beside a model with none.
+    const { parseConfig } = await import('../../functions/contracts/config/load.ts');
+    const { readFileSync } = await import('node:fs');
+    const { scheduledJobs } = await import('../../local/monitoring.ts');
+    const raw = JSON.parse(readFileSync('keel.config.json', 'utf8'));
+    raw.models.plain = { ...raw.models.credit, schedules: { driftCheck: 'rate(1 hour)' } };
+    delete raw.stages;
+    const config = parseConfig(raw);
+    const calls: { name: string; payload: unknown }[] = [];
+    const lambda = {
+      invoke: async (name: string, payload: unknown) => {
+        calls.push({ name, payload });
+        return { status: 'skipped', model: 'credit', reason: 'test' };
+      },
+    };
+
+    // Act
+    const jobs = scheduledJobs({ config, lambda: lambda as never, pipelines: {} as never, timeScale: 0.5 });
+    const review = jobs.find((j) => j.name === 'credit:feature-review');
+    await review?.run();
+
+    // Assess
+    expect(jobs.map((j) => j.name)).toEqual([
+      'credit:drift-check',
+      'credit:feature-review',
+      'plain:drift-check',
+    ]);
+    expect(review?.expression).toBe('rate(1 day)');
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.name).toBe('keel-feature-review');
+    // The window shrinks with the local time scale, as the drift check's does.
+    expect(calls[0]?.payload).toMatchObject({ settings: { model: 'credit', windowDays: 15 } });
+  });
+});
