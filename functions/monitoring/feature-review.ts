@@ -137,7 +137,12 @@ export async function runFeatureReview(
       labelledRows: labelled.length,
       reason: `${labelled.length} labelled decisions in the last ${settings.windowDays} days; the review needs ${settings.minLabelledRows}`,
     };
-  const table = labelledTable(labelled, manifest.schema.columns, settings.label);
+  // The model's inputs only: every column is copied once per shuffle of every other.
+  const table = labelledTable(
+    labelled,
+    Object.fromEntries(manifest.schema.inputs.map((i) => [i.name, i.type])),
+    settings.label,
+  );
   const labels = Float64Array.from(labelled, (r) => r.outcome);
   if (labels.every((y) => y === labels[0]))
     return {
