@@ -18,7 +18,7 @@ const SIZES = [500, 2000, 20_000];
 const SEEDS = [1, 2, 3];
 
 const lines = [
-  '| ε (δ = 1e-5) | ' + SIZES.map((n) => `AUC, ${n.toLocaleString('en-US')} rows`).join(' | ') + ' |',
+  `| ε (δ = 1e-5) | ${SIZES.map((n) => `AUC, ${n.toLocaleString('en-US')} rows`).join(' | ')} |`,
 ];
 lines.push(`|---|${SIZES.map(() => '---').join('|')}|`);
 for (const epsilon of EPSILONS) {

@@ -24,6 +24,7 @@ import {
   type ImportanceSummary,
   importanceSummary,
   meanAbsShapWithError,
+  outcomeShapes,
   reviewFeatures,
 } from '../core/explain/feature-review.ts';
 import { permutationImportance } from '../core/explain/importance.ts';
@@ -176,6 +177,7 @@ export async function runFeatureReview(
   const explainer = await loadModelExplainer(deps.lineage, version, bytes);
   let shap: Parameters<typeof reviewFeatures>[0]['shap'];
   let weights: Parameters<typeof reviewFeatures>[0]['weights'];
+  let shapes: Parameters<typeof reviewFeatures>[0]['shapes'];
   if (explainer) {
     const explained = sample(table, EXPLAINED_ROWS, 1);
     const current = explainer.explain(explained.table);
@@ -186,11 +188,14 @@ export async function runFeatureReview(
     shap = { training: meanAbsShapWithError(trainingRows), production: meanAbsShapWithError(current) };
     const names = Object.keys(current.rows[0]?.contributions ?? {});
     const outcomes = explained.rows.map((i) => labels[i] as number);
-    if (!outcomes.every((y) => y === outcomes[0])) weights = outcomeWeights(current, outcomes, names).columns;
+    if (!outcomes.every((y) => y === outcomes[0])) {
+      weights = outcomeWeights(current, outcomes, names).columns;
+      shapes = outcomeShapes(current, outcomes, names);
+    }
   }
 
   const review = reviewFeatures(
-    { training, production, ...(shap ? { shap } : {}), weights },
+    { training, production, ...(shap ? { shap } : {}), weights, shapes },
     settings.policy,
   );
   const drop = review.features

@@ -4,7 +4,7 @@
  * Pure functions over tables and capture records; reading S3 and lineage is the caller's.
  */
 
-import { CategoricalBuilder, type Column, cell, NumericBuilder, type Table } from '../core/data/table.ts';
+import { CategoricalBuilder, type Column, cell, type Table } from '../core/data/table.ts';
 import { Rng } from '../core/random.ts';
 import type { CreditScenario } from '../core/synthetic/credit.ts';
 import { stratifiedSplit, takeRows } from '../core/training/train.ts';

@@ -27,8 +27,8 @@
  * with SHAP loss, "From local explanations to global understanding", 2020.)
  */
 import normalQuantile from '@stdlib/stats-base-dists-normal-quantile';
-import { choleskySolve, matrix, sigmoid } from '../linalg.ts';
-import { fitLogistic } from '../models/logistic.ts';
+import { matrix, sigmoid } from '../linalg.ts';
+import { fitLogistic, logisticStandardErrors } from '../models/logistic.ts';
 import type { Explanation } from './explainer.ts';
 
 /** z of a two-sided 95 % interval. */
@@ -151,35 +151,13 @@ export function outcomeWeights(
   const x = matrix(n, d, data);
   // Barely regularised: the weights are estimates, not a model to ship.
   const fit = fitLogistic(x, outcomes, { C: 1e6 });
+  const errors = logisticStandardErrors(fit, x);
   const zBonferroni = normalQuantile(1 - 0.025 / d, 0, 1);
-  // Fisher information of (intercept, b): Σ p(1 − p) z zᵀ with z = (1, φ).
-  const p = d + 1;
-  const info = new Float64Array(p * p);
-  const z = new Float64Array(p);
-  for (let i = 0; i < n; i++) {
-    z[0] = 1;
-    let margin = fit.intercept;
-    for (let j = 0; j < d; j++) {
-      z[j + 1] = data[i * d + j] as number;
-      margin += (fit.coefficients[j] as number) * (data[i * d + j] as number);
-    }
-    const q = sigmoid(margin);
-    const w = q * (1 - q);
-    for (let a = 0; a < p; a++)
-      for (let b = 0; b <= a; b++)
-        info[a * p + b] = (info[a * p + b] as number) + w * (z[a] as number) * (z[b] as number);
-  }
-  for (let a = 0; a < p; a++) {
-    for (let b = a + 1; b < p; b++) info[a * p + b] = info[b * p + a] as number;
-    info[a * p + a] = (info[a * p + a] as number) + 1e-9; // a column that never varies
-  }
   return {
     intercept: fit.intercept,
     columns: names
       .map((column, j) => {
-        const unit = new Float64Array(p);
-        unit[j + 1] = 1;
-        const se = Math.sqrt(Math.max(0, choleskySolve(info.slice(), unit, p)[j + 1] as number));
+        const se = errors[j] as number;
         const weight = fit.coefficients[j] as number;
         const sd = Math.sqrt(moments(columnOf(explanation, column)).variance);
         const effect = (weight - 1) * sd;

@@ -255,3 +255,36 @@ export function logisticMargins(model: LogisticModel, x: Matrix): Float64Array {
 export function predictLogistic(model: LogisticModel, x: Matrix): Float64Array {
   return logisticMargins(model, x).map(sigmoid);
 }
+
+/**
+ * Wald standard errors of a (barely regularised) fit's intercept-free coefficients, from the
+ * Fisher information Σ p(1 − p) z zᵀ with z = (1, x): what tests of the coefficients need.
+ */
+export function logisticStandardErrors(model: LogisticModel, x: Matrix): Float64Array {
+  const { rows: n, cols: d, data } = x;
+  const p = d + 1;
+  const info = new Float64Array(p * p);
+  const z = new Float64Array(p);
+  for (let i = 0; i < n; i++) {
+    z[0] = 1;
+    let margin = model.intercept;
+    for (let j = 0; j < d; j++) {
+      z[j + 1] = data[i * d + j] as number;
+      margin += (model.coefficients[j] as number) * (data[i * d + j] as number);
+    }
+    const q = sigmoid(margin);
+    const w = q * (1 - q);
+    for (let a = 0; a < p; a++)
+      for (let b = 0; b <= a; b++)
+        info[a * p + b] = (info[a * p + b] as number) + w * (z[a] as number) * (z[b] as number);
+  }
+  for (let a = 0; a < p; a++) {
+    for (let b = a + 1; b < p; b++) info[a * p + b] = info[b * p + a] as number;
+    info[a * p + a] = (info[a * p + a] as number) + 1e-9; // a column that never varies
+  }
+  return Float64Array.from({ length: d }, (_, j) => {
+    const unit = new Float64Array(p);
+    unit[j + 1] = 1;
+    return Math.sqrt(Math.max(0, choleskySolve(info.slice(), unit, p)[j + 1] as number));
+  });
+}

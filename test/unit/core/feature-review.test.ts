@@ -2,7 +2,12 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Table } from '../../../functions/core/data/table.ts';
 import type { OutcomeWeight } from '../../../functions/core/explain/drift-attribution.ts';
-import { type ImportanceSummary, reviewFeatures } from '../../../functions/core/explain/feature-review.ts';
+import type { Explanation } from '../../../functions/core/explain/explainer.ts';
+import {
+  type ImportanceSummary,
+  outcomeShapes,
+  reviewFeatures,
+} from '../../../functions/core/explain/feature-review.ts';
 import { permutationImportance } from '../../../functions/core/explain/importance.ts';
 import { type Transform, withoutColumns } from '../../../functions/core/features/transforms.ts';
 import { aucComponents, delongVariance } from '../../../functions/core/metrics/classification.ts';
@@ -256,5 +261,43 @@ describe('withoutColumns', () => {
     ]);
     expect(withoutColumns(spec, ['debt']).map((t) => t.type)).toEqual(['impute', 'one-hot', 'log']);
     expect(withoutColumns(spec, [])).toEqual(spec);
+  });
+});
+
+describe('outcomeShapes', () => {
+  /** Rows whose outcomes follow the model's contributions, with `bend` added along column a's. */
+  function explained(bend: (a: number) => number, seed: number) {
+    const rng = new Rng(seed);
+    const rows: { contributions: Record<string, number>; margin: number }[] = [];
+    const outcomes: number[] = [];
+    for (let i = 0; i < 6000; i++) {
+      const contributions = {
+        a: rng.normal(0, 0.8),
+        b: rng.normal(0, 0.6),
+        c: rng.bernoulli(0.3) ? 0.5 : -0.2,
+      };
+      const margin = -1 + contributions.a + contributions.b + contributions.c;
+      rows.push({ contributions, margin });
+      outcomes.push(rng.bernoulli(1 / (1 + Math.exp(-(margin + bend(contributions.a))))) ? 1 : 0);
+    }
+    return { explanation: { rows } as unknown as Explanation, outcomes };
+  }
+
+  it.each([1, 2, 3])('finds no bend while the model’s shape holds (seed %i)', (seed) => {
+    const { explanation, outcomes } = explained(() => 0, seed);
+    const shapes = outcomeShapes(explanation, outcomes, ['a', 'b', 'c']);
+    expect(shapes.filter((s) => s.changed)).toEqual([]);
+    // A two-valued contribution has no shape to test.
+    expect(shapes[2]).toMatchObject({ column: 'c', curvature: 0, changed: false });
+  });
+
+  it('finds a relationship that saturates, and blames its column alone', () => {
+    // Column a's effect flattens at the extremes: −0.6·a² bends the outcomes along φ_a.
+    const { explanation, outcomes } = explained((a) => -0.6 * a * a, 4);
+    const [a, b, c] = outcomeShapes(explanation, outcomes, ['a', 'b', 'c']);
+    expect(a?.changed).toBe(true);
+    expect(a?.curvature).toBeLessThan(-0.3);
+    expect(b?.changed).toBe(false);
+    expect(c?.changed).toBe(false);
   });
 });
