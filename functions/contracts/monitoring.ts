@@ -131,6 +131,7 @@ export const featureReviewSettingsSchema = z.object({
     share: z.number().gt(0).max(1),
     confidence: z.number().gt(0.5).lt(1),
     personalDataFloor: z.number().min(0),
+    weightFloor: z.number().min(0),
     features: z.record(
       z.string(),
       z.object({ costPerDecision: z.number().optional(), personalData: z.boolean().optional() }),
@@ -159,6 +160,7 @@ export function featureReviewSettings(config: KeelConfig, model: string): Featur
       share: r.share,
       confidence: r.confidence,
       personalDataFloor: r.personalDataFloor,
+      weightFloor: r.weightFloor,
       features: r.features,
     },
     retrainWithout: r.retrainWithout,

@@ -7,11 +7,19 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Table } from '../../functions/core/data/table.ts';
-import { importanceSummary, reviewFeatures } from '../../functions/core/explain/feature-review.ts';
+import { outcomeWeights } from '../../functions/core/explain/drift-attribution.ts';
+import { tableOfInstances } from '../../functions/core/explain/explainer.ts';
+import {
+  importanceSummary,
+  meanAbsShapWithError,
+  outcomeShapes,
+  reviewFeatures,
+} from '../../functions/core/explain/feature-review.ts';
 import { permutationImportance } from '../../functions/core/explain/importance.ts';
 import { OnnxModel } from '../../functions/core/onnx/runtime.ts';
+import { modelExplainer } from '../../functions/core/onnx/trees.ts';
 import { generateCredit } from '../../functions/core/synthetic/credit.ts';
-import { train } from '../../functions/core/training/train.ts';
+import { takeRows, train } from '../../functions/core/training/train.ts';
 
 const credit = JSON.parse(readFileSync('examples/credit/keel.config.json', 'utf8')).models.credit;
 const PRODUCTION_ROWS = 30_000;
@@ -63,6 +71,66 @@ describe('stale-feature review on the credit population', () => {
         expect(steady.flagged, steady.summary).toEqual([]);
         // Region never mattered: weak, not stale.
         expect(stale.features.find((f) => f.column === 'region')?.status).toBe('weak');
+      } finally {
+        await onnx.release();
+      }
+    },
+    120_000,
+  );
+});
+
+describe('unstable columns on the credit population', () => {
+  it.each([
+    ['concept drift (late payments weigh three times as much)', { conceptDrift: 2 }, ['late_payments']],
+    ['covariate drift (incomes fall, debts rise: no relationship changes)', { covariateDrift: 0.4 }, []],
+  ] as const)(
+    '%s',
+    async (_, drift, unstable) => {
+      // Prepare: the shipped model, reviewed with its explainer (mean |SHAP|, outcome weights and shapes).
+      const result = train(generateCredit({ rows: 20_000, seed: 3 }), {
+        label: 'default',
+        protected: credit.data.protectedAttributes,
+        exclude: credit.data.piiFields,
+        features: credit.features,
+        costs: credit.costs,
+        bootstrapSamples: 50,
+        dataHash: 'c'.repeat(64),
+        codeVersion: 'test',
+      });
+      const training = result.manifest.importance as NonNullable<typeof result.manifest.importance>;
+      const onnx = await OnnxModel.load(result.onnx);
+      const production = generateCredit({ rows: PRODUCTION_ROWS, seed: 3003, ...drift });
+      const labels = (production.columns.get('default') as { values: Float64Array }).values;
+      try {
+        // Act
+        const importance = await permutationImportance(
+          async (t) => (await onnx.scoreTable(t)).probabilities,
+          production,
+          labels,
+          { repeats: 5, seed: 3, columns: training.columns.map((c) => c.column) },
+        );
+        const explainer = modelExplainer(result.explainer, result.onnx);
+        const rows = Array.from({ length: 2000 }, (_, i) => i * 15);
+        const current = explainer.explain(takeRows(production, rows));
+        const reference = explainer.explain(
+          tableOfInstances(result.explainer.reference ?? [], result.explainer.pipeline.inputs),
+        );
+        const outcomes = rows.map((i) => labels[i] as number);
+        const names = Object.keys(current.rows[0]?.contributions ?? {});
+        const review = reviewFeatures({
+          training,
+          production: importanceSummary(importance, production.rowCount, 5),
+          shap: { training: meanAbsShapWithError(reference), production: meanAbsShapWithError(current) },
+          weights: outcomeWeights(current, outcomes, names).columns,
+          shapes: outcomeShapes(current, outcomes, names),
+        });
+
+        // Assess
+        expect(
+          review.features.filter((f) => f.status === 'unstable').map((f) => f.column),
+          review.summary,
+        ).toEqual(unstable);
+        expect(review.stale).toEqual([]);
       } finally {
         await onnx.release();
       }

@@ -376,6 +376,8 @@ export const modelConfigSchema = z
         confidence: z.number().gt(0.5).lt(1).default(0.95),
         /** The AUC drop a column carrying personal data must be worth. */
         personalDataFloor: z.number().min(0).max(0.5).default(0.01),
+        /** The mean |SHAP| (log-odds) a column's contribution needs for its outcome weight to be judged. */
+        weightFloor: z.number().min(0).default(0.06),
         /** Per raw column: what it costs per decision (the costs' currency), and whether it carries personal data. */
         features: z
           .record(

@@ -171,6 +171,11 @@ export interface FeatureReviewPolicy {
   readonly confidence?: number;
   /** The AUC drop a column with personal data must be worth. @default 0.01 */
   readonly personalDataFloor?: number;
+  /**
+   * The mean |SHAP| (log-odds) a column's contribution needs for its outcome weight and shape to
+   * be judged (unstable). @default 0.06
+   */
+  readonly weightFloor?: number;
   /** What each column costs per decision (the costs' currency) and whether it carries personal data. */
   readonly features?: Readonly<
     Record<string, { readonly costPerDecision?: number; readonly personalData?: boolean }>
@@ -243,6 +248,7 @@ export function reviewFeatures(
     share: options.share ?? 0.5,
     confidence: options.confidence ?? 0.95,
     personalDataFloor: options.personalDataFloor ?? 0.01,
+    weightFloor: options.weightFloor ?? 0.06,
     features: options.features ?? {},
   };
   if (!(policy.floor >= 0)) throw new RangeError(`floor must be at least 0, got ${policy.floor}`);
@@ -291,7 +297,12 @@ export function reviewFeatures(
     // chance; a relationship that changed what the column is worth moves its importance too.
     const importanceMoved = Math.abs(change) > zTwoSided * changeSe;
     const shape = shapes.get(p.column);
-    if ((w?.changed || shape?.changed) && importanceMoved && status !== 'stale') {
+    // A contribution that barely moves the log-odds has a weight that says little, and when its
+    // column also feeds a derived feature (debt → debt_to_income) the two weights trade off: under
+    // covariate drift, which changes no relationship, debt's came out ×−1.6 "significantly".
+    const reliance = input.shap?.production.get(p.column)?.mean;
+    const judged = reliance === undefined || reliance >= policy.weightFloor;
+    if (judged && (w?.changed || shape?.changed) && importanceMoved && status !== 'stale') {
       status = 'unstable';
       flags.push('unstable');
       if (w?.changed)
