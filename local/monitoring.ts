@@ -21,6 +21,7 @@ import {
 import { retrainingPipelineName } from '../functions/contracts/retraining.ts';
 import { KeelError } from '../functions/kernel/errors.ts';
 import type { CheckSummary } from '../functions/monitoring/check.ts';
+import type { FeatureReviewSummary } from '../functions/monitoring/feature-review.ts';
 import * as entry from '../functions/monitoring/lambda.ts';
 import type { LocalPipelineRunner } from './adapters/pipeline-runner.ts';
 import type { LocalLambdaRuntime } from './lambda-runtime.ts';
@@ -64,26 +65,6 @@ export function registerMonitoringFunctions(
     ...(sandbox ? { sandbox: { pool: sandbox, exportName } } : {}),
   });
 }
-
-/** What the feature-review function answers (the report itself is in lineage). */
-export type FeatureReviewSummary =
-  | {
-      readonly status: 'reviewed';
-      readonly model: string;
-      readonly version: number;
-      readonly report: string;
-      readonly flagged: readonly string[];
-      readonly stale: readonly string[];
-      readonly drop: readonly string[];
-      readonly summary: string;
-      readonly retrainRequested: boolean;
-    }
-  | {
-      readonly status: 'skipped';
-      readonly model: string;
-      readonly version?: number;
-      readonly reason: string;
-    };
 
 /**
  * Runs one model's stale-feature review as its schedule would. The window shrinks with the

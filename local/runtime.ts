@@ -38,6 +38,7 @@ import type { InferenceDependencies } from '../functions/inference/handler.ts';
 import { loadShadowScorer, type ShadowReport, type ShadowScorer } from '../functions/inference/shadow.ts';
 import { NotFoundError } from '../functions/kernel/errors.ts';
 import type { CheckSummary } from '../functions/monitoring/check.ts';
+import type { FeatureReviewSummary } from '../functions/monitoring/feature-review.ts';
 import type { Ports } from '../functions/ports/index.ts';
 import { LocalDeployer } from './adapters/deployer.ts';
 import { LocalEventBus } from './adapters/event-bus.ts';
@@ -48,7 +49,6 @@ import { controlApi } from './control-api.ts';
 import { EmbeddedAws } from './embedded-aws.ts';
 import { LocalLambdaRuntime } from './lambda-runtime.ts';
 import {
-  type FeatureReviewSummary,
   MONITORING_ENTRY,
   registerDriftCheckPipelines,
   registerMonitoringFunctions,

@@ -96,6 +96,37 @@ export type FeatureReviewOutcome =
       readonly labelledRows?: number;
     };
 
+/** What the review function answers: the verdicts and where the report is, not the report. */
+export type FeatureReviewSummary =
+  | {
+      readonly status: 'reviewed';
+      readonly model: string;
+      readonly version: number;
+      readonly report: string;
+      readonly flagged: readonly string[];
+      readonly stale: readonly string[];
+      readonly drop: readonly string[];
+      readonly summary: string;
+      readonly retrainRequested: boolean;
+    }
+  | Extract<FeatureReviewOutcome, { readonly status: 'skipped' }>;
+
+export function summariseReview(outcome: FeatureReviewOutcome): FeatureReviewSummary {
+  if (outcome.status === 'skipped') return outcome;
+  const { review, drop } = outcome.report;
+  return {
+    status: outcome.status,
+    model: outcome.model,
+    version: outcome.version,
+    report: outcome.ref.uri,
+    flagged: review.flagged,
+    stale: review.stale,
+    drop,
+    summary: review.summary,
+    retrainRequested: outcome.retrainRequested,
+  };
+}
+
 /** Seeded rows of a table, at most `n`, in table order. */
 function sample(table: Table, n: number, seed: number): { table: Table; rows: number[] } {
   if (table.rowCount <= n) return { table, rows: Array.from({ length: table.rowCount }, (_, i) => i) };

@@ -17,7 +17,7 @@ import {
   reduceCheck,
   runDriftCheck,
 } from './check.ts';
-import { runFeatureReview } from './feature-review.ts';
+import { runFeatureReview, summariseReview } from './feature-review.ts';
 
 export function monitoringDependencies(): MonitoringDependencies {
   const p = ports();
@@ -82,17 +82,5 @@ export const featureReviewHandler = keelHandler(async (event: unknown) => {
     { captures: p.captureReader, eventBus: p.eventBus, lineage: lineageOf(p), registry: registryOf(p) },
   );
   // The report is in lineage; the invocation answers with its ref and the verdicts only.
-  return outcome.status === 'reviewed'
-    ? {
-        status: outcome.status,
-        model: outcome.model,
-        version: outcome.version,
-        report: outcome.ref.uri,
-        flagged: outcome.report.review.flagged,
-        stale: outcome.report.review.stale,
-        drop: outcome.report.drop,
-        summary: outcome.report.review.summary,
-        retrainRequested: outcome.retrainRequested,
-      }
-    : outcome;
+  return summariseReview(outcome);
 });

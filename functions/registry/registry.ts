@@ -301,14 +301,7 @@ export class ModelRegistry {
     card: { readonly sha256: string; readonly uri: string; readonly trigger: string },
     attribution: Attribution,
   ): Promise<void> {
-    requireAttribution(attribution);
-    await this.#mutate(model, attribution, false, (state) => {
-      if (statusOf(state, version) === undefined) throw new ModelNotFoundError(model, `version ${version}`);
-      return {
-        append: { type: 'CardRecorded', version, details: { card }, state },
-        result: () => undefined,
-      };
-    });
+    await this.#appendToVersion(model, version, 'CardRecorded', { card }, attribution);
   }
 
   /**
@@ -321,13 +314,21 @@ export class ModelRegistry {
     review: FeatureReviewRecord,
     attribution: Attribution,
   ): Promise<void> {
+    await this.#appendToVersion(model, version, 'FeaturesReviewed', { review }, attribution);
+  }
+
+  /** Appends an event about an existing version that changes no state (its card, a review). */
+  async #appendToVersion(
+    model: string,
+    version: number,
+    type: 'CardRecorded' | 'FeaturesReviewed',
+    details: Readonly<Record<string, unknown>>,
+    attribution: Attribution,
+  ): Promise<void> {
     requireAttribution(attribution);
     await this.#mutate(model, attribution, false, (state) => {
       if (statusOf(state, version) === undefined) throw new ModelNotFoundError(model, `version ${version}`);
-      return {
-        append: { type: 'FeaturesReviewed', version, details: { review }, state },
-        result: () => undefined,
-      };
+      return { append: { type, version, details, state }, result: () => undefined };
     });
   }
 
