@@ -7,7 +7,7 @@
  * And mean |SHAP|: the average absolute contribution per column.
  */
 import type { CategoricalColumn, Column, NumericColumn, Table } from '../data/table.ts';
-import { auc, aucComponents, delongVariance } from '../metrics/classification.ts';
+import { aucComponents, delongVariance } from '../metrics/classification.ts';
 import { Rng } from '../random.ts';
 
 export interface PermutationImportance {
@@ -168,8 +168,8 @@ function importanceOf(
   if (scores.length !== n * plan.copies)
     throw new RangeError(`the scorer returned ${scores.length} scores for ${n * plan.copies} rows`);
   const scoresOf = (k: number) => Array.prototype.slice.call(scores, k * n, (k + 1) * n) as number[];
-  const baseline = auc(labels, scoresOf(0));
   const base = aucComponents(labels, scoresOf(0));
+  const baseline = base.auc;
   const baseCosts = options.costs ? rowCosts(labels, scoresOf(0), options.costs) : undefined;
   const saving = (c: number) => {
     const delta = new Float64Array(n);
@@ -192,9 +192,9 @@ function importanceOf(
     const neg = Float64Array.from(base.negatives);
     const drops: number[] = [];
     for (let r = 0; r < repeats; r++) {
-      const shuffled = scoresOf(1 + c * repeats + r);
-      drops.push(baseline - auc(labels, shuffled));
-      const parts = aucComponents(labels, shuffled);
+      // The components' mean is the AUC (midranks, as scikit-learn's): one sort gives both.
+      const parts = aucComponents(labels, scoresOf(1 + c * repeats + r));
+      drops.push(baseline - parts.auc);
       for (let i = 0; i < pos.length; i++)
         pos[i] = (pos[i] as number) - (parts.positives[i] as number) / repeats;
       for (let j = 0; j < neg.length; j++)
