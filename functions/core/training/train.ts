@@ -797,15 +797,22 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
     reference: trainTable,
   });
   const fullAudit = auditTable(table, { label: options.label, ignore: [...(options.exclude ?? [])] });
-  const auditReport: AuditReport = {
-    ...fullAudit,
-    passed: fullAudit.passed && audit.passed,
-    findings: [
-      ...fullAudit.findings,
-      ...audit.findings.filter((f) => f.check === 'shift' || f.check === 'schema-mismatch'),
-    ],
-    ...(audit.shift ? { shift: audit.shift } : {}),
-  };
+  const auditReport: AuditReport = options.privacy
+    ? // Private training publishes nothing computed on the fitted rows: the report stored is the
+      // holdout's own; the whole data's audit still gates training (one bit: passed or not).
+      {
+        ...auditTable(holdoutTable, { label: options.label, ignore: [...(options.exclude ?? [])] }),
+        passed: fullAudit.passed && audit.passed,
+      }
+    : {
+        ...fullAudit,
+        passed: fullAudit.passed && audit.passed,
+        findings: [
+          ...fullAudit.findings,
+          ...audit.findings.filter((f) => f.check === 'shift' || f.check === 'schema-mismatch'),
+        ],
+        ...(audit.shift ? { shift: audit.shift } : {}),
+      };
   progress({ phase: 'audit', done: 1, total: 1 });
 
   progress({ phase: 'features', done: 0, total: 1 });
@@ -970,7 +977,8 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
       inputs: modelInputs,
       columns: schemaOf(table),
       features: featureNames,
-      ranges: inputRanges(table, pipeline.inputs),
+      // Under privacy the fitted rows' extremes would be a release of their own: the holdout's.
+      ranges: inputRanges(options.privacy ? holdoutTable : table, pipeline.inputs),
     },
     rows: {
       train: fitRows.rowCount,

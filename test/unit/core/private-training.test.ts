@@ -80,6 +80,12 @@ describe('train with privacy', () => {
       background.filter((row) => held.has(key(row))).length;
     expect(result.explainer.background.length).toBeGreaterThan(50);
     expect(inHoldout(result.explainer.background)).toBe(result.explainer.background.length);
+    // Nor do the input ranges or the stored audit describe the fitted rows: both are the holdout's.
+    expect(result.audit.rows).toBe(holdout.rowCount);
+    const income = (holdout.columns.get('income') as { values: Float64Array }).values.filter(
+      (v) => !Number.isNaN(v),
+    );
+    expect(result.manifest.schema.ranges?.income?.max).toBe(Math.max(...income));
     // Without privacy the background is drawn from the fitted rows, as shap's and Clarify's.
     const plain = train(data, common);
     expect(inHoldout(plain.explainer.background)).toBeLessThan(plain.explainer.background.length / 2);
