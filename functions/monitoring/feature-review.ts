@@ -167,7 +167,8 @@ export async function runFeatureReview(
       model,
       version: versionNumber,
       labelledRows: labelled.length,
-      reason: `${labelled.length} labelled decisions in the last ${settings.windowDays} days; the review needs ${settings.minLabelledRows}`,
+      // Locally the window shrinks with the time scale: not a whole number of days.
+      reason: `${labelled.length} labelled decisions in the last ${Number(settings.windowDays.toPrecision(3))} days; the review needs ${settings.minLabelledRows}`,
     };
   // The model's inputs only: every column is copied once per shuffle of every other.
   const table = labelledTable(
