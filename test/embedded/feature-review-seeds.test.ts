@@ -24,21 +24,25 @@ import { takeRows, train } from '../../functions/core/training/train.ts';
 const credit = JSON.parse(readFileSync('examples/credit/keel.config.json', 'utf8')).models.credit;
 const PRODUCTION_ROWS = 30_000;
 
+/** The shipped model's configuration, trained on 20,000 rows of the population where employment matters. */
+const trainCredit = (seed: number) =>
+  train(generateCredit({ rows: 20_000, seed }), {
+    label: 'default',
+    protected: credit.data.protectedAttributes,
+    exclude: credit.data.piiFields,
+    features: credit.features,
+    costs: credit.costs,
+    bootstrapSamples: 50,
+    dataHash: 'c'.repeat(64),
+    codeVersion: 'test',
+  });
+
 describe('stale-feature review on the credit population', () => {
   it.each([1, 2, 3, 4])(
     'seed %i: flags employment once it stops predicting default, and nothing while it still does',
     async (seed) => {
       // Prepare: the shipped model's configuration, trained where employment matters.
-      const result = train(generateCredit({ rows: 20_000, seed }), {
-        label: 'default',
-        protected: credit.data.protectedAttributes,
-        exclude: credit.data.piiFields,
-        features: credit.features,
-        costs: credit.costs,
-        bootstrapSamples: 50,
-        dataHash: 'c'.repeat(64),
-        codeVersion: 'test',
-      });
+      const result = trainCredit(seed);
       const training = result.manifest.importance;
       expect(training?.columns.map((c) => c.column)).toEqual(
         result.manifest.schema.inputs.map((i) => i.name),
@@ -87,16 +91,7 @@ describe('unstable columns on the credit population', () => {
     '%s',
     async (_, drift, unstable) => {
       // Prepare: the shipped model, reviewed with its explainer (mean |SHAP|, outcome weights and shapes).
-      const result = train(generateCredit({ rows: 20_000, seed: 3 }), {
-        label: 'default',
-        protected: credit.data.protectedAttributes,
-        exclude: credit.data.piiFields,
-        features: credit.features,
-        costs: credit.costs,
-        bootstrapSamples: 50,
-        dataHash: 'c'.repeat(64),
-        codeVersion: 'test',
-      });
+      const result = trainCredit(3);
       const training = result.manifest.importance as NonNullable<typeof result.manifest.importance>;
       const onnx = await OnnxModel.load(result.onnx);
       const production = generateCredit({ rows: PRODUCTION_ROWS, seed: 3003, ...drift });
