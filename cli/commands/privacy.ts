@@ -43,12 +43,23 @@ const steps = (value: string): number => {
   return n;
 };
 
+/** The options both verbs take: the mechanism's sample rate and steps, and δ. */
+function withMechanism(command: Command): Command {
+  return command
+    .requiredOption(
+      '--sample-rate <q>',
+      'the chance that a row is in a step’s batch (Poisson sampling)',
+      rate,
+    )
+    .requiredOption('--steps <t>', 'steps of the mechanism', steps)
+    .requiredOption('--delta <d>', 'δ', openUnit);
+}
+
 export function registerPrivacy(program: Command, io: Io): void {
   const privacy = program
     .command('privacy')
     .description('The RDP accountant of the sampled Gaussian mechanism');
-  privacy
-    .command('epsilon')
+  withMechanism(privacy.command('epsilon'))
     .description(
       'ε spent by STEPS of the sampled Gaussian mechanism at δ (Rényi DP, Balle et al. conversion)',
     )
@@ -57,13 +68,6 @@ export function registerPrivacy(program: Command, io: Io): void {
       'σ: noise standard deviation over the clipping norm',
       nonNegativeNumber,
     )
-    .requiredOption(
-      '--sample-rate <q>',
-      'the chance that a row is in a step’s batch (Poisson sampling)',
-      rate,
-    )
-    .requiredOption('--steps <t>', 'steps of the mechanism', steps)
-    .requiredOption('--delta <d>', 'δ', openUnit)
     .option('--json', 'print {"epsilon","order","delta"}')
     .action((options) => {
       const spent = epsilonSpent({
@@ -80,17 +84,9 @@ export function registerPrivacy(program: Command, io: Io): void {
         `ε = ${spent.epsilon.toFixed(4)} at δ = ${spent.delta} (best order ${spent.order}; σ = ${options.noiseMultiplier}, q = ${options.sampleRate}, ${options.steps} steps)`,
       );
     });
-  privacy
-    .command('noise')
+  withMechanism(privacy.command('noise'))
     .description('The noise multiplier that spends at most ε at δ over STEPS at sample rate q')
     .requiredOption('--epsilon <e>', 'the target ε', positiveNumber)
-    .requiredOption(
-      '--sample-rate <q>',
-      'the chance that a row is in a step’s batch (Poisson sampling)',
-      rate,
-    )
-    .requiredOption('--steps <t>', 'steps of the mechanism', steps)
-    .requiredOption('--delta <d>', 'δ', openUnit)
     .option('--json', 'print {"noiseMultiplier","epsilon","order","delta"}')
     .action((options) => {
       let found: ReturnType<typeof calibrateNoise>;

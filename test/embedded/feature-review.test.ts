@@ -16,11 +16,10 @@ import { train } from '../../functions/core/training/train.ts';
 import type { FeatureReviewReport } from '../../functions/monitoring/feature-review.ts';
 import type { KeelEvent } from '../../functions/ports/event-bus.ts';
 import { loadModelCard } from '../../functions/registry/card.ts';
-import { publishTrainingResult } from '../../functions/registry/publish.ts';
 import type { ModelRegistry } from '../../functions/registry/registry.ts';
 import type { LocalRuntime } from '../../local/runtime.ts';
 import { renderStatus, runtimeStatus } from '../../local/status.ts';
-import { startScenarioRuntime } from '../support/runtime.ts';
+import { publishAsProduction, startScenarioRuntime } from '../support/runtime.ts';
 
 const MODELS = ['stale', 'steady', 'quiet'] as const;
 let runtime: LocalRuntime;
@@ -101,22 +100,7 @@ beforeAll(async () => {
     codeVersion: 'abc1234',
   });
   const lineage = createLineageStore();
-  for (const model of MODELS) {
-    const { version } = await publishTrainingResult(registry, lineage, result, {
-      model,
-      owner: 'risk',
-      intendedUse: 'test',
-      codeVersion: 'abc1234',
-      actor: 'test',
-    });
-    await registry.approve(model, version, { actor: 'test', reason: 'baseline' });
-    await registry.moveAlias(
-      model,
-      'production',
-      { to: version, expected: null },
-      { actor: 'test', reason: 'v1' },
-    );
-  }
+  for (const model of MODELS) await publishAsProduction(registry, lineage, model, result);
   await runtime.syncServing();
 }, 120_000);
 

@@ -13,10 +13,9 @@ import { cell } from '../../functions/core/data/table.ts';
 import { generateCredit } from '../../functions/core/synthetic/credit.ts';
 import { train } from '../../functions/core/training/train.ts';
 import type { CheckReport, CheckSummary } from '../../functions/monitoring/check.ts';
-import { publishTrainingResult } from '../../functions/registry/publish.ts';
 import type { ModelRegistry } from '../../functions/registry/registry.ts';
 import type { LocalRuntime } from '../../local/runtime.ts';
-import { startScenarioRuntime } from '../support/runtime.ts';
+import { publishAsProduction, startScenarioRuntime } from '../support/runtime.ts';
 
 const FEATURES = [
   { type: 'impute', column: 'income', strategy: 'median' },
@@ -114,27 +113,8 @@ beforeAll(async () => {
   const result = trained('steady');
   const concept = trained('concept');
   const lineage = createLineageStore();
-  for (const model of MODELS) {
-    const { version } = await publishTrainingResult(
-      registry,
-      lineage,
-      model === 'concept' ? concept : result,
-      {
-        model,
-        owner: 'risk',
-        intendedUse: 'test',
-        codeVersion: 'abc1234',
-        actor: 'test',
-      },
-    );
-    await registry.approve(model, version, { actor: 'test', reason: 'baseline' });
-    await registry.moveAlias(
-      model,
-      'production',
-      { to: version, expected: null },
-      { actor: 'test', reason: 'v1' },
-    );
-  }
+  for (const model of MODELS)
+    await publishAsProduction(registry, lineage, model, model === 'concept' ? concept : result);
   await runtime.syncServing();
 }, 120_000);
 
