@@ -3,6 +3,7 @@
  * memoising getter the roots build their ports with. Its own module so that the inference
  * function's root can use it without `aws.ts` and the clients that one brings.
  */
+import { DynamoLedgerStore } from '../adapters/aws/ledger-store.ts';
 import { DynamoRegistryStore } from '../adapters/aws/registry-store.ts';
 import { S3BlobStore } from '../adapters/aws/s3-blob-store.ts';
 import { documentClient, s3Client } from '../commons/clients.ts';
@@ -12,6 +13,10 @@ import { RESOURCE_ENV } from '../contracts/resources.ts';
 /** The registry on the table named by `KEEL_TABLE_NAME`. */
 export const awsRegistryStore = (env: NodeJS.ProcessEnv) =>
   new DynamoRegistryStore(documentClient(), requireEnv(RESOURCE_ENV.table, env));
+
+/** The privacy budget ledgers, in the table named by `KEEL_TABLE_NAME`. */
+export const awsLedgerStore = (env: NodeJS.ProcessEnv) =>
+  new DynamoLedgerStore(documentClient(), requireEnv(RESOURCE_ENV.table, env));
 
 /** The lineage bucket named by `KEEL_LINEAGE_BUCKET`. */
 export const awsLineageBlobs = (env: NodeJS.ProcessEnv) =>

@@ -34,7 +34,7 @@ import { ConfigError } from '../kernel/errors.ts';
 import type { LineageStore } from '../lineage/store.ts';
 import type { DataPorts, EventBus, Ports } from '../ports/index.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
-import { awsLineageBlobs, awsRegistryStore, lazily } from './aws-stores.ts';
+import { awsLedgerStore, awsLineageBlobs, awsRegistryStore, lazily } from './aws-stores.ts';
 import { lineageOf, registryOf } from './services.ts';
 
 const stateMachineArnsSchema = z.record(z.string(), z.string().startsWith('arn:'));
@@ -152,6 +152,9 @@ export function awsDataPorts(env: NodeJS.ProcessEnv = process.env): DataPorts {
   return {
     get registryStore() {
       return lazy('registryStore', () => awsRegistryStore(env));
+    },
+    get ledgerStore() {
+      return lazy('ledgerStore', () => awsLedgerStore(env));
     },
     get lineageBlobs() {
       return lazy('lineageBlobs', () => awsLineageBlobs(env));

@@ -28,7 +28,7 @@ export interface KeelErrorOptions {
 }
 
 /** The issues of a schema validation failure, as zod reports them (structurally: the kernel loads no zod). */
-interface SchemaIssues {
+export interface SchemaIssues {
   readonly issues: readonly { readonly path: readonly PropertyKey[]; readonly message: string }[];
 }
 

@@ -11,6 +11,7 @@ import type { CapturePartitions, CaptureReader, CaptureSink } from './capture.ts
 import type { Deployer } from './deployer.ts';
 import type { EventBus } from './event-bus.ts';
 import type { FunctionInvoker } from './function-invoker.ts';
+import type { LedgerStore } from './ledger-store.ts';
 import type { AlarmMonitor, MetricsSink } from './metrics-sink.ts';
 import type { PipelineRunner } from './pipeline-runner.ts';
 import type { RegistryStore } from './registry-store.ts';
@@ -23,6 +24,7 @@ export type * from './capture.ts';
 export type * from './deployer.ts';
 export type * from './event-bus.ts';
 export type * from './function-invoker.ts';
+export type * from './ledger-store.ts';
 export type * from './metrics-sink.ts';
 export type * from './pipeline-runner.ts';
 export type * from './registry-store.ts';
@@ -52,6 +54,8 @@ export interface Ports {
 export interface DataPorts {
   /** The registry's event log and entities. */
   readonly registryStore: RegistryStore;
+  /** The privacy budget ledgers, one log per data source (in the registry's table). */
+  readonly ledgerStore: LedgerStore;
   /** The lineage bucket (content-addressed, write-once artifacts). */
   readonly lineageBlobs: BlobStore;
   /** Captured predictions and outcomes, read back. */
