@@ -113,6 +113,8 @@ export const versionMetadataSchema = z.object({
       clip: z.number().check(z.positive()),
       accountant: nonEmpty(),
       rows: z.number().check(z.int(), z.nonnegative()),
+      /** The privacy ledger entry that granted the spend (`keel privacy ledger`). */
+      ledger: z.optional(z.object({ name: nonEmpty(), seq: z.number().check(z.int(), z.positive()) })),
     }),
   ),
   codeVersion: z.string().check(z.regex(/^[0-9a-f]{7,40}$/, 'expected a git commit sha')),

@@ -9,6 +9,7 @@ import { trafficShiftOf } from './config/load.ts';
 import {
   FAIRNESS_CONSTRAINT_NAMES,
   type KeelConfig,
+  ledgerOf,
   MITIGATION_METHOD_NAMES,
   type ModelConfig,
 } from './config/schema.ts';
@@ -58,6 +59,8 @@ export const retrainingSettingsSchema = z.object({
     positiveLabel: z.union([z.string(), z.number()]),
     protectedAttributes: z.array(z.string()),
     piiFields: z.array(z.string()),
+    /** The privacy ledger the data spends from, and its budget. */
+    privacy: z.object({ ledger: z.string(), epsilon: z.number(), delta: z.number() }).optional(),
   }),
   features: z.array(z.record(z.string(), z.unknown())),
   training: z.object({
@@ -68,6 +71,17 @@ export const retrainingSettingsSchema = z.object({
     profileBins: z.number().int().min(2),
     /** Values sampled per numeric column of the drift baseline (0: counts only). */
     profileSampleSize: z.number().int().min(0),
+    /** DP-SGD's target per configuration trained; each spends from `data.privacy`'s ledger. */
+    privacy: z
+      .object({
+        epsilon: z.number(),
+        delta: z.number(),
+        clip: z.number(),
+        epochs: z.number(),
+        batchSize: z.number().int(),
+        learningRate: z.number(),
+      })
+      .optional(),
   }),
   costs: z.object({
     currency: z.string(),
@@ -144,6 +158,7 @@ export function retrainingSettings(
       positiveLabel: m.data.positiveLabel,
       protectedAttributes: m.data.protectedAttributes,
       piiFields: m.data.piiFields,
+      ...(ledgerOf(m) ? { privacy: ledgerOf(m) } : {}),
     },
     features: m.features as unknown as Record<string, unknown>[],
     training: {
@@ -155,6 +170,7 @@ export function retrainingSettings(
       ],
       profileBins: m.monitoring.bins,
       profileSampleSize: m.monitoring.sampleSize,
+      ...(training.privacy ? { privacy: training.privacy } : {}),
     },
     costs: m.costs,
     decisionsPerDay: m.decisionsPerDay,
@@ -185,7 +201,9 @@ export function retrainingSettings(
     },
     deploy: { shift: trafficShiftOf(m.serving.shift) },
     sagemaker: {
-      rowThreshold: retraining.sagemaker.image ? retraining.sagemaker.rowThreshold : NEVER_ROWS,
+      // Private training spends from the ledger before it starts, in the Train step: never on SageMaker.
+      rowThreshold:
+        retraining.sagemaker.image && !training.privacy ? retraining.sagemaker.rowThreshold : NEVER_ROWS,
       image: retraining.sagemaker.image ?? '',
       instanceType: retraining.sagemaker.instanceType,
       maxRuntimeSeconds: Math.round(retraining.sagemaker.maxRuntimeHours * 3600),

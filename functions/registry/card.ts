@@ -252,7 +252,7 @@ export function modelCardOf(facts: CardFacts): ModelCard {
     'keel.status': version.status,
     'keel.aliases': version.aliases.join(', ') || 'none',
     'keel.privacy': meta.privacy
-      ? `DP-SGD: ε = ${meta.privacy.epsilon.toFixed(3)} at δ = ${meta.privacy.delta} (${meta.privacy.accountant} accountant; σ = ${meta.privacy.noiseMultiplier.toFixed(3)}, q = ${meta.privacy.sampleRate.toFixed(5)}, ${meta.privacy.steps} steps, clip ${meta.privacy.clip})`
+      ? `DP-SGD: ε = ${meta.privacy.epsilon.toFixed(3)} at δ = ${meta.privacy.delta} (${meta.privacy.accountant} accountant; σ = ${meta.privacy.noiseMultiplier.toFixed(3)}, q = ${meta.privacy.sampleRate.toFixed(5)}, ${meta.privacy.steps} steps, clip ${meta.privacy.clip})${meta.privacy.ledger ? `; spent from ledger ${meta.privacy.ledger.name}, entry ${meta.privacy.ledger.seq}` : ''}`
       : 'no differential privacy applied',
     'keel.feature_review': featureReview
       ? `${featureReview.asOf}: ${featureReview.summary} (${featureReview.uri})`

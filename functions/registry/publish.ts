@@ -185,6 +185,7 @@ export async function registerStoredTraining(
             clip: manifest.privacy.clip,
             accountant: manifest.privacy.accountant,
             rows: manifest.privacy.rows,
+            ...(manifest.privacy.ledger ? { ledger: manifest.privacy.ledger } : {}),
           },
         }
       : {}),

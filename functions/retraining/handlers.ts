@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { readJsonBody, routeTable } from '../commons/http.ts';
 import { keelHandler } from '../commons/middleware.ts';
 import { ports } from '../composition/aws.ts';
-import { lineageOf, registryOf } from '../composition/services.ts';
+import { lineageOf, privacyLedgerOf, registryOf } from '../composition/services.ts';
 import { inferenceFunctionName } from '../contracts/inference.ts';
 import { ValidationError } from '../kernel/errors.ts';
 import type { DataPorts, Ports } from '../ports/index.ts';
@@ -36,6 +36,7 @@ export function retrainingDependencies(project: string): RetrainingDependencies 
   const p = ports();
   return {
     registry: registryOf(p),
+    ledger: privacyLedgerOf(p),
     lineage: lineageOf(p),
     captured: p.captureReader,
     readObject: p.objectReader,

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { deepMerge, loadConfig, parseConfig, trafficShiftOf } from '../../functions/contracts/config/load.ts';
+import { ledgerOf, type ModelConfig } from '../../functions/contracts/config/schema.ts';
 import { ConfigError } from '../../functions/kernel/errors.ts';
 
 const minimal = {
@@ -107,6 +108,97 @@ describe('parseConfig', () => {
 
     // Assess
     expect(issues.map((i) => i.path)).toContain(path);
+  });
+
+  it.each([
+    [
+      'private training without a budget',
+      { training: { algorithm: 'lr', privacy: { epsilon: 1 } } },
+      'models.churn.training.privacy',
+    ],
+    [
+      'a run over the whole budget',
+      { data: { privacy: { epsilon: 1 } }, training: { algorithm: 'lr', privacy: { epsilon: 2 } } },
+      'models.churn.training.privacy.epsilon',
+    ],
+    [
+      'private GBDT',
+      { data: { privacy: { epsilon: 3 } }, training: { privacy: { epsilon: 1 } } },
+      'models.churn.training.algorithm',
+    ],
+    [
+      'a GBDT candidate beside private LR',
+      {
+        data: { privacy: { epsilon: 3 } },
+        training: { algorithm: 'lr', candidates: [{ algorithm: 'gbdt' }], privacy: { epsilon: 1 } },
+      },
+      'models.churn.training.candidates.0.algorithm',
+    ],
+    [
+      'a mitigation beside private training',
+      {
+        data: { privacy: { epsilon: 3 } },
+        training: { algorithm: 'lr', privacy: { epsilon: 1 } },
+        gates: { mitigations: [{ method: 'reweighing' }] },
+      },
+      'models.churn.gates.mitigations',
+    ],
+    [
+      'a ledger name with a space',
+      { data: { privacy: { epsilon: 3, ledger: 'my data' } } },
+      'models.churn.data.privacy.ledger',
+    ],
+  ])('names the field for %s', (_case, override, path) => {
+    const issues = issuesOf(deepMerge(minimal, { models: { churn: override } }));
+    expect(issues.map((i) => i.path)).toContain(path);
+  });
+
+  it('gives one data source one budget: two models on a ledger must agree', () => {
+    // Prepare
+    const churn = minimal.models.churn as object;
+    const raw = {
+      ...minimal,
+      models: {
+        churn: deepMerge(churn, { data: { privacy: { epsilon: 3 } } }),
+        upsell: deepMerge(churn, { data: { privacy: { epsilon: 5 } } }),
+        retain: deepMerge(churn, { data: { privacy: { epsilon: 3 } } }),
+      },
+    };
+    // Act
+    const issues = issuesOf(raw);
+    // Assess
+    expect(issues).toEqual([
+      expect.objectContaining({
+        path: 'models.upsell.data.privacy',
+        message: expect.stringContaining('ledger data/churn.csv already has the budget ε = 3'),
+      }),
+    ]);
+  });
+
+  it('accepts private LR with a budget, and its ledger defaults to the data source', () => {
+    const config = parseConfig(
+      deepMerge(minimal, {
+        models: {
+          churn: {
+            data: { privacy: { epsilon: 3 } },
+            training: { algorithm: 'lr', privacy: { epsilon: 1 } },
+          },
+        },
+      }),
+    );
+    expect(ledgerOf(config.models.churn as ModelConfig)).toEqual({
+      ledger: 'data/churn.csv',
+      epsilon: 3,
+      delta: 1e-5,
+    });
+    expect(config.models.churn?.training.privacy).toEqual({
+      epsilon: 1,
+      delta: 1e-5,
+      clip: 1,
+      epochs: 5,
+      batchSize: 256,
+      learningRate: 1,
+    });
   });
 
   it('accepts adversarial debiasing when one configuration is logistic regression', () => {

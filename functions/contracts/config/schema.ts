@@ -169,6 +169,25 @@ export const modelConfigSchema = z
       protectedAttributes: z.array(columnName).default([]),
       /** Fields hashed in captured predictions. */
       piiFields: z.array(columnName).default([]),
+      /**
+       * The data source's differential-privacy budget: ε at δ over every private release ever
+       * made from it (training runs, statistics), composed by the privacy ledger named `ledger`,
+       * which refuses a release that would pass it. Models on one source share its ledger.
+       * @default no budget: private releases are refused
+       */
+      privacy: z
+        .strictObject({
+          /** @default the data source's URI */
+          ledger: z
+            .string()
+            .min(1)
+            .max(512)
+            .regex(/^[^\s#]+$/, 'no spaces or "#"')
+            .optional(),
+          epsilon: z.number().positive(),
+          delta: z.number().gt(0).lt(1).default(1e-5),
+        })
+        .optional(),
     }),
     features: z.array(transformSchema).default([]),
     /**
@@ -206,6 +225,22 @@ export const modelConfigSchema = z
           )
           .max(8)
           .default([]),
+        /**
+         * Train with differential privacy (DP-SGD, logistic regression only), each configuration
+         * spending `epsilon` at `delta` from the data source's ledger (`data.privacy`), granted
+         * before any row is touched. Never on SageMaker. @default not private
+         */
+        privacy: z
+          .strictObject({
+            epsilon: z.number().positive(),
+            delta: z.number().gt(0).lt(1).default(1e-5),
+            /** The largest norm a row's gradient keeps. */
+            clip: z.number().positive().default(1),
+            epochs: z.number().positive().max(1000).default(5),
+            batchSize: z.number().int().positive().default(256),
+            learningRate: z.number().positive().default(1),
+          })
+          .optional(),
       })
       .prefault({}),
     costs: z.strictObject({
@@ -431,6 +466,29 @@ export const modelConfigSchema = z
     }),
   })
   .superRefine((model, context) => {
+    const privacy = model.training.privacy;
+    if (privacy) {
+      const issue = (path: (string | number)[], message: string) =>
+        context.addIssue({ code: 'custom', path, message });
+      if (!model.data.privacy)
+        issue(['training', 'privacy'], 'private training spends from the data source’s budget: declare data.privacy');
+      else if (privacy.epsilon > model.data.privacy.epsilon)
+        issue(
+          ['training', 'privacy', 'epsilon'],
+          `one run would spend ε = ${privacy.epsilon}, more than the data source’s whole budget of ε = ${model.data.privacy.epsilon}`,
+        );
+      if (model.training.algorithm !== 'lr')
+        issue(['training', 'algorithm'], `private training is DP-SGD for lr only, got ${model.training.algorithm}`);
+      model.training.candidates.forEach((c, i) => {
+        if (c.algorithm !== 'lr')
+          issue(['training', 'candidates', i, 'algorithm'], `private training is DP-SGD for lr only, got ${c.algorithm}`);
+      });
+      if (model.gates.mitigations.length > 0)
+        issue(
+          ['gates', 'mitigations'],
+          'a mitigation trains again on the private rows without noise: remove the mitigations, or the privacy',
+        );
+    }
     // Adversarial debiasing trains logistic regression only: with no LR configuration it could
     // never run. With one among others, the pipeline skips it for a GBDT candidate and says so.
     const algorithms = [model.training.algorithm, ...model.training.candidates.map((c) => c.algorithm)];
@@ -467,7 +525,30 @@ export const keelConfigSchema = z.strictObject({
     .prefault({}),
   /** Per-stage overrides, merged over the rest when a stage is selected (CDK context `keel:stage`). */
   stages: z.record(identifier, z.record(z.string(), z.unknown())).default({}),
-});
+})
+  .superRefine((config, context) => {
+    // A ledger has one budget: two models on it must not declare two.
+    const seen = new Map<string, { model: string; epsilon: number; delta: number }>();
+    for (const [model, m] of Object.entries(config.models)) {
+      const p = m.data.privacy;
+      if (!p) continue;
+      const ledger = p.ledger ?? m.data.source;
+      const other = seen.get(ledger);
+      if (other && (other.epsilon !== p.epsilon || other.delta !== p.delta))
+        context.addIssue({
+          code: 'custom',
+          path: ['models', model, 'data', 'privacy'],
+          message: `ledger ${ledger} already has the budget ε = ${other.epsilon} at δ = ${other.delta} (models.${other.model}); one data source has one budget`,
+        });
+      else if (!other) seen.set(ledger, { model, epsilon: p.epsilon, delta: p.delta });
+    }
+  });
+
+/** The privacy ledger a model's data spends from, and its budget; undefined without one. */
+export function ledgerOf(model: ModelConfig): { ledger: string; epsilon: number; delta: number } | undefined {
+  const p = model.data.privacy;
+  return p ? { ledger: p.ledger ?? model.data.source, epsilon: p.epsilon, delta: p.delta } : undefined;
+}
 
 export type KeelConfig = z.output<typeof keelConfigSchema>;
 export type KeelConfigInput = z.input<typeof keelConfigSchema>;

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../../kernel/canonical-json.ts';
-import { type FieldIssue, ValidationError } from '../../kernel/errors.ts';
+import { type FieldIssue, IntegrityError, ValidationError } from '../../kernel/errors.ts';
 import { type AuditReport, auditTable } from '../audit/audit.ts';
 import { type Column, columnStrings, schemaOf, type Table } from '../data/table.ts';
 import { type Profile, profileTable } from '../drift/profile.ts';
@@ -106,6 +106,15 @@ export interface PrivacyOptions {
   readonly batchSize?: number;
   /** @default 1 */
   readonly learningRate?: number;
+  /**
+   * The spend a privacy ledger granted for this run ({@link privateTrainingPlan}'s mechanism):
+   * training refuses to run any other, and records where it was spent. @default none checked
+   */
+  readonly granted?: {
+    readonly ledger: string;
+    readonly seq: number;
+    readonly mechanism: { readonly noiseMultiplier: number; readonly sampleRate: number; readonly steps: number };
+  };
 }
 
 /** What a private training spent, as the manifest and the registry keep it. */
@@ -124,6 +133,8 @@ export interface PrivacyRecord {
   readonly rows: number;
   /** What the feature pipeline spent: nothing, its statistics were declared. */
   readonly pipelineEpsilon: 0;
+  /** The ledger entry that granted the spend, when a ledger did. */
+  readonly ledger?: { readonly name: string; readonly seq: number };
 }
 
 export type TrainingPhase = 'audit' | 'features' | 'training' | 'evaluation' | 'export';
@@ -699,49 +710,88 @@ function mitigationRecord(
   };
 }
 
+/** What a private training run will do to its rows: the mechanism a ledger is asked to grant. */
+export interface PrivateFitPlan {
+  readonly noiseMultiplier: number;
+  readonly sampleRate: number;
+  readonly steps: number;
+  readonly clip: number;
+  /** ε at the run's δ, by the accountant (at most the target), and its best order. */
+  readonly epsilon: number;
+  readonly order: number;
+  readonly rows: number;
+}
+
 /**
- * DP-SGD on the fitted rows, its noise calibrated by the RDP accountant to the target ε: q is
- * the expected batch over the rows, the steps cover `epochs` passes in expectation. The ε
- * recorded is the accountant's for the parameters used (at most the target).
+ * DP-SGD's parameters for `rows` fitted rows, its noise calibrated by the RDP accountant to the
+ * target ε: q is the expected batch over the rows, the steps cover `epochs` passes in expectation.
  */
-function fitPrivately(x: Matrix, y: Float64Array, privacy: PrivacyOptions, seed: number) {
-  const n = x.rows;
-  const sampleRate = Math.min(1, (privacy.batchSize ?? 256) / n);
+export function planPrivateFit(rows: number, privacy: PrivacyOptions): PrivateFitPlan {
+  const sampleRate = Math.min(1, (privacy.batchSize ?? 256) / rows);
   const steps = Math.max(1, Math.ceil((privacy.epochs ?? 5) / sampleRate));
-  const clip = privacy.clip ?? 1;
-  let calibrated: ReturnType<typeof calibrateNoise>;
   try {
-    calibrated = calibrateNoise({ epsilon: privacy.epsilon, delta: privacy.delta, sampleRate, steps });
+    const calibrated = calibrateNoise({ epsilon: privacy.epsilon, delta: privacy.delta, sampleRate, steps });
+    return { ...calibrated, sampleRate, steps, clip: privacy.clip ?? 1, rows };
   } catch (error) {
     if (error instanceof PrivacyBudgetError)
       throw new ValidationError('The privacy budget cannot be met', [
         {
           path: 'privacy.epsilon',
-          message: `${error.message}; ${n} rows to fit, ${privacy.epochs ?? 5} epochs of expected batch ${privacy.batchSize ?? 256}`,
+          message: `${error.message}; ${rows} rows to fit, ${privacy.epochs ?? 5} epochs of expected batch ${privacy.batchSize ?? 256}`,
         },
       ]);
     throw error;
   }
+}
+
+/**
+ * The plan `train(table, options)` will follow, computed before any private row is touched, so
+ * that a ledger can grant (or refuse) the spend first. Only the row count of the split is read.
+ */
+export function privateTrainingPlan(table: Table, options: TrainOptions): PrivateFitPlan {
+  if (!options.privacy)
+    throw new ValidationError('Not a private training run', [{ path: 'privacy', message: 'give the budget' }]);
+  validateTrainingData(table, options);
+  const labels = (table.columns.get(options.label) as { values: Float64Array }).values;
+  // The same split as train()'s, from the same seed: private LR has no validation rows.
+  const split = stratifiedSplit(labels, options.holdout ?? 0.2, new Rng(options.seed ?? 42));
+  return planPrivateFit(split.train.length, options.privacy);
+}
+
+/** DP-SGD on the fitted rows, by the plan (the one a ledger granted, when one did). */
+function fitPrivately(x: Matrix, y: Float64Array, privacy: PrivacyOptions, seed: number) {
+  const plan = planPrivateFit(x.rows, privacy);
+  const granted = privacy.granted;
+  if (
+    granted &&
+    (granted.mechanism.noiseMultiplier !== plan.noiseMultiplier ||
+      granted.mechanism.sampleRate !== plan.sampleRate ||
+      granted.mechanism.steps !== plan.steps)
+  )
+    throw new IntegrityError(
+      `the ledger granted σ = ${granted.mechanism.noiseMultiplier}, q = ${granted.mechanism.sampleRate}, ${granted.mechanism.steps} steps, but this run would use σ = ${plan.noiseMultiplier}, q = ${plan.sampleRate}, ${plan.steps} steps; nothing was trained`,
+    );
   const result = dpSgdLogistic(x, y, {
-    clip,
-    noiseMultiplier: calibrated.noiseMultiplier,
-    sampleRate,
-    steps,
+    clip: plan.clip,
+    noiseMultiplier: plan.noiseMultiplier,
+    sampleRate: plan.sampleRate,
+    steps: plan.steps,
     learningRate: privacy.learningRate ?? 1,
     seed: seed + 5,
   });
   const record: PrivacyRecord = {
-    epsilon: calibrated.epsilon,
+    epsilon: plan.epsilon,
     delta: privacy.delta,
     targetEpsilon: privacy.epsilon,
-    noiseMultiplier: calibrated.noiseMultiplier,
-    sampleRate,
-    steps,
-    clip,
-    order: calibrated.order,
+    noiseMultiplier: plan.noiseMultiplier,
+    sampleRate: plan.sampleRate,
+    steps: plan.steps,
+    clip: plan.clip,
+    order: plan.order,
     accountant: 'rdp',
-    rows: n,
+    rows: plan.rows,
     pipelineEpsilon: 0,
+    ...(granted ? { ledger: { name: granted.ledger, seq: granted.seq } } : {}),
   };
   return { model: result.model, record };
 }

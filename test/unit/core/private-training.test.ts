@@ -5,8 +5,13 @@ import type { Transform } from '../../../functions/core/features/transforms.ts';
 import { epsilonSpent } from '../../../functions/core/privacy/rdp.ts';
 import { Rng } from '../../../functions/core/random.ts';
 import { generateCredit } from '../../../functions/core/synthetic/credit.ts';
-import { stratifiedSplit, takeRows, train } from '../../../functions/core/training/train.ts';
-import { ValidationError } from '../../../functions/kernel/errors.ts';
+import {
+  privateTrainingPlan,
+  stratifiedSplit,
+  takeRows,
+  train,
+} from '../../../functions/core/training/train.ts';
+import { IntegrityError, ValidationError } from '../../../functions/kernel/errors.ts';
 import { LineageStore } from '../../../functions/lineage/store.ts';
 import { loadModelCard } from '../../../functions/registry/card.ts';
 import { publishTrainingResult } from '../../../functions/registry/publish.ts';
@@ -57,6 +62,36 @@ describe('train with privacy', () => {
     // 256 expected rows a step, 5 epochs.
     expect(p?.sampleRate).toBeCloseTo(256 / 6400, 12);
     expect(p?.steps).toBe(Math.ceil(5 / (256 / 6400)));
+  });
+
+  it('is planned before any row is touched: the plan is the mechanism training runs', () => {
+    // Act
+    const plan = privateTrainingPlan(data, { ...common, privacy: { epsilon: 1, delta: 1e-5 } });
+    // Assess
+    const p = result.manifest.privacy;
+    expect(plan).toMatchObject({
+      noiseMultiplier: p?.noiseMultiplier,
+      sampleRate: p?.sampleRate,
+      steps: p?.steps,
+      rows: p?.rows,
+      epsilon: p?.epsilon,
+    });
+  });
+
+  it('records the ledger entry that granted it, and refuses to run any other mechanism', () => {
+    const plan = privateTrainingPlan(data, { ...common, privacy: { epsilon: 1, delta: 1e-5 } });
+    const granted = { ledger: 'synthetic:credit', seq: 3, mechanism: plan };
+    const small = generateCredit({ rows: 2000, seed: 9 });
+    const smallPlan = privateTrainingPlan(small, { ...common, privacy: { epsilon: 1, delta: 1e-5 } });
+    const ok = train(small, {
+      ...common,
+      privacy: { epsilon: 1, delta: 1e-5, granted: { ...granted, mechanism: smallPlan } },
+    });
+    expect(ok.manifest.privacy?.ledger).toEqual({ name: 'synthetic:credit', seq: 3 });
+    // The grant was for 8,000 rows; 2,000 would need more noise.
+    expect(() => train(small, { ...common, privacy: { epsilon: 1, delta: 1e-5, granted } })).toThrow(
+      IntegrityError,
+    );
   });
 
   it('still learns: the private model ranks applicants nearly as well as the plain one', () => {

@@ -69,6 +69,11 @@ describe('retraining.asl.json', () => {
     expect(first?.ErrorEquals).toEqual(
       expect.arrayContaining(['DataAuditFailedError', 'ValidationError', 'ConflictError']),
     );
+    // A refused spend would be refused again, and each try appends a refusal to the ledger.
+    const train = definition.States.TrainCandidates as AslState;
+    const [none] = train.Retry as { ErrorEquals: string[]; MaxAttempts: number }[];
+    expect(none).toMatchObject({ MaxAttempts: 0 });
+    expect(none?.ErrorEquals).toContain('PrivacyBudgetExceededError');
   });
 
   it('names the gate in the Fail state each rejection ends in', () => {
