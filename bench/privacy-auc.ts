@@ -1,6 +1,6 @@
 /**
  * `npm run bench:privacy`: the AUC-vs-ε table of the README. Logistic regression on the credit
- * population (the declared pipeline of `test/fixtures/privacy/credit-features.json`), trained
+ * population (the declared pipeline of `examples/private-credit/features.json`), trained
  * privately by DP-SGD at ε ∈ {0.5, 1, 3, 8} (δ = 1e-5, 5 epochs of expected batch 256, clip 1)
  * and without privacy (∞, Newton’s method), on 500, 2,000 and 20,000 rows, three seeds each; holdout
  * AUC as mean (min–max). A quality benchmark: it measures what privacy costs, not time.
@@ -11,7 +11,7 @@ import { generateCredit } from '../functions/core/synthetic/credit.ts';
 import { train } from '../functions/core/training/train.ts';
 
 const features = JSON.parse(
-  readFileSync(new URL('../test/fixtures/privacy/credit-features.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../examples/private-credit/features.json', import.meta.url), 'utf8'),
 ) as Transform[];
 const EPSILONS = [0.5, 1, 3, 8, Number.POSITIVE_INFINITY];
 const SIZES = [500, 2000, 20_000];

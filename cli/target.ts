@@ -7,11 +7,17 @@
  */
 import { resolve } from 'node:path';
 import { resetClients } from '../functions/commons/clients.ts';
-import { awsDataPorts, createLineageStore, createRegistry } from '../functions/composition/aws.ts';
+import {
+  awsDataPorts,
+  createLineageStore,
+  createPrivacyLedger,
+  createRegistry,
+} from '../functions/composition/aws.ts';
 import { loadConfig } from '../functions/contracts/config/load.ts';
 import { RESOURCE_ENV } from '../functions/contracts/resources.ts';
 import type { LineageStore } from '../functions/lineage/store.ts';
 import type { CaptureReader } from '../functions/ports/capture.ts';
+import type { PrivacyLedger } from '../functions/registry/ledger.ts';
 import type { ModelRegistry } from '../functions/registry/registry.ts';
 import { LocalEventBus } from '../local/adapters/event-bus.ts';
 import { LocalRuntime, runningRuntime } from '../local/runtime.ts';
@@ -19,6 +25,8 @@ import { LocalRuntime, runningRuntime } from '../local/runtime.ts';
 export interface Target {
   readonly registry: ModelRegistry;
   readonly lineage: LineageStore;
+  /** The privacy budget ledgers. */
+  readonly ledger: PrivacyLedger;
   /** Captured predictions and outcomes (built on first use). */
   readonly capture: CaptureReader;
   /** Where the data is, for messages. */
@@ -31,6 +39,7 @@ export async function openTarget(configFile: string, env: NodeJS.ProcessEnv = pr
     return {
       registry: createRegistry(env),
       lineage: createLineageStore(env),
+      ledger: createPrivacyLedger(env),
       get capture() {
         return awsDataPorts(env).captureReader;
       },
@@ -47,9 +56,11 @@ export async function openTarget(configFile: string, env: NodeJS.ProcessEnv = pr
     resetClients();
     // The runtime's event bus lives in its own process: events of this command are in the
     // registry's log, but its subscribers do not hear them (they would once it serves an API).
+    const bus = new LocalEventBus();
     return {
-      registry: createRegistry(env, new LocalEventBus()),
+      registry: createRegistry(env, bus),
       lineage: createLineageStore(env),
+      ledger: createPrivacyLedger(env, bus),
       get capture() {
         return awsDataPorts(env).captureReader;
       },
@@ -67,6 +78,7 @@ export async function openTarget(configFile: string, env: NodeJS.ProcessEnv = pr
   return {
     registry: createRegistry(env),
     lineage: createLineageStore(env),
+    ledger: createPrivacyLedger(env),
     get capture() {
       return awsDataPorts(env).captureReader;
     },

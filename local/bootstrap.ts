@@ -7,11 +7,13 @@
  */
 import { s3ObjectReader } from '../functions/adapters/aws/s3-objects.ts';
 import { s3Client } from '../functions/commons/clients.ts';
-import { createLineageStore, createRegistry } from '../functions/composition/aws.ts';
+import { createLineageStore, createPrivacyLedger, createRegistry } from '../functions/composition/aws.ts';
+import { ledgerOf } from '../functions/contracts/config/schema.ts';
 import { retrainingPipelineName } from '../functions/contracts/retraining.ts';
-import { train } from '../functions/core/training/train.ts';
+import { type TrainOptions, train } from '../functions/core/training/train.ts';
 import { KeelError, ValidationError } from '../functions/kernel/errors.ts';
 import { sha256Hex } from '../functions/lineage/store.ts';
+import { grantPrivateTraining } from '../functions/registry/private-training.ts';
 import { publishTrainingResult } from '../functions/registry/publish.ts';
 import { missingDataColumns } from '../functions/retraining/data.ts';
 import { baseDataColumns, loadBaseData } from '../functions/retraining/steps.ts';
@@ -68,7 +70,7 @@ export async function bootstrapModels(
       onEvent({ model, step: 'fallback', status: 'started' });
       const table = await loadBaseData(m.data.source, { readObject: s3ObjectReader(s3Client()), lineage });
       // A small, stable model: what serves while the primary is failing.
-      const result = train(table, {
+      const options: TrainOptions = {
         label: m.data.label,
         protected: m.data.protectedAttributes,
         exclude: m.data.piiFields,
@@ -80,7 +82,26 @@ export async function bootstrapModels(
         bootstrapSamples: 200,
         dataHash: sha256Hex(`${m.data.source}`),
         codeVersion: localCodeVersion(),
-      });
+      };
+      // A private model's fallback is private too, and spends from the same ledger: a model
+      // trained plainly on the rows would release them without bound.
+      const budget = ledgerOf(m);
+      const result = train(
+        table,
+        m.training.privacy && budget
+          ? await grantPrivateTraining(
+              createPrivacyLedger(process.env, runtime.eventBus),
+              table,
+              { ...options, privacy: m.training.privacy },
+              {
+                ledger: budget.ledger,
+                budget: { epsilon: budget.epsilon, delta: budget.delta },
+                purpose: { kind: 'training', model },
+                attribution: { actor: ACTOR, reason: `bootstrap: the fallback of ${model}` },
+              },
+            )
+          : options,
+      );
       const { version } = await publishTrainingResult(registry, lineage, result, {
         model,
         owner: m.owner,

@@ -10,6 +10,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline as streamPipeline } from 'node:stream/promises';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { loadConfig } from '../../functions/contracts/config/load.ts';
 import { transformSchema } from '../../functions/contracts/config/schema.ts';
 import { type AuditReport, auditTable } from '../../functions/core/audit/audit.ts';
 import { readCsv } from '../../functions/core/data/csv.ts';
@@ -30,12 +31,20 @@ import {
 import { loadLinearProgramSolver } from '../../functions/core/lp.ts';
 import { OnnxModel } from '../../functions/core/onnx/runtime.ts';
 import { generateCredit } from '../../functions/core/synthetic/credit.ts';
-import { type Manifest, train } from '../../functions/core/training/train.ts';
+import {
+  type Manifest,
+  type PrivacyOptions,
+  type TrainOptions,
+  train,
+} from '../../functions/core/training/train.ts';
 import { KeelError, ValidationError } from '../../functions/kernel/errors.ts';
 import type { ArtifactRef } from '../../functions/lineage/store.ts';
+import { grantPrivateTraining } from '../../functions/registry/private-training.ts';
 import { table as formatTable } from '../format.ts';
 import type { Io } from '../output.ts';
-import { openTarget } from '../target.ts';
+import { openTarget, type Target } from '../target.ts';
+import { resolveLedger } from './privacy.ts';
+import { defaultActor } from './registry.ts';
 
 export const MODEL_FILES = [
   'model.onnx',
@@ -420,6 +429,10 @@ export function registerModel(program: Command, io: Io): void {
       parsePrivacy,
     )
     .option('--clip <c>', 'with --privacy: the largest norm a row’s gradient keeps, default 1', number)
+    .option(
+      '--ledger <name>',
+      'with --privacy: spend from this data source’s privacy ledger first (its budget is the config’s data.privacy)',
+    )
     .requiredOption('--out <dir>', 'output directory')
     .option('--force', 'replace a model already in the output directory')
     .option('--lineage', 'also store the model, pipeline, metrics and audit in the lineage store')
@@ -453,43 +466,57 @@ export function registerModel(program: Command, io: Io): void {
       const mitigation = mitigationOf(options);
       if (options.clip !== undefined && !options.privacy)
         throw new ValidationError('Nothing to clip', [{ path: 'clip', message: 'give --privacy with it' }]);
+      if (options.ledger !== undefined && !options.privacy)
+        throw new ValidationError('Nothing to spend', [
+          { path: 'ledger', message: 'give --privacy with it' },
+        ]);
+      const configFile = (command.optsWithGlobals() as { config: string }).config;
+      const ledger = options.ledger
+        ? resolveLedger(await loadConfig(configFile), { ledger: options.ledger })
+        : undefined;
       const linearProgramSolver =
         mitigation?.method === 'threshold' ? await loadLinearProgramSolver() : undefined;
       const { table, sha256 } = await readData(options.data);
-      const bar = progressBar(io, !options.json);
-      let result: ReturnType<typeof train>;
+      const privacy: PrivacyOptions | undefined = options.privacy
+        ? { ...options.privacy, ...(options.clip !== undefined ? { clip: options.clip } : {}) }
+        : undefined;
+      const trainOptions: TrainOptions = {
+        label: options.label,
+        protected: options.protected,
+        exclude: options.exclude,
+        algorithm: options.model,
+        seed: options.seed,
+        holdout: options.holdout,
+        ...(features ? { features } : {}),
+        hyperparameters,
+        bootstrapSamples: options.bootstrap,
+        ...(mitigation ? { mitigation } : {}),
+        ...(privacy ? { privacy } : {}),
+        ...(linearProgramSolver ? { linearProgramSolver } : {}),
+        dataHash: sha256,
+        codeVersion: await codeVersion(),
+      };
+      const target: Target | undefined = ledger || options.lineage ? await openTarget(configFile) : undefined;
       try {
-        result = train(table, {
-          label: options.label,
-          protected: options.protected,
-          exclude: options.exclude,
-          algorithm: options.model,
-          seed: options.seed,
-          holdout: options.holdout,
-          ...(features ? { features } : {}),
-          hyperparameters,
-          bootstrapSamples: options.bootstrap,
-          ...(mitigation ? { mitigation } : {}),
-          ...(options.privacy
-            ? {
-                privacy: {
-                  ...options.privacy,
-                  ...(options.clip !== undefined ? { clip: options.clip } : {}),
-                },
-              }
-            : {}),
-          ...(linearProgramSolver ? { linearProgramSolver } : {}),
-          dataHash: sha256,
-          codeVersion: await codeVersion(),
-          onProgress: bar.update,
-        });
-      } finally {
-        bar.stop();
-      }
-      let manifest: Manifest & { lineage?: Record<string, ArtifactRef> } = result.manifest;
-      if (options.lineage) {
-        const target = await openTarget((command.optsWithGlobals() as { config: string }).config);
+        // The ledger grants (or refuses) the run's mechanism before a row is touched.
+        const granted =
+          ledger && target
+            ? await grantPrivateTraining(target.ledger, table, trainOptions, {
+                ledger: ledger.ledger,
+                budget: ledger.budget,
+                purpose: { kind: 'training', run: options.out },
+                attribution: { actor: defaultActor(), reason: `keel train --privacy on ${options.data}` },
+              })
+            : trainOptions;
+        const bar = progressBar(io, !options.json);
+        let result: ReturnType<typeof train>;
         try {
+          result = train(table, { ...granted, onProgress: bar.update });
+        } finally {
+          bar.stop();
+        }
+        let manifest: Manifest & { lineage?: Record<string, ArtifactRef> } = result.manifest;
+        if (options.lineage && target) {
           manifest = {
             ...manifest,
             lineage: {
@@ -500,40 +527,10 @@ export function registerModel(program: Command, io: Io): void {
               explainer: await target.lineage.putJson('explainers', result.explainer),
             },
           };
-        } finally {
-          await target.close();
         }
-      }
-      await writeAtomically(options.out, {
-        'model.onnx': result.onnx,
-        'manifest.json': json(manifest),
-        'pipeline.json': json(result.pipeline),
-        'metrics.json': json(result.metrics),
-        'audit.json': json(result.audit),
-        'explainer.json': json(result.explainer),
-      });
-      if (options.json) io.out(json({ manifest, metrics: result.metrics }));
-      else {
-        io.out(
-          `trained ${manifest.id} (${manifest.algorithm}, ${manifest.rows.train} training rows) → ${options.out}`,
-        );
-        io.out(summaryLines(result.metrics));
-        const m = manifest.mitigation;
-        if (m)
-          io.out(
-            `mitigation: ${m.method} for ${m.constraint} on ${m.attribute}: holdout ${constraintLine(m.holdout)}`,
-          );
-        if (m?.attributeIsInput)
-          io.out(
-            `note: ${m.attribute} is now a model input: the model decides each group by its own threshold, so every request must send ${m.attribute}`,
-          );
-        const p = manifest.privacy;
-        if (p)
-          io.out(
-            `privacy: ε = ${p.epsilon.toFixed(3)} at δ = ${p.delta} on ${p.rows} rows (DP-SGD: σ = ${p.noiseMultiplier.toFixed(3)}, q = ${p.sampleRate.toFixed(5)}, ${p.steps} steps, clip ${p.clip}; RDP accountant, order ${p.order})`,
-          );
-        if (!result.audit.passed)
-          io.err('keel: warning: the data audit found critical problems; see audit.json');
+        await finishTraining(io, options, result, manifest);
+      } finally {
+        await target?.close();
       }
     });
 
@@ -728,4 +725,47 @@ export function registerModel(program: Command, io: Io): void {
           `audit failed: ${report.findings.filter((f) => options.failOn === 'warning' || f.severity === 'critical').length} finding(s) at or above ${options.failOn}`,
         );
     });
+}
+
+/** Writes what `keel train` trained, and says so. */
+async function finishTraining(
+  io: Io,
+  options: { readonly out: string; readonly json?: boolean },
+  result: ReturnType<typeof train>,
+  manifest: Manifest & { lineage?: Record<string, ArtifactRef> },
+): Promise<void> {
+  await writeAtomically(options.out, {
+    'model.onnx': result.onnx,
+    'manifest.json': json(manifest),
+    'pipeline.json': json(result.pipeline),
+    'metrics.json': json(result.metrics),
+    'audit.json': json(result.audit),
+    'explainer.json': json(result.explainer),
+  });
+  if (options.json) io.out(json({ manifest, metrics: result.metrics }));
+  else {
+    io.out(
+      `trained ${manifest.id} (${manifest.algorithm}, ${manifest.rows.train} training rows) → ${options.out}`,
+    );
+    io.out(summaryLines(result.metrics));
+    const m = manifest.mitigation;
+    if (m)
+      io.out(
+        `mitigation: ${m.method} for ${m.constraint} on ${m.attribute}: holdout ${constraintLine(m.holdout)}`,
+      );
+    if (m?.attributeIsInput)
+      io.out(
+        `note: ${m.attribute} is now a model input: the model decides each group by its own threshold, so every request must send ${m.attribute}`,
+      );
+    const p = manifest.privacy;
+    if (p)
+      io.out(
+        `privacy: ε = ${p.epsilon.toFixed(3)} at δ = ${p.delta} on ${p.rows} rows (DP-SGD: σ = ${p.noiseMultiplier.toFixed(3)}, q = ${p.sampleRate.toFixed(5)}, ${p.steps} steps, clip ${p.clip}; RDP accountant, order ${p.order})`,
+      );
+    if (p?.ledger)
+      io.out(
+        `spent from the privacy ledger of ${p.ledger.name} (entry ${p.ledger.seq}); see keel privacy ledger --ledger ${p.ledger.name}`,
+      );
+    if (!result.audit.passed) io.err('keel: warning: the data audit found critical problems; see audit.json');
+  }
 }

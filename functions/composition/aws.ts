@@ -33,9 +33,10 @@ import { PORT_ENV, RESOURCE_ENV } from '../contracts/resources.ts';
 import { ConfigError } from '../kernel/errors.ts';
 import type { LineageStore } from '../lineage/store.ts';
 import type { DataPorts, EventBus, Ports } from '../ports/index.ts';
+import type { PrivacyLedger } from '../registry/ledger.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
 import { awsLedgerStore, awsLineageBlobs, awsRegistryStore, lazily } from './aws-stores.ts';
-import { lineageOf, registryOf } from './services.ts';
+import { lineageOf, privacyLedgerOf, registryOf } from './services.ts';
 
 const stateMachineArnsSchema = z.record(z.string(), z.string().startsWith('arn:'));
 const deploymentGroupsSchema = z.record(
@@ -194,6 +195,17 @@ export function createRegistry(
   eventBus: EventBus = ports().eventBus,
 ): ModelRegistry {
   return registryOf({ registryStore: awsDataPorts(env).registryStore, eventBus });
+}
+
+/**
+ * The privacy budget ledgers in the table named by `KEEL_TABLE_NAME`, announcing to `eventBus`.
+ * @param eventBus @default this process's event-bus port
+ */
+export function createPrivacyLedger(
+  env: NodeJS.ProcessEnv = process.env,
+  eventBus: EventBus = ports().eventBus,
+): PrivacyLedger {
+  return privacyLedgerOf({ ledgerStore: awsDataPorts(env).ledgerStore, eventBus });
 }
 
 /** The lineage store on the bucket named by `KEEL_LINEAGE_BUCKET`. */

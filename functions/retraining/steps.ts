@@ -32,14 +32,7 @@ import type { ModelKind } from '../core/models/model.ts';
 import { OnnxModel } from '../core/onnx/runtime.ts';
 import { modelExplainer } from '../core/onnx/trees.ts';
 import { generateCredit } from '../core/synthetic/credit.ts';
-import {
-  type GoldenSet,
-  type Manifest,
-  type PrivacyOptions,
-  privateTrainingPlan,
-  type TrainOptions,
-  train,
-} from '../core/training/train.ts';
+import { type GoldenSet, type Manifest, type TrainOptions, train } from '../core/training/train.ts';
 import { joinOutcomes, labelledTable } from '../inference/capture.ts';
 import { settleDeployment, startDeployment } from '../inference/deploy.ts';
 import { ConflictError, failureMessage, KeelError, ValidationError } from '../kernel/errors.ts';
@@ -52,6 +45,7 @@ import type { MetricsSink } from '../ports/metrics-sink.ts';
 import { ensureModelCard } from '../registry/card-record.ts';
 import { ModelNotFoundError } from '../registry/errors.ts';
 import type { PrivacyLedger } from '../registry/ledger.ts';
+import { grantPrivateTraining } from '../registry/private-training.ts';
 import {
   type PublishOptions,
   registerStoredTraining,
@@ -472,9 +466,14 @@ export async function trainCandidates(
   const dataHash = data.train.ref.sha256;
   const trained: CandidateRefs[] = [];
   for (const [index, configuration] of settings.training.configurations.entries()) {
-    const options = trainingOptions(settings, configuration, dataHash, data.without);
-    const privacy = await spendForTraining(state, deps, table, options, index);
-    const result = train(table, privacy ? { ...options, privacy } : options);
+    const options = await spendForTraining(
+      state,
+      deps,
+      table,
+      trainingOptions(settings, configuration, dataHash, data.without),
+      index,
+    );
+    const result = train(table, options);
     const stored = await storeTrainingResult(deps.lineage, result);
     trained.push({
       ...stored,
@@ -496,9 +495,9 @@ export async function trainCandidates(
 }
 
 /**
- * Private training: the configuration's DP-SGD plan is granted by the data source's ledger before
- * a row is touched (a retried step replays its grant by the execution's key), else the step fails
- * with the refusal, which the ledger keeps. Each configuration trained spends.
+ * Private training: each configuration's DP-SGD run is granted by the data source's ledger
+ * before a row is touched (a retried step replays its grant by the execution's key), else the
+ * step fails with the refusal, which the ledger keeps.
  */
 async function spendForTraining(
   state: RetrainingState,
@@ -506,38 +505,31 @@ async function spendForTraining(
   table: Table,
   options: TrainOptions,
   index: number,
-): Promise<PrivacyOptions | undefined> {
+): Promise<TrainOptions> {
   const { settings } = state;
   const target = settings.training.privacy;
-  if (!target) return undefined;
+  if (!target) return options;
   const budget = settings.data.privacy;
   if (!budget)
     throw new ValidationError('Private training needs a budget', [
       { path: 'data.privacy', message: 'declare the data source’s ε and δ' },
     ]);
   const data = need(state, 'data');
-  const privacy: PrivacyOptions = target;
-  const plan = privateTrainingPlan(table, { ...options, privacy });
-  const mechanism = {
-    kind: 'sampled-gaussian' as const,
-    noiseMultiplier: plan.noiseMultiplier,
-    sampleRate: plan.sampleRate,
-    steps: plan.steps,
-  };
-  const entry = await deps.ledger.spend(
-    budget.ledger,
+  return grantPrivateTraining(
+    deps.ledger,
+    table,
+    { ...options, privacy: target },
     {
-      mechanism,
+      ledger: budget.ledger,
       budget: { epsilon: budget.epsilon, delta: budget.delta },
       purpose: { kind: 'training', model: settings.model, run: data.jobName },
       idempotencyKey: `${data.jobName}/train/${index}`,
-    },
-    {
-      actor: PIPELINE_ACTOR,
-      reason: `DP-SGD for ${settings.model} (configuration ${index + 1}, ε = ${plan.epsilon.toFixed(3)} at δ = ${target.delta} on ${plan.rows} rows), ${data.trigger.type}: ${data.trigger.reason}`,
+      attribution: {
+        actor: PIPELINE_ACTOR,
+        reason: `${settings.model}, configuration ${index + 1}, ${data.trigger.type}: ${data.trigger.reason}`,
+      },
     },
   );
-  return { ...privacy, granted: { ledger: budget.ledger, seq: entry.seq, mechanism } };
 }
 
 // ── Evaluate ───────────────────────────────────────────────────────────────────

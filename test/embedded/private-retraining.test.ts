@@ -11,11 +11,12 @@ import { retrainingPipelineName } from '../../functions/contracts/retraining.ts'
 import { epsilonSpent } from '../../functions/core/privacy/rdp.ts';
 import type { PrivacyLedger } from '../../functions/registry/ledger.ts';
 import type { ModelRegistry } from '../../functions/registry/registry.ts';
+import { bootstrapModels } from '../../local/bootstrap.ts';
 import type { LocalRuntime } from '../../local/runtime.ts';
 import { startScenarioRuntime } from '../support/runtime.ts';
 
 const SOURCE = 'synthetic:credit?rows=6000&seed=3';
-const BUDGET = { epsilon: 1.2, delta: 1e-5 };
+const BUDGET = { epsilon: 1.5, delta: 1e-5 };
 
 let runtime: LocalRuntime;
 let registry: ModelRegistry;
@@ -36,7 +37,7 @@ beforeAll(async () => {
     private: {
       ...base,
       // Every statistic declared, so nothing of the pipeline is learnt from the private rows.
-      features: JSON.parse(readFileSync('test/fixtures/privacy/credit-features.json', 'utf8')),
+      features: JSON.parse(readFileSync('examples/private-credit/features.json', 'utf8')),
       data: { ...base.data, source: SOURCE, protectedAttributes: ['sex'], privacy: BUDGET },
       training: { algorithm: 'lr', seed: 42, holdout: 0.2, privacy: { epsilon: 1, delta: 1e-5 } },
       // DP-SGD's model is judged by the same gates; these are loose so that the test is about spending.
@@ -93,17 +94,31 @@ describe('retraining with differential privacy', () => {
     expect(entry?.epsilonAfter).toBeCloseTo(again.epsilon, 9);
   }, 120_000);
 
+  it('trains the fallback privately too, spending from the same ledger', async () => {
+    // Act
+    await bootstrapModels(runtime);
+    // Assess
+    const fallback = (await registry.aliases('private')).fallback as number;
+    const privacy = (await registry.get('private', fallback)).metadata.privacy;
+    expect(privacy?.ledger).toEqual({ name: SOURCE, seq: 2 });
+    const entries = (await ledger.entries(SOURCE)).items;
+    expect(entries.map((e) => [e.type, e.actor])).toEqual([
+      ['spent', 'keel-retraining'],
+      ['spent', 'keel-bootstrap'],
+    ]);
+  }, 120_000);
+
   it('fails a run the budget cannot carry, registers nothing, and the ledger keeps the refusal', async () => {
-    // Act: a second run at ε = 1 would bring the source past 1.2.
+    // Act: a third run at ε = 1 would bring the source past 1.5.
     const run = await retrain();
     // Assess
     expect(run.status).toBe('FAILED');
-    expect(run.ended?.reason).toMatch(/over its budget of ε = 1\.2/);
-    expect((await registry.listVersions('private')).items.map((v) => v.version)).toEqual([1]);
+    expect(run.ended?.reason).toMatch(/over its budget of ε = 1\.5/);
+    expect((await registry.listVersions('private')).items.map((v) => v.version)).toEqual([1, 2]);
     const entries = (await ledger.entries(SOURCE)).items;
-    expect(entries.map((e) => e.type)).toEqual(['spent', 'refused']);
+    expect(entries.map((e) => e.type)).toEqual(['spent', 'spent', 'refused']);
     const balance = await ledger.balance(SOURCE, BUDGET);
-    expect(balance).toMatchObject({ spends: 1, refusals: 1 });
-    expect(balance.epsilon).toBeLessThanOrEqual(1);
+    expect(balance).toMatchObject({ spends: 2, refusals: 1 });
+    expect(balance.epsilon).toBeLessThanOrEqual(1.5);
   }, 120_000);
 });

@@ -148,6 +148,11 @@ describe('parseConfig', () => {
       { data: { privacy: { epsilon: 3, ledger: 'my data' } } },
       'models.churn.data.privacy.ledger',
     ],
+    [
+      'a budget for data trained on without privacy',
+      { data: { privacy: { epsilon: 3 } } },
+      'models.churn.data.privacy',
+    ],
   ])('names the field for %s', (_case, override, path) => {
     const issues = issuesOf(deepMerge(minimal, { models: { churn: override } }));
     expect(issues.map((i) => i.path)).toContain(path);
@@ -155,13 +160,14 @@ describe('parseConfig', () => {
 
   it('gives one data source one budget: two models on a ledger must agree', () => {
     // Prepare
+    const privateLr = { algorithm: 'lr', privacy: { epsilon: 1 } };
     const churn = minimal.models.churn as object;
     const raw = {
       ...minimal,
       models: {
-        churn: deepMerge(churn, { data: { privacy: { epsilon: 3 } } }),
-        upsell: deepMerge(churn, { data: { privacy: { epsilon: 5 } } }),
-        retain: deepMerge(churn, { data: { privacy: { epsilon: 3 } } }),
+        churn: deepMerge(churn, { data: { privacy: { epsilon: 3 } }, training: privateLr }),
+        upsell: deepMerge(churn, { data: { privacy: { epsilon: 5 } }, training: privateLr }),
+        retain: deepMerge(churn, { data: { privacy: { epsilon: 3 } }, training: privateLr }),
       },
     };
     // Act

@@ -467,21 +467,37 @@ export const modelConfigSchema = z
   })
   .superRefine((model, context) => {
     const privacy = model.training.privacy;
+    if (model.data.privacy && !privacy)
+      context.addIssue({
+        code: 'custom',
+        path: ['data', 'privacy'],
+        message:
+          'this model trains on the data without privacy, so its releases are unbounded whatever the ledger says: add training.privacy, or remove the budget',
+      });
     if (privacy) {
       const issue = (path: (string | number)[], message: string) =>
         context.addIssue({ code: 'custom', path, message });
       if (!model.data.privacy)
-        issue(['training', 'privacy'], 'private training spends from the data source’s budget: declare data.privacy');
+        issue(
+          ['training', 'privacy'],
+          'private training spends from the data source’s budget: declare data.privacy',
+        );
       else if (privacy.epsilon > model.data.privacy.epsilon)
         issue(
           ['training', 'privacy', 'epsilon'],
           `one run would spend ε = ${privacy.epsilon}, more than the data source’s whole budget of ε = ${model.data.privacy.epsilon}`,
         );
       if (model.training.algorithm !== 'lr')
-        issue(['training', 'algorithm'], `private training is DP-SGD for lr only, got ${model.training.algorithm}`);
+        issue(
+          ['training', 'algorithm'],
+          `private training is DP-SGD for lr only, got ${model.training.algorithm}`,
+        );
       model.training.candidates.forEach((c, i) => {
         if (c.algorithm !== 'lr')
-          issue(['training', 'candidates', i, 'algorithm'], `private training is DP-SGD for lr only, got ${c.algorithm}`);
+          issue(
+            ['training', 'candidates', i, 'algorithm'],
+            `private training is DP-SGD for lr only, got ${c.algorithm}`,
+          );
       });
       if (model.gates.mitigations.length > 0)
         issue(
@@ -503,29 +519,30 @@ export const modelConfigSchema = z
     });
   });
 
-export const keelConfigSchema = z.strictObject({
-  $schema: z.string().optional(),
-  /** Prefix of every deployed resource name. */
-  project: identifier,
-  models: z
-    .record(identifier, modelConfigSchema)
-    .refine((models) => Object.keys(models).length > 0, { message: 'declare at least one model' }),
-  local: z
-    .strictObject({
-      port: z.number().int().min(1).max(65_535).default(3000),
-      stateDir: z.string().default('.keel'),
-      /** Multiplies canary bake times, schedules and waits locally: 0.01 makes 5 minutes 3 seconds. */
-      timeScale: z.number().positive().max(1).default(1),
-      /**
-       * How an answered prediction's capture is made durable before its answer leaves (the
-       * journal in the state directory): `fsync` survives a power loss, `write` a killed process.
-       */
-      captureDurability: z.enum(['fsync', 'write']).default('fsync'),
-    })
-    .prefault({}),
-  /** Per-stage overrides, merged over the rest when a stage is selected (CDK context `keel:stage`). */
-  stages: z.record(identifier, z.record(z.string(), z.unknown())).default({}),
-})
+export const keelConfigSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    /** Prefix of every deployed resource name. */
+    project: identifier,
+    models: z
+      .record(identifier, modelConfigSchema)
+      .refine((models) => Object.keys(models).length > 0, { message: 'declare at least one model' }),
+    local: z
+      .strictObject({
+        port: z.number().int().min(1).max(65_535).default(3000),
+        stateDir: z.string().default('.keel'),
+        /** Multiplies canary bake times, schedules and waits locally: 0.01 makes 5 minutes 3 seconds. */
+        timeScale: z.number().positive().max(1).default(1),
+        /**
+         * How an answered prediction's capture is made durable before its answer leaves (the
+         * journal in the state directory): `fsync` survives a power loss, `write` a killed process.
+         */
+        captureDurability: z.enum(['fsync', 'write']).default('fsync'),
+      })
+      .prefault({}),
+    /** Per-stage overrides, merged over the rest when a stage is selected (CDK context `keel:stage`). */
+    stages: z.record(identifier, z.record(z.string(), z.unknown())).default({}),
+  })
   .superRefine((config, context) => {
     // A ledger has one budget: two models on it must not declare two.
     const seen = new Map<string, { model: string; epsilon: number; delta: number }>();

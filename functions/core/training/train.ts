@@ -113,7 +113,11 @@ export interface PrivacyOptions {
   readonly granted?: {
     readonly ledger: string;
     readonly seq: number;
-    readonly mechanism: { readonly noiseMultiplier: number; readonly sampleRate: number; readonly steps: number };
+    readonly mechanism: {
+      readonly noiseMultiplier: number;
+      readonly sampleRate: number;
+      readonly steps: number;
+    };
   };
 }
 
@@ -750,7 +754,9 @@ export function planPrivateFit(rows: number, privacy: PrivacyOptions): PrivateFi
  */
 export function privateTrainingPlan(table: Table, options: TrainOptions): PrivateFitPlan {
   if (!options.privacy)
-    throw new ValidationError('Not a private training run', [{ path: 'privacy', message: 'give the budget' }]);
+    throw new ValidationError('Not a private training run', [
+      { path: 'privacy', message: 'give the budget' },
+    ]);
   validateTrainingData(table, options);
   const labels = (table.columns.get(options.label) as { values: Float64Array }).values;
   // The same split as train()'s, from the same seed: private LR has no validation rows.
