@@ -6,14 +6,14 @@
  *   core         pure ML and statistics: kernel only; no AWS, no platform
  *   ports        interfaces only (type imports): kernel, contracts, core
  *   reports      HTML reports and their charts: core, contracts and kernel only
- *   domain       registry, lineage, inference, retraining, monitoring: the use cases, over ports
+ *   domain       registry, lineage, inference, retraining, monitoring, federated: the use cases, over ports
  *   adapters     AWS adapters, implementing ports
  *   composition  the AWS root: the one place that constructs adapters
  *   local, cli   the local root and runtime, and the CLI on top
  *   infra        CDK: contracts, kernel and constructs only, so synth never loads the runtime
  */
 const LOCAL = '^(functions|local|cli|infra|layers)/';
-const DOMAIN = '^functions/(registry|lineage|inference|retraining|monitoring)/';
+const DOMAIN = '^functions/(registry|lineage|inference|retraining|monitoring|federated)/';
 // Modules that bind a use case to its ports: Lambda entries and their handler modules.
 const ENTRY = `${DOMAIN}.*(lambda|handlers|pre-traffic|post-traffic)\\.ts$`;
 const SDK = '^node_modules/@aws-sdk/(client-|lib-)';
@@ -92,14 +92,14 @@ module.exports = {
     only(
       'domain-over-ports',
       DOMAIN,
-      '^functions/(registry|lineage|inference|retraining|monitoring|reports|ports|contracts|kernel|core)/|^functions/commons/(middleware|powertools|xray-mode|http|helpers/)',
+      '^functions/(registry|lineage|inference|retraining|monitoring|federated|reports|ports|contracts|kernel|core)/|^functions/commons/(middleware|powertools|xray-mode|http|helpers/)',
       'Use cases reach the world through ports; only entry modules take them from the composition root.',
       { fromNot: ENTRY },
     ),
     only(
       'entries-bind-use-cases',
       ENTRY,
-      '^functions/(registry|lineage|inference|retraining|monitoring|reports|ports|contracts|kernel|core|composition)/|^functions/commons/(middleware|powertools|xray-mode|http|helpers/)',
+      '^functions/(registry|lineage|inference|retraining|monitoring|federated|reports|ports|contracts|kernel|core|composition)/|^functions/commons/(middleware|powertools|xray-mode|http|helpers/)',
       'Entry modules bind a use case to the ports of the composition root; they construct no adapter.',
     ),
     {
@@ -113,14 +113,14 @@ module.exports = {
       name: 'registry-below-use-cases',
       severity: 'error',
       from: { path: '^functions/registry/' },
-      to: { path: '^functions/(inference|retraining|monitoring)/' },
+      to: { path: '^functions/(inference|retraining|monitoring|federated)/' },
     },
     {
       name: 'inference-below-pipelines',
       comment: 'Serving does not know the pipelines that feed it.',
       severity: 'error',
       from: { path: '^functions/inference/' },
-      to: { path: '^functions/(retraining|monitoring)/' },
+      to: { path: '^functions/(retraining|monitoring|federated)/' },
     },
     {
       name: 'pipelines-apart',

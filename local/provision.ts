@@ -57,15 +57,17 @@ export async function ensureBucket(bucket: string): Promise<void> {
   }
 }
 
-/** Creates the registry table and the lineage and capture buckets. */
+/** Creates the registry table and the lineage, capture and federated buckets. */
 export async function provision(names: {
   table: string;
   lineageBucket: string;
   captureBucket: string;
+  federatedBucket: string;
 }): Promise<void> {
   await Promise.all([
     ensureTable(names.table),
     ensureBucket(names.lineageBucket),
     ensureBucket(names.captureBucket),
+    ensureBucket(names.federatedBucket),
   ]);
 }

@@ -18,6 +18,7 @@ import {
 } from '../functions/composition/aws.ts';
 import type { CaptureRecord } from '../functions/contracts/capture.ts';
 import type { KeelConfig } from '../functions/contracts/config/schema.ts';
+import { FEDERATED_ENV, federatedApiFunctionName } from '../functions/contracts/federated.ts';
 import { localResourceNames, RESOURCE_ENV } from '../functions/contracts/resources.ts';
 import {
   approvalApiFunctionName,
@@ -47,6 +48,7 @@ import { LocalPipelineRunner, PipelineRunnerClosedError } from './adapters/pipel
 import { FileCaptureJournal } from './capture-journal.ts';
 import { controlApi } from './control-api.ts';
 import { EmbeddedAws } from './embedded-aws.ts';
+import { federatedModels, registerFederatedFunctions, registerFederatedPipelines } from './federated.ts';
 import { LocalLambdaRuntime } from './lambda-runtime.ts';
 import {
   MONITORING_ENTRY,
@@ -205,6 +207,7 @@ export class LocalRuntime {
     }
     registerRetrainingFunctions(this.lambda, init.config.project, this.#pools[0]);
     registerMonitoringFunctions(this.lambda, init.config.project, this.#pools[1]);
+    registerFederatedFunctions(this.lambda, init.config.project);
     subscribeDriftTrigger(this.eventBus, this.pipelines, init.config);
     subscribeRetrainWithout(this.eventBus, this.pipelines, init.config);
     // How each model's last retraining ended and why (the outcomes topic's message in AWS).
@@ -255,7 +258,10 @@ export class LocalRuntime {
       timeScale: init.timeScale,
       ...(init.journal ? { durable: () => (init.journal as FileCaptureJournal).durable() } : {}),
       admin: controlApi(this),
-      routes: { '/v1/approvals': approvalApiFunctionName(init.config.project) },
+      routes: {
+        '/v1/approvals': approvalApiFunctionName(init.config.project),
+        '/v1/federated': federatedApiFunctionName(init.config.project),
+      },
       dependencies: () => {
         dependencies ??= {
           registry: createRegistry(init.env, this.eventBus),
@@ -444,6 +450,11 @@ export class LocalRuntime {
         [RESOURCE_ENV.table]: names.table,
         [RESOURCE_ENV.lineageBucket]: names.lineageBucket,
         [RESOURCE_ENV.captureBucket]: names.captureBucket,
+        [RESOURCE_ENV.federatedBucket]: names.federatedBucket,
+        [FEDERATED_ENV.models]: JSON.stringify({
+          project: options.config.project,
+          models: federatedModels(options.config),
+        }),
       });
       resetClients();
       await provision(names);
@@ -486,6 +497,11 @@ export class LocalRuntime {
         lambda: runtime.lambda,
         pipelines: runtime.pipelines,
         timeScale,
+      });
+      await registerFederatedPipelines({
+        config: options.config,
+        lambda: runtime.lambda,
+        pipelines: runtime.pipelines,
       });
     } catch (error) {
       await runtime.stop();

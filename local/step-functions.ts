@@ -22,7 +22,7 @@ import {
   substitute,
   walkStates,
 } from '../functions/contracts/asl.ts';
-import { FunctionInvocationError, NotFoundError } from '../functions/kernel/errors.ts';
+import { FunctionInvocationError, TaskClosedError } from '../functions/kernel/errors.ts';
 import type { LocalLambdaRuntime } from './lambda-runtime.ts';
 
 const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
@@ -40,15 +40,27 @@ class StatesTaskError extends Error {
   }
 }
 
-/** Pending `.waitForTaskToken` tasks, completed by `sendTaskSuccess`/`sendTaskFailure`. */
+/**
+ * Pending `.waitForTaskToken` tasks, completed by `sendTaskSuccess`/`sendTaskFailure`; a task
+ * issued with a heartbeat fails with `States.HeartbeatTimeout` when no heartbeat comes in time,
+ * as Step Functions fails one with `HeartbeatSeconds`.
+ */
 export class TaskTokens {
-  readonly #pending = new Map<string, { resolve(v: unknown): void; reject(e: Error): void }>();
+  readonly #pending = new Map<
+    string,
+    { resolve(v: unknown): void; reject(e: Error): void; heartbeatMs?: number; timer?: NodeJS.Timeout }
+  >();
 
-  issue(): { token: string; completion: Promise<unknown> } {
+  issue(options: { readonly heartbeatMs?: number } = {}): { token: string; completion: Promise<unknown> } {
     const token = randomUUID();
-    const completion = new Promise<unknown>((resolve, reject) =>
-      this.#pending.set(token, { resolve, reject }),
-    );
+    const completion = new Promise<unknown>((resolve, reject) => {
+      this.#pending.set(token, {
+        resolve,
+        reject,
+        ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
+      });
+    });
+    this.#arm(token);
     return { token, completion };
   }
 
@@ -64,9 +76,32 @@ export class TaskTokens {
     this.#take(token).reject(new StatesTaskError(error, cause));
   }
 
+  /** Restarts the task's heartbeat clock. */
+  heartbeat(token: string): void {
+    if (!this.#pending.has(token))
+      throw new TaskClosedError(`Task token ${token} is unknown or already completed`);
+    this.#arm(token);
+  }
+
+  #arm(token: string): void {
+    const waiter = this.#pending.get(token);
+    if (waiter?.heartbeatMs === undefined) return;
+    clearTimeout(waiter.timer);
+    waiter.timer = setTimeout(() => {
+      if (this.#pending.get(token) !== waiter) return;
+      this.#pending.delete(token);
+      waiter.reject(
+        new StatesTaskError('States.HeartbeatTimeout', `no heartbeat for ${waiter.heartbeatMs} ms`),
+      );
+    }, waiter.heartbeatMs);
+    waiter.timer.unref();
+  }
+
   #take(token: string) {
     const waiter = this.#pending.get(token);
-    if (waiter === undefined) throw new NotFoundError(`Task token ${token} is unknown or already completed`);
+    if (waiter === undefined)
+      throw new TaskClosedError(`Task token ${token} is unknown or already completed`);
+    clearTimeout(waiter.timer);
     this.#pending.delete(token);
     return waiter;
   }
@@ -203,7 +238,11 @@ export class LocalStateMachine {
     const resource = state.Resource ?? '';
     const waitsForToken = resource.endsWith(WAIT_FOR_TASK_TOKEN);
     const base = waitsForToken ? resource.slice(0, -WAIT_FOR_TASK_TOKEN.length) : resource;
-    const issued = waitsForToken ? this.#tokens.issue() : undefined;
+    // Heartbeats are real time: the worker that sends them does real work.
+    const heartbeatSeconds = (state as { HeartbeatSeconds?: number }).HeartbeatSeconds;
+    const issued = waitsForToken
+      ? this.#tokens.issue(heartbeatSeconds !== undefined ? { heartbeatMs: heartbeatSeconds * 1000 } : {})
+      : undefined;
     const taskInput = issued ? fillToken(input, issued.token) : input;
 
     const started = this.#invokeResource(stateName, base, taskInput);

@@ -109,3 +109,13 @@ export async function readJsonBody(event: APIGatewayProxyEventV2, maxBytes: numb
   }
   return request.event.body;
 }
+
+/** The authenticated caller: the IAM principal (SigV4) or the JWT subject; none without an authorizer. */
+export function callerOf(event: APIGatewayProxyEventV2): string | undefined {
+  const authorizer = (event.requestContext as { authorizer?: Record<string, unknown> }).authorizer;
+  const iam = authorizer?.iam as { userArn?: string } | undefined;
+  const jwt = authorizer?.jwt as { claims?: Record<string, unknown> } | undefined;
+  return (
+    iam?.userArn ?? (jwt?.claims?.email as string | undefined) ?? (jwt?.claims?.sub as string | undefined)
+  );
+}

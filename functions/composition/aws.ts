@@ -12,12 +12,15 @@ import { LogCaptureSink } from '../adapters/aws/capture.ts';
 import { S3CaptureReader } from '../adapters/aws/capture-reader.ts';
 import { CodeDeployDeployer } from '../adapters/aws/deployer.ts';
 import { EventBridgeEventBus } from '../adapters/aws/event-bus.ts';
+import { DynamoFederatedStore } from '../adapters/aws/federated-store.ts';
 import { LambdaFunctionInvoker } from '../adapters/aws/function-invoker.ts';
 import { CloudWatchAlarmMonitor, CloudWatchMetricsSink, EmfMetricsSink } from '../adapters/aws/metrics.ts';
 import { StepFunctionsPipelineRunner } from '../adapters/aws/pipeline-runner.ts';
 import { AwsRolloutPlatform } from '../adapters/aws/rollout.ts';
+import { S3BlobStore } from '../adapters/aws/s3-blob-store.ts';
 import { s3ObjectReader } from '../adapters/aws/s3-objects.ts';
 import { SageMakerScorer } from '../adapters/aws/sagemaker-scorer.ts';
+import { S3UrlSigner } from '../adapters/aws/url-signer.ts';
 import {
   cloudWatchClient,
   codeDeployClient,
@@ -174,6 +177,21 @@ export function awsDataPorts(env: NodeJS.ProcessEnv = process.env): DataPorts {
         'approvalStore',
         () => new DynamoApprovalStore(documentClient(), requireEnv(RESOURCE_ENV.table, env)),
       );
+    },
+    get federatedStore() {
+      return lazy(
+        'federatedStore',
+        () => new DynamoFederatedStore(documentClient(), requireEnv(RESOURCE_ENV.table, env)),
+      );
+    },
+    get federatedBlobs() {
+      return lazy(
+        'federatedBlobs',
+        () => new S3BlobStore(s3Client(), requireEnv(RESOURCE_ENV.federatedBucket, env)),
+      );
+    },
+    get urlSigner() {
+      return lazy('urlSigner', () => new S3UrlSigner(s3Client()));
     },
     get rolloutPlatform() {
       return lazy(

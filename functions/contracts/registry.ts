@@ -117,6 +117,18 @@ export const versionMetadataSchema = z.object({
       ledger: z.optional(z.object({ name: nonEmpty(), seq: z.number().check(z.int(), z.positive()) })),
     }),
   ),
+  /** Fitted by federated clients (FedAvg or FedProx), not here. Absent when trained here. */
+  federated: z.optional(
+    z.object({
+      method: z.enum(['fedavg', 'fedprox']),
+      mu: z.number().check(z.nonnegative()),
+      rounds: z.number().check(z.int(), z.positive()),
+      clients: z.number().check(z.int(), z.nonnegative()),
+      rows: z.number().check(z.int(), z.nonnegative()),
+      secureAggregation: z.boolean(),
+      session: nonEmpty(),
+    }),
+  ),
   codeVersion: z.string().check(z.regex(/^[0-9a-f]{7,40}$/, 'expected a git commit sha')),
   evaluation: evaluationSchema,
   owner: nonEmpty(),

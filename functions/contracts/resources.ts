@@ -8,6 +8,8 @@ export const RESOURCE_ENV = {
   table: 'KEEL_TABLE_NAME',
   lineageBucket: 'KEEL_LINEAGE_BUCKET',
   captureBucket: 'KEEL_CAPTURE_BUCKET',
+  /** Federated rounds' exchanges: client uploads (presigned PUT), inboxes, global models. */
+  federatedBucket: 'KEEL_FEDERATED_BUCKET',
 } as const;
 
 /**
@@ -26,6 +28,7 @@ export function localResourceNames(project: string) {
     table: `${project}-registry`,
     lineageBucket: `${project}-lineage`,
     captureBucket: `${project}-capture`,
+    federatedBucket: `${project}-federated`,
   } as const;
 }
 

@@ -143,6 +143,14 @@ export class ConflictError extends KeelError {
   static readonly status = 409;
 }
 
+/** The caller is who it says, but may not do this. */
+export class ForbiddenError extends KeelError {
+  static readonly status = 403;
+}
+
+/** A `.waitForTaskToken` task is no longer open: answered, timed out, or its execution ended. */
+export class TaskClosedError extends ConflictError {}
+
 /** The caller used a method the resource does not take; `allow` names those it does. */
 export class MethodNotAllowedError extends KeelError {
   static readonly status = 405;

@@ -10,6 +10,7 @@ import type { BlobStore } from './blob-store.ts';
 import type { CapturePartitions, CaptureReader, CaptureSink } from './capture.ts';
 import type { Deployer } from './deployer.ts';
 import type { EventBus } from './event-bus.ts';
+import type { FederatedStore } from './federated-store.ts';
 import type { FunctionInvoker } from './function-invoker.ts';
 import type { LedgerStore } from './ledger-store.ts';
 import type { AlarmMonitor, MetricsSink } from './metrics-sink.ts';
@@ -17,12 +18,14 @@ import type { PipelineRunner } from './pipeline-runner.ts';
 import type { RegistryStore } from './registry-store.ts';
 import type { RolloutPlatform } from './rollout.ts';
 import type { Scorer } from './scorer.ts';
+import type { UrlSigner } from './url-signer.ts';
 
 export type * from './approval-store.ts';
 export type * from './blob-store.ts';
 export type * from './capture.ts';
 export type * from './deployer.ts';
 export type * from './event-bus.ts';
+export type * from './federated-store.ts';
 export type * from './function-invoker.ts';
 export type * from './ledger-store.ts';
 export type * from './metrics-sink.ts';
@@ -30,6 +33,7 @@ export type * from './pipeline-runner.ts';
 export type * from './registry-store.ts';
 export type * from './rollout.ts';
 export type * from './scorer.ts';
+export type * from './url-signer.ts';
 
 /**
  * The control-plane ports: the services that differ between AWS and a laptop (EventBridge,
@@ -63,6 +67,12 @@ export interface DataPorts {
   /** Reads an object named by an `s3://bucket/key` URI (user data sources, SageMaker outputs). */
   readonly objectReader: (uri: string) => Promise<Uint8Array>;
   readonly approvalStore: ApprovalStore;
+  /** Federated training's registered clients and pending tasks. */
+  readonly federatedStore: FederatedStore;
+  /** The federated bucket: what clients upload, and what each is sent. */
+  readonly federatedBlobs: BlobStore;
+  /** Presigned S3 URLs (federated clients' downloads and uploads). */
+  readonly urlSigner: UrlSigner;
   /** What a CodeDeploy lifecycle hook needs (AWS only: locally the deployer runs the checks). */
   readonly rolloutPlatform: RolloutPlatform;
   /** A scorer over a SageMaker endpoint, for models too big for the function. */

@@ -36,4 +36,6 @@ export interface PipelineRunner {
   sendTaskSuccess(taskToken: string, output: unknown): Promise<void>;
   /** Fails a `.waitForTaskToken` task with an error name and cause. */
   sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void>;
+  /** Tells a `.waitForTaskToken` task with `HeartbeatSeconds` that its worker is still at it. */
+  sendTaskHeartbeat(taskToken: string): Promise<void>;
 }

@@ -254,6 +254,11 @@ export function modelCardOf(facts: CardFacts): ModelCard {
     'keel.privacy': meta.privacy
       ? `DP-SGD: ε = ${meta.privacy.epsilon.toFixed(3)} at δ = ${meta.privacy.delta} (${meta.privacy.accountant} accountant; σ = ${meta.privacy.noiseMultiplier.toFixed(3)}, q = ${meta.privacy.sampleRate.toFixed(5)}, ${meta.privacy.steps} steps, clip ${meta.privacy.clip})${meta.privacy.ledger ? `; spent from ledger ${meta.privacy.ledger.name}, entry ${meta.privacy.ledger.seq}` : ''}`
       : 'no differential privacy applied',
+    ...(meta.federated
+      ? {
+          'keel.federated': `${meta.federated.method === 'fedprox' ? `FedProx (μ = ${meta.federated.mu})` : 'FedAvg'} over ${meta.federated.rounds} rounds; ${meta.federated.clients} clients, ${meta.federated.rows} rows in the last round; ${meta.federated.secureAggregation ? 'secure aggregation: the server saw only the sum of the clients’ models' : 'no secure aggregation'} (session ${meta.federated.session})`,
+        }
+      : {}),
     'keel.feature_review': featureReview
       ? `${featureReview.asOf}: ${featureReview.summary} (${featureReview.uri})`
       : 'not yet reviewed',

@@ -189,6 +189,7 @@ export async function registerStoredTraining(
           },
         }
       : {}),
+    ...(manifest.federated ? { federated: manifest.federated } : {}),
     codeVersion: options.codeVersion,
     evaluation,
     owner: options.owner,

@@ -6,7 +6,7 @@
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { z } from 'zod';
-import { readJsonBody, routeTable } from '../commons/http.ts';
+import { callerOf, readJsonBody, routeTable } from '../commons/http.ts';
 import { keelHandler } from '../commons/middleware.ts';
 import { ports } from '../composition/aws.ts';
 import { lineageOf, privacyLedgerOf, registryOf } from '../composition/services.ts';
@@ -76,16 +76,6 @@ const decisionSchema = z.object({
   /** Only when the API has no authenticated caller (the local runtime). */
   actor: z.string().trim().min(1).optional(),
 });
-
-/** The authenticated caller: the IAM principal (SigV4) or the JWT subject. */
-function callerOf(event: APIGatewayProxyEventV2): string | undefined {
-  const authorizer = (event.requestContext as { authorizer?: Record<string, unknown> }).authorizer;
-  const iam = authorizer?.iam as { userArn?: string } | undefined;
-  const jwt = authorizer?.jwt as { claims?: Record<string, unknown> } | undefined;
-  return (
-    iam?.userArn ?? (jwt?.claims?.email as string | undefined) ?? (jwt?.claims?.sub as string | undefined)
-  );
-}
 
 type Answer = { statusCode: number; headers: Record<string, string>; body: string };
 const ok = (body: unknown): Answer => ({

@@ -5,12 +5,9 @@
  * machine stores at the state's `ResultPath`: references into lineage, never data.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
-import { parse as parseCsv } from 'csv-parse/sync';
 import type { Transform } from '../contracts/config/schema.ts';
+import type { FederatedCandidate } from '../contracts/federated.ts';
 import {
   type GateRow,
   type ParetoRow,
@@ -27,15 +24,22 @@ import { type Column, columnStrings, type Schema, schemaOf, type Table, toCsv } 
 import { type GlobalDiagnostics, globalDiagnostics } from '../core/explain/diagnostics.ts';
 import type { ExplainerArtifact, Explanation } from '../core/explain/explainer.ts';
 import { type MitigationOptions, mitigationInapplicable } from '../core/fairness/mitigation.ts';
+import { type FittedPipeline, pipelineHash } from '../core/features/pipeline.ts';
+import { asLogisticModel } from '../core/federated/fedavg.ts';
 import { loadLinearProgramSolver } from '../core/lp.ts';
 import type { ModelKind } from '../core/models/model.ts';
 import { OnnxModel } from '../core/onnx/runtime.ts';
 import { modelExplainer } from '../core/onnx/trees.ts';
-import { generateCredit } from '../core/synthetic/credit.ts';
 import { type GoldenSet, type Manifest, type TrainOptions, train } from '../core/training/train.ts';
 import { joinOutcomes, labelledTable } from '../inference/capture.ts';
 import { settleDeployment, startDeployment } from '../inference/deploy.ts';
-import { ConflictError, failureMessage, KeelError, ValidationError } from '../kernel/errors.ts';
+import {
+  ConflictError,
+  failureMessage,
+  IntegrityError,
+  KeelError,
+  ValidationError,
+} from '../kernel/errors.ts';
 import type { ArtifactRef, LineageStore } from '../lineage/store.ts';
 import type { ApprovalStore } from '../ports/approval-store.ts';
 import type { CaptureReader } from '../ports/capture.ts';
@@ -55,7 +59,7 @@ import {
 } from '../registry/publish.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
 import { renderEvaluationHtml } from '../reports/evaluation.ts';
-import { missingDataColumns, splitDataset, syntheticScenario } from './data.ts';
+import { missingDataColumns, splitDataset } from './data.ts';
 import {
   compareDatasets,
   type DatasetScores,
@@ -69,7 +73,10 @@ import {
 import type { FairnessFailure } from './gates.ts';
 import { safetyChecks } from './safety.ts';
 
+export { baseDataColumns, loadBaseData } from './base-data.ts';
 export { PIPELINE_ACTOR, RETRAINING_EVENT_SOURCE };
+
+import { loadBaseData } from './base-data.ts';
 
 /** The data failed its audit: a critical finding stops the pipeline (not retried). */
 export class DataAuditFailedError extends KeelError {}
@@ -96,7 +103,7 @@ export interface RetrainingDependencies {
 /** Why retraining runs, as the triggers (drift rule, schedule, `keel retrain`) say it. */
 export interface RetrainingRequest {
   readonly trigger?: {
-    readonly type?: 'drift' | 'schedule' | 'manual' | 'feature-review';
+    readonly type?: 'drift' | 'schedule' | 'manual' | 'feature-review' | 'federated';
     readonly reason?: string;
   };
   /**
@@ -110,6 +117,11 @@ export interface RetrainingRequest {
   readonly asOf?: string;
   /** Base data instead of the configured source (a path, `s3://…`, `lineage:<sha256>`, `synthetic:…`). */
   readonly source?: string;
+  /**
+   * A model federated clients fitted (the federated state machine's hand-over): judged instead
+   * of one trained here, by the same gates, on the base data. @default train here
+   */
+  readonly federated?: FederatedCandidate;
 }
 
 export interface DatasetRef {
@@ -121,7 +133,7 @@ export interface DatasetRef {
 export interface PreparedData {
   readonly asOf: string;
   readonly trigger: {
-    readonly type: 'drift' | 'schedule' | 'manual' | 'feature-review';
+    readonly type: 'drift' | 'schedule' | 'manual' | 'feature-review' | 'federated';
     readonly reason: string;
   };
   /** Raw columns the candidates do not use. */
@@ -260,59 +272,6 @@ async function putTable(lineage: LineageStore, table: Table): Promise<DatasetRef
 async function getTable(lineage: LineageStore, dataset: DatasetRef, schema: Schema): Promise<Table> {
   const bytes = await lineage.getBytes(dataset.ref);
   return readCsv(Readable.from([Buffer.from(bytes)]), { schema, source: dataset.uri });
-}
-
-/** The base data: a CSV file, an S3 object, a lineage dataset, or a synthetic population. */
-export async function loadBaseData(
-  source: string,
-  deps: Pick<RetrainingDependencies, 'readObject' | 'lineage'>,
-): Promise<Table> {
-  if (source.startsWith('synthetic:')) return generateCredit(syntheticScenario(source));
-  if (source.startsWith('lineage:')) {
-    const bytes = await deps.lineage.getBytes({ kind: 'datasets', sha256: source.slice('lineage:'.length) });
-    return readCsv(Readable.from([Buffer.from(bytes)]), { source });
-  }
-  if (source.startsWith('s3://')) {
-    return readCsv(Readable.from([Buffer.from(await deps.readObject(source))]), { source });
-  }
-  const info = await stat(source).catch((cause: unknown) => {
-    throw new ValidationError('Cannot read the base data', [
-      { path: 'data.source', message: `${source}: ${(cause as Error).message}` },
-    ]);
-  });
-  if (!info.isFile())
-    throw new ValidationError('Cannot read the base data', [
-      { path: 'data.source', message: `${source} is not a file` },
-    ]);
-  return readCsv(source, { source });
-}
-
-/**
- * The base data's column names, without reading a local CSV past its header: what `keel up`
- * checks the config's column names against before anything runs.
- */
-export async function baseDataColumns(
-  source: string,
-  deps: Pick<RetrainingDependencies, 'readObject' | 'lineage'>,
-): Promise<string[]> {
-  if (source.startsWith('synthetic:'))
-    return [...generateCredit({ ...syntheticScenario(source), rows: 1 }).columns.keys()];
-  if (source.startsWith('lineage:') || source.startsWith('s3://'))
-    return [...(await loadBaseData(source, deps)).columns.keys()];
-  const lines = createInterface({
-    input: createReadStream(source, { encoding: 'utf8' }),
-    crlfDelay: Infinity,
-  });
-  try {
-    for await (const line of lines) return parseCsv(line, { bom: true })[0] ?? [];
-  } catch (cause) {
-    throw new ValidationError('Cannot read the base data', [
-      { path: 'data.source', message: `${source}: ${(cause as Error).message}` },
-    ]);
-  } finally {
-    lines.close();
-  }
-  return [];
 }
 
 // ── PrepareData ────────────────────────────────────────────────────────────────
@@ -464,6 +423,7 @@ export async function trainCandidates(
   const data = need(state, 'data');
   const table = await getTable(deps.lineage, data.train, data.schema);
   const dataHash = data.train.ref.sha256;
+  if (state.request.federated) return trainFederated(state, deps, table, dataHash);
   const trained: CandidateRefs[] = [];
   for (const [index, configuration] of settings.training.configurations.entries()) {
     const options = await spendForTraining(
@@ -491,6 +451,39 @@ export async function trainCandidates(
       validationAuc: t.validationAuc,
       manifestId: t.manifest.id,
     })),
+  };
+}
+
+/**
+ * A model federated clients fitted: nothing is trained here; train() packages it (evaluation,
+ * golden set, baseline, explainer, ONNX) over the pipeline the clients used, which must be the
+ * config's still.
+ */
+async function trainFederated(
+  state: RetrainingState,
+  deps: RetrainingDependencies,
+  table: Table,
+  dataHash: string,
+): Promise<TrainingOutput> {
+  const candidate = state.request.federated as FederatedCandidate;
+  const { weights } = await deps.lineage.getJson<{ weights: number[] }>(candidate.model);
+  const configuration = { algorithm: 'lr', hyperparameters: {} };
+  const result = train(table, {
+    ...trainingOptions(state.settings, configuration, dataHash, need(state, 'data').without),
+    fitted: { model: asLogisticModel(weights, candidate.record.rounds), record: candidate.record },
+  });
+  const used = await deps.lineage.getJson<FittedPipeline>(candidate.pipeline);
+  if (pipelineHash(used) !== result.manifest.hashes.pipeline)
+    throw new IntegrityError(
+      `the federated clients transformed their rows with pipeline ${candidate.pipeline.sha256.slice(0, 12)}, and the config's pipeline is no longer that one; run the federated training again`,
+    );
+  const stored = await storeTrainingResult(deps.lineage, result);
+  const trained = { ...stored, ...configuration, validationAuc: result.metrics.auc };
+  return {
+    candidate: trained,
+    configurations: [
+      { ...configuration, validationAuc: trained.validationAuc, manifestId: result.manifest.id },
+    ],
   };
 }
 

@@ -150,6 +150,10 @@ export class LocalPipelineRunner implements PipelineRunner {
     this.tokens.fail(taskToken, error, cause);
   }
 
+  async sendTaskHeartbeat(taskToken: string): Promise<void> {
+    this.tokens.heartbeat(taskToken);
+  }
+
   /**
    * Shutdown: aborts every running execution and refuses new ones (an event delivered during
    * the shutdown must not start a pipeline after the aborts). A task already running finishes

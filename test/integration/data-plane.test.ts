@@ -19,6 +19,7 @@ describe(`data plane through the client factory (${inject('awsTier')} tier)`, ()
     table: `it-${suffix}`,
     lineageBucket: `it-lineage-${suffix}`,
     captureBucket: `it-capture-${suffix}`,
+    federatedBucket: `it-federated-${suffix}`,
   };
 
   it('provisions the table and buckets idempotently', async () => {

@@ -1,13 +1,17 @@
 import {
   DescribeExecutionCommand,
   type HistoryEvent,
+  InvalidToken,
   paginateGetExecutionHistory,
   SendTaskFailureCommand,
+  SendTaskHeartbeatCommand,
   SendTaskSuccessCommand,
   type SFNClient,
   StartExecutionCommand,
+  TaskDoesNotExist,
+  TaskTimedOut,
 } from '@aws-sdk/client-sfn';
-import { NotFoundError } from '../../kernel/errors.ts';
+import { NotFoundError, TaskClosedError } from '../../kernel/errors.ts';
 import type { ExecutionDescription, ExecutionStep, PipelineRunner } from '../../ports/pipeline-runner.ts';
 
 /** A history event as a step, or none for events that are not about a state. */
@@ -99,10 +103,27 @@ export class StepFunctionsPipelineRunner implements PipelineRunner {
   }
 
   async sendTaskSuccess(taskToken: string, output: unknown): Promise<void> {
-    await this.#client.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) }));
+    await closedAsConflict(
+      this.#client.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) })),
+    );
   }
 
   async sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void> {
-    await this.#client.send(new SendTaskFailureCommand({ taskToken, error, cause }));
+    await closedAsConflict(this.#client.send(new SendTaskFailureCommand({ taskToken, error, cause })));
+  }
+
+  async sendTaskHeartbeat(taskToken: string): Promise<void> {
+    await closedAsConflict(this.#client.send(new SendTaskHeartbeatCommand({ taskToken })));
+  }
+}
+
+/** A token Step Functions no longer takes (timed out, answered, execution over): a 409, not a 500. */
+async function closedAsConflict(sent: Promise<unknown>): Promise<void> {
+  try {
+    await sent;
+  } catch (error) {
+    if (error instanceof TaskTimedOut || error instanceof TaskDoesNotExist || error instanceof InvalidToken)
+      throw new TaskClosedError(`the task is closed: ${error.message}`, { cause: error });
+    throw error;
   }
 }

@@ -243,6 +243,39 @@ export const modelConfigSchema = z
           .optional(),
       })
       .prefault({}),
+    /**
+     * Federated training (`keel federated start`): registered clients train a logistic regression
+     * on the rows they keep (FedAvg or FedProx), and the server sees only the sum of their
+     * models, by secure aggregation; the result is judged by this model's retraining gates on
+     * the server's own rows (`data.source`). The feature pipeline must declare its statistics.
+     * @default not federated
+     */
+    federated: z
+      .strictObject({
+        rounds: z.number().int().min(1).max(1000).default(20),
+        /** Fewest clients that must answer every step of a round, or the run fails. */
+        minClients: z.number().int().min(2).max(1000).default(3),
+        algorithm: z.enum(['fedavg', 'fedprox']).default('fedavg'),
+        /** FedProx's proximal weight μ (ignored by FedAvg). */
+        mu: z.number().nonnegative().default(0.01),
+        /** Each client's work per round: passes over its rows, rows per SGD step, step size. */
+        local: z
+          .strictObject({
+            epochs: z.number().positive().max(100).default(1),
+            batchSize: z.number().int().positive().default(64),
+            learningRate: z.number().positive().default(0.1),
+          })
+          .prefault({}),
+        /** λ of the L2 penalty on the coefficients. */
+        l2: z.number().nonnegative().default(1e-4),
+        /** Hide each client's model from the server (Bonawitz et al. 2017); off only to measure its cost. */
+        secureAggregation: z.boolean().default(true),
+        /** A client silent this long during a step is cut off for the round. */
+        heartbeatSeconds: z.number().int().min(1).max(3600).default(60),
+        /** The longest a client may take over one step, heartbeats or not. */
+        taskTimeoutSeconds: z.number().int().min(1).max(86_400).default(900),
+      })
+      .optional(),
     costs: z.strictObject({
       currency: z.string().length(3).default('USD'),
       falsePositive: z.number().nonnegative(),

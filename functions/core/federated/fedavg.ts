@@ -15,6 +15,8 @@
  * only row-weighted sums (`weightedContribution`), so that secure aggregation can hide each
  * client's own.
  */
+import { ValidationError } from '../../kernel/errors.ts';
+import type { Table } from '../data/table.ts';
 import { type Matrix, sigmoid } from '../linalg.ts';
 import type { LogisticModel } from '../models/logistic.ts';
 import { Rng } from '../random.ts';
@@ -126,4 +128,16 @@ export function asLogisticModel(model: ArrayLike<number>, rounds: number): Logis
     iterations: rounds,
     converged: true,
   };
+}
+
+/** The label column as 0/1 numbers; anything else is an error naming the column. */
+export function binaryLabels(table: Table, label: string): Float64Array {
+  const column = table.columns.get(label);
+  if (!column)
+    throw new ValidationError('No label column', [
+      { path: label, message: `not found; columns are ${[...table.columns.keys()].join(', ')}` },
+    ]);
+  if (column.kind !== 'numeric' || column.values.some((v) => v !== 0 && v !== 1))
+    throw new ValidationError('Invalid labels', [{ path: label, message: 'every label must be 0 or 1' }]);
+  return column.values;
 }

@@ -190,6 +190,14 @@ function roster(keys: readonly AdvertisedKeys[], threshold: number): AdvertisedK
   return [...keys].sort((a, b) => (a.client < b.client ? -1 : a.client > b.client ? 1 : 0));
 }
 
+/**
+ * A contribution without secure aggregation, in the same wire format: the server sums it as it
+ * sums masked ones, and sees it whole. For measuring what secure aggregation costs.
+ */
+export function plainInput(client: string, values: ArrayLike<number>): MaskedInput {
+  return { client, masked: wordsToBase64(encode(values)) };
+}
+
 /** One client's side: it keeps its secrets and its received shares between the steps. */
 export class SecureAggregationClient {
   readonly id: string;

@@ -91,6 +91,12 @@ export interface TrainOptions {
    * the explainer's background comes from the holdout. @default not private
    */
   readonly privacy?: PrivacyOptions;
+  /**
+   * A logistic regression fitted elsewhere (by federated clients): nothing is fitted here, and
+   * these rows only evaluate it and give its golden set, baseline and explainer. The feature
+   * pipeline must declare its statistics (it is the one the clients used). @default fit here
+   */
+  readonly fitted?: { readonly model: LogisticModel; readonly record: FederatedRecord };
   /** Progress of the long phases, for progress bars. */
   readonly onProgress?: (progress: { phase: TrainingPhase; done: number; total: number }) => void;
 }
@@ -119,6 +125,20 @@ export interface PrivacyOptions {
       readonly steps: number;
     };
   };
+}
+
+/** How a model fitted elsewhere was fitted: federated training, as its session recorded it. */
+export interface FederatedRecord {
+  readonly method: 'fedavg' | 'fedprox';
+  /** FedProx's μ (0 for FedAvg). */
+  readonly mu: number;
+  readonly rounds: number;
+  /** Clients whose models were averaged in the last round, and over every round. */
+  readonly clients: number;
+  readonly rows: number;
+  readonly secureAggregation: boolean;
+  /** The federated run (its state machine execution). */
+  readonly session: string;
 }
 
 /** What a private training spent, as the manifest and the registry keep it. */
@@ -233,6 +253,8 @@ export interface Manifest {
   readonly importance?: ImportanceSummary;
   /** What private training spent (DP-SGD, the RDP accountant); absent when not private. */
   readonly privacy?: PrivacyRecord;
+  /** How federated clients fitted it; absent when fitted here. */
+  readonly federated?: FederatedRecord;
 }
 
 /** Holdout rows the training-time importance is measured on, at most. */
@@ -408,6 +430,28 @@ export function validateTrainingData(table: Table, options: TrainOptions): void 
       if (v !== undefined && !(v > 0 && Number.isFinite(v)))
         issues.push({ path: `privacy.${key}`, message: `must be a finite number > 0, got ${v}` });
     }
+  }
+  const fitted = options.fitted;
+  if (fitted) {
+    if ((options.algorithm ?? 'gbdt') !== 'lr')
+      issues.push({
+        path: 'algorithm',
+        message: `a model fitted elsewhere is logistic regression, not ${options.algorithm ?? 'gbdt'}`,
+      });
+    if (!options.features)
+      issues.push({
+        path: 'fitted',
+        message: 'a model fitted elsewhere needs the declared feature pipeline it was fitted on (features)',
+      });
+    for (const leak of dataFittedStatistics(options.features ?? []))
+      issues.push({
+        path: `features.${leak.index}`,
+        message: `the clients could not have used it: ${leak.message}`,
+      });
+    if (options.mitigation || options.privacy)
+      issues.push({ path: 'fitted', message: 'nothing is fitted here: no mitigation or privacy applies' });
+    if (![...fitted.model.coefficients, fitted.model.intercept].every(Number.isFinite))
+      issues.push({ path: 'fitted.model', message: 'a coefficient is not a finite number' });
   }
   const holdout = options.holdout ?? 0.2;
   if (!(holdout > 0 && holdout < 1))
@@ -942,7 +986,14 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
         })
       : undefined;
   const privateFit = options.privacy ? fitPrivately(x, y, options.privacy, seed) : undefined;
-  const model = privateFit?.model ?? mitigated?.model ?? fitWith(y, undefined);
+  if (options.fitted && options.fitted.model.coefficients.length !== featureNames.length)
+    throw new ValidationError('The model does not fit the pipeline', [
+      {
+        path: 'fitted.model',
+        message: `${options.fitted.model.coefficients.length} coefficients for ${featureNames.length} features (${featureNames.join(', ')})`,
+      },
+    ]);
+  const model = options.fitted?.model ?? privateFit?.model ?? mitigated?.model ?? fitWith(y, undefined);
   const mitigation = options.mitigation;
   const rule =
     mitigation?.method === 'threshold' && validation && validationRows
@@ -1037,7 +1088,8 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
       ranges: inputRanges(options.privacy ? holdoutTable : table, pipeline.inputs),
     },
     rows: {
-      train: fitRows.rowCount,
+      // A model fitted elsewhere was fitted on its clients' rows, none of these.
+      train: options.fitted?.record.rows ?? fitRows.rowCount,
       validation: validationRows?.rowCount ?? 0,
       holdout: holdoutTable.rowCount,
     },
@@ -1057,6 +1109,7 @@ export function train(table: Table, options: TrainOptions): TrainingResult {
       : {}),
     ...(importance ? { importance } : {}),
     ...(privateFit ? { privacy: privateFit.record } : {}),
+    ...(options.fitted ? { federated: options.fitted.record } : {}),
   };
   progress({ phase: 'export', done: 1, total: 1 });
   const goldenTable = takeRows(
