@@ -5,6 +5,7 @@ import { registerDiagnostics } from './commands/diagnostics.ts';
 import { registerDrift } from './commands/drift.ts';
 import { registerExplain } from './commands/explain.ts';
 import { registerFeatures } from './commands/features.ts';
+import { registerFederated } from './commands/federated.ts';
 import { registerLineage } from './commands/lineage.ts';
 import { registerModel } from './commands/model.ts';
 import { registerMonitor } from './commands/monitor.ts';
@@ -31,6 +32,7 @@ export function buildProgram(io: Io = processIo): Command {
   registerDiagnostics(program, io);
   registerFeatures(program, io);
   registerPrivacy(program, io);
+  registerFederated(program, io);
   registerRegistry(program, io);
   registerLineage(program, io);
   registerDeploy(program, io);

@@ -542,13 +542,14 @@ export async function aggregate(
     clientMs: merged.clientMs ?? 0,
   };
   const completed = round.number;
-  return {
+  const next: FederatedSession = {
     ...session,
     global,
     completed,
     done: completed >= session.rounds,
     history: [...session.history, summary],
   };
+  return next.done ? { ...next, candidate: candidateOf(state.settings, next) } : next;
 }
 
 // ── Finish ──────────────────────────────────────────────────────────────────────

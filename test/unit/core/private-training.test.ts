@@ -22,9 +22,7 @@ import { MemoryRegistryStore } from '../../support/memory-registry-store.ts';
 
 // Every statistic declared: a constant for the missing incomes, public centres and scales, the
 // categories by name (nothing of the pipeline is learnt from the rows).
-const features = JSON.parse(
-  readFileSync('examples/private-credit/features.json', 'utf8'),
-) as Transform[];
+const features = JSON.parse(readFileSync('examples/private-credit/features.json', 'utf8')) as Transform[];
 const common = {
   label: 'default',
   protected: ['sex'],

@@ -90,9 +90,10 @@ describe('retraining.asl.json', () => {
     );
   });
 
-  it('sends datasets above the configured size to a SageMaker training job with the user image', () => {
+  it('sends datasets above the configured size to a SageMaker training job with the user image, and a federated model to be packaged', () => {
     const choose = definition.States.ChooseTrainer as AslState;
     expect(choose.Choices).toEqual([
+      { Variable: '$.request.federated', IsPresent: true, Next: 'TrainCandidates' },
       {
         Variable: '$.data.trainingRows',
         NumericGreaterThanPath: '$.settings.sagemaker.rowThreshold',
