@@ -106,6 +106,8 @@ export interface RoundState {
   readonly number: number;
   readonly params: AggregationParameters;
   readonly clients: readonly string[];
+  /** Who the next exchange asks: those still in the round. */
+  readonly next: readonly string[];
   readonly roster?: readonly AdvertisedKeys[];
   readonly shared?: readonly Pick<SharedKeys, 'client' | 'commitment'>[];
   readonly sharedBy?: readonly string[];
@@ -252,6 +254,7 @@ export async function configureRound(state: FederatedState): Promise<RoundState>
   return {
     number,
     clients,
+    next: clients,
     // The length: the model's weights and the row count, summed (see weightedContribution).
     params: {
       session: `${state.session.id}#${number}`,
@@ -387,7 +390,12 @@ export async function roster(state: FederatedState): Promise<RoundState> {
   } catch (error) {
     throw new FederatedRoundError((error as Error).message, { cause: error });
   }
-  return { ...round, roster: keys, ...accumulate(round, 'advertise', answered, dropped) };
+  return {
+    ...round,
+    roster: keys,
+    next: keys.map((k) => k.client),
+    ...accumulate(round, 'advertise', answered, dropped),
+  };
 }
 
 // ── Route: after the clients shared their keys ─────────────────────────────────
@@ -419,6 +427,7 @@ export async function route(state: FederatedState, deps: FederatedDependencies):
   return {
     ...round,
     sharedBy: routed.sharedBy,
+    next: routed.sharedBy,
     shared: shared.map(({ client, commitment }) => ({ client, commitment })),
     ...accumulate(round, 'share', answered, dropped),
   };
@@ -462,6 +471,7 @@ export async function collect(state: FederatedState, deps: FederatedDependencies
   return {
     ...round,
     sentInputs,
+    next: sentInputs,
     sum: Buffer.from(words).toString('base64url'),
     refused: [...missing, ...refused],
     ...accumulate(round, 'train', answered, dropped),
