@@ -18,6 +18,8 @@ export interface KeelStorageProps {
   readonly objectLockRetentionDays?: number;
   /** @default 90 days, after which raw captured predictions move to Infrequent Access */
   readonly captureInfrequentAccessAfterDays?: number;
+  /** @default 30 days, after which federated rounds' exchanges (masked uploads, inboxes) are deleted */
+  readonly federatedExchangeDays?: number;
 }
 
 /**
@@ -29,6 +31,12 @@ export class KeelStorage extends Construct {
   readonly table: dynamodb.Table;
   readonly lineageBucket: s3.Bucket;
   readonly captureBucket: s3.Bucket;
+  /**
+   * Federated rounds' exchanges: what clients upload by presigned PUT (masked contributions)
+   * and what each is sent (its inbox of encrypted shares). Transient: expired after
+   * `federatedExchangeDays`; the models and records stay in lineage.
+   */
+  readonly federatedBucket: s3.Bucket;
   /** Least-privilege read access for inference functions (see {@link KeelFunction.bindServingRead}). */
   readonly servingReadPolicy: iam.ManagedPolicy;
   /**
@@ -129,6 +137,21 @@ export class KeelStorage extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
+    const exchangeDays = props.federatedExchangeDays ?? 30;
+    if (!Number.isInteger(exchangeDays) || exchangeDays < 1)
+      throw new Error(`federatedExchangeDays must be a whole number of days ≥ 1, got ${exchangeDays}`);
+    this.federatedBucket = new s3.Bucket(this, 'Federated', {
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: this.key,
+      bucketKeyEnabled: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      serverAccessLogsBucket: this.accessLogsBucket,
+      serverAccessLogsPrefix: 'federated/',
+      lifecycleRules: [{ expiration: Duration.days(exchangeDays) }],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
     this.eventBus = new events.EventBus(this, 'Bus', { eventBusName: `${props.project}-events` });
 
     // What an inference function may read, and nothing more: model artifacts and their explainers (not data or
@@ -193,6 +216,44 @@ export class KeelStorage extends Construct {
       reason: 'Profiles are content-addressed: their keys are not known in advance, only their prefix.',
     });
   }
+  /**
+   * A managed policy, in this stack beside the federated bucket, over round exchanges only
+   * (`sessions/*`): reads (with listing, so a missing upload is a 404, not a 403), writes, and
+   * the key. Federated steps attach one each.
+   */
+  exchangePolicy(
+    id: string,
+    spec: { readonly description: string; readonly read?: boolean; readonly write?: boolean },
+  ): iam.ManagedPolicy {
+    const sessions = this.federatedBucket.arnForObjects('sessions/*');
+    const actions = [...(spec.read ? ['s3:GetObject'] : []), ...(spec.write ? ['s3:PutObject'] : [])];
+    const policy = new iam.ManagedPolicy(this, id, {
+      description: spec.description,
+      statements: [
+        new iam.PolicyStatement({ actions, resources: [sessions] }),
+        ...(spec.read
+          ? [
+              new iam.PolicyStatement({
+                actions: ['s3:ListBucket'],
+                resources: [this.federatedBucket.bucketArn],
+                conditions: { StringLike: { 's3:prefix': ['sessions/*'] } },
+              }),
+            ]
+          : []),
+        new iam.PolicyStatement({
+          actions: spec.write ? ['kms:Decrypt', 'kms:GenerateDataKey'] : ['kms:Decrypt'],
+          resources: [this.key.keyArn],
+        }),
+      ],
+    });
+    const logicalId = Stack.of(this).getLogicalId(this.federatedBucket.node.defaultChild as CfnElement);
+    Validations.of(policy).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>/sessions/*]`,
+      reason: 'Round exchanges are keyed by session, round and client, known only at run time.',
+    });
+    return policy;
+  }
+
   /**
    * A managed policy, in this stack beside the resources it names, granting exactly: reads of
    * some lineage prefixes, writes (new objects only: lineage is write-once) to others, reads of

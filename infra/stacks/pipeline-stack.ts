@@ -29,6 +29,7 @@ import {
 } from '../../functions/contracts/retraining.ts';
 import { buildHighsLayer } from '../../layers/highs.ts';
 import type { KeelCaptureStream } from '../constructs/capture.ts';
+import { KeelFederated } from '../constructs/federated.ts';
 import { KEEL_RUNTIME, KeelFunction } from '../constructs/keel-function.ts';
 import { KeelStateMachine } from '../constructs/keel-state-machine.ts';
 import { KeelMonitoring } from '../constructs/monitoring.ts';
@@ -76,6 +77,8 @@ export class KeelPipelineStack extends Stack {
   readonly sageMakerRole: iam.Role;
   /** Drift checks, their schedules, alarms and dashboards. */
   readonly monitoring: KeelMonitoring;
+  /** Federated training, when a model declares it. */
+  readonly federated?: KeelFederated;
 
   constructor(scope: Construct, id: string, props: KeelPipelineStackProps) {
     super(scope, id, props);
@@ -148,7 +151,13 @@ export class KeelPipelineStack extends Stack {
         captureRead: true,
       },
       'audit-data': { description: 'audit data', lineageRead: ['datasets'], lineageWrite: ['audits'] },
-      train: { description: 'train', lineageRead: ['datasets'], lineageWrite: ALL_ARTIFACTS },
+      // The table: private training spends from its data source's privacy ledger first.
+      train: {
+        description: 'train',
+        lineageRead: ['datasets', 'records', 'pipelines'],
+        lineageWrite: ALL_ARTIFACTS,
+        table: 'readWrite',
+      },
       'collect-sagemaker-model': {
         description: 'collect SageMaker models',
         lineageRead: ['sagemaker'],
@@ -223,6 +232,8 @@ export class KeelPipelineStack extends Stack {
       );
     }
     for (const step of [
+      // Privacy ledger entries are announced on the bus.
+      'train',
       'record-rejection',
       'register',
       'request-approval',
@@ -458,6 +469,19 @@ export class KeelPipelineStack extends Stack {
         ? new authorizers.HttpIamAuthorizer()
         : new authorizers.HttpJwtAuthorizer('ApprovalsJwt', auth.issuer, { jwtAudience: [...auth.audience] });
     const integration = new integrations.HttpLambdaIntegration('Approvals', this.approvalApi);
+    if (Object.values(config.models).some((m) => m.federated)) {
+      this.federated = new KeelFederated(this, 'Federated', {
+        config,
+        storage,
+        retraining: Object.fromEntries(
+          Object.entries(machines).map(([m, machine]) => [m, machine.stateMachine]),
+        ),
+        api: props.serving.api,
+        // Clients speak as IAM roles, whatever authorises the approvals.
+        authorizer: new authorizers.HttpIamAuthorizer(),
+        alarmTopic: this.outcomes,
+      });
+    }
     for (const [path, method] of [
       ['/v1/approvals', apigw.HttpMethod.GET],
       ['/v1/approvals/{execution}', apigw.HttpMethod.POST],

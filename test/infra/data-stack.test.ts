@@ -55,7 +55,8 @@ describe('KeelDataStack', () => {
 
   it('denies non-TLS requests on every bucket', () => {
     const policies = template.findResources('AWS::S3::BucketPolicy');
-    expect(Object.keys(policies)).toHaveLength(3);
+    // Lineage, capture, federated exchanges, and the access logs.
+    expect(Object.keys(policies)).toHaveLength(4);
     for (const policy of Object.values(policies)) {
       expect(policy.Properties.PolicyDocument.Statement).toEqual(
         expect.arrayContaining([

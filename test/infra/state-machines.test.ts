@@ -26,11 +26,12 @@ function fixtureFunctions(stack: Stack) {
 
 describe('state-machines/*.asl.json', () => {
   it('are each deployed, with every placeholder substituted and every Task handling errors', async () => {
-    // Prepare
+    // Prepare: the shipped config, and one with a federated model (the shipped one has none).
     const { app } = await keelApp();
+    const federated = await keelApp({}, 'examples/federated-credit/keel.config.json');
 
     // Act
-    const problems = aslProblems(aslFiles(), aslDeployments(app));
+    const problems = aslProblems(aslFiles(), [...aslDeployments(app), ...aslDeployments(federated.app)]);
 
     // Assess
     expect(problems).toEqual([]);

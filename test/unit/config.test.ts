@@ -52,6 +52,34 @@ describe('parseConfig', () => {
     expect(config.local).toEqual({ port: 3000, stateDir: '.keel', timeScale: 1, captureDurability: 'fsync' });
   });
 
+  it.each(['examples/private-credit/keel.config.json', 'examples/federated-credit/keel.config.json'])(
+    'accepts %s',
+    async (file) => {
+      const config = await loadConfig(file);
+      expect(Object.keys(config.models)).toEqual(['credit']);
+    },
+  );
+
+  it('fills the federated block’s defaults, and names a bad one', () => {
+    const config = parseConfig(deepMerge(minimal, { models: { churn: { federated: {} } } }));
+    expect(config.models.churn?.federated).toEqual({
+      rounds: 20,
+      minClients: 3,
+      algorithm: 'fedavg',
+      mu: 0.01,
+      local: { epochs: 1, batchSize: 64, learningRate: 0.1 },
+      l2: 1e-4,
+      secureAggregation: true,
+      heartbeatSeconds: 60,
+      taskTimeoutSeconds: 900,
+    });
+    expect(
+      issuesOf(deepMerge(minimal, { models: { churn: { federated: { minClients: 1 } } } })).map(
+        (i) => i.path,
+      ),
+    ).toEqual(['models.churn.federated.minClients']);
+  });
+
   it('accepts the shipped keel.config.json', async () => {
     const config = await loadConfig('keel.config.json');
     expect(Object.keys(config.models)).toEqual(['credit']);
