@@ -36,6 +36,8 @@ import {
   type SharedKeys,
   secureAggregationServer,
   type UnmaskingShares,
+  wordsFromBase64,
+  wordsToBase64,
 } from '../core/federated/secure-aggregation.ts';
 import { sigmoid } from '../core/linalg.ts';
 import { auc, logLoss } from '../core/metrics/classification.ts';
@@ -465,26 +467,17 @@ export async function collect(state: FederatedState, deps: FederatedDependencies
   const sharedBy = state.settings.secureAggregation ? need(round, 'sharedBy') : round.clients;
   const { sum, sentInputs, refused } = secureAggregationServer.sum(round.params, sharedBy, inputs);
   decideQuorum(state.settings, round.params, sentInputs.length, 'train and upload');
-  const words = new Uint8Array(sum.length * 8);
-  const view = new DataView(words.buffer);
-  sum.forEach((w, i) => view.setBigUint64(i * 8, w, true));
   return {
     ...round,
     sentInputs,
     next: sentInputs,
-    sum: Buffer.from(words).toString('base64url'),
+    sum: wordsToBase64(sum),
     refused: [...missing, ...refused],
     ...accumulate(round, 'train', answered, dropped),
   };
 }
 
 // ── Aggregate: after the survivors returned their shares ──────────────────────
-
-function sumWords(text: string, length: number): BigUint64Array {
-  const bytes = Buffer.from(text, 'base64url');
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return BigUint64Array.from({ length }, (_, i) => view.getBigUint64(i * 8, true));
-}
 
 /** Unmasks the sum, averages the models, scores the result on the server's rows, stores it. */
 export async function aggregate(
@@ -493,7 +486,9 @@ export async function aggregate(
 ): Promise<FederatedSession> {
   const round = state.round as RoundState;
   const { settings, session } = state;
-  const masked = sumWords(need(round, 'sum'), round.params.length);
+  const masked = wordsFromBase64(need(round, 'sum'), round.params.length);
+  if (!masked)
+    throw new ConflictError(`round ${round.number}: the stored sum is not ${round.params.length} words`);
   let total: Float64Array;
   let extra: Partial<RoundState> = {};
   if (settings.secureAggregation) {

@@ -118,7 +118,7 @@ describe('federated training with secure aggregation', () => {
     // Prepare: five honest clients, one registered but silent, one too slow, one sending garbage.
     const honest = ['bank-a', 'bank-b', 'bank-c', 'bank-d', 'bank-e'];
     for (const id of [...honest, 'silent', 'late', 'malformed']) await register(id);
-    honest.forEach((id, i) => serve(new FederatedClientWorker(id, clientRows(i))));
+    for (const [i, id] of honest.entries()) serve(new FederatedClientWorker(id, clientRows(i)));
     const late = new FederatedClientWorker('late', clientRows(5));
     const slow = Object.assign(Object.create(late), {
       handle: async (task: FederatedTask) => {

@@ -139,14 +139,16 @@ function addInto(target: BigUint64Array, words: BigUint64Array, sign: 1 | -1): v
     );
 }
 
-function wordsToBase64(words: BigUint64Array): string {
+/** Words of Z_{2^64} as base64url, 64-bit little-endian each: the wire format of inputs and sums. */
+export function wordsToBase64(words: BigUint64Array): string {
   const bytes = new Uint8Array(words.length * 8);
   const view = new DataView(bytes.buffer);
-  words.forEach((w, i) => view.setBigUint64(i * 8, w, true));
+  for (let i = 0; i < words.length; i++) view.setBigUint64(i * 8, words[i] as bigint, true);
   return b64(bytes);
 }
 
-function wordsFromBase64(text: string, length: number): BigUint64Array | undefined {
+/** The inverse of {@link wordsToBase64}; undefined unless `text` holds exactly `length` words. */
+export function wordsFromBase64(text: string, length: number): BigUint64Array | undefined {
   if (typeof text !== 'string' || !/^[A-Za-z0-9_-]*$/.test(text)) return undefined;
   const bytes = unb64(text);
   if (bytes.length !== length * 8) return undefined;
