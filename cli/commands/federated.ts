@@ -137,7 +137,9 @@ export function registerFederated(program: Command, io: Io): void {
     .option('--server <url>', 'the API; default: the running keel up')
     .option('--json', 'print JSON')
     .action(async (client: string, model: string | undefined, options, command: Command) => {
-      clientId(client);
+      const valid = clientIdSchema.safeParse(client);
+      if (!valid.success)
+        throw ValidationError.fromZod('Invalid client id', valid.error, { prefix: 'client' });
       const config = await configOf(command);
       const chosen = chooseModel(config, model, true);
       const server = await serverOf(config, options.server);

@@ -159,13 +159,17 @@ export interface RunOptions {
   }) => void;
 }
 
-/** Polls and answers until `signal` aborts; a failed task is reported and left to time out. */
+/**
+ * Polls and answers until `signal` aborts. A failed task is reported once and left to time out
+ * (a task of a run this client has no keys for, after a restart, would fail on every poll).
+ */
 export async function runClient(
   worker: FederatedClientWorker,
   api: FederatedApi,
   options: RunOptions = {},
 ): Promise<void> {
   const pollMs = options.pollMs ?? 200;
+  const failed = new Set<string>();
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, ms);
@@ -181,7 +185,8 @@ export async function runClient(
     } catch {
       // The server is away (restarting, unreachable): try again later.
     }
-    for (const task of tasks) {
+    const open = tasks.filter((t) => !failed.has(t.taskId));
+    for (const task of open) {
       if (options.signal?.aborted) return;
       const beat = setInterval(
         () => void api.heartbeat(task.taskId).catch(() => undefined),
@@ -192,12 +197,13 @@ export async function runClient(
         await api.complete(task.taskId, output);
         options.onTask?.({ phase: task.phase, round: task.round });
       } catch (error) {
+        failed.add(task.taskId);
         options.onTask?.({ phase: task.phase, round: task.round, error: (error as Error).message });
       } finally {
         clearInterval(beat);
       }
     }
-    if (tasks.length === 0) await sleep(pollMs);
+    if (open.length === 0) await sleep(pollMs);
   }
 }
 

@@ -42,7 +42,7 @@ function step<I, R>(fn: (state: I, deps: FederatedDependencies) => Promise<R>) {
 }
 
 export const startSessionHandler = step(startSession);
-export const configureRoundHandler = step((state: FederatedState) => configureRound(state));
+export const configureRoundHandler = step(configureRound);
 export const dispatchHandler = step((input: DispatchInput, deps) => dispatch(input, deps));
 export const rosterHandler = step((state: FederatedState) => roster(state));
 export const routeHandler = step(route);

@@ -86,6 +86,8 @@ export interface RoundSummary {
   readonly bytes: { readonly sent: number; readonly received: number };
   /** Wall time of the round's client work, summed over clients (ms), as they reported it. */
   readonly clientMs: number;
+  /** The round's wall time, from its configuration to its aggregate (ms). */
+  readonly ms: number;
 }
 
 export interface FederatedSession {
@@ -110,6 +112,7 @@ export interface RoundState {
   readonly clients: readonly string[];
   /** Who the next exchange asks: those still in the round. */
   readonly next: readonly string[];
+  readonly startedAt: string;
   readonly roster?: readonly AdvertisedKeys[];
   readonly shared?: readonly Pick<SharedKeys, 'client' | 'commitment'>[];
   readonly sharedBy?: readonly string[];
@@ -250,13 +253,17 @@ export async function startSession(
 
 // ── ConfigureRound ──────────────────────────────────────────────────────────────
 
-export async function configureRound(state: FederatedState): Promise<RoundState> {
+export async function configureRound(
+  state: FederatedState,
+  deps: Pick<FederatedDependencies, 'now'> = {},
+): Promise<RoundState> {
   const number = state.session.completed + 1;
   const clients = state.session.clients;
   return {
     number,
     clients,
     next: clients,
+    startedAt: now(deps).toISOString(),
     // The length: the model's weights and the row count, summed (see weightedContribution).
     params: {
       session: `${state.session.id}#${number}`,
@@ -545,6 +552,7 @@ export async function aggregate(
     logLoss: logLoss(y, p),
     bytes: merged.bytes ?? { sent: 0, received: 0 },
     clientMs: merged.clientMs ?? 0,
+    ms: now(deps).getTime() - new Date(round.startedAt).getTime(),
   };
   const completed = round.number;
   const next: FederatedSession = {
