@@ -128,6 +128,11 @@ export const federatedRoutes = routeTable<FederatedApiDependencies, ReturnType<t
     POST: async (event, deps) => {
       const model = modelOf(event, deps);
       const request = await body(event, registerSchema);
+      // Behind an authorizer (AWS), a client without a role would be anyone the API lets in.
+      if (callerOf(event) !== undefined && request.principal === undefined)
+        throw new ValidationError('Who speaks for the client?', [
+          { path: 'principal', message: 'give the IAM role ARN the client answers as' },
+        ]);
       const record = {
         model,
         client: request.client,

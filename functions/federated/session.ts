@@ -143,17 +143,21 @@ export interface FederatedState {
 
 const now = (deps: Pick<FederatedDependencies, 'now'>) => (deps.now ?? (() => new Date()))();
 
-/** Survivors a round needs at every step: the configured minimum, and the secret-sharing threshold. */
+/**
+ * Survivors a round needs at every step: the configured minimum, and with secure aggregation the
+ * secret-sharing threshold (below it, the dropped clients' masks could not be removed).
+ */
 export function decideQuorum(
-  settings: Pick<FederatedSettings, 'minClients'>,
+  settings: Pick<FederatedSettings, 'minClients' | 'secureAggregation'>,
   params: Pick<AggregationParameters, 'threshold'>,
   answered: number,
   step: string,
 ): void {
-  const needed = Math.max(settings.minClients, params.threshold);
+  const threshold = settings.secureAggregation ? params.threshold : 0;
+  const needed = Math.max(settings.minClients, threshold);
   if (answered < needed)
     throw new FederatedRoundError(
-      `${step}: ${answered} clients answered, fewer than the ${needed} a round needs (minClients ${settings.minClients}, secret-sharing threshold ${params.threshold})`,
+      `${step}: ${answered} clients answered, fewer than the ${needed} a round needs (minClients ${settings.minClients}${settings.secureAggregation ? `, secret-sharing threshold ${threshold}` : ''})`,
     );
 }
 
@@ -289,7 +293,8 @@ export async function dispatch(
   deps: FederatedDependencies,
 ): Promise<{ taskId: string }> {
   const { state, client, phase } = input;
-  const round = need(state.round, 'params') && (state.round as RoundState);
+  const round = state.round;
+  if (!round) throw new ConflictError('no round to dispatch a task of: a step ran out of order');
   const { settings, session } = state;
   const expires = settings.taskTimeoutSeconds;
   const prefix = roundPrefix(session.id, round.number);

@@ -133,8 +133,9 @@ export interface FederatedRecord {
   /** FedProx's μ (0 for FedAvg). */
   readonly mu: number;
   readonly rounds: number;
-  /** Clients whose models were averaged in the last round, and over every round. */
+  /** Clients whose models were averaged in the last round. */
   readonly clients: number;
+  /** Rows those clients hold. */
   readonly rows: number;
   readonly secureAggregation: boolean;
   /** The federated run (its state machine execution). */

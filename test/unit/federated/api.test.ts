@@ -193,6 +193,19 @@ describe('federated client API', () => {
     ).rejects.toBeInstanceOf(ForbiddenError);
   });
 
+  it('requires a role for a client registered behind an authorizer', async () => {
+    const act = federatedRoutes(
+      event(
+        'POST',
+        '/v1/federated/credit/clients',
+        { client: 'bank-a' },
+        'arn:aws:iam::123456789012:user/ops',
+      ),
+      deps(),
+    );
+    await expect(act).rejects.toThrow(/principal: give the IAM role ARN/);
+  });
+
   it('names every bad field of a registration, and knows only federated models', async () => {
     const act = federatedRoutes(
       event('POST', '/v1/federated/credit/clients', { client: 'Bank A', principal: 'me' }),
