@@ -590,6 +590,22 @@ export function candidateOf(settings: FederatedSettings, session: FederatedSessi
   };
 }
 
+/** How a run ended, on the bus (the outcomes topic's message in AWS). */
+async function announceEnd(
+  state: Pick<FederatedState, 'settings' | 'execution'>,
+  deps: Pick<FederatedDependencies, 'eventBus'>,
+  record: ArtifactRef,
+  detail: Readonly<Record<string, unknown>>,
+): Promise<void> {
+  await deps.eventBus.publish([
+    {
+      source: FEDERATED_EVENT_SOURCE,
+      detailType: FEDERATED_FINISHED,
+      detail: { model: state.settings.model, execution: state.execution, record: record.uri, ...detail },
+    },
+  ]);
+}
+
 export async function finish(
   state: FederatedState & {
     readonly evaluation?: unknown;
@@ -608,20 +624,11 @@ export async function finish(
     outcome,
     ...(state.gates ? { gates: state.gates } : {}),
   });
-  await deps.eventBus.publish([
-    {
-      source: FEDERATED_EVENT_SOURCE,
-      detailType: FEDERATED_FINISHED,
-      detail: {
-        model: state.settings.model,
-        execution: state.execution,
-        outcome,
-        rounds: state.session.completed,
-        auc: state.session.history.at(-1)?.auc ?? null,
-        record: record.uri,
-      },
-    },
-  ]);
+  await announceEnd(state, deps, record, {
+    outcome,
+    rounds: state.session.completed,
+    auc: state.session.history.at(-1)?.auc ?? null,
+  });
   return { record, outcome };
 }
 
@@ -639,19 +646,10 @@ export async function recordFailure(
     round: state.round?.number ?? null,
     history: state.session?.history ?? [],
   });
-  await deps.eventBus.publish([
-    {
-      source: FEDERATED_EVENT_SOURCE,
-      detailType: FEDERATED_FINISHED,
-      detail: {
-        model: state.settings.model,
-        execution: state.execution,
-        outcome: 'failed',
-        error: state.failure?.Error ?? 'Error',
-        cause: state.failure?.Cause ?? '',
-        record: record.uri,
-      },
-    },
-  ]);
+  await announceEnd(state, deps, record, {
+    outcome: 'failed',
+    error: state.failure?.Error ?? 'Error',
+    cause: state.failure?.Cause ?? '',
+  });
   return { record };
 }

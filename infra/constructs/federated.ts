@@ -3,6 +3,8 @@ import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -10,6 +12,7 @@ import { Construct } from 'constructs';
 import type { KeelConfig } from '../../functions/contracts/config/schema.ts';
 import {
   FEDERATED_ENV,
+  FEDERATED_EVENT_SOURCE,
   FEDERATED_FUNCTIONS,
   FEDERATED_HANDLERS,
   type FederatedStep,
@@ -34,7 +37,7 @@ export interface KeelFederatedProps {
   readonly api: apigw.IHttpApi;
   /** Authorises the client routes: IAM (SigV4), one role per client. */
   readonly authorizer: apigw.IHttpRouteAuthorizer;
-  /** Where failed runs alarm. @default no alarms */
+  /** Where failed runs alarm, and every run's outcome goes. @default neither */
   readonly alarmTopic?: sns.ITopic;
 }
 
@@ -220,6 +223,13 @@ export class KeelFederated extends Construct {
       machines[model] = machine;
     }
     this.stateMachines = machines;
+    if (props.alarmTopic)
+      new events.Rule(this, 'OutcomesToSns', {
+        eventBus: storage.eventBus,
+        description: 'How each federated training run ended, to the outcomes topic',
+        eventPattern: { source: [FEDERATED_EVENT_SOURCE] },
+        targets: [new targets.SnsTopic(props.alarmTopic)],
+      });
 
     // The client API.
     this.api = new KeelFunction(this, 'Api', {

@@ -71,6 +71,13 @@ describe('KeelFederated', () => {
     expect(JSON.stringify(states?.Resource)).not.toMatch(/Retrainingcredit/);
   });
 
+  it('sends every federated outcome to the outcomes topic', () => {
+    const rules = Object.values(template.findResources('AWS::Events::Rule')) as {
+      Properties: { EventPattern?: { source?: string[] } };
+    }[];
+    expect(rules.some((r) => r.Properties.EventPattern?.source?.[0] === 'keel.federated')).toBe(true);
+  });
+
   it('keeps the exchanges in their own bucket: KMS, TLS only, expired after 30 days', () => {
     const data = Template.fromStack(app.data);
     const buckets = Object.values(data.findResources('AWS::S3::Bucket')) as {
