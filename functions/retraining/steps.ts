@@ -59,6 +59,7 @@ import {
 } from '../registry/publish.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
 import { renderEvaluationHtml } from '../reports/evaluation.ts';
+import { loadBaseData } from './base-data.ts';
 import { missingDataColumns, splitDataset } from './data.ts';
 import {
   compareDatasets,
@@ -75,8 +76,6 @@ import { safetyChecks } from './safety.ts';
 
 export { baseDataColumns, loadBaseData } from './base-data.ts';
 export { PIPELINE_ACTOR, RETRAINING_EVENT_SOURCE };
-
-import { loadBaseData } from './base-data.ts';
 
 /** The data failed its audit: a critical finding stops the pipeline (not retried). */
 export class DataAuditFailedError extends KeelError {}
