@@ -112,6 +112,8 @@ export const versionMetadataSchema = z.object({
       steps: z.number().check(z.int(), z.positive()),
       clip: z.number().check(z.positive()),
       accountant: nonEmpty(),
+      /** `seeded` noise is reproducible, so not private to whoever has the seed. Absent: recorded before this was. */
+      noise: z.optional(z.enum(['cryptographic', 'seeded'])),
       rows: z.number().check(z.int(), z.nonnegative()),
       /** The privacy ledger entry that granted the spend (`keel privacy ledger`). */
       ledger: z.optional(z.object({ name: nonEmpty(), seq: z.number().check(z.int(), z.positive()) })),

@@ -7,6 +7,15 @@ import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 
+/** Two independent standard normals from uniforms on [0, 1) (Box–Muller). */
+export function gaussianPair(uniform: () => number): [number, number] {
+  let u = 0;
+  while (u === 0) u = uniform();
+  const v = uniform();
+  const radius = Math.sqrt(-2 * Math.log(u));
+  return [radius * Math.cos(2 * Math.PI * v), radius * Math.sin(2 * Math.PI * v)];
+}
+
 export class Rng {
   readonly #generator: ReturnType<typeof xoroshiro128plus>;
   #spareNormal: number | undefined;
@@ -33,12 +42,9 @@ export class Rng {
       this.#spareNormal = undefined;
       return mean + sd * spare;
     }
-    let u = 0;
-    while (u === 0) u = this.uniform();
-    const v = this.uniform();
-    const radius = Math.sqrt(-2 * Math.log(u));
-    this.#spareNormal = radius * Math.sin(2 * Math.PI * v);
-    return mean + sd * radius * Math.cos(2 * Math.PI * v);
+    const [first, second] = gaussianPair(() => this.uniform());
+    this.#spareNormal = second;
+    return mean + sd * first;
   }
 
   bernoulli(p: number): boolean {

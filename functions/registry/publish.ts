@@ -184,6 +184,7 @@ export async function registerStoredTraining(
             steps: manifest.privacy.steps,
             clip: manifest.privacy.clip,
             accountant: manifest.privacy.accountant,
+            noise: manifest.privacy.noise,
             rows: manifest.privacy.rows,
             ...(manifest.privacy.ledger ? { ledger: manifest.privacy.ledger } : {}),
           },

@@ -228,7 +228,7 @@ export function sections(
     {
       title: 'Privacy',
       text: keel.privacy
-        ? `Trained with differential privacy (DP-SGD): ε = ${keel.privacy.epsilon.toFixed(3)} at δ = ${keel.privacy.delta} on the ${keel.privacy.rows} rows it was fitted on, by the ${keel.privacy.accountant} accountant from noise multiplier ${keel.privacy.noiseMultiplier.toFixed(3)}, sample rate ${keel.privacy.sampleRate.toFixed(5)}, ${keel.privacy.steps} steps and clipping norm ${keel.privacy.clip}. Its feature pipeline's statistics were declared, not learnt. The holdout that evaluated it is not covered.${keel.privacy.ledger ? ` The spend is entry ${keel.privacy.ledger.seq} of the privacy ledger of ${keel.privacy.ledger.name}, which composes it with every other private release from that data source.` : ''}`
+        ? `Trained with differential privacy (DP-SGD): ε = ${keel.privacy.epsilon.toFixed(3)} at δ = ${keel.privacy.delta} on the ${keel.privacy.rows} rows it was fitted on, by the ${keel.privacy.accountant} accountant from noise multiplier ${keel.privacy.noiseMultiplier.toFixed(3)}, sample rate ${keel.privacy.sampleRate.toFixed(5)}, ${keel.privacy.steps} steps and clipping norm ${keel.privacy.clip}.${keel.privacy.noise === 'seeded' ? ' Its noise was drawn from a seeded generator (reproducible, and not private to whoever holds the seed).' : ''} Its feature pipeline's statistics were declared, not learnt. The holdout that evaluated it is not covered.${keel.privacy.ledger ? ` The spend is entry ${keel.privacy.ledger.seq} of the privacy ledger of ${keel.privacy.ledger.name}, which composes it with every other private release from that data source.` : ''}`
         : 'No differential privacy was applied: no privacy budget applies.',
     },
     {

@@ -17,7 +17,7 @@
  * accountant composes.
  */
 import { randomBytes } from 'node:crypto';
-import type { Rng } from '../random.ts';
+import { gaussianPair, type Rng } from '../random.ts';
 
 /** Uniform integers: `below(n)` is uniform on 0, …, n − 1. */
 export interface UniformSource {
@@ -40,6 +40,52 @@ export const cryptoSource: UniformSource = {
     }
   },
 };
+
+/** Uniform floats and normals: what DP-SGD draws its batches and noise from. */
+export interface RandomSource {
+  /** Uniform on [0, 1). */
+  uniform(): number;
+  normal(mean?: number, sd?: number): number;
+}
+
+/**
+ * Floats from `node:crypto` bytes: 53 random bits a uniform (bytes fetched 4 KiB at a time),
+ * normals by Box–Muller, both values used.
+ */
+export function cryptoRandom(): RandomSource {
+  let pool = new Uint8Array(0);
+  let at = 0;
+  let spare: number | undefined;
+  const uniform = () => {
+    if (at + 7 > pool.length) {
+      pool = new Uint8Array(randomBytes(4096));
+      at = 0;
+    }
+    // 53 bits: 21 from the first three bytes' top, 32 from the next four.
+    const hi =
+      ((pool[at] as number) << 13) | ((pool[at + 1] as number) << 5) | ((pool[at + 2] as number) >>> 3);
+    const lo =
+      (((pool[at + 3] as number) << 24) >>> 0) +
+      ((pool[at + 4] as number) << 16) +
+      ((pool[at + 5] as number) << 8) +
+      (pool[at + 6] as number);
+    at += 7;
+    return (hi * 2 ** 32 + lo) / 2 ** 53;
+  };
+  return {
+    uniform,
+    normal(mean = 0, sd = 1) {
+      if (spare !== undefined) {
+        const value = spare;
+        spare = undefined;
+        return mean + sd * value;
+      }
+      const [first, second] = gaussianPair(uniform);
+      spare = second;
+      return mean + sd * first;
+    },
+  };
+}
 
 /** A seeded source over Keel's generator, for reproducible tests (not for releases). */
 export function seededSource(rng: Rng): UniformSource {

@@ -13,13 +13,18 @@
  *
  * The gradient of one row is (p − y)·(x, 1), so its norm is |p − y|·√(‖x‖² + 1): clipping needs no
  * per-example backward pass. The privacy guarantee is the accountant's: `steps` compositions of
- * the sampled Gaussian mechanism at (q, σ), whatever C, η or λ are. Noise comes from the seeded
- * generator (reproducible training, as Opacus's default mode); Opacus's "secure mode" (a
- * cryptographic generator) is not built.
+ * the sampled Gaussian mechanism at (q, σ), whatever C, η or λ are.
+ *
+ * The batches and the noise come from a cryptographic generator by default, as Opacus's "secure
+ * mode": with a seeded generator and its seed in the manifest, anyone could regenerate the noise
+ * and subtract it, and the guarantee would be void. A seed makes a run reproducible, for tests
+ * and benchmarks only. The noise is still floating point (Box–Muller), as Opacus's is; an exact
+ * sampler (see discrete.ts) is what integer releases use.
  */
 import { type Matrix, sigmoid } from '../linalg.ts';
 import type { LogisticModel } from '../models/logistic.ts';
 import { Rng } from '../random.ts';
+import { cryptoRandom, type RandomSource } from './discrete.ts';
 
 export interface DpSgdOptions {
   /** C: the largest norm a row's gradient keeps. */
@@ -33,7 +38,8 @@ export interface DpSgdOptions {
   readonly learningRate?: number;
   /** λ of the L2 penalty λ‖β‖²/2 (not on the intercept). @default 1e-4 */
   readonly l2?: number;
-  readonly seed: number;
+  /** Reproducible batches and noise, for tests and benchmarks only. @default a cryptographic generator */
+  readonly seed?: number;
   /** Called after each step (tests read the noise and clipping through it). */
   readonly onStep?: (step: {
     readonly index: number;
@@ -65,7 +71,7 @@ export function dpSgdLogistic(x: Matrix, y: ArrayLike<number>, options: DpSgdOpt
     throw new RangeError(`steps must be a whole number ≥ 1, got ${steps}`);
   const eta = options.learningRate ?? 1;
   const l2 = options.l2 ?? 1e-4;
-  const rng = new Rng(options.seed);
+  const rng: RandomSource = options.seed === undefined ? cryptoRandom() : new Rng(options.seed);
   const beta = new Float64Array(d);
   let intercept = 0;
   const sum = new Float64Array(d + 1);

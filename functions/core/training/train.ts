@@ -113,6 +113,12 @@ export interface PrivacyOptions {
   /** @default 1 */
   readonly learningRate?: number;
   /**
+   * Draw DP-SGD's batches and noise from the training seed, to reproduce a run exactly: for
+   * tests and benchmarks only (whoever has the seed can regenerate the noise).
+   * @default false: a cryptographic generator
+   */
+  readonly seededNoise?: boolean;
+  /**
    * The spend a privacy ledger granted for this run ({@link privateTrainingPlan}'s mechanism):
    * training refuses to run any other, and records where it was spent. @default none checked
    */
@@ -154,6 +160,8 @@ export interface PrivacyRecord {
   readonly clip: number;
   readonly order: number;
   readonly accountant: 'rdp';
+  /** Where the batches and noise came from: `seeded` runs are reproducible, and not private to whoever has the seed. */
+  readonly noise: 'cryptographic' | 'seeded';
   /** The rows ε protects: those the model was fitted on (the holdout is not private). */
   readonly rows: number;
   /** What the feature pipeline spent: nothing, its statistics were declared. */
@@ -828,7 +836,7 @@ function fitPrivately(x: Matrix, y: Float64Array, privacy: PrivacyOptions, seed:
     sampleRate: plan.sampleRate,
     steps: plan.steps,
     learningRate: privacy.learningRate ?? 1,
-    seed: seed + 5,
+    ...(privacy.seededNoise ? { seed: seed + 5 } : {}),
   });
   const record: PrivacyRecord = {
     epsilon: plan.epsilon,
@@ -840,6 +848,7 @@ function fitPrivately(x: Matrix, y: Float64Array, privacy: PrivacyOptions, seed:
     clip: plan.clip,
     order: plan.order,
     accountant: 'rdp',
+    noise: privacy.seededNoise ? 'seeded' : 'cryptographic',
     rows: plan.rows,
     pipelineEpsilon: 0,
     ...(granted ? { ledger: { name: granted.ledger, seq: granted.seq } } : {}),

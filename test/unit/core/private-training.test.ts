@@ -62,6 +62,19 @@ describe('train with privacy', () => {
     expect(p?.steps).toBe(Math.ceil(5 / (256 / 6400)));
   });
 
+  it('draws its noise cryptographically unless asked to reproduce a run', () => {
+    expect(result.manifest.privacy?.noise).toBe('cryptographic');
+    const small = generateCredit({ rows: 2000, seed: 9 });
+    const seeded = { ...common, privacy: { epsilon: 1, delta: 1e-5, seededNoise: true } };
+    const weights = (r: ReturnType<typeof train>) =>
+      Array.from((r.model as { coefficients: Float64Array }).coefficients);
+    // Seeded: the same run twice gives the same model; cryptographic: two runs differ.
+    expect(weights(train(small, seeded))).toEqual(weights(train(small, seeded)));
+    const fresh = { ...common, privacy: { epsilon: 1, delta: 1e-5 } };
+    expect(weights(train(small, fresh))).not.toEqual(weights(train(small, fresh)));
+    expect(train(small, seeded).manifest.privacy?.noise).toBe('seeded');
+  });
+
   it('is planned before any row is touched: the plan is the mechanism training runs', () => {
     // Act
     const plan = privateTrainingPlan(data, { ...common, privacy: { epsilon: 1, delta: 1e-5 } });
@@ -181,6 +194,7 @@ describe('train with privacy', () => {
       steps: p?.steps,
       clip: p?.clip,
       accountant: 'rdp',
+      noise: 'cryptographic',
       rows: p?.rows,
     });
     const { card } = await loadModelCard({ registry, lineage }, 'private', version);
