@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { NotFoundError } from '../kernel/errors.ts';
-import type { KeelConfig } from './config/schema.ts';
+import { type KeelConfig, ledgerOf } from './config/schema.ts';
 
 export const monitoringSettingsSchema = z.object({
   project: z.string().min(1),
@@ -32,6 +32,10 @@ export const monitoringSettingsSchema = z.object({
     retrain: z.boolean(),
     retrainCooldownHours: z.number().nonnegative(),
   }),
+  /** Private checks: every released count gets discrete Gaussian noise of scale `sigma`, spent from the ledger. */
+  privacy: z
+    .object({ ledger: z.string(), epsilon: z.number().positive(), delta: z.number().gt(0).lt(1), sigma: z.number().positive() })
+    .optional(),
 });
 
 export type MonitoringSettings = z.output<typeof monitoringSettingsSchema>;
@@ -59,6 +63,9 @@ export function monitoringSettings(config: KeelConfig, model: string): Monitorin
       retrain: m.alerts.retrain,
       retrainCooldownHours: m.alerts.retrainCooldownHours,
     },
+    ...(m.monitoring.privacy && ledgerOf(m)
+      ? { privacy: { ...(ledgerOf(m) as NonNullable<ReturnType<typeof ledgerOf>>), sigma: m.monitoring.privacy.sigma } }
+      : {}),
   };
 }
 

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { keelHandler } from '../commons/middleware.ts';
 import { ports } from '../composition/aws.ts';
-import { lineageOf, registryOf } from '../composition/services.ts';
+import { lineageOf, privacyLedgerOf, registryOf } from '../composition/services.ts';
 import { featureReviewSettingsSchema, monitoringSettingsSchema } from '../contracts/monitoring.ts';
 import {
   type CheckPlan,
@@ -27,6 +27,7 @@ export function monitoringDependencies(): MonitoringDependencies {
     captures: p.captureReader,
     eventBus: p.eventBus,
     metrics: p.metricsSink,
+    ledger: privacyLedgerOf(p),
   };
 }
 

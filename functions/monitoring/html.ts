@@ -129,6 +129,14 @@ function attributionSection(report: CheckReport): string {
 ${outcomes}`;
 }
 
+/** A private check says so first: every number below is a noisy count, or computed from them. */
+function privacySection(report: CheckReport): string {
+  const p = report.privacy;
+  if (!p) return '';
+  const worst = Object.entries(p.psiFromNoise).reduce((a, b) => (b[1].p95 > a[1].p95 ? b : a));
+  return `<h2>Privacy</h2><p>A private check: every count in this report carries discrete Gaussian noise of scale σ = ${fmt(p.sigma)} (${p.histograms} histograms, entry ${p.entry} of the privacy ledger of ${escapeHtml(p.ledger)}, which stands at ε = ${fmt(p.epsilonAfter)} at δ = ${p.delta}). KS, Wasserstein, AUC, calibration and attributions read rows, and are not released. Noise alone reads as PSI up to ${fmt(worst[1].p95)} (95th percentile, ${escapeHtml(worst[0])}), against the warning threshold of ${fmt(report.thresholds.psiWarning)}.</p>`;
+}
+
 export function renderReportHtml(
   report: CheckReport,
   profiles: { readonly baseline: Profile; readonly current: Profile },
@@ -168,6 +176,7 @@ circle.d{fill:#c62828}circle.o{fill:#2e7d32}line.t{stroke:#c62828;stroke-dasharr
 <h1>${escapeHtml(title)} <span class="status ${report.status}">${report.status}</span></h1>
 <p>Window ${escapeHtml(report.window.from)} – ${escapeHtml(report.window.to)}; checked ${escapeHtml(report.checkedAt)}; ${report.rows.predictions.toLocaleString('en-US')} predictions (${report.rows.scored.toLocaleString('en-US')} scored by this version) from ${report.rows.files} files.</p>
 <ul>${report.reasons.map((r) => `<li>${escapeHtml(r)}</li>`).join('')}</ul>
+${privacySection(report)}
 <h2>Business impact</h2>
 ${
   impact

@@ -14,9 +14,22 @@ import { driftReport } from '../core/drift/report.ts';
 import { attributeDrift, type DriftAttribution } from '../core/explain/drift-attribution.ts';
 import { tableOfInstances } from '../core/explain/explainer.ts';
 import { type ImpactSettings, impactFromDrift, impactFromOutcomes } from '../core/monitoring/impact.ts';
-import { type LabelledDecision, outcomeMetrics } from '../core/monitoring/outcomes.ts';
+import {
+  decisionConfusion,
+  type LabelledDecision,
+  type OutcomeMetrics,
+  outcomeMetrics,
+} from '../core/monitoring/outcomes.ts';
+import {
+  checkMechanism,
+  noisyCounts,
+  privatizeConfusion,
+  privatizeProfile,
+  psiFromNoise,
+} from '../core/privacy/monitoring.ts';
 import { bucketOf } from '../core/search.ts';
 import { SCORE_COLUMN } from '../core/training/train.ts';
+import { ConflictError } from '../kernel/errors.ts';
 import type { KeelEvent } from '../ports/index.ts';
 import { loadModelExplainer } from '../registry/explainers.ts';
 import { renderReportHtml } from './html.ts';
@@ -81,10 +94,21 @@ export async function reduceCheck(
     return finishCheck(empty('no-data', 'no predictions were captured in the window'), deps, settings);
   const inputs = partials.map((p) => p.inputs).reduce(mergeProfiles);
   const scores = partials.map((p) => p.scores).reduce(mergeProfiles);
-  const current: Profile = { ...inputs, columns: { ...inputs.columns, ...scores.columns } };
+  const merged: Profile = { ...inputs, columns: { ...inputs.columns, ...scores.columns } };
+  const labelledRows: LabelledDecision[] = partials.flatMap((p) =>
+    p.labelled.map(([probability, decision, outcome]) => ({ probability, decision, outcome })),
+  );
+  const rawScoreCounts = partials
+    .map((p) => p.scoreCounts)
+    .reduce((a, b) => a.map((v, k) => v + (b[k] ?? 0)));
+  // A private check releases only noisy counts, spent from the ledger before any is computed.
+  const released = settings.privacy
+    ? await releasePrivately(plan, merged, rawScoreCounts, labelledRows, deps)
+    : undefined;
+  const current = released?.current ?? merged;
   const features = Object.keys(baseline.columns).filter((c) => c !== SCORE_COLUMN);
   const drift = driftReport(baseline, current, { ...settings.thresholds, features });
-  const scored = scores.rows;
+  const scored = released ? current.rows : scores.rows;
   const predictionDrift =
     scored > 0
       ? (driftReport(baseline, current, { ...settings.thresholds, features: [SCORE_COLUMN] }).features[
@@ -92,11 +116,10 @@ export async function reduceCheck(
         ] ?? null)
       : null;
 
-  const labelled: LabelledDecision[] = partials.flatMap((p) =>
-    p.labelled.map(([probability, decision, outcome]) => ({ probability, decision, outcome })),
-  );
+  const labelled = released ? [] : labelledRows;
   // Coverage is of the production model's own decisions.
-  const outcomes = outcomeMetrics(labelled, scored);
+  const outcomes = released?.outcomes ?? outcomeMetrics(labelled, scored);
+  const labelledCount = released ? outcomes.labelled : labelled.length;
   const impactSettings = {
     costs: settings.costs,
     decisionsPerDay: settings.decisionsPerDay,
@@ -105,15 +128,15 @@ export async function reduceCheck(
   };
   const outcomeBaseline = baseline.outcomes;
   const fromOutcomes =
-    outcomeBaseline && labelled.length > 0
+    outcomeBaseline && labelledCount > 0
       ? impactFromOutcomes(outcomes.confusion, outcomeBaseline, impactSettings)
       : null;
-  const scoreCounts = partials.map((p) => p.scoreCounts).reduce((a, b) => a.map((v, k) => v + (b[k] ?? 0)));
+  const scoreCounts = released?.scoreCounts ?? rawScoreCounts;
   const fromDrift =
     outcomeBaseline && scored > 0 ? impactFromDrift(scoreCounts, outcomeBaseline, impactSettings) : null;
-  const impact = labelled.length >= settings.minLabelledRows && fromOutcomes ? fromOutcomes : fromDrift;
+  const impact = labelledCount >= settings.minLabelledRows && fromOutcomes ? fromOutcomes : fromDrift;
 
-  const judged = judge(settings, drift, predictionDrift, impact, labelled.length);
+  const judged = judge(settings, drift, predictionDrift, impact, labelledCount);
   const { status } = judged;
   const matched = partials.reduce((n, p) => n + (p.matched ?? 0), 0);
   const unmatched = Math.max(0, (plan.outcomeIds ?? matched) - matched);
@@ -121,7 +144,12 @@ export async function reduceCheck(
   const attributed =
     status === 'ok'
       ? { attribution: null, attributionReason: 'nothing was flagged' }
-      : await attribute(plan, partials, baseline, impactSettings, deps);
+      : released
+        ? {
+            attribution: null,
+            attributionReason: 'a private check releases counts only; attributions read sampled rows',
+          }
+        : await attribute(plan, partials, baseline, impactSettings, deps);
   const reasons = [
     ...judged.reasons,
     ...(attributed.attribution ? [`why: ${attributed.attribution.summary}`] : []),
@@ -139,7 +167,11 @@ export async function reduceCheck(
     window: plan.window,
     status,
     reasons,
-    rows: { predictions, scored, files: partials.reduce((s, p) => s + p.files, 0) },
+    rows: {
+      predictions: released ? current.rows : predictions,
+      scored,
+      files: partials.reduce((s, p) => s + p.files, 0),
+    },
     drift,
     predictionDrift,
     outcomes: {
@@ -151,11 +183,88 @@ export async function reduceCheck(
     impacts: { outcomes: fromOutcomes, drift: fromDrift },
     attribution: attributed.attribution,
     ...(attributed.attributionReason ? { attributionReason: attributed.attributionReason } : {}),
+    ...(released ? { privacy: released.privacy } : {}),
     currency: settings.costs.currency,
     thresholds,
   };
   const labelledAt = partials.flatMap((p) => p.labelled.map((l) => l[3] ?? Number.NaN));
   return finishCheck(report, deps, settings, { baseline, current }, labelledAt);
+}
+
+/** Re-noisings per feature behind the report's statement of what noise alone reads as PSI. */
+const PSI_NOISE_TRIALS = 100;
+
+/**
+ * A private check's release: the ledger grants the check's discrete Gaussian releases (keyed by
+ * the window, so a retried step spends once), then every count is noised; the outcomes keep
+ * what the noisy confusion matrix gives (no AUC or calibration: they read rows).
+ */
+async function releasePrivately(
+  plan: CheckPlan,
+  merged: Profile,
+  scoreCounts: readonly number[],
+  labelled: readonly LabelledDecision[],
+  deps: MonitoringDependencies,
+) {
+  const privacy = plan.settings.privacy as NonNullable<MonitoringSettings['privacy']>;
+  if (!deps.ledger) throw new ConflictError('a private drift check needs the privacy ledger');
+  const mechanism = checkMechanism(Object.keys(merged.columns).length, privacy.sigma);
+  const entry = await deps.ledger.spend(
+    privacy.ledger,
+    {
+      mechanism,
+      budget: { epsilon: privacy.epsilon, delta: privacy.delta },
+      purpose: {
+        kind: 'monitoring',
+        model: plan.settings.model,
+        ...(plan.production ? { version: plan.production.version } : {}),
+      },
+      idempotencyKey: `drift-check/${plan.settings.model}/${plan.window.from}/${plan.window.to}`,
+    },
+    {
+      actor: MONITORING_ACTOR,
+      reason: `private drift check of ${plan.settings.model}, ${plan.window.from} to ${plan.window.to}`,
+    },
+  );
+  const current = privatizeProfile(merged, privacy.sigma);
+  const confusion = privatizeConfusion(decisionConfusion(labelled), privacy.sigma);
+  const count = confusion.tp + confusion.fp + confusion.tn + confusion.fn;
+  const ratio = (a: number, b: number) => (b > 0 ? a / b : null);
+  const outcomes: OutcomeMetrics = {
+    predictions: current.rows,
+    labelled: count,
+    pending: Math.max(0, current.rows - count),
+    coverage: ratio(count, current.rows) ?? 0,
+    auc: null,
+    precision: ratio(confusion.tp, confusion.tp + confusion.fp),
+    recall: ratio(confusion.tp, confusion.tp + confusion.fn),
+    ece: null,
+    positiveRate: ratio(confusion.tp + confusion.fn, count),
+    confusion,
+  };
+  const psiFromNoiseByColumn = Object.fromEntries(
+    Object.entries(current.columns).map(([name, column]) => {
+      const histogram =
+        column.kind === 'numeric'
+          ? [...column.counts, column.missing]
+          : [...Object.values(column.counts), column.missing];
+      return [name, psiFromNoise(histogram, privacy.sigma, PSI_NOISE_TRIALS)];
+    }),
+  );
+  return {
+    current,
+    outcomes,
+    scoreCounts: noisyCounts(scoreCounts, privacy.sigma),
+    privacy: {
+      sigma: privacy.sigma,
+      histograms: mechanism.kind === 'discrete-gaussian' ? mechanism.count : 0,
+      ledger: privacy.ledger,
+      entry: entry.seq,
+      epsilonAfter: entry.epsilonAfter,
+      delta: privacy.delta,
+      psiFromNoise: psiFromNoiseByColumn,
+    },
+  };
 }
 
 /** The partials' samples merged: the rows of the `k` smallest priorities across all of them. */

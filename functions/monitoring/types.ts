@@ -7,6 +7,7 @@ import type { Impact } from '../core/monitoring/impact.ts';
 import type { OutcomeMetrics } from '../core/monitoring/outcomes.ts';
 import type { ArtifactRef, LineageStore } from '../lineage/store.ts';
 import type { CapturePartitions, EventBus, MetricsSink } from '../ports/index.ts';
+import type { PrivacyLedger } from '../registry/ledger.ts';
 import type { ModelRegistry } from '../registry/registry.ts';
 
 export interface MonitoringDependencies {
@@ -15,6 +16,8 @@ export interface MonitoringDependencies {
   readonly captures: CapturePartitions;
   readonly eventBus: EventBus;
   readonly metrics: MetricsSink;
+  /** The privacy ledgers a private check spends from. @default none: a private check fails */
+  readonly ledger?: PrivacyLedger;
   /** @default the clock */
   readonly now?: () => Date;
 }
@@ -106,6 +109,20 @@ export interface CheckReport {
    */
   readonly attribution?: DriftAttribution | null;
   readonly attributionReason?: string;
+  /**
+   * A private check: every count above carries discrete Gaussian noise of scale `sigma`; the
+   * spend (its ledger entry, and ε of the source after it), and what noise alone reads as PSI
+   * per feature (median and 95th percentile over re-noisings of the released counts).
+   */
+  readonly privacy?: {
+    readonly sigma: number;
+    readonly histograms: number;
+    readonly ledger: string;
+    readonly entry: number;
+    readonly epsilonAfter: number;
+    readonly delta: number;
+    readonly psiFromNoise: Readonly<Record<string, { readonly median: number; readonly p95: number }>>;
+  };
   readonly currency: string;
   readonly thresholds: MonitoringSettings['thresholds'] & {
     readonly alertOn: MonitoringSettings['alerts']['on'];

@@ -412,6 +412,13 @@ export const modelConfigSchema = z
         distributed: z.boolean().default(false),
         /** Partitions profiled at once by the Distributed Map. */
         maxConcurrency: z.number().int().min(1).max(10_000).default(40),
+        /**
+         * Private checks: every count a check releases (histograms, totals, score buckets, the
+         * outcomes' confusion matrix) gets discrete Gaussian noise of scale `sigma`, each check
+         * spending from the data source's ledger (`data.privacy`); value samples, AUC,
+         * calibration and attributions are not released. @default not private
+         */
+        privacy: z.strictObject({ sigma: z.number().positive().max(1e6) }).optional(),
       })
       .prefault({}),
     schedules: z
@@ -506,6 +513,12 @@ export const modelConfigSchema = z
         path: ['data', 'privacy'],
         message:
           'this model trains on the data without privacy, so its releases are unbounded whatever the ledger says: add training.privacy, or remove the budget',
+      });
+    if (model.monitoring.privacy && !model.data.privacy)
+      context.addIssue({
+        code: 'custom',
+        path: ['monitoring', 'privacy'],
+        message: 'private checks spend from the data source’s budget: declare data.privacy',
       });
     if (privacy) {
       const issue = (path: (string | number)[], message: string) =>
