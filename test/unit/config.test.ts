@@ -181,6 +181,16 @@ describe('parseConfig', () => {
       { data: { privacy: { epsilon: 3 } } },
       'models.churn.data.privacy',
     ],
+    [
+      'private checks without a budget',
+      { monitoring: { privacy: { sigma: 50 } } },
+      'models.churn.monitoring.privacy',
+    ],
+    [
+      'private checks without noise',
+      { monitoring: { privacy: { sigma: 0 } } },
+      'models.churn.monitoring.privacy.sigma',
+    ],
   ])('names the field for %s', (_case, override, path) => {
     const issues = issuesOf(deepMerge(minimal, { models: { churn: override } }));
     expect(issues.map((i) => i.path)).toContain(path);
