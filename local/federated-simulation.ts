@@ -135,6 +135,7 @@ export async function simulateFederated(options: SimulationOptions): Promise<Sim
             secureAggregation: options.secureAggregation,
             heartbeatSeconds: base.federated?.heartbeatSeconds ?? 60,
             taskTimeoutSeconds: base.federated?.taskTimeoutSeconds ?? 900,
+            clients: [],
           },
           schedules: base.schedules,
         },

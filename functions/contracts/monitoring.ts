@@ -34,7 +34,12 @@ export const monitoringSettingsSchema = z.object({
   }),
   /** Private checks: every released count gets discrete Gaussian noise of scale `sigma`, spent from the ledger. */
   privacy: z
-    .object({ ledger: z.string(), epsilon: z.number().positive(), delta: z.number().gt(0).lt(1), sigma: z.number().positive() })
+    .object({
+      ledger: z.string(),
+      epsilon: z.number().positive(),
+      delta: z.number().gt(0).lt(1),
+      sigma: z.number().positive(),
+    })
     .optional(),
 });
 
@@ -64,7 +69,12 @@ export function monitoringSettings(config: KeelConfig, model: string): Monitorin
       retrainCooldownHours: m.alerts.retrainCooldownHours,
     },
     ...(m.monitoring.privacy && ledgerOf(m)
-      ? { privacy: { ...(ledgerOf(m) as NonNullable<ReturnType<typeof ledgerOf>>), sigma: m.monitoring.privacy.sigma } }
+      ? {
+          privacy: {
+            ...(ledgerOf(m) as NonNullable<ReturnType<typeof ledgerOf>>),
+            sigma: m.monitoring.privacy.sigma,
+          },
+        }
       : {}),
   };
 }

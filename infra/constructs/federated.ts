@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import { ArnFormat, type CfnElement, CfnOutput, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -53,6 +53,8 @@ export class KeelFederated extends Construct {
   readonly functions: Readonly<Record<FederatedStep, KeelFunction>>;
   readonly api: KeelFunction;
   readonly stateMachines: Readonly<Record<string, KeelStateMachine>>;
+  /** The declared clients' roles, by `model/client`. */
+  readonly clientRoles: Readonly<Record<string, iam.Role>>;
 
   constructor(scope: Construct, id: string, props: KeelFederatedProps) {
     super(scope, id);
@@ -204,10 +206,10 @@ export class KeelFederated extends Construct {
           ],
         }),
       );
-      const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
-      const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+      const smRegion = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+      const smAccount = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
       Validations.of(sm).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${region}:${account}:execution:${retrainingPipelineName(config.project, model)}:*]`,
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${smRegion}:${smAccount}:execution:${retrainingPipelineName(config.project, model)}:*]`,
         reason:
           'The retraining runs this one starts are named per run; only executions of that state machine.',
       });
@@ -268,6 +270,49 @@ export class KeelFederated extends Construct {
         resources: arns,
       }),
     );
+    // One role per declared client: it may poll and answer its model's tasks, nothing else. In
+    // the API's own stack, so that its ARNs are that stack's (and its findings acknowledgeable).
+    const apiStack = Stack.of(props.api);
+    const apiId = `<${apiStack.getLogicalId(props.api.node.defaultChild as CfnElement)}>`;
+    const region = Token.isUnresolved(apiStack.region) ? '<AWS::Region>' : apiStack.region;
+    const account = Token.isUnresolved(apiStack.account) ? '<AWS::AccountId>' : apiStack.account;
+    const clientRoles: Record<string, iam.Role> = {};
+    for (const model of models) {
+      for (const client of config.models[model]?.federated?.clients ?? []) {
+        const trust = /^\d{12}$/.test(client.trust)
+          ? new iam.AccountPrincipal(client.trust)
+          : new iam.ArnPrincipal(client.trust);
+        const role = new iam.Role(apiStack, `FederatedClient-${model}-${client.id}`, {
+          roleName: `${config.project}-${model}-client-${client.id}`.slice(0, 64),
+          assumedBy: trust,
+          description: `Keel federated client ${client.id} of ${model}: polls and answers its tasks`,
+          maxSessionDuration: Duration.hours(12),
+        });
+        const routes = [
+          ['GET', `/v1/federated/${model}/tasks`],
+          ['POST', `/v1/federated/${model}/tasks/*`],
+        ] as const;
+        role.addToPolicy(
+          new iam.PolicyStatement({
+            actions: ['execute-api:Invoke'],
+            resources: routes.map(([method, path]) => props.api.arnForExecuteApi(method, path)),
+          }),
+        );
+        for (const [method, path] of routes)
+          Validations.of(role).acknowledge({
+            id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:${region}:${account}:${apiId}/*/${method}${path}]`,
+            reason:
+              'Any stage of the API; task ids are minted per step, and the API checks each is the caller’s own.',
+          });
+        new CfnOutput(apiStack, `FederatedClientRole${model}${client.id.replaceAll('-', '')}`, {
+          value: role.roleArn,
+          description: `keel federated register ${client.id} ${model} --principal <this>`,
+        });
+        clientRoles[`${model}/${client.id}`] = role;
+      }
+    }
+    this.clientRoles = clientRoles;
+
     const integration = new integrations.HttpLambdaIntegration('Federated', this.api);
     for (const [path, method] of [
       ['/v1/federated/{model}/clients', apigw.HttpMethod.GET],

@@ -71,6 +71,29 @@ describe('KeelFederated', () => {
     expect(JSON.stringify(states?.Resource)).not.toMatch(/Retrainingcredit/);
   });
 
+  it('makes one role per declared client, assumable by its owner, allowed only to poll and answer its tasks', () => {
+    const serving = Template.fromStack(app.serving);
+    const roles = Object.values(serving.findResources('AWS::IAM::Role')).filter((r) =>
+      String((r as { Properties: { RoleName?: string } }).Properties.RoleName).startsWith(
+        'keel-credit-client-',
+      ),
+    ) as { Properties: { RoleName: string; AssumeRolePolicyDocument: unknown } }[];
+    expect(roles.map((r) => r.Properties.RoleName).sort()).toEqual([
+      'keel-credit-client-bank-a',
+      'keel-credit-client-bank-b',
+    ]);
+    expect(JSON.stringify(roles[0]?.Properties.AssumeRolePolicyDocument)).toMatch(
+      /111111111111|222222222222/,
+    );
+    const policies = Object.values(serving.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p).includes('FederatedClientcreditbanka'),
+    ) as { Properties: { PolicyDocument: { Statement: Statement[] } } }[];
+    const statements = policies.flatMap(statementsOf);
+    expect(statements.flatMap(actions)).toEqual(['execute-api:Invoke']);
+    expect(JSON.stringify(statements[0]?.Resource)).toMatch(/GET\/v1\/federated\/credit\/tasks/);
+    expect(JSON.stringify(statements[0]?.Resource)).toMatch(/POST\/v1\/federated\/credit\/tasks\/\*/);
+  });
+
   it('sends every federated outcome to the outcomes topic', () => {
     const rules = Object.values(template.findResources('AWS::Events::Rule')) as {
       Properties: { EventPattern?: { source?: string[] } };

@@ -274,6 +274,26 @@ export const modelConfigSchema = z
         heartbeatSeconds: z.number().int().min(1).max(3600).default(60),
         /** The longest a client may take over one step, heartbeats or not. */
         taskTimeoutSeconds: z.number().int().min(1).max(86_400).default(900),
+        /**
+         * The clients `cdk deploy` makes an IAM role for (`keel-<model>-client-<id>`, allowed only
+         * to poll and answer this model's tasks), each assumable by `trust`: the data owner's
+         * AWS account id or role ARN. Register each with its role (a stack output). @default none
+         */
+        clients: z
+          .array(
+            z.strictObject({
+              id: z
+                .string()
+                .regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'use 1-31 lowercase letters, digits or hyphens'),
+              trust: z
+                .string()
+                .regex(
+                  /^(\d{12}|arn:aws[a-z-]*:iam::\d{12}:(root|role\/.+|user\/.+))$/,
+                  'an AWS account id or an IAM ARN',
+                ),
+            }),
+          )
+          .default([]),
       })
       .optional(),
     costs: z.strictObject({
