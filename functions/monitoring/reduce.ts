@@ -195,9 +195,10 @@ export async function reduceCheck(
 const PSI_NOISE_TRIALS = 100;
 
 /**
- * A private check's release: the ledger grants the check's discrete Gaussian releases (keyed by
- * the window, so a retried step spends once), then every count is noised; the outcomes keep
- * what the noisy confusion matrix gives (no AUC or calibration: they read rows).
+ * A private check's release: the ledger grants the check's discrete Gaussian releases, then
+ * every count is noised; the outcomes keep what the noisy confusion matrix gives (no AUC or
+ * calibration: they read rows). No idempotency key: a retried step draws new noise, which is a
+ * second release of the same rows, and must spend again.
  */
 async function releasePrivately(
   plan: CheckPlan,
@@ -219,7 +220,6 @@ async function releasePrivately(
         model: plan.settings.model,
         ...(plan.production ? { version: plan.production.version } : {}),
       },
-      idempotencyKey: `drift-check/${plan.settings.model}/${plan.window.from}/${plan.window.to}`,
     },
     {
       actor: MONITORING_ACTOR,

@@ -15,7 +15,9 @@
  *   ledger may overstate what was spent, never understate it.
  * - **A refused spend is appended too**, with the ε it would have reached, so the audit shows who
  *   asked for what. It changes nothing but the refusal count.
- * - **Idempotency keys** (a pipeline execution and step) make a retried step spend once.
+ * - **Idempotency keys** make a repeated request spend once, for a caller whose repeat releases
+ *   nothing new. Keel's own releases do not use them: a retried training or check draws new
+ *   noise, a second release, and spends again.
  * - The budget is the caller's (the config's `data.privacy`); each entry records the one in force.
  */
 import {

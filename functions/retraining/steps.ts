@@ -488,8 +488,8 @@ async function trainFederated(
 
 /**
  * Private training: each configuration's DP-SGD run is granted by the data source's ledger
- * before a row is touched (a retried step replays its grant by the execution's key), else the
- * step fails with the refusal, which the ledger keeps.
+ * before a row is touched, else the step fails with the refusal, which the ledger keeps. A
+ * retried step spends again: it draws new noise, and what the first attempt stored is a release.
  */
 async function spendForTraining(
   state: RetrainingState,
@@ -515,7 +515,6 @@ async function spendForTraining(
       ledger: budget.ledger,
       budget: { epsilon: budget.epsilon, delta: budget.delta },
       purpose: { kind: 'training', model: settings.model, run: data.jobName },
-      idempotencyKey: `${data.jobName}/train/${index}`,
       attribution: {
         actor: PIPELINE_ACTOR,
         reason: `${settings.model}, configuration ${index + 1}, ${data.trigger.type}: ${data.trigger.reason}`,

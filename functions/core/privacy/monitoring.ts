@@ -15,8 +15,8 @@
 import type { CategoricalProfile, NumericProfile, Profile } from '../drift/profile.ts';
 import { psi } from '../drift/statistics.ts';
 import type { Confusion } from '../metrics/classification.ts';
-import type { Mechanism } from './mechanisms.ts';
 import { cryptoSource, rationalOf, sampleDiscreteGaussian, type UniformSource } from './discrete.ts';
+import type { Mechanism } from './mechanisms.ts';
 
 /** A count with discrete Gaussian noise of scale σ, floored at 0 (post-processing). */
 export function noisyCount(count: number, sigma: number, source: UniformSource = cryptoSource): number {
@@ -36,13 +36,19 @@ export function checkMechanism(columns: number, sigma: number): Mechanism {
 }
 
 /** The profile with every count noised and every value sample dropped (counts-only). */
-export function privatizeProfile(profile: Profile, sigma: number, source: UniformSource = cryptoSource): Profile {
+export function privatizeProfile(
+  profile: Profile,
+  sigma: number,
+  source: UniformSource = cryptoSource,
+): Profile {
   const columns: Record<string, NumericProfile | CategoricalProfile> = {};
   for (const [name, column] of Object.entries(profile.columns)) {
     if (column.kind === 'categorical') {
       columns[name] = {
         kind: 'categorical',
-        counts: Object.fromEntries(Object.entries(column.counts).map(([k, c]) => [k, noisyCount(c, sigma, source)])),
+        counts: Object.fromEntries(
+          Object.entries(column.counts).map(([k, c]) => [k, noisyCount(c, sigma, source)]),
+        ),
         missing: noisyCount(column.missing, sigma, source),
       };
     } else {
@@ -68,8 +74,17 @@ export function privatizeProfile(profile: Profile, sigma: number, source: Unifor
   return { ...rest, rows: noisyCount(profile.rows, sigma, source), columns };
 }
 
-export const privatizeConfusion = (c: Confusion, sigma: number, source: UniformSource = cryptoSource): Confusion => {
-  const [tp, fp, tn, fn] = noisyCounts([c.tp, c.fp, c.tn, c.fn], sigma, source) as [number, number, number, number];
+export const privatizeConfusion = (
+  c: Confusion,
+  sigma: number,
+  source: UniformSource = cryptoSource,
+): Confusion => {
+  const [tp, fp, tn, fn] = noisyCounts([c.tp, c.fp, c.tn, c.fn], sigma, source) as [
+    number,
+    number,
+    number,
+    number,
+  ];
   return { tp, fp, tn, fn };
 };
 
@@ -83,9 +98,9 @@ export function psiFromNoise(
   trials: number,
   source: UniformSource = cryptoSource,
 ): { readonly median: number; readonly p95: number } {
-  const values = Array.from({ length: trials }, () => psi(released, noisyCounts(released, sigma, source))).sort(
-    (a, b) => a - b,
-  );
+  const values = Array.from({ length: trials }, () =>
+    psi(released, noisyCounts(released, sigma, source)),
+  ).sort((a, b) => a - b);
   return {
     median: values[Math.floor((trials - 1) / 2)] as number,
     p95: values[Math.min(trials - 1, Math.ceil(0.95 * trials) - 1)] as number,
