@@ -72,6 +72,7 @@ describe('parseConfig', () => {
       secureAggregation: true,
       heartbeatSeconds: 60,
       taskTimeoutSeconds: 900,
+      clients: [],
     });
     expect(
       issuesOf(deepMerge(minimal, { models: { churn: { federated: { minClients: 1 } } } })).map(
