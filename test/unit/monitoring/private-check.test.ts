@@ -122,8 +122,8 @@ describe('a private drift check', () => {
     expect(html).toMatch(
       /<h2>Privacy<\/h2><p>A private check: every count in this report carries discrete Gaussian noise of scale σ = 5/,
     );
-    // Noisy totals, no KS (it reads values), no AUC, no attribution.
-    expect(report.rows.predictions).not.toBe(4000);
+    // A noisy total (σ = 5: equal to the true one about 8 % of the time, so only its size is
+    // asserted; the noise itself is tested below), no KS (it reads values), no AUC.
     expect(Math.abs(report.rows.predictions - 4000)).toBeLessThan(40);
     expect(report.drift?.features.income?.ks).toBeUndefined();
     expect(report.outcomes?.auc).toBeNull();
