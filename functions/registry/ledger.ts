@@ -34,7 +34,8 @@ import {
 import type { Attribution } from '../contracts/registry.ts';
 import { type Mechanism, mechanismCurve } from '../core/privacy/mechanisms.ts';
 import { composeRdp, DEFAULT_ORDERS, epsilonOf } from '../core/privacy/rdp.ts';
-import { ConflictError, isThrottling, type SchemaIssues, ValidationError } from '../kernel/errors.ts';
+import { ConflictError, type SchemaIssues, ValidationError } from '../kernel/errors.ts';
+import { appendOptimistically } from '../kernel/optimistic.ts';
 import type { EventBus } from '../ports/event-bus.ts';
 import type { LedgerStore } from '../ports/ledger-store.ts';
 import type { Page } from '../ports/registry-store.ts';
@@ -172,8 +173,6 @@ export interface LedgerBalance {
   readonly lastSeq: number;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 function validate<T>(
   schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: SchemaIssues } },
   value: unknown,
@@ -213,15 +212,13 @@ export class PrivacyLedger {
       throw new ValidationError('Attribution is incomplete', [
         { path: 'attribution', message: 'say who spends and why; it goes into the ledger' },
       ]);
-    let throttled: unknown;
-    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
-      if (attempt > 0) await sleep(Math.random() * Math.min(1000, 10 * 2 ** Math.min(attempt, 10)));
-      let entry: LedgerEntry;
-      try {
+    const { entry, replayed } = await appendOptimistically<{ entry: LedgerEntry; replayed: boolean }>(
+      async () => {
         const last = await this.#store.last(ledger);
         const decision = decideSpend(last?.state ?? EMPTY_LEDGER, request);
-        if ('replay' in decision) return await this.#entry(ledger, decision.replay);
-        entry = {
+        if ('replay' in decision)
+          return { value: { entry: await this.#entry(ledger, decision.replay), replayed: true } };
+        const next: LedgerEntry = {
           ledger,
           seq: (last?.seq ?? 0) + 1,
           at: this.#now().toISOString(),
@@ -237,21 +234,20 @@ export class PrivacyLedger {
           ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
           state: decision.state,
         };
-        if (!(await this.#store.append(entry))) {
-          throttled = undefined;
-          continue;
-        }
-      } catch (error) {
-        if (!isThrottling(error)) throw error;
-        throttled = error;
-        continue;
-      }
-      await this.#publish(entry);
-      if (entry.type === 'refused') throw new PrivacyBudgetExceededError(entry);
-      return entry;
-    }
-    if (throttled !== undefined) throw throttled;
-    throw new ConflictError(`${ledger}: gave up after ${this.#maxAttempts} attempts under contention`);
+        return (await this.#store.append(next)) ? { value: { entry: next, replayed: false } } : 'lost';
+      },
+      {
+        maxAttempts: this.#maxAttempts,
+        baseBackoffMs: 10,
+        maxBackoffMs: 1000,
+        gaveUp: () =>
+          new ConflictError(`${ledger}: gave up after ${this.#maxAttempts} attempts under contention`),
+      },
+    );
+    if (replayed) return entry;
+    await this.#publish(entry);
+    if (entry.type === 'refused') throw new PrivacyBudgetExceededError(entry);
+    return entry;
   }
 
   /** Where `ledger` stands against `budget` (ε composed over every granted spend). */

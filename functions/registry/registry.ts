@@ -24,7 +24,8 @@ import {
   versionMetadataSchema,
 } from '../contracts/registry.ts';
 import type * as z from '../contracts/zod.ts';
-import { IntegrityError, isThrottling, ValidationError } from '../kernel/errors.ts';
+import { IntegrityError, ValidationError } from '../kernel/errors.ts';
+import { appendOptimistically } from '../kernel/optimistic.ts';
 import type { EventBus } from '../ports/event-bus.ts';
 import type { Page, RegistryStore, StoredVersion } from '../ports/registry-store.ts';
 import { AliasConflictError, ModelNotFoundError, VersionConflictError } from './errors.ts';
@@ -95,7 +96,6 @@ function requireAttribution(attribution: { actor: string; reason?: string }, rea
   if (problems.length > 0) throw new ValidationError('Attribution is incomplete', problems);
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const BACKOFF_BASE_MS = 20;
 
 /** What a mutation decides to append, or that nothing needs to change. */
@@ -494,23 +494,15 @@ export class ModelRegistry {
     decide: (state: ModelState) => Decision<R>,
   ): Promise<R> {
     validName(modelNameSchema, model, 'model');
-    let throttled: unknown;
-    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
-      // Exponential backoff with full jitter: losers spread out as contention grows.
-      if (attempt > 0)
-        await sleep(
-          Math.random() * Math.min(this.#maxBackoffMs, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 16)),
-        );
-      let event: RegistryEvent;
-      let result: () => R;
-      try {
+    const outcome = await appendOptimistically<{ event?: RegistryEvent; result: () => R }>(
+      async () => {
         // Jump to the end of the log: after a backoff many events may have landed, and
         // walking them one failed put at a time would cost far more.
         const latest = await this.#store.head(model);
         if (latest === undefined && !mayCreate) throw new ModelNotFoundError(model);
         const decision = decide(latest?.state ?? INITIAL_STATE);
-        if ('noop' in decision) return decision.noop;
-        event = {
+        if ('noop' in decision) return { value: { result: () => decision.noop } };
+        const event: RegistryEvent = {
           ...decision.append,
           model,
           seq: (latest?.seq ?? 0) + 1,
@@ -518,30 +510,27 @@ export class ModelRegistry {
           actor: attribution.actor,
           reason: attribution.reason,
         };
-        const committed = event;
-        result = () => decision.result(committed);
-        if (!(await this.#store.appendEvent(event))) {
-          throttled = undefined;
-          continue;
-        }
-      } catch (error) {
-        // Throttled reads or appends back off and retry like a lost race; anything else is final.
-        if (!isThrottling(error)) throw error;
-        throttled = error;
-        continue;
-      }
-      // Committed: projections and the notification follow, never a second append.
-      await this.#project(event);
-      await this.#publish(event);
-      return result();
-    }
-    // Still throttled at the end: that, not contention, is the caller's problem.
-    if (throttled !== undefined) throw throttled;
-    throw new VersionConflictError(
-      model,
-      undefined,
-      `gave up after ${this.#maxAttempts} attempts under contention`,
+        if (!(await this.#store.appendEvent(event))) return 'lost';
+        return { value: { event, result: () => decision.result(event) } };
+      },
+      {
+        maxAttempts: this.#maxAttempts,
+        baseBackoffMs: BACKOFF_BASE_MS,
+        maxBackoffMs: this.#maxBackoffMs,
+        gaveUp: () =>
+          new VersionConflictError(
+            model,
+            undefined,
+            `gave up after ${this.#maxAttempts} attempts under contention`,
+          ),
+      },
     );
+    // Committed: projections and the notification follow, never a second append.
+    if (outcome.event) {
+      await this.#project(outcome.event);
+      await this.#publish(outcome.event);
+    }
+    return outcome.result();
   }
 
   /** Writes the event's projections; they touch different attributes or items, so in parallel. */

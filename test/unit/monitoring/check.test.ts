@@ -12,17 +12,10 @@ import {
   judge,
 } from '../../../functions/monitoring/check.ts';
 import { renderReportHtml } from '../../../functions/monitoring/html.ts';
+import { creditMonitoringSettings } from '../../support/monitoring-settings.ts';
 
-const settings = (on: MonitoringSettings['alerts']['on'] = 'impact'): MonitoringSettings => ({
-  project: 'keel',
-  model: 'credit',
-  windowHours: 24,
-  minLabelledRows: 200,
-  thresholds: { psiWarning: 0.1, psiDrift: 0.2, pValue: 0.01, datasetShare: 0.5 },
-  costs: { currency: 'USD', falsePositive: 150, falseNegative: 2500, truePositiveBenefit: 0 },
-  decisionsPerDay: 20_000,
-  alerts: { dailyBudget: 250_000, on, confidence: 0.95, retrain: true, retrainCooldownHours: 24 },
-});
+const settings = (on: MonitoringSettings['alerts']['on'] = 'impact'): MonitoringSettings =>
+  creditMonitoringSettings({ alerts: { on } });
 
 const feature = (psi: number, drifted: boolean, warning = false): FeatureDrift => ({
   type: 'numeric',

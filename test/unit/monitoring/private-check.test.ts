@@ -4,7 +4,6 @@
  * says what noise alone reads as PSI.
  */
 import { describe, expect, it } from 'vitest';
-import type { MonitoringSettings } from '../../../functions/contracts/monitoring.ts';
 import type { Column, Table } from '../../../functions/core/data/table.ts';
 import { addTable, emptyProfileLike, finish, profileTable } from '../../../functions/core/drift/profile.ts';
 import { seededSource } from '../../../functions/core/privacy/discrete.ts';
@@ -28,6 +27,7 @@ import { ModelRegistry } from '../../../functions/registry/registry.ts';
 import { MemoryBlobStore } from '../../support/memory-blob-store.ts';
 import { MemoryLedgerStore } from '../../support/memory-ledger-store.ts';
 import { MemoryRegistryStore } from '../../support/memory-registry-store.ts';
+import { creditMonitoringSettings } from '../../support/monitoring-settings.ts';
 import { sampleMetadata } from '../../support/registry-fixtures.ts';
 
 function table(rows: number, seed: number, shift = 0): Table {
@@ -49,17 +49,10 @@ function table(rows: number, seed: number, shift = 0): Table {
   };
 }
 
-const settings: MonitoringSettings = {
-  project: 'keel',
-  model: 'credit',
-  windowHours: 24,
-  minLabelledRows: 200,
-  thresholds: { psiWarning: 0.1, psiDrift: 0.2, pValue: 0.01, datasetShare: 0.5 },
-  costs: { currency: 'USD', falsePositive: 150, falseNegative: 2500, truePositiveBenefit: 0 },
-  decisionsPerDay: 20_000,
-  alerts: { dailyBudget: 250_000, on: 'impact', confidence: 0.95, retrain: false, retrainCooldownHours: 24 },
+const settings = creditMonitoringSettings({
+  alerts: { retrain: false },
   privacy: { ledger: 'credit-applicants', epsilon: 10, delta: 1e-5, sigma: 5 },
-};
+});
 
 async function check(shift: number) {
   const lineage = new LineageStore(new MemoryBlobStore());
