@@ -40,6 +40,7 @@ console.table(
     'subject p50': fmt(c.subjectMs.p50),
     'subject p99': fmt(c.subjectMs.p99),
     'baseline p50': fmt(c.baselineMs.p50),
+    'baseline p99': fmt(c.baselineMs.p99),
     'ratio (mean)': `${c.ratio.toFixed(2)}×`,
     '±rme': Number.isNaN(c.rme.subject) ? '—' : `${Math.max(c.rme.subject, c.rme.baseline).toFixed(1)}%`,
   })),

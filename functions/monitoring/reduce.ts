@@ -374,9 +374,13 @@ async function finishCheck(
 ): Promise<CheckSummary> {
   const json = await deps.lineage.putJson('drift', report);
   const html = profiles
-    ? await deps.lineage.putBytes('drift', new TextEncoder().encode(renderReportHtml(report, profiles)), {
-        contentType: 'text/html; charset=utf-8',
-      })
+    ? await deps.lineage.putBytes(
+        'drift',
+        new TextEncoder().encode(await renderReportHtml(report, profiles)),
+        {
+          contentType: 'text/html; charset=utf-8',
+        },
+      )
     : null;
   await deps.metrics.publish(MONITORING_NAMESPACE, checkMetrics(report));
   const alert = report.status === 'alert';

@@ -301,8 +301,12 @@ describe('drift check', () => {
     expect(fanned.shareDrifted).toBeCloseTo(single.shareDrifted as number, 10);
     const html = new TextDecoder().decode(await createLineageStore().getBytes(fanned.html as never));
     expect(html).toMatch(/^<!doctype html>/);
-    expect(html).toContain('<svg');
     expect(html).toContain('<h2>Why</h2>');
+    // PSI, the cost change, the shifts (Why), and the histograms with the score's panel; the
+    // outcome side has no labelled decisions here, so it is said in words.
+    expect(html.match(/<svg/g)).toHaveLength(4);
+    expect(html).toContain('change in mean contribution (log-odds)');
+    expect(html).toContain('model score (prediction drift)');
     expect(html).not.toMatch(/<script|src=|href="http/);
     const checks = runtime.metrics.statistic(
       MONITORING_NAMESPACE,

@@ -166,7 +166,7 @@ describe('checkMetrics', () => {
 });
 
 describe('renderReportHtml', () => {
-  it('is one self-contained page: inline SVG charts, no script, every name escaped', () => {
+  it('is one self-contained page: inline SVG charts, no script, every name escaped', async () => {
     const column = {
       kind: 'numeric' as const,
       edges: [1, 2],
@@ -185,12 +185,42 @@ describe('renderReportHtml', () => {
       rows: 6,
       columns: { debt: column, '<script>': column },
     };
-    const html = renderReportHtml(report, { baseline: profile, current: profile });
+    const html = await renderReportHtml(report, { baseline: profile, current: profile });
     expect(html.startsWith('<!doctype html>')).toBe(true);
     expect(html).not.toMatch(/<script>/);
     expect(html).toContain('&lt;script&gt;');
     expect(html).not.toMatch(/\s(src|href)=/);
-    expect(html.match(/<svg/g)?.length).toBeGreaterThanOrEqual(3);
+    // PSI, the cost change, and every column's histogram in one: no attribution in this report.
+    expect(html.match(/<svg/g)).toHaveLength(3);
+    const withWhy = await renderReportHtml(
+      {
+        ...report,
+        attribution: {
+          method: 'tree',
+          featurePerturbation: 'interventional',
+          rows: { baseline: 10, current: 10, labelled: 0 },
+          margin: { baseline: 0, current: 1, change: 1, interval: { lower: 0.5, upper: 1.5 } },
+          inputsMoved: true,
+          inputs: [
+            {
+              column: 'debt',
+              baseline: 0,
+              current: 1,
+              shift: 1,
+              interval: { lower: 0.5, upper: 1.5 },
+              significant: true,
+            },
+          ],
+          outcomes: null,
+          outcomesReason: 'too few labelled decisions',
+          summary: 'debt moved the predictions',
+        },
+      },
+      { baseline: profile, current: profile },
+    );
+    // The shifts are charted; the outcome side, with no weights, is said in words.
+    expect(withWhy.match(/<svg/g)).toHaveLength(4);
+    expect(withWhy).toContain('too few labelled decisions');
   });
 });
 
