@@ -161,8 +161,9 @@ export function psiSpec(
       {
         data: {
           values: [
-            { threshold: thresholds.psiWarning, label: `warning ${thresholds.psiWarning}` },
-            { threshold: thresholds.psiDrift, label: `drift ${thresholds.psiDrift}` },
+            // The warning's label left of its line, the drift's right of it: they sit close.
+            { threshold: thresholds.psiWarning, label: `warning ${thresholds.psiWarning}`, side: 'right' },
+            { threshold: thresholds.psiDrift, label: `drift ${thresholds.psiDrift}`, side: 'left' },
           ],
         },
         layer: [
@@ -173,8 +174,8 @@ export function psiSpec(
           {
             mark: {
               type: 'text',
-              align: 'left',
-              dx: 3,
+              align: { expr: 'datum.side' },
+              dx: { expr: "datum.side === 'left' ? 3 : -3" },
               dy: -4,
               baseline: 'bottom',
               fontSize: 10,
@@ -312,7 +313,17 @@ export function outcomeWeightsSpec(outcomes: NonNullable<DriftAttribution['outco
     verdict: c.changed ? 'changed' : 'as in the model',
   }));
   const y = { field: 'column', type: 'nominal' as const, sort: null, title: null };
-  const x = { type: 'quantitative' as const, title: 'weight in the outcomes (model: 1), 95 %' };
+  // A column with few distinct contributions can get an interval tens wide; clamped, it runs off
+  // the edge instead of squeezing every other column into a corner (the table has its numbers).
+  const domain = [
+    Math.max(-2, Math.min(0, ...values.map((v) => v.lower))),
+    Math.min(6, Math.max(2, ...values.map((v) => v.upper))),
+  ];
+  const x = {
+    type: 'quantitative' as const,
+    title: 'weight in the outcomes (model: 1), 95 %',
+    scale: { domain, clamp: true, nice: false },
+  };
   return {
     $schema: SCHEMA,
     config: CONFIG,

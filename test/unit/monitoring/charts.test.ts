@@ -162,11 +162,44 @@ describe('drift report specs', () => {
       { column: 'debt_to_income', shift: 0.95, ...moved.interval, verdict: 'moved' },
       { column: '<b>region</b>', shift: -0.002, ...still.interval, verdict: 'within noise' },
     ]);
-    const weights = dataOf(outcomeWeightsSpec(attribution.outcomes as never));
+    const weightsSpec = outcomeWeightsSpec(attribution.outcomes as never);
+    const weights = dataOf(weightsSpec);
     expect(weights.map((w) => [w.column, w.verdict])).toEqual([
       ['late_payments', 'changed'],
       ['income', 'as in the model'],
     ]);
+    expect(JSON.stringify(weightsSpec)).toContain('"domain":[0,2.2]');
+  });
+
+  it.each([
+    [
+      [-10.5, 1.5],
+      [-2, 2],
+    ],
+    [
+      [3.4, 4.4],
+      [0, 4.4],
+    ],
+    [
+      [0.5, 40],
+      [0, 6],
+    ],
+  ])('keeps a wild outcome interval %j from squeezing the rest: axis %j, clamped', (interval, domain) => {
+    const spec = outcomeWeightsSpec({
+      intercept: 0,
+      columns: [
+        { column: 'a', weight: 1, interval: { lower: 0.9, upper: 1.1 }, changed: false, effect: 0 },
+        {
+          column: 'b',
+          weight: 1,
+          interval: { lower: interval[0] as number, upper: interval[1] as number },
+          changed: false,
+          effect: 0,
+        },
+      ],
+    });
+    const scale = JSON.stringify(spec).match(/"scale":\{"domain":\[([^\]]*)\],"clamp":true/);
+    expect(scale?.[1]?.split(',').map(Number)).toEqual(domain);
   });
 
   it('puts the cost change, its interval and the budget on one axis', () => {
