@@ -15,13 +15,17 @@ export const round = (v: number | null | undefined, digits = 6) =>
 
 const money = (v: number, currency: string) => `${currency} ${Math.round(v).toLocaleString('en-US')}`;
 
-/** The status and its reasons: alerts follow `alerts.on`; every other flag is a warning. */
+/**
+ * The status and its reasons: alerts follow `alerts.on`; every other flag is a warning.
+ * `noImpact` says why there is no money at risk when `impact` is null.
+ */
 export function judge(
   settings: MonitoringSettings,
   drift: DriftReport,
   prediction: FeatureDrift | null,
   impact: Impact | null,
   labelled: number,
+  noImpact = 'the baseline has no outcome record',
 ): { status: CheckStatus; reasons: string[] } {
   const currency = settings.costs.currency;
   const reasons: string[] = [];
@@ -49,7 +53,7 @@ export function judge(
           ? `money at risk ${money(impact.moneyAtRisk, currency)}/day (${range}, from ${basis}) may be over the budget of ${money(impact.dailyBudget, currency)}: not significantly`
           : `money at risk ${money(impact.moneyAtRisk, currency)}/day (${range}, from ${basis}) is within the budget of ${money(impact.dailyBudget, currency)}`,
     );
-  } else reasons.push('money at risk cannot be estimated (the baseline has no outcome record)');
+  } else reasons.push(`money at risk cannot be estimated (${noImpact})`);
   if (drifted.length > 0)
     reasons.push(`drifted: ${drifted.join(', ')} (${(drift.shareDrifted * 100).toFixed(0)} % of features)`);
   if (warned.length > 0) reasons.push(`shifted but not material: ${warned.join(', ')}`);

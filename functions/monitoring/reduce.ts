@@ -136,7 +136,18 @@ export async function reduceCheck(
     outcomeBaseline && scored > 0 ? impactFromDrift(scoreCounts, outcomeBaseline, impactSettings) : null;
   const impact = labelledCount >= settings.minLabelledRows && fromOutcomes ? fromOutcomes : fromDrift;
 
-  const judged = judge(settings, drift, predictionDrift, impact, labelledCount);
+  // A version promoted within the window has made none of its decisions yet: nothing to weigh,
+  // which is not the same as a baseline without a record of its decisions.
+  const judged = judge(
+    settings,
+    drift,
+    predictionDrift,
+    impact,
+    labelledCount,
+    outcomeBaseline
+      ? `none of the window's predictions were scored by v${plan.production.version} yet`
+      : 'the baseline has no outcome record',
+  );
   const { status } = judged;
   const matched = partials.reduce((n, p) => n + (p.matched ?? 0), 0);
   const unmatched = Math.max(0, (plan.outcomeIds ?? matched) - matched);

@@ -122,6 +122,18 @@ describe('judge', () => {
       'the score distribution drifted (PSI 0.300)',
     ]);
   });
+
+  it.each([
+    [undefined, 'money at risk cannot be estimated (the baseline has no outcome record)'],
+    [
+      "none of the window's predictions were scored by v4 yet",
+      "money at risk cannot be estimated (none of the window's predictions were scored by v4 yet)",
+    ],
+  ])('says why money at risk is missing (%s)', (why, reason) => {
+    const { status, reasons } = judge(settings(), drift({ a: feature(0.01, false) }), null, null, 0, why);
+    expect(status).toBe('ok');
+    expect(reasons).toEqual([reason]);
+  });
 });
 
 const report: CheckReport = {
