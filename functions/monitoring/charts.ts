@@ -236,8 +236,8 @@ export function impactSpec(impact: Impact, currency: string): TopLevelSpec {
       {
         data: {
           values: [
-            { at: impact.dailyBudget, label: 'budget' },
-            { at: 0, label: '0' },
+            { at: impact.dailyBudget, label: 'budget', colour: RED },
+            { at: 0, label: '0', colour: '#757575' },
           ],
         },
         layer: [
@@ -245,7 +245,8 @@ export function impactSpec(impact: Impact, currency: string): TopLevelSpec {
             mark: { type: 'rule', strokeDash: [4, 3] },
             encoding: {
               x: { field: 'at', ...x },
-              color: { value: RED },
+              // Its own colours, not a scale: a scale would merge with the verdict's legend.
+              color: { field: 'colour', type: 'nominal', scale: null },
             },
           },
           {
