@@ -4,7 +4,8 @@
  * regression), 10 rows explained against 100 background rows at shap's default of 2·M + 2048
  * coalitions. Both explain the log-odds through onnxruntime, single-threaded. Both sides'
  * errors against the exact values (the models' own TreeSHAP or linear SHAP against the same
- * background: KernelSHAP's game) are reported; if Keel's were beyond twice shap's, the
+ * background: KernelSHAP's game) are reported, shap's also without its default feature
+ * selection (l1_reg=False: its sampling error alone); if Keel's were beyond 1.5× that, the
  * comparison would be void and the suite fails.
  *
  * Two comparisons per model. End to end: the whole time. Both sides score their coalitions ×
@@ -12,8 +13,9 @@
  * evaluates each distinct coalition it drew once, weighted by its draws; shap draws until it
  * has 2,088 distinct ones), so the scorer's time is a floor; the suite names it as a share of
  * shap's time. KernelSHAP's own work: each side's time outside its scorer (sampling, the
- * coalition rows, the averaging, the fit), each clocked inside its own scorer. The issue's
- * goal, ≥ 20× faster, is met or not on the second; on the first it is bounded by the floor.
+ * coalition rows, the averaging, the fit), each clocked inside its own scorer. The issue asks
+ * ≥ 20× end to end; the first comparison shows the scorer's floor under that, the second what
+ * KernelSHAP itself costs on each side.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -148,6 +150,7 @@ async function compareKernel(python: string, algorithm: 'gbdt' | 'lr'): Promise<
       ms: number[];
       scorerMs: number[];
       values: number[][];
+      unregularised: number[][];
       shap: string;
     };
     const keelValues = Float64Array.from(
@@ -155,9 +158,12 @@ async function compareKernel(python: string, algorithm: 'gbdt' | 'lr'): Promise<
     );
     const keelError = rmse(keelValues, exact);
     const shapError = rmse(Float64Array.from(reference.values.flat()), exact);
-    if (keelError > 2 * shapError + 1e-6)
+    // shap's default selects features (l1_reg="auto"), which biases it; its error without that
+    // is the sampling error the same coalitions carry, and the bar Keel's must stay near.
+    const samplingError = rmse(Float64Array.from(reference.unregularised.flat()), exact);
+    if (keelError > 1.5 * samplingError + 1e-6)
       throw new Error(
-        `Keel's KernelSHAP error ${keelError} is beyond twice shap's ${shapError}: the comparison is void`,
+        `Keel's KernelSHAP error ${keelError} is beyond 1.5× shap's sampling error ${samplingError}: the comparison is void`,
       );
     const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const shapShare = mean(reference.scorerMs) / mean(reference.ms);
@@ -167,7 +173,7 @@ async function compareKernel(python: string, algorithm: 'gbdt' | 'lr'): Promise<
       compareSamples({
         suite: `${suite}: end to end`,
         subject: `Keel kernelExplain (RMSE vs exact ${keelError.toExponential(2)})`,
-        baseline: `shap ${reference.shap} KernelExplainer (RMSE vs exact ${shapError.toExponential(2)})`,
+        baseline: `shap ${reference.shap} KernelExplainer (RMSE vs exact ${shapError.toExponential(2)}; ${samplingError.toExponential(2)} with l1_reg=False)`,
         subjectMs: keelMs,
         baselineMs: reference.ms,
         goal: `bounded by the scorer: shap spends ${shapShare.toFixed(2)} of its time in it; Keel's scorer calls alone take ${floor.toFixed(2)} of shap's time, a ratio Keel cannot go under`,
