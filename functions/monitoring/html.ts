@@ -3,6 +3,7 @@
  * external resource) that opens from S3 or a laptop alike and can be attached to a ticket.
  * Its charts are Vega-Lite specs (`charts.ts`) rendered to SVG in process.
  */
+import type { TopLevelSpec } from 'vega-lite';
 import type { Profile } from '../core/drift/profile.ts';
 import { SCORE_COLUMN } from '../core/training/train.ts';
 import { renderSvg } from '../reports/charts.ts';
@@ -22,6 +23,18 @@ const money = (v: number | null | undefined, currency: string) =>
     ? '–'
     : `${currency} ${Math.round(v).toLocaleString('en-US')}`;
 
+/**
+ * A chart's SVG, or a line saying why it is missing: the report is written after the check has
+ * judged, and a chart that fails to render must not fail the check or lose the rest of the page.
+ */
+export async function chart(spec: TopLevelSpec): Promise<string> {
+  try {
+    return await renderSvg(spec);
+  } catch (error) {
+    return `<p><em>Chart not drawn: ${escapeHtml(error instanceof Error ? error.message : String(error))}.</em></p>`;
+  }
+}
+
 /** Why: the columns that moved the predictions and the money, and the outcome side. */
 async function attributionSection(report: CheckReport): Promise<string> {
   const a = report.attribution;
@@ -38,7 +51,7 @@ async function attributionSection(report: CheckReport): Promise<string> {
     )
     .join('');
   const outcomes = a.outcomes
-    ? `${await renderSvg(outcomeWeightsSpec(a.outcomes))}<table><tr><th>column</th><th>weight in the outcomes (model: 1)</th><th>95 % interval</th><th>residual log-odds per sd</th></tr>${a.outcomes.columns
+    ? `${await chart(outcomeWeightsSpec(a.outcomes))}<table><tr><th>column</th><th>weight in the outcomes (model: 1)</th><th>95 % interval</th><th>residual log-odds per sd</th></tr>${a.outcomes.columns
         .map(
           (c) =>
             `<tr class="${c.changed ? 'd' : ''}"><td>${escapeHtml(c.column)}</td><td>${fmt(c.weight)}</td><td>${fmt(c.interval.lower)} to ${fmt(c.interval.upper)}</td><td>${fmt(c.effect)}</td></tr>`,
@@ -48,7 +61,7 @@ async function attributionSection(report: CheckReport): Promise<string> {
   return `<h2>Why</h2>
 <p><strong>${escapeHtml(a.summary)}</strong>.</p>
 <p>Mean SHAP value (${escapeHtml(a.method)}, ${escapeHtml(a.featurePerturbation)}, log-odds) per raw column on ${a.rows.current} sampled rows of the window against ${a.rows.baseline} training rows; their changes add up to the change in mean log-odds, ${fmt(a.margin.change)} (${fmt(a.margin.interval.lower)} to ${fmt(a.margin.interval.upper)}). Money: each shift times what a log-odds of mean shift costs along the shift, ${money(a.moneyPerLogOdds)}/day; the drift estimate on the sample is ${money(a.moneyPerDay)}/day, of which ${money(a.moneyUnattributed)}/day is not from the inputs' mean shift.</p>
-${a.inputs.length > 0 ? await renderSvg(attributionSpec(a)) : ''}
+${a.inputs.length > 0 ? await chart(attributionSpec(a)) : ''}
 <table><tr><th>column</th><th>training</th><th>now</th><th>shift (95 %)</th><th>money/day</th></tr>${inputs}</table>
 <h3>Outcomes on ${a.rows.labelled} labelled decisions</h3>
 ${outcomes}`;
@@ -82,9 +95,9 @@ export async function renderReportHtml(
   const buckets = bucketShares(columns, profiles);
   const features = report.drift?.features ?? {};
   const [psi, distributions, costChart, why] = await Promise.all([
-    Object.keys(features).length > 0 ? renderSvg(psiSpec(features, report.thresholds)) : '',
-    buckets.length > 0 ? renderSvg(distributionSpec(buckets)) : '',
-    impact ? renderSvg(impactSpec(impact, report.currency)) : '',
+    Object.keys(features).length > 0 ? chart(psiSpec(features, report.thresholds)) : '',
+    buckets.length > 0 ? chart(distributionSpec(buckets)) : '',
+    impact ? chart(impactSpec(impact, report.currency)) : '',
     attributionSection(report),
   ]);
   return `<!doctype html>

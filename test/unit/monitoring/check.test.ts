@@ -11,7 +11,7 @@ import {
   decideRetrainRequest,
   judge,
 } from '../../../functions/monitoring/check.ts';
-import { renderReportHtml } from '../../../functions/monitoring/html.ts';
+import { chart, renderReportHtml } from '../../../functions/monitoring/html.ts';
 import { creditMonitoringSettings } from '../../support/monitoring-settings.ts';
 
 const settings = (on: MonitoringSettings['alerts']['on'] = 'impact'): MonitoringSettings =>
@@ -233,6 +233,13 @@ describe('renderReportHtml', () => {
     // The shifts are charted; the outcome side, with no weights, is said in words.
     expect(withWhy.match(/<svg/g)).toHaveLength(4);
     expect(withWhy).toContain('too few labelled decisions');
+  });
+});
+
+describe('chart', () => {
+  it('says why a chart is missing rather than failing the report', async () => {
+    const html = await chart({ data: { values: [] }, mark: 'no-such-mark' } as never);
+    expect(html).toMatch(/^<p><em>Chart not drawn: .+\.<\/em><\/p>$/);
   });
 });
 
