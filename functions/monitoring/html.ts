@@ -90,7 +90,13 @@ export async function renderReportHtml(
     .join('');
   const columns = [...Object.keys(report.drift?.features ?? {}), SCORE_COLUMN].map((name) => ({
     name,
-    label: name === SCORE_COLUMN ? 'model score (prediction drift)' : name,
+    label:
+      name !== SCORE_COLUMN
+        ? name
+        : report.rows.scored > 0
+          ? 'model score (prediction drift)'
+          : // A version promoted within the window: its "current" bars are empty, and say why.
+            `model score: none of the window's are v${report.version}'s yet`,
   }));
   const buckets = bucketShares(columns, profiles);
   const features = report.drift?.features ?? {};

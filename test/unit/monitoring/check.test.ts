@@ -204,6 +204,14 @@ describe('renderReportHtml', () => {
     expect(html).not.toMatch(/\s(src|href)=/);
     // PSI, the cost change, and every column's histogram in one: no attribution in this report.
     expect(html.match(/<svg/g)).toHaveLength(3);
+    const scoreProfile = { ...profile, columns: { ...profile.columns, __score__: column } };
+    const scored = await renderReportHtml(report, { baseline: scoreProfile, current: scoreProfile });
+    expect(scored).toContain('model score (prediction drift)');
+    const promoted = await renderReportHtml(
+      { ...report, rows: { ...report.rows, scored: 0 } },
+      { baseline: scoreProfile, current: profile },
+    );
+    expect(promoted).toContain("model score: none of the window's are v3's yet");
     const withWhy = await renderReportHtml(
       {
         ...report,
