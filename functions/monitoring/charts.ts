@@ -26,6 +26,15 @@ const RED = '#c62828';
 const ORANGE = '#ef6c00';
 const GREEN = '#66bb6a';
 
+/** Colour by the datum's `verdict`, each verdict its colour, the legend above the chart. */
+const verdictColour = (domain: readonly string[], range: readonly string[]) => ({
+  field: 'verdict',
+  type: 'nominal' as const,
+  title: null,
+  scale: { domain: [...domain], range: [...range] },
+  legend: { orient: 'top' as const },
+});
+
 /** One bar of a column's histogram: a bucket's share of the rows, on one side. */
 export interface BucketShare {
   readonly column: string;
@@ -149,13 +158,7 @@ export function psiSpec(
         encoding: {
           y: { field: 'feature', type: 'nominal', sort: null, title: null },
           x: { field: 'psi', type: 'quantitative', title: 'PSI, current window against training' },
-          color: {
-            field: 'verdict',
-            type: 'nominal',
-            title: null,
-            scale: { domain: ['ok', 'warning', 'drifted'], range: [GREEN, ORANGE, RED] },
-            legend: { orient: 'top' },
-          },
+          color: verdictColour(['ok', 'warning', 'drifted'], [GREEN, ORANGE, RED]),
         },
       },
       {
@@ -222,13 +225,7 @@ export function impactSpec(impact: Impact, currency: string): TopLevelSpec {
             mark: { type: 'point', filled: true, size: 90 },
             encoding: {
               x: { field: 'change', ...x },
-              color: {
-                field: 'verdict',
-                type: 'nominal',
-                title: null,
-                scale: { domain: ['within budget', 'over budget'], range: ['#2e7d32', RED] },
-                legend: { orient: 'top' },
-              },
+              color: verdictColour(['within budget', 'over budget'], ['#2e7d32', RED]),
             },
           },
         ],
@@ -284,13 +281,7 @@ export function attributionSpec(attribution: DriftAttribution): TopLevelSpec {
         encoding: {
           y,
           x: { field: 'shift', type: 'quantitative', title: 'change in mean contribution (log-odds)' },
-          color: {
-            field: 'verdict',
-            type: 'nominal',
-            title: null,
-            scale: { domain: ['moved', 'within noise'], range: [BLUE, GREY] },
-            legend: { orient: 'top' },
-          },
+          color: verdictColour(['moved', 'within noise'], [BLUE, GREY]),
         },
       },
       {
@@ -343,13 +334,7 @@ export function outcomeWeightsSpec(outcomes: NonNullable<DriftAttribution['outco
             encoding: {
               y,
               x: { field: 'weight', ...x },
-              color: {
-                field: 'verdict',
-                type: 'nominal',
-                title: null,
-                scale: { domain: ['as in the model', 'changed'], range: [GREY, RED] },
-                legend: { orient: 'top' },
-              },
+              color: verdictColour(['as in the model', 'changed'], [GREY, RED]),
             },
           },
         ],
