@@ -101,16 +101,21 @@ export class KeelStorage extends Construct {
       reason: 'This is the access-log target itself; logging it to itself would loop.',
     });
 
-    this.lineageBucket = new s3.Bucket(this, 'Lineage', {
+    // Every data bucket: the project key, no public access, TLS only, logged, kept on delete.
+    const protectedBucket = (logPrefix: string) => ({
       encryption: s3.BucketEncryption.KMS,
       encryptionKey: this.key,
       bucketKeyEnabled: true,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
-      versioned: true,
       serverAccessLogsBucket: this.accessLogsBucket,
-      serverAccessLogsPrefix: 'lineage/',
+      serverAccessLogsPrefix: logPrefix,
       removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.lineageBucket = new s3.Bucket(this, 'Lineage', {
+      ...protectedBucket('lineage/'),
+      versioned: true,
       ...(lockDays !== undefined
         ? {
             objectLockEnabled: true,
@@ -120,13 +125,7 @@ export class KeelStorage extends Construct {
     });
 
     this.captureBucket = new s3.Bucket(this, 'Capture', {
-      encryption: s3.BucketEncryption.KMS,
-      encryptionKey: this.key,
-      bucketKeyEnabled: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      serverAccessLogsBucket: this.accessLogsBucket,
-      serverAccessLogsPrefix: 'capture/',
+      ...protectedBucket('capture/'),
       lifecycleRules: [
         {
           transitions: [
@@ -134,22 +133,14 @@ export class KeelStorage extends Construct {
           ],
         },
       ],
-      removalPolicy: RemovalPolicy.RETAIN,
     });
 
     const exchangeDays = props.federatedExchangeDays ?? 30;
     if (!Number.isInteger(exchangeDays) || exchangeDays < 1)
       throw new Error(`federatedExchangeDays must be a whole number of days ≥ 1, got ${exchangeDays}`);
     this.federatedBucket = new s3.Bucket(this, 'Federated', {
-      encryption: s3.BucketEncryption.KMS,
-      encryptionKey: this.key,
-      bucketKeyEnabled: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      serverAccessLogsBucket: this.accessLogsBucket,
-      serverAccessLogsPrefix: 'federated/',
+      ...protectedBucket('federated/'),
       lifecycleRules: [{ expiration: Duration.days(exchangeDays) }],
-      removalPolicy: RemovalPolicy.RETAIN,
     });
 
     this.eventBus = new events.EventBus(this, 'Bus', { eventBusName: `${props.project}-events` });
